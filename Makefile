@@ -1,0 +1,45 @@
+# thumbq: `make start`, `make send-image`, `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NATIVE := deploy/native
+
+.PHONY: help start stop restart send-image services test bench lint fmt clean replay-dead-letters
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+start: ## Install/start RabbitMQ and Redis if needed, build, run the API and 2 workers in the background
+	@$(NATIVE)/start.sh
+
+stop: ## Stop the API and workers that `make start` started
+	@$(NATIVE)/stop.sh
+
+restart: stop start ## Stop, then start
+
+send-image: ## Upload IMAGE (default assets/example.jpg), wait for the thumbnail, save it under .run/thumbnails/
+	@IMAGE="$(IMAGE)" QUERY="$(QUERY)" $(NATIVE)/send-image.sh
+
+replay-dead-letters: ## Move dead-lettered tasks (up to LIMIT, default all) back to the work queue as fresh tasks
+	@source $(NATIVE)/lib.sh && ensure_cargo && cargo run --release --locked -q -p thumbq-worker -- replay-dead-letters $(LIMIT)
+
+services: ## Only make sure RabbitMQ and Redis are installed and running
+	@$(NATIVE)/services.sh
+
+test: services ## Run every test of the workspace (unit and end-to-end, on the real services)
+	@$(NATIVE)/test-tools.sh
+	@source $(NATIVE)/lib.sh && ensure_cargo && cargo test --workspace --locked
+
+bench: services ## Benchmarks: pipeline vs naive and libvips per format, then end to end (corpus from Debian packages)
+	@bench/corpus.sh
+	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker \
+	  && cargo bench --locked -q -p thumbq-worker --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end
+
+lint: ## Formatting and clippy, warnings as errors
+	@source $(NATIVE)/lib.sh && ensure_cargo && cargo fmt --all -- --check \
+	  && cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+clean: stop ## Stop, and remove build output, logs and the local store
+	rm -rf target .run data

@@ -1,0 +1,144 @@
+//! The API's errors and their HTTP form.
+//!
+//! Rule: handlers return [`ApiError`]; each variant's doc names its status; [`IntoResponse`] turns every one into
+//! `{"error": "<message for a person>"}`. Causes of 5xx answers are logged here and never sent to the client.
+//! Extractor rejections (bad query, bad multipart) are converted into the same shape.
+
+use axum::{
+    Json,
+    extract::rejection::{PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use thumbq_common::{broker::BrokerError, image_probe::ProbeError, state_store::StateError};
+use utoipa::ToSchema;
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    #[schema(example = "the upload is not an image (its first bytes match no known image format)")]
+    pub error: String,
+}
+
+/// An error answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a parameter, field or name is wrong or missing.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such task or thumbnail.
+    #[error("{0}")]
+    NotFound(String),
+    /// 413: the upload is larger than the limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: the upload is not an image of an accepted format.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: the image header is unreadable or over the pixel limit.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503 with `Retry-After`: a dependency (RabbitMQ, Redis, the file store) is unavailable.
+    #[error("{dependency} is unavailable; try again shortly")]
+    Unavailable {
+        /// Which dependency.
+        dependency: &'static str,
+        /// The cause, logged only.
+        cause: String,
+    },
+    /// 500: a bug or an unexpected fault; the cause is logged only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Unavailable { dependency, cause } => {
+                tracing::warn!(dependency, error = %cause, "dependency unavailable")
+            }
+            Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            _ => {}
+        }
+        let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
+        if matches!(self, Self::Unavailable { .. }) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+impl From<ProbeError> for ApiError {
+    fn from(e: ProbeError) -> Self {
+        match e {
+            ProbeError::Empty => Self::BadRequest(e.to_string()),
+            ProbeError::NotAnImage | ProbeError::Unsupported(_) => Self::UnsupportedMediaType(e.to_string()),
+            ProbeError::Unreadable { .. } | ProbeError::TooLarge { .. } => Self::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Unavailable(cause) => Self::Unavailable { dependency: "redis", cause },
+            StateError::Corrupt { .. } => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<BrokerError> for ApiError {
+    fn from(e: BrokerError) -> Self {
+        Self::Unavailable { dependency: "rabbitmq", cause: e.to_string() }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        Self::BadRequest(format!("invalid query parameters: {}", e.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        Self::BadRequest(e.body_text())
+    }
+}
+
+/// A query parameter within `range` (inclusive), or the 400 that names it and its bounds.
+pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    name: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ApiError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::BadRequest(format!("{name} must be between {} and {}, got {value}", range.start(), range.end())))
+    }
+}
+
+/// An I/O failure of the file store.
+pub fn store_unavailable(e: &std::io::Error) -> ApiError {
+    ApiError::Unavailable { dependency: "the file store", cause: e.to_string() }
+}

@@ -1,0 +1,126 @@
+//! The feed of task changes that wakes long polls. One Redis pub/sub connection per API process listens on
+//! `<prefix>events` (the state store publishes each changed task's id there) and fans the ids out to waiting
+//! requests through a broadcast channel; it reconnects with backoff and tells waiters to re-read after a gap.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use thumbq_common::{
+    TaskRecord,
+    reconnect::{Backoff, Outage, reconnect_backoff},
+    settings::RedisSettings,
+    state_store::parse_event,
+    task::TaskId,
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::{error::ApiError, state::AppState};
+
+/// Waiting requests that can queue up before the slowest one has to re-read its task.
+const CAPACITY: usize = 1024;
+
+/// Something a waiting request should react to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskEvent {
+    /// This task's record changed.
+    Changed(TaskId),
+    /// Events may have been missed (the listener reconnected): every waiter re-reads its task.
+    Resync,
+}
+
+/// A handle on the feed; cheap to clone.
+#[derive(Clone)]
+pub struct TaskEvents {
+    sender: broadcast::Sender<TaskEvent>,
+}
+
+impl TaskEvents {
+    /// Starts the listener task, which runs until `shutdown`.
+    pub fn start(settings: &RedisSettings, channel: String, shutdown: CancellationToken) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(settings.url.as_str())?;
+        let (sender, _) = broadcast::channel(CAPACITY);
+        tokio::spawn(listen(client, channel, sender.clone(), settings.timeout, shutdown));
+        Ok(Self { sender })
+    }
+
+    /// Subscribes to the feed; subscribe before reading a task's state, so no change falls in between.
+    pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
+        self.sender.subscribe()
+    }
+}
+
+/// Reads a task's record, waiting up to `wait` for it to reach SUCCESS or FAILURE; answers early when the server
+/// shuts down. Woken by events, never by polling.
+pub async fn wait_until_finished(state: &AppState, id: TaskId, wait: Duration) -> Result<Option<TaskRecord>, ApiError> {
+    let mut events = state.events.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let record = state.states.get(id).await?;
+        if wait.is_zero() || record.as_ref().is_none_or(|r| r.status.is_terminal()) {
+            return Ok(record);
+        }
+        loop {
+            let event = tokio::select! {
+                event = tokio::time::timeout_at(deadline, events.recv()) => event,
+                () = state.shutdown.cancelled() => return Ok(record),
+            };
+            match event {
+                Err(_) => return Ok(record), // time is up
+                Ok(Ok(TaskEvent::Changed(changed))) if changed != id => continue,
+                Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break, // re-read the record
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(record),
+            }
+        }
+    }
+}
+
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    sender: broadcast::Sender<TaskEvent>,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = reconnect_backoff();
+    let outage = Outage::new("redis");
+    while !shutdown.is_cancelled() {
+        let connect = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            redis::RedisResult::Ok(pubsub)
+        };
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(pubsub)) => {
+                backoff.reset();
+                outage.recovered();
+                info!(%channel, "listening for task events");
+                let _ = sender.send(TaskEvent::Resync);
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        message = messages.next() => match message {
+                            Some(message) => {
+                                let event = message.get_payload::<String>().ok().and_then(|p| parse_event(&p));
+                                if let Some((id, _)) = event {
+                                    let _ = sender.send(TaskEvent::Changed(id));
+                                }
+                            }
+                            None => break,
+                        },
+                    }
+                }
+                outage.failed(&"the task event connection was lost");
+            }
+            Ok(Err(e)) => outage.failed(&e),
+            Err(_) => outage.failed(&"no answer in time"),
+        }
+        let delay = backoff.next_backoff().unwrap_or(Duration::from_secs(5));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+}

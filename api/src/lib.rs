@@ -1,0 +1,61 @@
+//! thumbq's HTTP API: accepts uploads, queues resize tasks on RabbitMQ, serves thumbnails and task records.
+//! [`run`] is the whole server; `main.rs` only adds settings, logging and signals. Tests call [`serve`] on a listener
+//! of their own.
+
+pub mod error;
+pub mod events;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod upload;
+
+use anyhow::Context;
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
+use thumbq_common::Settings;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
+use tracing::info;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{error::ApiError, openapi::ApiDoc, state::AppState, upload::MULTIPART_OVERHEAD};
+
+/// The complete application: routes, documentation, limits, tracing and timeouts.
+pub fn app(state: AppState) -> Router {
+    let limits = &state.settings.limits;
+    // The extractors' limit leaves room for multipart framing; the image itself is checked against the exact limit.
+    let body_limit = DefaultBodyLimit::max(limits.max_upload_bytes + MULTIPART_OVERHEAD);
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.http.request_timeout);
+    Router::new()
+        .merge(routes::router())
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(|| async { ApiError::NotFound("no such route; see /docs".into()) })
+        .layer(axum::middleware::from_fn(routes::metrics::track_http))
+        .layer(body_limit)
+        .layer(timeout)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then drains open requests.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let publisher = state.publisher.clone();
+    info!(address = %listener.local_addr()?, "api listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("server failed")?;
+    publisher.close().await;
+    info!("api stopped");
+    Ok(())
+}
+
+/// Binds the configured address and serves until `shutdown` is cancelled.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(settings.http.bind)
+        .await
+        .with_context(|| format!("failed to bind {}", settings.http.bind))?;
+    let state = AppState::new(settings, shutdown.clone())?;
+    serve(listener, state, shutdown).await
+}

@@ -1,0 +1,62 @@
+//! `GET /health` (liveness: the process answers) and `GET /ready` (readiness: RabbitMQ and Redis answer).
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health)).route("/ready", get(ready))
+}
+
+/// The answer of `/health` and `/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `ready` or `unavailable`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Each dependency's state, `ok` or why it is down (`/ready` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!({"rabbitmq": "ok", "redis": "ok"}))]
+    pub checks: Option<Checks>,
+}
+
+/// Per-dependency readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checks {
+    /// `ok`, or the error reaching RabbitMQ.
+    pub rabbitmq: String,
+    /// `ok`, or the error reaching Redis.
+    pub redis: String,
+}
+
+/// Liveness: answers 200 whenever the process runs; checks no dependency.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok", checks: None })
+}
+
+/// Readiness: 200 when RabbitMQ and Redis both answer, else 503 naming the one that is down.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "A dependency is down", body = Health,
+            example = json!({"status": "unavailable", "checks": {"rabbitmq": "rabbitmq is unavailable: connection refused", "redis": "ok"}})),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let (rabbitmq, redis) = tokio::join!(state.publisher.get(), state.states.ping());
+    let describe = |result: Result<(), String>| result.map_or_else(|e| e, |()| "ok".to_owned());
+    let ok = rabbitmq.is_ok() && redis.is_ok();
+    let checks = Checks {
+        rabbitmq: describe(rabbitmq.map(drop).map_err(|e| e.to_string())),
+        redis: describe(redis.map_err(|e| e.to_string())),
+    };
+    let (status, word) = if ok { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
+    (status, Json(Health { status: word, checks: Some(checks) }))
+}

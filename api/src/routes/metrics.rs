@@ -1,0 +1,46 @@
+//! `GET /metrics`: Prometheus text exposition of the process's metrics, with queue depths read at scrape time.
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use thumbq_common::telemetry_metrics;
+
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(get_metrics))
+}
+
+/// Prometheus metrics: HTTP requests, tasks published, queue depths (work, delay, dead-letter), reconnects.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4",
+        body = String, example = "thumbq_queue_depth{queue=\"thumbq.resize\"} 0")),
+)]
+pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Depths are refreshed on each scrape; when RabbitMQ is down the last known values stay.
+    if let Ok(publisher) = state.publisher.get().await {
+        if let Ok(depths) = publisher.queue_depths().await {
+            depths.iter().for_each(|(queue, messages)| telemetry_metrics::queue_depth(queue, *messages));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// Middleware recording every request by route template (never the raw path: names are unbounded), method, status.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    telemetry_metrics::http_request(&route, &method, response.status().as_u16(), started.elapsed());
+    response
+}

@@ -1,0 +1,29 @@
+//! `GET /workers`: the live workers, from their heartbeats in Redis.
+
+use axum::{Json, Router, extract::State, routing::get};
+use thumbq_common::worker_registry::WorkerInfo;
+
+use crate::{
+    error::{ApiError, ErrorBody},
+    state::AppState,
+};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/workers", get(list_workers))
+}
+
+/// List live workers with their counters, most recent heartbeat first. A worker that stops heartbeating
+/// disappears after three heartbeat periods.
+#[utoipa::path(
+    get,
+    path = "/workers",
+    tag = "workers",
+    responses(
+        (status = 200, description = "Live workers", body = Vec<WorkerInfo>),
+        (status = 503, description = "Redis is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list_workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerInfo>>, ApiError> {
+    Ok(Json(state.states.workers().await?))
+}

@@ -1,0 +1,55 @@
+//! What every handler shares: settings, the stores, the publisher and the task-event feed.
+
+use std::sync::Arc;
+
+use thumbq_common::{
+    Settings,
+    broker::{LazyPublisher, Topology},
+    file_store::{LocalFileStore, SharedFileStore},
+    state_store::StateStore,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::TaskEvents;
+
+/// The API's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The settings the API started with.
+    pub settings: Arc<Settings>,
+    /// Originals and thumbnails.
+    pub store: SharedFileStore,
+    /// Task records.
+    pub states: StateStore,
+    /// Publishes tasks, reconnecting to RabbitMQ when needed.
+    pub publisher: Arc<LazyPublisher>,
+    /// Wakes long polls when a task changes.
+    pub events: TaskEvents,
+    /// Cancelled when the server is shutting down, so long polls answer at once.
+    pub shutdown: CancellationToken,
+    /// Renders the process's Prometheus metrics.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl AppState {
+    /// Builds the state; nothing connects yet, so the API starts (and reports not ready) while services are down.
+    pub fn new(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let store = LocalFileStore::open(&settings.store.dir)
+            .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
+        let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
+        let topology = Topology::new(&settings.amqp, &settings.retry);
+        let publisher = LazyPublisher::new(settings.amqp.clone(), topology, "thumbq-api");
+        let events = TaskEvents::start(&settings.redis, states.events_channel(), shutdown.clone())
+            .context("failed to set up the Redis event listener")?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            store: Arc::new(store),
+            states,
+            publisher: Arc::new(publisher),
+            events,
+            shutdown,
+            metrics: thumbq_common::telemetry_metrics::install(),
+        })
+    }
+}

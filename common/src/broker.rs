@@ -1,0 +1,313 @@
+//! RabbitMQ: the queue topology thumbq declares, connecting, and publishing with publisher confirms.
+//!
+//! Topology, all quorum queues (replicated, always persistent):
+//! - `<queue>`: the work queue. `x-delivery-limit` dead-letters a message redelivered too often (a task that crashes
+//!   its worker every time), at least once (`x-dead-letter-strategy`), into `<queue>.dead`.
+//! - `<queue>.delay.<ms>`: one per backoff delay. A retry is published here; when its TTL ends RabbitMQ moves it back
+//!   to the work queue. One queue per delay, because messages expire only at a queue's head: a long delay must not
+//!   hold up a short one. No worker holds a message while it waits (Celery's countdowns do, and trip
+//!   `consumer_timeout`).
+//! - `<queue>.dead`: messages that will never succeed, with the reason in their headers.
+
+use std::{sync::Arc, time::Duration};
+
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
+    types::{AMQPValue, FieldTable, LongString, ShortString},
+};
+use tokio::sync::Mutex;
+
+use crate::{
+    reconnect::Outage,
+    settings::{AmqpSettings, RetrySettings},
+    task::TaskEnvelope,
+};
+
+/// Header naming why a message was dead-lettered by a worker.
+pub const REASON_HEADER: &str = "x-thumbq-reason";
+/// Header carrying the last error of a dead-lettered message.
+pub const ERROR_HEADER: &str = "x-thumbq-error";
+
+/// RabbitMQ failures; all are transient from the caller's point of view.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The broker could not be reached, or the connection or channel failed.
+    #[error("rabbitmq is unavailable: {0}")]
+    Unavailable(String),
+    /// The broker did not confirm a publish (nack, or no answer in time).
+    #[error("rabbitmq did not confirm the message: {0}")]
+    NotConfirmed(String),
+}
+
+impl From<lapin::Error> for BrokerError {
+    fn from(e: lapin::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// One delay queue: messages wait `delay` there, then return to the work queue.
+#[derive(Clone, Debug)]
+pub struct DelayQueue {
+    /// How long a message waits.
+    pub delay: Duration,
+    /// The queue's name, `<queue>.delay.<ms>`.
+    pub name: String,
+}
+
+/// The names and arguments of thumbq's queues.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// The work queue.
+    pub work: String,
+    /// The dead-letter queue.
+    pub dead: String,
+    /// The delay queues, shortest delay first.
+    pub delays: Vec<DelayQueue>,
+    delivery_limit: u32,
+}
+
+impl Topology {
+    /// The topology for these settings.
+    pub fn new(amqp: &AmqpSettings, retry: &RetrySettings) -> Self {
+        let delays = retry
+            .tiers()
+            .into_iter()
+            .map(|delay| DelayQueue { delay, name: format!("{}.delay.{}", amqp.queue, delay.as_millis()) })
+            .collect();
+        Self {
+            work: amqp.queue.clone(),
+            dead: format!("{}.dead", amqp.queue),
+            delays,
+            delivery_limit: amqp.delivery_limit,
+        }
+    }
+
+    /// Every queue's name.
+    pub fn queue_names(&self) -> Vec<&str> {
+        let mut names = vec![self.work.as_str(), self.dead.as_str()];
+        names.extend(self.delays.iter().map(|d| d.name.as_str()));
+        names
+    }
+
+    /// The delay queue for a wait of `delay`: the shortest one at least that long, else the longest.
+    pub fn delay_queue(&self, delay: Duration) -> Option<&DelayQueue> {
+        self.delays.iter().find(|q| q.delay >= delay).or(self.delays.last())
+    }
+
+    /// Declares every queue; idempotent, as long as the arguments have not changed.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
+        let dead_letter_to = |target: &str| {
+            let mut args = quorum();
+            args.insert("x-dead-letter-exchange".into(), long_string(""));
+            args.insert("x-dead-letter-routing-key".into(), long_string(target));
+            // At-least-once dead-lettering (RabbitMQ 3.10+) needs reject-publish overflow.
+            args.insert("x-dead-letter-strategy".into(), long_string("at-least-once"));
+            args.insert("x-overflow".into(), long_string("reject-publish"));
+            args
+        };
+        declare(channel, &self.dead, quorum()).await?;
+        let mut work = dead_letter_to(&self.dead);
+        work.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(self.delivery_limit)));
+        declare(channel, &self.work, work).await?;
+        for queue in &self.delays {
+            let mut args = dead_letter_to(&self.work);
+            let ttl = i64::try_from(queue.delay.as_millis()).unwrap_or(i64::MAX);
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+            declare(channel, &queue.name, args).await?;
+        }
+        Ok(())
+    }
+}
+
+fn quorum() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), long_string("quorum"));
+    args
+}
+
+fn long_string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value))
+}
+
+async fn declare(channel: &Channel, name: &str, args: FieldTable) -> Result<(), BrokerError> {
+    let options = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    channel.queue_declare(ShortString::from(name), options, args).await?;
+    Ok(())
+}
+
+/// Opens a connection, named `name` in RabbitMQ's management views, within the configured timeout.
+pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Connection, BrokerError> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    tokio::time::timeout(settings.timeout, Connection::connect(&settings.url, properties))
+        .await
+        .map_err(|_| BrokerError::Unavailable(format!("no connection within {:?}", settings.timeout)))?
+        .map_err(BrokerError::from)
+}
+
+/// A channel in confirm mode: every publish is persistent and waits for the broker's ack.
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+    topology: Arc<Topology>,
+    timeout: Duration,
+}
+
+impl Publisher {
+    /// Opens a confirm-mode channel on `connection`.
+    pub async fn open(
+        connection: &Connection,
+        topology: Arc<Topology>,
+        timeout: Duration,
+    ) -> Result<Self, BrokerError> {
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Self { channel, topology, timeout })
+    }
+
+    /// Whether the channel can still publish.
+    pub fn is_open(&self) -> bool {
+        self.channel.status().connected()
+    }
+
+    /// The topology this publisher sends to.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Messages waiting in each of the topology's queues (passive declares: a cheap depth probe).
+    pub async fn queue_depths(&self) -> Result<Vec<(String, u32)>, BrokerError> {
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let mut depths = Vec::new();
+        for name in self.topology.queue_names() {
+            let queue = self.channel.queue_declare(name.into(), passive, FieldTable::default()).await?;
+            depths.push((name.to_owned(), queue.message_count()));
+        }
+        Ok(depths)
+    }
+
+    /// Publishes a task to the work queue.
+    pub async fn publish_task(&self, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
+        self.publish(&self.topology.work, &envelope.to_json(), task_properties(envelope)).await
+    }
+
+    /// Publishes a task's next attempt to wait `delay` in a delay queue. The per-message expiration lets jittered
+    /// delays share a tier; it is never longer than the tier's TTL.
+    pub async fn publish_delayed(&self, envelope: &TaskEnvelope, delay: Duration) -> Result<(), BrokerError> {
+        let queue = self
+            .topology
+            .delay_queue(delay)
+            .ok_or_else(|| BrokerError::Unavailable("no delay queues declared".into()))?;
+        let expiration = delay.min(queue.delay).as_millis().to_string();
+        let properties = task_properties(envelope).with_expiration(expiration.into());
+        self.publish(&queue.name, &envelope.to_json(), properties).await
+    }
+
+    /// Publishes a message body to the dead-letter queue with the reason and error in its headers.
+    pub async fn publish_dead(
+        &self,
+        body: &[u8],
+        message_id: Option<&str>,
+        reason: &str,
+        error: &str,
+    ) -> Result<(), BrokerError> {
+        let mut headers = FieldTable::default();
+        headers.insert(REASON_HEADER.into(), long_string(reason));
+        headers.insert(ERROR_HEADER.into(), long_string(error));
+        let mut properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+        if let Some(id) = message_id {
+            properties = properties.with_message_id(id.into());
+        }
+        self.publish(&self.topology.dead, body, properties).await
+    }
+
+    async fn publish(&self, queue: &str, body: &[u8], properties: BasicProperties) -> Result<(), BrokerError> {
+        let confirm = async {
+            let pending = self
+                .channel
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    body,
+                    properties,
+                )
+                .await?;
+            pending.await.map_err(BrokerError::from)
+        };
+        let confirmation = tokio::time::timeout(self.timeout, confirm)
+            .await
+            .map_err(|_| BrokerError::NotConfirmed(format!("no confirm within {:?}", self.timeout)))??;
+        // A mandatory message that no queue took comes back as an ack with the message attached.
+        if !confirmation.is_ack() || confirmation.take_message().is_some() {
+            return Err(BrokerError::NotConfirmed(format!("queue {queue} refused the message")));
+        }
+        Ok(())
+    }
+}
+
+fn task_properties(envelope: &TaskEnvelope) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(envelope.id.to_string().into())
+        .with_timestamp(u64::try_from(envelope.created_at.timestamp()).unwrap_or(0))
+}
+
+/// A publisher that connects on first use and reconnects after the connection is lost: callers get an error while
+/// RabbitMQ is down, never a hang, and the next call after it returns reconnects.
+pub struct LazyPublisher {
+    settings: AmqpSettings,
+    topology: Arc<Topology>,
+    name: String,
+    current: Mutex<Option<(Connection, Publisher)>>,
+    outage: Outage,
+}
+
+impl LazyPublisher {
+    /// A publisher that has not connected yet.
+    pub fn new(settings: AmqpSettings, topology: Topology, name: &str) -> Self {
+        Self {
+            settings,
+            topology: Arc::new(topology),
+            name: name.to_owned(),
+            current: Mutex::new(None),
+            outage: Outage::new("rabbitmq"),
+        }
+    }
+
+    /// An open publisher, connecting and declaring the topology first when needed.
+    pub async fn get(&self) -> Result<Publisher, BrokerError> {
+        let mut current = self.current.lock().await;
+        if let Some((connection, publisher)) = current.as_ref() {
+            if connection.status().connected() && publisher.is_open() {
+                return Ok(publisher.clone());
+            }
+        }
+        *current = None;
+        let opened = async {
+            let connection = connect(&self.settings, &self.name).await?;
+            let publisher = Publisher::open(&connection, self.topology.clone(), self.settings.timeout).await?;
+            self.topology.declare(&publisher.channel).await?;
+            Ok::<_, BrokerError>((connection, publisher))
+        };
+        match opened.await {
+            Ok((connection, publisher)) => {
+                self.outage.recovered();
+                *current = Some((connection, publisher.clone()));
+                Ok(publisher)
+            }
+            Err(e) => {
+                self.outage.failed(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the connection, if open.
+    pub async fn close(&self) {
+        if let Some((connection, _)) = self.current.lock().await.take() {
+            let _ = connection.close(200, "shutting down".into()).await;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Where originals and thumbnails live. Handlers and the worker see only the [`FileStore`] trait, so another backend
+//! (S3, say) can be added without touching them; [`LocalFileStore`] keeps them in two folders of one directory.
+//!
+//! Files are named only by [`TaskId`] and [`ThumbnailName`], never by a string from a request, so no request can name
+//! a path outside the store.
+
+use std::{
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use async_trait::async_trait;
+
+use crate::task::{TaskId, ThumbnailName};
+
+/// A shared handle to a file store.
+pub type SharedFileStore = Arc<dyn FileStore>;
+
+/// Storage of uploaded originals and finished thumbnails.
+#[async_trait]
+pub trait FileStore: Send + Sync + 'static {
+    /// Stores an uploaded original, durably, replacing any earlier one of the same task.
+    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()>;
+    /// Reads an original; `None` when there is none.
+    async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>>;
+    /// Deletes an original; deleting a missing one succeeds.
+    async fn delete_original(&self, id: TaskId) -> io::Result<()>;
+    /// Stores a thumbnail atomically: a reader sees the whole file or none.
+    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
+    /// Reads a thumbnail; `None` when there is none.
+    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// A [`FileStore`] on the local file system: `<dir>/originals/<uuid>` and `<dir>/thumbnails/<uuid>.<ext>`.
+#[derive(Clone, Debug)]
+pub struct LocalFileStore {
+    originals: PathBuf,
+    thumbnails: PathBuf,
+}
+
+impl LocalFileStore {
+    /// Opens the store under `dir`, creating its folders when missing.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        let store = Self { originals: dir.join("originals"), thumbnails: dir.join("thumbnails") };
+        std::fs::create_dir_all(&store.originals)?;
+        std::fs::create_dir_all(&store.thumbnails)?;
+        Ok(store)
+    }
+
+    /// The folder holding thumbnails.
+    pub fn thumbnails_dir(&self) -> &Path {
+        &self.thumbnails
+    }
+
+    /// The folder holding originals.
+    pub fn originals_dir(&self) -> &Path {
+        &self.originals
+    }
+}
+
+#[async_trait]
+impl FileStore for LocalFileStore {
+    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()> {
+        let path = self.originals.join(id.to_string());
+        blocking(move || write_atomically(&path, &bytes)).await
+    }
+
+    async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>> {
+        read_if_exists(self.originals.join(id.to_string())).await
+    }
+
+    async fn delete_original(&self, id: TaskId) -> io::Result<()> {
+        match tokio::fs::remove_file(self.originals.join(id.to_string())).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
+        let path = self.thumbnails.join(name.to_string());
+        blocking(move || write_atomically(&path, &bytes)).await
+    }
+
+    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>> {
+        read_if_exists(self.thumbnails.join(name.to_string())).await
+    }
+}
+
+/// Writes to a unique temporary file beside `path`, syncs it, then renames it over `path`: the rename is atomic, so
+/// readers and concurrent writers of the same name never see a partial file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("store path has no parent"))?;
+    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    // The rename itself is only durable once the folder is synced.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+async fn read_if_exists(path: PathBuf) -> io::Result<Option<Vec<u8>>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn blocking(f: impl FnOnce() -> io::Result<()> + Send + 'static) -> io::Result<()> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::OutputFormat;
+
+    #[tokio::test]
+    async fn stores_reads_and_deletes_files_in_separate_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalFileStore::open(dir.path()).unwrap();
+        let id = TaskId::new();
+        let name = ThumbnailName { id, format: OutputFormat::Png };
+
+        store.put_original(id, b"original".to_vec()).await.unwrap();
+        store.put_thumbnail(name, b"thumb".to_vec()).await.unwrap();
+        assert_eq!(store.get_original(id).await.unwrap().as_deref(), Some(&b"original"[..]));
+        assert_eq!(store.get_thumbnail(name).await.unwrap().as_deref(), Some(&b"thumb"[..]));
+        assert!(store.thumbnails_dir().join(name.to_string()).exists());
+
+        store.delete_original(id).await.unwrap();
+        store.delete_original(id).await.unwrap();
+        assert_eq!(store.get_original(id).await.unwrap(), None);
+        let leftovers: Vec<_> = std::fs::read_dir(store.thumbnails_dir()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files remain");
+    }
+}

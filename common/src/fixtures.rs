@@ -1,0 +1,75 @@
+//! Test images made in code, for the workspace's tests (feature `fixtures`): real encodings of a patterned image,
+//! and headers that lie.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageEncoder, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage, codecs::jpeg::JpegEncoder};
+
+/// A `width`×`height` image with a gradient and a diagonal, encoded as `format` by the `image` crate's encoders.
+pub fn sample_image(format: ImageFormat, width: u32, height: u32) -> Vec<u8> {
+    let rgb = RgbImage::from_fn(width, height, |x, y| {
+        let on_diagonal = x.abs_diff(y * width / height.max(1)) < 2;
+        if on_diagonal { Rgb([255, 255, 255]) } else { Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 96]) }
+    });
+    encode(&DynamicImage::ImageRgb8(rgb), format)
+}
+
+/// A half-transparent RGBA PNG, for alpha handling.
+pub fn transparent_png(width: u32, height: u32) -> Vec<u8> {
+    let rgba = RgbaImage::from_fn(width, height, |x, _| Rgba([200, 30, 30, if x < width / 2 { 0 } else { 255 }]));
+    encode(&DynamicImage::ImageRgba8(rgba), ImageFormat::Png)
+}
+
+/// A JPEG stored `width`×`height`, left half red and right half blue, whose EXIF orientation tag is `orientation`
+/// (6: display rotated 90° clockwise).
+pub fn oriented_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+    let rgb = RgbImage::from_fn(width, height, |x, _| if x < width / 2 { Rgb([220, 0, 0]) } else { Rgb([0, 0, 220]) });
+    // A big-endian TIFF header and one IFD holding the Orientation tag (0x0112, SHORT, 1 value).
+    let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend(1u16.to_be_bytes());
+    exif.extend(0x0112u16.to_be_bytes());
+    exif.extend(3u16.to_be_bytes());
+    exif.extend(1u32.to_be_bytes());
+    exif.extend(orientation.to_be_bytes());
+    exif.extend([0, 0, 0, 0, 0, 0]);
+    let mut out = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut out, 95);
+    encoder.set_exif_metadata(exif).expect("JPEG takes EXIF");
+    encoder.write_image(rgb.as_raw(), width, height, image::ExtendedColorType::Rgb8).expect("fixture encodes");
+    out
+}
+
+/// Encodes `image` as `format`.
+pub fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    image.write_to(&mut Cursor::new(&mut out), format).expect("fixture images encode");
+    out
+}
+
+/// A PNG with a valid IHDR chunk claiming `width`×`height` and an empty IDAT: a decompression bomb's header, with no
+/// pixel data behind it.
+pub fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &[][..]), (b"IEND", &[][..])] {
+        out.extend(u32::try_from(data.len()).unwrap_or(0).to_be_bytes());
+        let typed: Vec<u8> = kind.iter().chain(data).copied().collect();
+        out.extend(&typed);
+        out.extend(crc32(&typed).to_be_bytes());
+    }
+    out
+}
+
+/// PNG's CRC-32 (ISO 3309), bit by bit: fixtures are tiny.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}

@@ -1,0 +1,156 @@
+//! Reading what an upload is from its first bytes and its header alone: the format is sniffed from the magic bytes
+//! (never from a file name or content type) and the dimensions come from the header, so an oversized image or a
+//! decompression bomb is refused before any pixel is allocated. The API validates uploads with it; the worker checks
+//! again before decoding.
+
+use std::io::Cursor;
+
+use image::{ImageFormat, ImageReader};
+
+use crate::task::{ImageInfo, SourceFormat};
+
+/// What the header says about an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The sniffed format.
+    pub format: SourceFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Probe {
+    /// The image's info for the task record, given its encoded length.
+    pub fn info(&self, bytes: usize) -> ImageInfo {
+        ImageInfo {
+            format: format_name(self.format).to_owned(),
+            width: self.width,
+            height: self.height,
+            bytes: bytes as u64,
+        }
+    }
+}
+
+/// Why bytes are not an image thumbq will process.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProbeError {
+    /// Zero bytes.
+    #[error("the image is empty")]
+    Empty,
+    /// The bytes start like no known image format.
+    #[error("the upload is not an image (its first bytes match no known image format)")]
+    NotAnImage,
+    /// A known image format thumbq does not accept.
+    #[error("unsupported image format {0}; accepted: JPEG, PNG, WebP, GIF, BMP, TIFF")]
+    Unsupported(String),
+    /// The format is known but its header cannot be read.
+    #[error("the {format} header cannot be read: {reason}")]
+    Unreadable {
+        /// The sniffed format.
+        format: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// More pixels than the configured limit.
+    #[error("the image is {width}x{height} pixels, over the limit of {max_pixels} pixels")]
+    TooLarge {
+        /// Width claimed by the header.
+        width: u32,
+        /// Height claimed by the header.
+        height: u32,
+        /// The configured limit.
+        max_pixels: u64,
+    },
+}
+
+/// Sniffs the format of `bytes` and reads the dimensions from the header, refusing images over `max_pixels`.
+pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
+    if bytes.is_empty() {
+        return Err(ProbeError::Empty);
+    }
+    let image_format = image::guess_format(bytes).map_err(|_| ProbeError::NotAnImage)?;
+    let format = source_format(image_format)
+        .ok_or_else(|| ProbeError::Unsupported(image_format.extensions_str()[0].to_uppercase()))?;
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), image_format)
+        .into_dimensions()
+        .map_err(|e| ProbeError::Unreadable { format: format_name(format), reason: e.to_string() })?;
+    if width == 0 || height == 0 {
+        let reason = format!("it claims {width}x{height} pixels");
+        return Err(ProbeError::Unreadable { format: format_name(format), reason });
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(ProbeError::TooLarge { width, height, max_pixels });
+    }
+    Ok(Probe { format, width, height })
+}
+
+/// The `image` crate's format for a source format.
+pub fn image_format(format: SourceFormat) -> ImageFormat {
+    match format {
+        SourceFormat::Jpeg => ImageFormat::Jpeg,
+        SourceFormat::Png => ImageFormat::Png,
+        SourceFormat::Webp => ImageFormat::WebP,
+        SourceFormat::Gif => ImageFormat::Gif,
+        SourceFormat::Bmp => ImageFormat::Bmp,
+        SourceFormat::Tiff => ImageFormat::Tiff,
+    }
+}
+
+fn source_format(format: ImageFormat) -> Option<SourceFormat> {
+    Some(match format {
+        ImageFormat::Jpeg => SourceFormat::Jpeg,
+        ImageFormat::Png => SourceFormat::Png,
+        ImageFormat::WebP => SourceFormat::Webp,
+        ImageFormat::Gif => SourceFormat::Gif,
+        ImageFormat::Bmp => SourceFormat::Bmp,
+        ImageFormat::Tiff => SourceFormat::Tiff,
+        _ => return None,
+    })
+}
+
+/// The lower-case name of a source format, as records and errors spell it.
+pub fn format_name(format: SourceFormat) -> &'static str {
+    match format {
+        SourceFormat::Jpeg => "jpeg",
+        SourceFormat::Png => "png",
+        SourceFormat::Webp => "webp",
+        SourceFormat::Gif => "gif",
+        SourceFormat::Bmp => "bmp",
+        SourceFormat::Tiff => "tiff",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{png_header, sample_image};
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        sample_image(ImageFormat::Png, width, height)
+    }
+
+    #[test]
+    fn reads_format_and_size_from_the_header() {
+        let probe = probe(&png(30, 20), 1000).unwrap();
+        assert_eq!(probe, Probe { format: SourceFormat::Png, width: 30, height: 20 });
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_usable_image() {
+        assert_eq!(probe(b"", 100), Err(ProbeError::Empty));
+        assert_eq!(probe(b"hello, I am text in a file named x.png", 100), Err(ProbeError::NotAnImage));
+        assert!(matches!(probe(b"\x89PNG\r\n\x1a\ngarbage", 100), Err(ProbeError::Unreadable { .. })));
+        assert!(matches!(
+            probe(b"\0\0\x01\0\x01\0\x10\x10", 100),
+            Err(ProbeError::Unsupported(_)) | Err(ProbeError::NotAnImage)
+        ));
+    }
+
+    #[test]
+    fn refuses_a_decompression_bomb_from_its_header() {
+        let err = probe(&png_header(100_000, 100_000), 50_000_000).unwrap_err();
+        assert_eq!(err, ProbeError::TooLarge { width: 100_000, height: 100_000, max_pixels: 50_000_000 });
+        assert!(probe(&png(10, 10), 99).is_err());
+    }
+}

@@ -1,0 +1,330 @@
+//! The one typed configuration of thumbq, read from the environment once at start-up. Every field's doc names its
+//! variable and default; the defaults run everything on one machine. This module is the only reader of the
+//! environment.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+/// All of thumbq's settings; the API and the worker each use the parts they need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// RabbitMQ connection and queue names.
+    pub amqp: AmqpSettings,
+    /// Redis connection and task-record keys.
+    pub redis: RedisSettings,
+    /// Where originals and thumbnails are kept.
+    pub store: StoreSettings,
+    /// The API's HTTP listener.
+    pub http: HttpSettings,
+    /// Limits on what is accepted.
+    pub limits: LimitSettings,
+    /// The worker's behaviour.
+    pub worker: WorkerSettings,
+    /// Backoff of transient failures.
+    pub retry: RetrySettings,
+    /// Log output.
+    pub log: LogSettings,
+}
+
+/// RabbitMQ settings.
+#[derive(Clone, Debug)]
+pub struct AmqpSettings {
+    /// `THUMBQ_AMQP_URL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: String,
+    /// `THUMBQ_QUEUE`, default `thumbq.resize`: the work queue; the dead-letter queue and delay queues are named
+    /// after it (`<queue>.dead`, `<queue>.delay.<ms>`).
+    pub queue: String,
+    /// `THUMBQ_DELIVERY_LIMIT`, default `5`: deliveries of one message (crashes, requeues) before RabbitMQ
+    /// dead-letters it.
+    pub delivery_limit: u32,
+    /// `THUMBQ_AMQP_TIMEOUT_MS`, default `5000`: bound on connecting and on waiting for a publisher confirm.
+    pub timeout: Duration,
+}
+
+/// Redis settings.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    /// `THUMBQ_REDIS_URL`, default `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// `THUMBQ_KEY_PREFIX`, default `thumbq:`: prefix of every Redis key and channel thumbq uses.
+    pub key_prefix: String,
+    /// `THUMBQ_RESULT_TTL_SECS`, default `86400` (24 h): how long task records are kept after their last change.
+    pub result_ttl: Duration,
+    /// `THUMBQ_REDIS_TIMEOUT_MS`, default `2000`: bound on getting a connection and on each command.
+    pub timeout: Duration,
+}
+
+/// File store settings.
+#[derive(Clone, Debug)]
+pub struct StoreSettings {
+    /// `THUMBQ_STORE_DIR`, default `data/store`: holds `originals/` and `thumbnails/`.
+    pub dir: PathBuf,
+}
+
+/// HTTP settings of the API.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// `THUMBQ_BIND`, default `127.0.0.1:8000`.
+    pub bind: SocketAddr,
+    /// `THUMBQ_PUBLIC_URL`, default `http://127.0.0.1:8000`: the base of the absolute URLs the API hands out.
+    pub public_url: String,
+    /// `THUMBQ_REQUEST_TIMEOUT_SECS`, default `60`: requests running longer are answered 408 (above the 30 s
+    /// long-poll bound).
+    pub request_timeout: Duration,
+}
+
+/// Limits on uploads.
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    /// `THUMBQ_MAX_UPLOAD_BYTES`, default `26214400` (25 MiB): larger request bodies are answered 413.
+    pub max_upload_bytes: usize,
+    /// `THUMBQ_MAX_PIXELS`, default `50000000`: images whose width × height is larger are refused (422).
+    pub max_pixels: u64,
+}
+
+/// Worker settings.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// `THUMBQ_WORKER_CONCURRENCY`, default the number of cores: tasks run at once, and the prefetch count.
+    pub concurrency: u16,
+    /// `THUMBQ_WORKER_ID`, default `<hostname>:<pid>`: names the worker in task records and logs.
+    pub id: String,
+    /// `THUMBQ_SHUTDOWN_GRACE_SECS`, default `30`: how long a stopping worker waits for in-flight tasks.
+    pub shutdown_grace: Duration,
+    /// `THUMBQ_WORKER_METRICS_HOST`, default `127.0.0.1`, and `THUMBQ_WORKER_METRICS_PORT`, default `9100` (`0`: no
+    /// listener): where the worker serves `GET /metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// `THUMBQ_WORKER_HEARTBEAT_SECS`, default `5`: how often a worker refreshes its registry entry, which expires
+    /// after three missed heartbeats.
+    pub heartbeat: Duration,
+}
+
+/// Exponential backoff of transient task failures; each delay is served by a RabbitMQ delay queue.
+#[derive(Clone, Debug)]
+pub struct RetrySettings {
+    /// `THUMBQ_RETRY_BASE_MS`, default `1000`: delay after the first failed attempt.
+    pub base: Duration,
+    /// `THUMBQ_RETRY_FACTOR`, default `4`: each further delay is this many times the one before.
+    pub factor: u32,
+    /// `THUMBQ_RETRY_CAP_MS`, default `300000` (5 min): no delay is longer.
+    pub cap: Duration,
+    /// `THUMBQ_RETRY_MAX_ATTEMPTS`, default `5`: attempts in all before a task fails for good.
+    pub max_attempts: u32,
+}
+
+/// Log output settings.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// `THUMBQ_LOG`, default `info`: an `EnvFilter` directive such as `info,thumbq_worker=debug`.
+    pub filter: String,
+    /// `LOG_FORMAT`, default `text`: `text` for people, `json` for log collectors.
+    pub json: bool,
+}
+
+impl RetrySettings {
+    /// The delay before attempt `failed + 1`, after attempt `failed` (1-based) failed.
+    pub fn delay_after(&self, failed: u32) -> Duration {
+        let factor = u64::from(self.factor).saturating_pow(failed.saturating_sub(1));
+        let millis = u64::try_from(self.base.as_millis()).unwrap_or(u64::MAX).saturating_mul(factor);
+        Duration::from_millis(millis).min(self.cap)
+    }
+
+    /// Every distinct delay a task can wait, shortest first: one delay queue each.
+    pub fn tiers(&self) -> Vec<Duration> {
+        let mut tiers: Vec<Duration> = (1..self.max_attempts).map(|a| self.delay_after(a)).collect();
+        tiers.dedup();
+        tiers
+    }
+}
+
+/// A setting with a bad value; start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var}={value:?}: {reason}")]
+pub struct SettingsError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// The value found.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Default for Settings {
+    /// The documented defaults, ignoring the environment.
+    fn default() -> Self {
+        Self::from_lookup(|_| None).expect("the defaults are valid")
+    }
+}
+
+impl Settings {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Reads every setting through `lookup`, a variable name to value function.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Env(&lookup);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self {
+            amqp: AmqpSettings {
+                url: env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                queue: env.string("THUMBQ_QUEUE", "thumbq.resize"),
+                delivery_limit: env.parse("THUMBQ_DELIVERY_LIMIT", 5)?,
+                timeout: env.millis("THUMBQ_AMQP_TIMEOUT_MS", 5000)?,
+            },
+            redis: RedisSettings {
+                url: env.string("THUMBQ_REDIS_URL", "redis://127.0.0.1:6379"),
+                key_prefix: env.string("THUMBQ_KEY_PREFIX", "thumbq:"),
+                result_ttl: Duration::from_secs(env.positive("THUMBQ_RESULT_TTL_SECS", 86_400)?),
+                timeout: env.millis("THUMBQ_REDIS_TIMEOUT_MS", 2000)?,
+            },
+            store: StoreSettings { dir: PathBuf::from(env.string("THUMBQ_STORE_DIR", "data/store")) },
+            http: HttpSettings {
+                bind: env.parse("THUMBQ_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+                public_url: env.string("THUMBQ_PUBLIC_URL", "http://127.0.0.1:8000").trim_end_matches('/').to_owned(),
+                request_timeout: Duration::from_secs(env.positive("THUMBQ_REQUEST_TIMEOUT_SECS", 60)?),
+            },
+            limits: LimitSettings {
+                max_upload_bytes: env.positive("THUMBQ_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?,
+                max_pixels: env.positive("THUMBQ_MAX_PIXELS", 50_000_000)?,
+            },
+            worker: WorkerSettings {
+                concurrency: env.positive("THUMBQ_WORKER_CONCURRENCY", u16::try_from(cores).unwrap_or(u16::MAX))?,
+                id: env.string("THUMBQ_WORKER_ID", &default_worker_id()),
+                shutdown_grace: Duration::from_secs(env.parse("THUMBQ_SHUTDOWN_GRACE_SECS", 30)?),
+                heartbeat: Duration::from_secs(env.positive("THUMBQ_WORKER_HEARTBEAT_SECS", 5)?),
+                metrics: match env.parse::<u16>("THUMBQ_WORKER_METRICS_PORT", 9100)? {
+                    0 => None,
+                    port => Some(SocketAddr::new(
+                        env.parse("THUMBQ_WORKER_METRICS_HOST", std::net::IpAddr::from([127, 0, 0, 1]))?,
+                        port,
+                    )),
+                },
+            },
+            retry: RetrySettings {
+                base: env.millis("THUMBQ_RETRY_BASE_MS", 1000)?,
+                factor: env.positive("THUMBQ_RETRY_FACTOR", 4)?,
+                cap: env.millis("THUMBQ_RETRY_CAP_MS", 300_000)?,
+                max_attempts: env.positive("THUMBQ_RETRY_MAX_ATTEMPTS", 5)?,
+            },
+            log: LogSettings {
+                filter: env.string("THUMBQ_LOG", "info"),
+                json: match env.string("LOG_FORMAT", "text").as_str() {
+                    "text" => false,
+                    "json" => true,
+                    other => {
+                        return Err(env.error("LOG_FORMAT", other, "expected `text` or `json`"));
+                    }
+                },
+            },
+        })
+    }
+}
+
+/// `<hostname>:<pid>`, unique enough to tell workers apart in records and logs.
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
+/// Typed reads of variables with defaults.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn string(&self, var: &str, default: &str) -> String {
+        (self.0)(var).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, SettingsError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match (self.0)(var).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(value) => value.trim().parse().map_err(|e: T::Err| self.error(var, &value, &e.to_string())),
+        }
+    }
+
+    fn positive<T: FromStr + Default + PartialEq>(&self, var: &'static str, default: T) -> Result<T, SettingsError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse(var, default)?;
+        if value == T::default() {
+            return Err(self.error(var, "0", "must be greater than 0"));
+        }
+        Ok(value)
+    }
+
+    fn millis(&self, var: &'static str, default: u64) -> Result<Duration, SettingsError> {
+        self.positive(var, default).map(Duration::from_millis)
+    }
+
+    fn error(&self, var: &'static str, value: &str, reason: &str) -> SettingsError {
+        SettingsError { var, value: value.to_owned(), reason: reason.to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let s = Settings::default();
+        assert_eq!(s.amqp.queue, "thumbq.resize");
+        assert_eq!(s.http.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.limits.max_pixels, 50_000_000);
+        assert_eq!(s.redis.result_ttl, Duration::from_secs(86_400));
+        assert!(s.worker.concurrency >= 1);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = Settings::from_lookup(|v| (v == "THUMBQ_MAX_PIXELS").then(|| "many".to_owned())).unwrap_err();
+        assert_eq!(err.var, "THUMBQ_MAX_PIXELS");
+        let err = Settings::from_lookup(|v| (v == "THUMBQ_WORKER_CONCURRENCY").then(|| "0".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("THUMBQ_WORKER_CONCURRENCY"), "{err}");
+    }
+
+    /// Every variable read here, by scanning this file's `env.…("VAR", …)` calls.
+    fn variables_read() -> Vec<String> {
+        let source = include_str!("settings.rs");
+        let mut vars: Vec<String> = source
+            .split('"')
+            .filter(|word| (word.starts_with("THUMBQ_") && word.len() > 7) || *word == "LOG_FORMAT")
+            .filter(|word| word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .map(str::to_owned)
+            .collect();
+        vars.sort();
+        vars.dedup();
+        vars
+    }
+
+    #[test]
+    fn every_setting_is_documented_and_the_example_file_parses() {
+        let (readme, example) = (include_str!("../../README.md"), include_str!("../../.env.example"));
+        let vars = variables_read();
+        assert!(vars.len() >= 20, "{vars:?}");
+        for var in &vars {
+            assert!(readme.contains(&format!("`{var}`")), "{var} is missing from the README's table");
+            assert!(example.contains(&format!("{var}=")), "{var} is missing from .env.example");
+        }
+        let values: std::collections::HashMap<&str, &str> =
+            example.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).collect();
+        let settings = Settings::from_lookup(|var| values.get(var).map(|v| (*v).to_owned())).unwrap();
+        assert_eq!(settings.http.public_url, Settings::default().http.public_url);
+    }
+
+    #[test]
+    fn backoff_grows_by_factor_up_to_cap() {
+        let retry = Settings::default().retry;
+        let delays: Vec<u64> = (1..=5).map(|a| retry.delay_after(a).as_secs()).collect();
+        assert_eq!(delays, [1, 4, 16, 64, 256]);
+        let capped = RetrySettings { max_attempts: 9, ..retry };
+        assert_eq!(capped.delay_after(8), Duration::from_secs(300));
+        let tiers = capped.tiers();
+        assert_eq!(tiers.len(), 6, "delays past the cap share one tier: {tiers:?}");
+        assert_eq!(tiers.last(), Some(&Duration::from_secs(300)));
+    }
+}

@@ -1,0 +1,56 @@
+# Shared helpers of the native scripts; sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_DIR=${THUMBQ_RUN_DIR:-$ROOT/.run}
+
+log() { printf '[thumbq] %s\n' "$*"; }
+die() { printf '[thumbq] error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "'$*' needs root and sudo is not installed"; fi
+}
+
+# Installs Debian packages that are missing (apt-get update only when something is).
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing ${missing[*]} and this is not a Debian-like system: install them yourself"
+  log "installing ${missing[*]} from Debian's packages"
+  as_root apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits up to $2 seconds for port $1 to listen.
+wait_for_port() {
+  local port=$1 deadline=$((SECONDS + $2))
+  until listening "$port"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}
+
+# The pid in pid file $1 when that process is alive and is one of ours.
+running_pid() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q thumbq && echo "$pid"
+}
+
+# Makes the build possible: a C toolchain, cmake and nasm (libjpeg-turbo is built from its vendored sources), and
+# cargo (the rustup toolchain when present, else rustup installed for this user; Debian's cargo is too old).
+ensure_cargo() {
+  apt_install build-essential cmake nasm
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  command -v cargo >/dev/null && return 0
+  apt_install curl ca-certificates
+  log "installing the Rust toolchain with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+  . "$HOME/.cargo/env"
+}

@@ -1,0 +1,250 @@
+//! `make bench`, part 2: the whole system. The release `thumbq-api` and `thumbq-worker` binaries run as processes
+//! (own queue, key prefix and store) on the local RabbitMQ and Redis; clients upload the corpus' baseline JPEGs of
+//! 1-4 megapixels and long-poll each thumbnail. Prints images/s, latency from upload to downloadable (p50, p99),
+//! peak resident memory of each process, and the per-task overhead (queue, HTTP, Redis, storage) measured against the
+//! pipeline alone on the same files in the same run.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use thumbq_common::task::{Fit, OutputFormat, ResizeArgs};
+
+/// Uploads per configuration.
+const UPLOADS: usize = 400;
+
+fn main() {
+    let release =
+        std::env::current_exe().expect("bench path").parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let corpus = std::env::var("THUMBQ_BENCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus"));
+    let images = photos(&corpus.join("jpeg"));
+    if images.is_empty() || !release.join("thumbq-api").exists() {
+        println!("end to end: needs bench/corpus (bench/corpus.sh) and release binaries (cargo build --release)");
+        return;
+    }
+    let pipeline_ms = pipeline_cost(&images);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    println!(
+        "\nEnd to end: {} baseline JPEGs of 1-4 MP (avg {:.2} MB), {UPLOADS} uploads per row, 100x100 cover JPEG.",
+        images.len(),
+        images.iter().map(Vec::len).sum::<usize>() as f64 / images.len() as f64 / 1e6
+    );
+    println!("Pipeline alone, same files, this run: {pipeline_ms:.1} ms per image on one core.");
+    println!(
+        "{:>7} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>14}",
+        "clients", "workers", "img/s", "p50 ms", "p99 ms", "cpu ms", "API MB", "worker MB", "overhead/task"
+    );
+    let cpu_rows = Mutex::new(Vec::new());
+    for (clients, workers) in [(1, 1), (8, 1), (8, 2), (16, 2)] {
+        let row = runtime.block_on(run(&release, &images, clients, workers));
+        cpu_rows.lock().expect("rows").push((clients, workers, row.cpu));
+        // Every process shares this machine's cores: CPU time per task = cores × wall time / tasks.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let cpu_ms = cores * 1000.0 / row.per_second;
+        println!(
+            "{clients:>7} {workers:>7} {:>8.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>13.0}%",
+            row.per_second,
+            row.p50,
+            row.p99,
+            cpu_ms,
+            row.api_mb,
+            row.worker_mb,
+            (cpu_ms - pipeline_ms) / pipeline_ms * 100.0,
+        );
+    }
+    println!(
+        "cpu ms: machine time per task (cores x wall / tasks), RabbitMQ and Redis included; overhead: cpu ms vs pipeline."
+    );
+    println!("\nCPU ms per task, by process (user + system, from /proc/<pid>/stat):");
+    println!(
+        "{:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8}",
+        "clients", "workers", "API", "workers", "RabbitMQ", "Redis", "clients"
+    );
+    for (clients, workers, cpu) in cpu_rows.lock().expect("rows").iter() {
+        println!(
+            "{clients:>7} {workers:>7} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}",
+            cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]
+        );
+    }
+}
+
+/// Baseline JPEGs of 1 to 4 megapixels.
+fn photos(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter(|bytes| {
+            turbojpeg::read_header(bytes).is_ok_and(|h| {
+                let megapixels = (h.width * h.height) as f64 / 1e6;
+                !h.is_progressive && (1.0..=4.2).contains(&megapixels)
+            })
+        })
+        .collect()
+}
+
+/// Mean ms of the pipeline alone per image, one core.
+fn pipeline_cost(images: &[Vec<u8>]) -> f64 {
+    let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Jpeg };
+    let started = Instant::now();
+    for _ in 0..5 {
+        for image in images {
+            std::hint::black_box(thumbq_worker::pipeline::make_thumbnail(image, &args, u64::MAX).expect("thumbnail"));
+        }
+    }
+    started.elapsed().as_secs_f64() * 1000.0 / (5 * images.len()) as f64
+}
+
+struct Row {
+    per_second: f64,
+    p50: f64,
+    p99: f64,
+    api_mb: f64,
+    worker_mb: f64,
+    /// CPU ms per task of: API, workers (all), RabbitMQ, Redis, the benchmark's clients.
+    cpu: [f64; 5],
+}
+
+/// CPU time (user + system) of a process so far, in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    ticks * 10.0 // USER_HZ is 100 on Linux
+}
+
+/// The pid of the oldest process named exactly `name`, if any.
+fn pid_of(name: &str) -> Option<u32> {
+    let out = Command::new("pgrep").args(["-o", "-x", name]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize) -> Row {
+    let store = tempfile::tempdir().expect("a store");
+    let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
+    let env = [
+        ("THUMBQ_QUEUE", format!("thumbq-bench.{unique}")),
+        ("THUMBQ_KEY_PREFIX", format!("thumbq-bench:{unique}:")),
+        ("THUMBQ_STORE_DIR", store.path().display().to_string()),
+        ("THUMBQ_BIND", format!("127.0.0.1:{port}")),
+        ("THUMBQ_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+        ("THUMBQ_RESULT_TTL_SECS", "600".into()),
+        ("THUMBQ_WORKER_METRICS_PORT", "0".into()),
+        ("THUMBQ_LOG", "warn".into()),
+    ];
+    let spawn = |binary: &str, extra: &[(&str, String)]| -> Child {
+        Command::new(release.join(binary))
+            .envs(env.iter().cloned())
+            .envs(extra.iter().cloned())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("binary starts")
+    };
+    let mut api = spawn("thumbq-api", &[]);
+    let mut worker_processes: Vec<Child> = (0..workers).map(|_| spawn("thumbq-worker", &[])).collect();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/ready")).send().await.map_or(true, |r| r.status() != 200) {
+        assert!(Instant::now() < deadline, "the API did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let others = [pid_of("beam.smp"), pid_of("redis-server"), Some(std::process::id())];
+    let cpu_before: Vec<f64> = std::iter::once(api.id())
+        .chain(worker_processes.iter().map(Child::id))
+        .map(cpu_ms)
+        .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
+        .collect();
+    let next = Arc::new(Mutex::new(0usize));
+    let images = Arc::new(images.to_vec());
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (next, images, client, base) = (next.clone(), images.clone(), client.clone(), base.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = {
+                    let mut next = next.lock().expect("counter");
+                    *next += 1;
+                    *next - 1
+                };
+                if i >= UPLOADS {
+                    return latencies;
+                }
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{base}/thumbnails"))
+                    .header("content-type", "image/jpeg")
+                    .body(images[i % images.len()].clone())
+                    .send()
+                    .await
+                    .expect("upload");
+                assert_eq!(response.status(), 202);
+                let accepted: serde_json::Value = response.json().await.expect("json");
+                let url = format!("{}?wait=30", accepted["url"].as_str().expect("url"));
+                let thumbnail = client.get(url).send().await.expect("download");
+                assert_eq!(thumbnail.status(), 200);
+                thumbnail.bytes().await.expect("bytes");
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+            }
+        });
+    }
+    let mut latencies: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
+    let wall = started.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let worker_mb = worker_processes.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
+    let cpu_after: Vec<f64> = std::iter::once(api.id())
+        .chain(worker_processes.iter().map(Child::id))
+        .map(cpu_ms)
+        .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
+        .collect();
+    let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / UPLOADS as f64).collect();
+    let workers_cpu: f64 = used[1..=workers].iter().sum();
+    let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
+    let row = Row {
+        per_second: UPLOADS as f64 / wall.as_secs_f64(),
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        api_mb: peak_mb(api.id()),
+        worker_mb,
+        cpu,
+    };
+    for child in worker_processes.iter_mut().chain(std::iter::once(&mut api)) {
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+    }
+    let _ = Command::new("rabbitmqctl")
+        .args(["delete_queue", &format!("thumbq-bench.{unique}")])
+        .stdout(Stdio::null())
+        .status();
+    for suffix in ["dead", "delay.1000", "delay.4000", "delay.16000", "delay.64000"] {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_queue", &format!("thumbq-bench.{unique}.{suffix}")])
+            .stdout(Stdio::null())
+            .status();
+    }
+    row
+}
+
+/// Peak resident memory (VmHWM) of a process, in MB.
+fn peak_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}

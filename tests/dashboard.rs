@@ -1,0 +1,55 @@
+//! The dashboard in a real browser: headless Chromium (installed by `deploy/native/test-tools.sh`) loads
+//! `/dashboard`, runs its scripts against the live API, and the rendered page shows the tasks and the worker.
+//! `UPDATE_SNAPSHOTS=1` also writes the README's screenshot, `docs/dashboard.png`.
+
+use std::time::Duration;
+
+use image::ImageFormat;
+use thumbq_common::fixtures::sample_image;
+use tokio::process::Command;
+
+use crate::helpers::spawn_api_with;
+
+/// Headless Chromium with the flags this machine's closed network needs; `extra` picks the output.
+async fn chromium(url: &str, extra: &[String]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    let run = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--virtual-time-budget=6000")
+        .args(extra)
+        .arg(url)
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("chromium finishes").expect("chromium runs");
+    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
+    let app = spawn_api_with(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
+    app.start_worker().await;
+    let accepted = app.upload_batch((0..3).map(|i| sample_image(ImageFormat::Jpeg, 300 + i, 200)).collect(), 2).await;
+    assert_eq!(app.assert_all_finished(&accepted).await, 3);
+
+    let url = format!("{}/dashboard", app.base);
+    let page = app.get("/dashboard").await.text().await.unwrap();
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("//cdn"), "no external requests");
+    let dom = String::from_utf8(chromium(&url, &["--dump-dom".into()]).await.stdout).unwrap();
+    assert_eq!(dom.matches("class=\"status SUCCESS\"").count(), 3, "three SUCCESS rows in:\n{dom}");
+    for task in &accepted {
+        assert!(dom.contains(&task.name), "task {} is listed", task.name);
+    }
+    assert!(dom.contains(&app.settings.worker.id), "the live worker is listed");
+    assert!(dom.contains("No dead letters"));
+    assert!(dom.contains("<span id=\"updated\">updated "), "every JSON route answered (the header says when)");
+
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dashboard.png");
+        chromium(&url, &[format!("--screenshot={path}"), "--window-size=1100,760".into(), "--hide-scrollbars".into()])
+            .await;
+    }
+}

@@ -1,0 +1,146 @@
+//! Bad input and missing services: the right status, a JSON `{"error": …}` body, and nothing left behind.
+
+use image::ImageFormat;
+use thumbq_common::{
+    TaskStatus,
+    fixtures::{png_header, sample_image},
+    task::FailureKind,
+};
+
+use crate::helpers::{TestApp, spawn_api_with, spawn_app};
+
+/// Asserts the status and that the body is `{"error": "<non-empty message>"}`; returns the message.
+async fn expect_error(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    let message = body["error"].as_str().unwrap_or_else(|| panic!("no error message in {body}")).to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_that_are_not_usable_images_are_refused_with_the_right_status() {
+    let app = spawn_api_with(|_| {}).await;
+    let png = || sample_image(ImageFormat::Png, 32, 32);
+
+    let empty = expect_error(app.upload(Vec::new(), "").await, 400).await;
+    assert!(empty.contains("empty"), "{empty}");
+    let text = expect_error(app.upload(b"just some text, named x.png".to_vec(), "").await, 415).await;
+    assert!(text.contains("not an image"), "{text}");
+    let unsupported = expect_error(app.upload(b"P6\n2 2\n255\n000000000000".to_vec(), "").await, 415).await;
+    assert!(unsupported.contains("unsupported"), "{unsupported}");
+    let bomb = expect_error(app.upload(png_header(100_000, 100_000), "").await, 422).await;
+    assert!(bomb.contains("100000x100000"), "{bomb}");
+    expect_error(app.upload(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRbroken".to_vec(), "").await, 422).await;
+
+    let wrong_field = expect_error(app.upload_field("file", png(), "").await, 400).await;
+    assert!(wrong_field.contains("`image`") && wrong_field.contains("file"), "{wrong_field}");
+    expect_error(app.upload_raw(png(), "text/plain", "").await, 415).await;
+    expect_error(app.upload_raw(png(), "", "").await, 400).await;
+    expect_error(app.upload_raw(Vec::new(), "image/png", "").await, 400).await;
+
+    for query in ["width=0", "height=2049", "width=abc", "fit=zoom", "format=gif", "widht=10"] {
+        expect_error(app.upload(png(), query).await, 400).await;
+    }
+    assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "refused uploads store nothing");
+    assert!(app.redis_keys().await.is_empty(), "refused uploads record nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_the_size_limit_is_refused_with_413() {
+    let app = spawn_api_with(|s| s.limits.max_upload_bytes = 10_000).await;
+    let big = sample_image(ImageFormat::Bmp, 100, 100); // 30 KB of pixels
+    assert!(big.len() > 10_000);
+    expect_error(app.upload(big.clone(), "").await, 413).await;
+    expect_error(app.upload_raw(big, "image/bmp", "").await, 413).await;
+    let small = sample_image(ImageFormat::Png, 8, 8);
+    assert_eq!(app.upload(small, "").await.status(), 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_names_and_parameters_on_downloads_are_refused() {
+    let app = spawn_api_with(|_| {}).await;
+    let id = uuid::Uuid::new_v4();
+    expect_error(app.get(&format!("/thumbnails/{id}.png")).await, 404).await;
+    expect_error(app.get(&format!("/tasks/{id}")).await, 404).await;
+    expect_error(app.get("/tasks/not-a-uuid").await, 400).await;
+    expect_error(app.get(&format!("/thumbnails/{id}.png?wait=31")).await, 400).await;
+    expect_error(app.get(&format!("/thumbnails/{id}.png?wait=-1")).await, 400).await;
+    expect_error(app.get("/no/such/route").await, 404).await;
+
+    // Path traversal, raw and encoded: never a file from outside the thumbnail folder.
+    std::fs::write(app.settings.store.dir.join("secret.png"), b"secret").unwrap();
+    for path in [
+        "/thumbnails/..%2F..%2Fetc%2Fpasswd",
+        "/thumbnails/..%2Fsecret.png",
+        "/thumbnails/%2E%2E%2Fsecret.png",
+        "/thumbnails/..%5Csecret.png",
+        "/thumbnails/secret.png",
+        &format!("/thumbnails/{id}.png%00.txt"),
+    ] {
+        let response = app.get(path).await;
+        let status = response.status().as_u16();
+        assert!(status == 400 || status == 404, "{path} answered {status}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("root:") && !body.contains("secret\""), "{path} leaked {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap_or_else(|_| panic!("{path} answered non-JSON {body}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_jpeg_fails_with_an_error_and_the_worker_goes_on() {
+    let app = spawn_app().await;
+    let jpeg = sample_image(ImageFormat::Jpeg, 640, 480);
+    let truncated = jpeg[..jpeg.len() / 2].to_vec();
+    let broken = app.upload_ok(truncated, "").await;
+    let good = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
+
+    let response = app.wait_for_thumbnail(&broken.name).await;
+    assert_eq!(response.status(), 422);
+    let record: thumbq_common::TaskRecord = response.json().await.unwrap();
+    assert_eq!(record.status, TaskStatus::Failure);
+    assert_eq!(record.error_kind, Some(FailureKind::InvalidImage));
+    assert!(record.error.as_deref().unwrap_or("").contains("truncated"), "{record:?}");
+    assert_eq!(record.attempts, 1, "a permanent failure is not retried");
+
+    assert_eq!(app.wait_for_thumbnail(&good.name).await.status(), 200, "the next task still succeeds");
+    assert!(app.drain_dead_letters().await.is_empty(), "an invalid image is not a dead letter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rabbitmq_unreachable_uploads_get_503_and_leave_nothing_behind() {
+    let app = spawn_api_with(|s| {
+        s.amqp.url = "amqp://guest:guest@127.0.0.1:1/%2f".into(); // nothing listens on port 1
+        s.amqp.timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let response = app.upload(sample_image(ImageFormat::Png, 32, 32), "").await;
+    assert_eq!(response.headers()["retry-after"], "5");
+    let message = expect_error(response, 503).await;
+    assert!(message.contains("rabbitmq"), "{message}");
+    assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "no original is left behind");
+    assert!(app.redis_keys().await.is_empty(), "no task record is left behind");
+
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["redis"], "ok");
+    assert_ne!(body["checks"]["rabbitmq"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_unreachable_uploads_get_503_and_leave_nothing_behind() {
+    let app = spawn_api_with(|s| {
+        s.redis.url = "redis://127.0.0.1:1".into();
+        s.redis.timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let response = app.upload(sample_image(ImageFormat::Png, 32, 32), "").await;
+    let message = expect_error(response, 503).await;
+    assert!(message.contains("redis"), "{message}");
+    assert!(TestApp::files_in(&app.originals_dir()).is_empty());
+    let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
+    assert_eq!(ready["checks"]["rabbitmq"], "ok");
+    assert_ne!(ready["checks"]["redis"], "ok");
+}

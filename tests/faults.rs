@@ -1,0 +1,192 @@
+//! Breaking things on purpose. Each test runs a batch of at least 50 tasks through a fault and then checks the promise
+//! of `docs/architecture.md`: every accepted task reached SUCCESS or FAILURE, every SUCCESS has its thumbnail on disk.
+
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use image::ImageFormat;
+use lapin::options::{BasicGetOptions, BasicNackOptions};
+use thumbq_common::{TaskStatus, broker, fixtures::sample_image};
+
+use crate::{
+    helpers::{TestApp, address_of, eventually, own_the_broker, spawn_api_owning_broker, spawn_api_with},
+    process::WorkerProcess,
+    proxy::Proxy,
+    queues::header_text,
+};
+
+/// Tasks in every fault test.
+const BATCH: usize = 50;
+
+/// `count` JPEG photos-to-be of slightly different sizes, large enough that a worker is busy when the fault hits.
+fn batch(count: usize, width: u32) -> Vec<Vec<u8>> {
+    (0..count).map(|i| sample_image(ImageFormat::Jpeg, width + i as u32, width * 3 / 4)).collect()
+}
+
+/// Writes a measured figure past the test harness's output capture, so it shows in `make test`'s output.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "[figure] {line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail() {
+    let app = spawn_api_with(|_| {}).await;
+    let mut watcher = app.watch().await;
+    let mut victim = WorkerProcess::spawn(&app.settings, "victim");
+    let accepted = app.upload_batch(batch(BATCH, 1600), 4).await;
+
+    watcher.until_count(TaskStatus::Success, 5).await;
+    victim.kill().await; // SIGKILL: no ack, no cleanup, tasks in flight
+    app.start_worker().await;
+
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
+    assert_eq!(app.thumbnails().len(), BATCH, "exactly one thumbnail per task");
+    let originals = app.originals_dir();
+    eventually("every original is deleted after its SUCCESS", || TestApp::files_in(&originals).is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
+    let proxy = Proxy::start(address_of(&crate::helpers::test_settings().amqp.url)).await;
+    let app = spawn_api_with(|s| s.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port)).await;
+    app.start_worker().await;
+    let mut watcher = app.watch().await;
+
+    let uploads = app.upload_batch(batch(BATCH, 1200), 4);
+    let finished = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), "").await;
+    assert_eq!(app.wait_for_thumbnail(&finished.name).await.status(), 200);
+    let fault = async {
+        watcher.until_count(TaskStatus::Success, 5).await;
+        proxy.cut(); // both API and worker lose their connections; new ones are refused for a while
+        // While RabbitMQ is unreachable: uploads are refused with Retry-After, /ready names RabbitMQ, and finished
+        // thumbnails are still served.
+        let refused = app.upload(sample_image(ImageFormat::Png, 8, 8), "").await;
+        assert_eq!((refused.status().as_u16(), refused.headers()["retry-after"].to_str().unwrap()), (503, "5"));
+        let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
+        assert_eq!(ready["checks"]["redis"], "ok");
+        assert_ne!(ready["checks"]["rabbitmq"], "ok");
+        assert_eq!(app.get(&format!("/thumbnails/{}", finished.name)).await.status(), 200);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        proxy.restore();
+    };
+    let (accepted, ()) = tokio::join!(uploads, fault);
+    assert_eq!(accepted.len(), BATCH);
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
+    assert_eq!(app.get("/ready").await.status(), 200, "the API reconnected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_restart_mid_batch_keeps_the_queued_tasks() {
+    // Restarting the shared broker would break every other test's connections: this test runs alone.
+    let _alone = own_the_broker().await;
+    let app = spawn_api_owning_broker(|_| {}).await;
+    app.start_worker().await;
+    let mut watcher = app.watch().await;
+    let accepted = app.upload_batch(batch(BATCH, 1200), 4).await;
+
+    watcher.until_count(TaskStatus::Success, 5).await;
+    rabbitmqctl(&["stop_app"]).await;
+    rabbitmqctl(&["start_app"]).await;
+    rabbitmqctl(&["await_startup"]).await;
+
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH, "persistent messages survived the restart");
+}
+
+async fn rabbitmqctl(args: &[&str]) {
+    let status = tokio::process::Command::new("rabbitmqctl").args(args).stdout(std::process::Stdio::null()).status();
+    assert!(status.await.expect("rabbitmqctl runs").success(), "rabbitmqctl {args:?} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_for_seconds_mid_batch_delays_but_loses_nothing() {
+    let proxy = Proxy::start(address_of(&crate::helpers::test_settings().redis.url)).await;
+    let app = spawn_api_with(|s| {
+        s.redis.url = format!("redis://127.0.0.1:{}", proxy.port);
+        s.redis.timeout = Duration::from_millis(500);
+    })
+    .await;
+    app.start_worker().await;
+    let mut watcher = app.watch().await;
+
+    let uploads = app.upload_batch(batch(BATCH, 1200), 4);
+    let fault = async {
+        watcher.until_count(TaskStatus::Success, 5).await;
+        proxy.cut();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.restore();
+    };
+    let (accepted, ()) = tokio::join!(uploads, fault);
+    assert_eq!(accepted.len(), BATCH);
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
+    for task in &accepted {
+        let record = app.task(task.id).await;
+        assert!(record.finished_at >= record.started_at && record.result.is_some(), "{record:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_batch_finishes_in_flight_tasks_and_leaves_the_rest_queued() {
+    let app = spawn_api_with(|_| {}).await;
+    let mut watcher = app.watch().await;
+    let mut worker = WorkerProcess::spawn(&app.settings, "stopping");
+    let accepted = app.upload_batch(batch(BATCH, 2000), 4).await;
+
+    watcher.until_count(TaskStatus::Started, 5).await;
+    assert!(worker.terminate().await, "the worker exits cleanly on SIGTERM");
+    let mut done = 0;
+    for task in &accepted {
+        let status = app.task(task.id).await.status;
+        assert!(matches!(status, TaskStatus::Pending | TaskStatus::Success), "{} was left {status}", task.id);
+        done += usize::from(status == TaskStatus::Success);
+    }
+    assert!(done >= 1, "tasks in flight at SIGTERM were finished");
+    assert!(done < BATCH, "the batch was still running at SIGTERM");
+
+    app.start_worker().await;
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH, "the next worker took the rest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit() {
+    let app = spawn_api_with(|s| s.amqp.delivery_limit = 3).await;
+    app.publish_raw(b"{\"crashes\": \"every worker\"}", Some("crasher")).await;
+    // Play a worker that crashes on it every time: take it and hand it back, until RabbitMQ stops delivering.
+    let connection = broker::connect(&app.settings.amqp, "thumbq-test crasher").await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut deliveries = 0;
+    while let Some(message) =
+        channel.basic_get(app.topology.work.as_str().into(), BasicGetOptions::default()).await.unwrap()
+    {
+        deliveries += 1;
+        message.delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.unwrap();
+        assert!(deliveries < 20, "the redelivery loop was not cut");
+    }
+    assert_eq!(deliveries, 4, "delivered once, then redelivered up to the limit of 3");
+    let letters = app.drain_dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(header_text(&letters[0].1, "x-first-death-reason"), "delivery_limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_1000_uploads_from_16_clients_against_2_workers_all_succeed() {
+    const UPLOADS: usize = 1000;
+    let app = spawn_api_with(|_| {}).await;
+    app.start_worker().await;
+    app.start_worker().await;
+    let images = (0..UPLOADS).map(|i| sample_image(ImageFormat::Jpeg, 320 + (i % 64) as u32, 240)).collect();
+
+    let started = Instant::now();
+    let accepted = app.upload_batch(images, 16).await;
+    let uploaded = started.elapsed();
+    assert_eq!(app.assert_all_finished(&accepted).await, UPLOADS);
+    let wall = started.elapsed();
+    report(&format!(
+        "load: {UPLOADS} uploads (320x240 JPEG) from 16 clients, 2 in-process workers: all accepted in {:.1} s, \
+         all SUCCESS in {:.1} s ({:.0} tasks/s)",
+        uploaded.as_secs_f64(),
+        wall.as_secs_f64(),
+        UPLOADS as f64 / wall.as_secs_f64()
+    ));
+}

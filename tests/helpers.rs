@@ -1,0 +1,366 @@
+//! `spawn_app()` and the typed helpers every test uses. Each app runs the real API and real workers in-process
+//! against the real RabbitMQ and Redis, on its own queue names, Redis key prefix, temporary store and port, so tests
+//! run in parallel and leave nothing behind (queues and keys are deleted when the app is dropped).
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use lapin::options::QueueDeleteOptions;
+use thumbq_api::routes::thumbnails::Accepted as AcceptedTask;
+use thumbq_api::{routes::thumbnails::Accepted, state::AppState};
+use thumbq_common::{
+    Settings, TaskId, TaskRecord, TaskStatus,
+    broker::{self, Topology},
+    settings::RetrySettings,
+    state_store::StateStore,
+};
+use tokio::{
+    net::TcpListener,
+    sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Tests share one RabbitMQ: every app holds a read lock, and a test that restarts the broker takes the write lock,
+/// so it runs alone.
+static SHARED_BROKER: std::sync::LazyLock<Arc<RwLock<()>>> = std::sync::LazyLock::new(Arc::default);
+
+/// Waits until no other test uses the shared broker and keeps it for the caller until the guard is dropped.
+pub async fn own_the_broker() -> OwnedRwLockWriteGuard<()> {
+    SHARED_BROKER.clone().write_owned().await
+}
+
+/// A running API (and its workers) with everything a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// HTTP client for the API.
+    pub client: reqwest::Client,
+    /// The settings the API and workers run with.
+    pub settings: Settings,
+    /// Direct access to the task records.
+    pub states: StateStore,
+    /// The app's queue names.
+    pub topology: Topology,
+    /// Redis as the test sees it, never through a proxy the test may cut.
+    pub direct_redis: thumbq_common::settings::RedisSettings,
+    /// Deleted with the app.
+    _store_dir: tempfile::TempDir,
+    api_shutdown: CancellationToken,
+    api: Option<JoinHandle<anyhow::Result<()>>>,
+    workers: Mutex<Vec<WorkerHandle>>,
+    /// Shares the broker with other tests (absent when this test owns it).
+    _broker: Option<OwnedRwLockReadGuard<()>>,
+}
+
+/// A running in-process worker.
+type WorkerHandle = (CancellationToken, JoinHandle<anyhow::Result<()>>);
+
+/// Waits until `condition` holds, checking every 20 ms; fails the test with `what` after [`DEADLINE`].
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "not true within {DEADLINE:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The host and port of a `scheme://[user:pass@]host:port/...` URL.
+pub fn address_of(url: &str) -> std::net::SocketAddr {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    std::net::ToSocketAddrs::to_socket_addrs(host_port).expect("a resolvable address").next().expect("an address")
+}
+
+/// Settings unique to one test: queue, key prefix and worker id; fast retries.
+pub fn test_settings() -> Settings {
+    let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let mut settings = Settings::from_env().expect("test environment settings are valid");
+    settings.amqp.queue = format!("thumbq-test.{unique}");
+    settings.redis.key_prefix = format!("thumbq-test:{unique}:");
+    settings.retry =
+        RetrySettings { base: Duration::from_millis(100), factor: 2, cap: Duration::from_secs(1), max_attempts: 3 };
+    settings.worker.concurrency = 2;
+    settings.worker.id = format!("test-worker-{unique}");
+    settings.worker.shutdown_grace = Duration::from_secs(10);
+    settings.worker.metrics = None; // parallel tests must not all bind 9100; the metrics test picks a free port
+    settings
+}
+
+/// The API and one worker, with test settings.
+pub async fn spawn_app() -> TestApp {
+    let app = spawn_api_with(|_| {}).await;
+    app.start_worker().await;
+    app
+}
+
+/// The API alone (start workers with [`TestApp::start_worker`]), with test settings changed by `configure`.
+pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let shared = SHARED_BROKER.clone().read_owned().await;
+    let mut app = spawn_api_owning_broker(configure).await;
+    app._broker = Some(shared);
+    app
+}
+
+/// Like [`spawn_api_with`], for a test that holds [`own_the_broker`].
+pub async fn spawn_api_owning_broker(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    let direct_redis = settings.redis.clone();
+    configure(&mut settings);
+    let store_dir = tempfile::tempdir().expect("a temporary directory");
+    settings.store.dir = store_dir.path().join("store");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    settings.http.public_url = base.clone();
+
+    let api_shutdown = CancellationToken::new();
+    let state = AppState::new(settings.clone(), api_shutdown.clone()).expect("the API state builds");
+    let api = tokio::spawn(thumbq_api::serve(listener, state, api_shutdown.clone()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        states: StateStore::new(&direct_redis).expect("a Redis pool"),
+        direct_redis,
+        topology: Topology::new(&settings.amqp, &settings.retry),
+        settings,
+        _store_dir: store_dir,
+        api_shutdown,
+        api: Some(api),
+        workers: Mutex::default(),
+        _broker: None,
+    }
+}
+
+impl TestApp {
+    /// Starts one more in-process worker on this app's queue and waits until it consumes.
+    pub async fn start_worker(&self) {
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(thumbq_worker::run(self.settings.clone(), shutdown.clone()));
+        let expected = {
+            let mut workers = self.workers.lock().expect("workers lock");
+            workers.push((shutdown, handle));
+            workers.len() as u32
+        };
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.consumers().await < expected {
+            assert!(tokio::time::Instant::now() < deadline, "worker did not start consuming within {DEADLINE:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Uploads `bytes` as multipart field `image` with the query string `query` (without `?`).
+    pub async fn upload(&self, bytes: Vec<u8>, query: &str) -> reqwest::Response {
+        self.upload_field("image", bytes, query).await
+    }
+
+    /// Uploads `bytes` as the multipart field `field`.
+    pub async fn upload_field(&self, field: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name("upload.png");
+        let form = reqwest::multipart::Form::new().part(field.to_owned(), part);
+        self.client
+            .post(format!("{}/thumbnails?{query}", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .expect("the API answers")
+    }
+
+    /// Uploads `bytes` as the raw body with `content_type`.
+    pub async fn upload_raw(&self, bytes: Vec<u8>, content_type: &str, query: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/thumbnails?{query}", self.base))
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("the API answers")
+    }
+
+    /// Uploads and asserts `202 Accepted`.
+    pub async fn upload_ok(&self, bytes: Vec<u8>, query: &str) -> Accepted {
+        let response = self.upload(bytes, query).await;
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        assert_eq!(status, 202, "upload refused: {text}");
+        serde_json::from_str(&text).expect("an Accepted body")
+    }
+
+    /// Uploads every image from `clients` concurrent clients, retrying `503`s as a client honouring `Retry-After`
+    /// would (quickly, here); returns the accepted tasks.
+    pub async fn upload_batch(&self, images: Vec<Vec<u8>>, clients: usize) -> Vec<AcceptedTask> {
+        let queue = Arc::new(Mutex::new(images));
+        let mut uploaders = tokio::task::JoinSet::new();
+        for _ in 0..clients {
+            let (queue, client, url) = (queue.clone(), self.client.clone(), format!("{}/thumbnails", self.base));
+            uploaders.spawn(async move {
+                let mut accepted = Vec::new();
+                loop {
+                    // Take the next image and release the lock before any await.
+                    let next = queue.lock().expect("queue lock").pop();
+                    let Some(image) = next else { break };
+                    let deadline = tokio::time::Instant::now() + DEADLINE;
+                    loop {
+                        let form = reqwest::multipart::Form::new()
+                            .part("image", reqwest::multipart::Part::bytes(image.clone()));
+                        let response = client.post(&url).multipart(form).send().await;
+                        match response {
+                            Ok(r) if r.status() == 202 => {
+                                break accepted.push(r.json::<AcceptedTask>().await.expect("Accepted"));
+                            }
+                            Ok(r) if r.status() == 503 => {}
+                            Ok(r) => panic!("upload answered {}: {}", r.status(), r.text().await.unwrap_or_default()),
+                            Err(e) => panic!("upload failed: {e}"),
+                        }
+                        assert!(tokio::time::Instant::now() < deadline, "uploads answered 503 for {DEADLINE:?}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                accepted
+            });
+        }
+        uploaders.join_all().await.into_iter().flatten().collect()
+    }
+
+    /// The promise: every accepted task ends in SUCCESS or FAILURE within the deadline, and every SUCCESS has its
+    /// thumbnail on disk, decodable, at the requested size. Returns the number of successes.
+    pub async fn assert_all_finished(&self, accepted: &[AcceptedTask]) -> usize {
+        let mut successes = 0;
+        for task in accepted {
+            let response = self.wait_for_thumbnail(&task.name).await;
+            // A stored thumbnail is served before its SUCCESS is recorded (that write may be waiting out an outage).
+            let deadline = tokio::time::Instant::now() + DEADLINE;
+            let record = loop {
+                let record = self.task(task.id).await;
+                if record.status.is_terminal() || tokio::time::Instant::now() > deadline {
+                    break record;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert!(record.status.is_terminal(), "{} ended {}", task.id, record.status);
+            if record.status == TaskStatus::Success {
+                assert_eq!(response.status(), 200);
+                let on_disk = std::fs::read(self.thumbnails_dir().join(&task.name)).expect("the thumbnail is on disk");
+                let image = image::load_from_memory(&on_disk).expect("the stored thumbnail decodes");
+                assert_eq!((image.width(), image.height()), (record.args.width, record.args.height));
+                successes += 1;
+            }
+        }
+        successes
+    }
+
+    /// Thumbnails in the store, temporary files of killed writers left out.
+    pub fn thumbnails(&self) -> Vec<PathBuf> {
+        let is_temporary = |p: &PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+        Self::files_in(&self.thumbnails_dir()).into_iter().filter(|p| !is_temporary(p)).collect()
+    }
+
+    /// `GET <path>`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("the API answers")
+    }
+
+    /// Long-polls a thumbnail until its task finishes (or the deadline passes) and returns the answer.
+    pub async fn wait_for_thumbnail(&self, name: &str) -> reqwest::Response {
+        let response = self.get(&format!("/thumbnails/{name}?wait={}", DEADLINE.as_secs())).await;
+        assert_ne!(response.status(), 202, "task behind {name} did not finish within {DEADLINE:?}");
+        response
+    }
+
+    /// Downloads a finished thumbnail and decodes it.
+    pub async fn download_image(&self, name: &str) -> image::DynamicImage {
+        let response = self.wait_for_thumbnail(name).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+        let bytes = response.bytes().await.expect("thumbnail bytes");
+        image::load_from_memory(&bytes).expect("the thumbnail decodes")
+    }
+
+    /// `GET /tasks/{id}`, asserting 200.
+    pub async fn task(&self, id: TaskId) -> TaskRecord {
+        let response = self.get(&format!("/tasks/{id}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("a task record")
+    }
+
+    /// The store's folder of originals.
+    pub fn originals_dir(&self) -> PathBuf {
+        self.settings.store.dir.join("originals")
+    }
+
+    /// The store's folder of thumbnails.
+    pub fn thumbnails_dir(&self) -> PathBuf {
+        self.settings.store.dir.join("thumbnails")
+    }
+
+    /// Files in a folder (hidden temporary files included).
+    pub fn files_in(dir: &std::path::Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir).map(|d| d.map(|e| e.expect("a directory entry").path()).collect()).unwrap_or_default()
+    }
+
+    /// Every Redis key under this app's prefix.
+    pub async fn redis_keys(&self) -> Vec<String> {
+        let client = redis::Client::open(self.direct_redis.url.as_str()).expect("a Redis URL");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("a Redis connection");
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.settings.redis.key_prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS")
+    }
+
+    /// Stops the API gracefully and waits for it to finish draining.
+    pub async fn stop_api(&mut self) {
+        self.api_shutdown.cancel();
+        if let Some(api) = self.api.take() {
+            api.await.expect("api task").expect("the API stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.api_shutdown.cancel();
+        if let Ok(workers) = self.workers.lock() {
+            workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
+        }
+        // Delete this test's queues and keys from a thread of its own: Drop cannot await, and the test's runtime
+        // may already be shutting down.
+        let (amqp, redis, queues) = (
+            self.settings.amqp.clone(),
+            self.direct_redis.clone(),
+            self.topology.queue_names().into_iter().map(str::to_owned).collect::<Vec<_>>(),
+        );
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async {
+                if let Ok(connection) = broker::connect(&amqp, "thumbq-test cleanup").await {
+                    if let Ok(channel) = connection.create_channel().await {
+                        for queue in queues {
+                            let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+                        }
+                    }
+                    let _ = connection.close(200, "done".into()).await;
+                }
+                if let Ok(client) = redis::Client::open(redis.url.as_str()) {
+                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                        let keys: Vec<String> = redis::cmd("KEYS")
+                            .arg(format!("{}*", redis.key_prefix))
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap_or_default();
+                        if !keys.is_empty() {
+                            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                        }
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}

@@ -1,0 +1,48 @@
+//! Prometheus metrics on the API and on a worker: the counters move by the right amounts after a small batch.
+
+use image::ImageFormat;
+use thumbq_common::fixtures::sample_image;
+
+use crate::helpers::spawn_api_with;
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition (0 when absent).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .find(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_worker_metrics_count_a_small_batch() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_api_with(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
+    app.start_worker().await;
+    let queue = app.settings.amqp.queue.clone();
+
+    let good = app.upload_batch((0..3).map(|i| sample_image(ImageFormat::Png, 30 + i, 30)).collect(), 2).await;
+    let jpeg = sample_image(ImageFormat::Jpeg, 200, 100);
+    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    assert_eq!(app.assert_all_finished(&good).await, 3);
+    assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
+
+    let api = app.get("/metrics").await;
+    assert_eq!(api.status(), 200);
+    assert!(api.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let api = api.text().await.unwrap();
+    assert_eq!(sample(&api, "thumbq_tasks_published_total", &[("queue", &queue)]), 4.0);
+    let uploads = [("route", "/thumbnails"), ("method", "POST"), ("status", "202")];
+    assert!(sample(&api, "thumbq_http_requests_total", &uploads) >= 4.0, "{api}");
+    assert!(api.contains("thumbq_http_request_duration_seconds_bucket"), "latency histogram exported");
+    assert_eq!(sample(&api, "thumbq_queue_depth", &[("queue", &queue)]), 0.0);
+    assert!(api.contains(&format!("thumbq_queue_depth{{queue=\"{queue}.dead\"}}")), "dead-letter depth exported");
+
+    let worker = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    assert_eq!(sample(&worker, "thumbq_tasks_finished_total", &[("queue", &queue), ("status", "success")]), 3.0);
+    assert_eq!(sample(&worker, "thumbq_tasks_finished_total", &[("queue", &queue), ("status", "failure")]), 1.0);
+    assert_eq!(sample(&worker, "thumbq_task_processing_seconds_count", &[("queue", &queue)]), 4.0);
+    assert_eq!(sample(&worker, "thumbq_task_queue_seconds_count", &[("queue", &queue)]), 4.0);
+    assert_eq!(sample(&worker, "thumbq_tasks_in_flight", &[("queue", &queue)]), 0.0);
+}

@@ -1,0 +1,51 @@
+//! The OpenAPI document and the Swagger UI. The document is snapshotted in `api/openapi.json` so every API change
+//! shows up in review; `UPDATE_SNAPSHOTS=1 cargo test` rewrites it.
+
+use axum::{body::Body, http::Request};
+use tower::ServiceExt;
+
+use crate::helpers::spawn_api_with;
+
+const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/openapi.json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_matches_the_reviewed_snapshot() {
+    let app = spawn_api_with(|_| {}).await;
+    let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(SNAPSHOT, &pretty).unwrap();
+    }
+    let reviewed = std::fs::read_to_string(SNAPSHOT).expect("api/openapi.json exists (UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(pretty, reviewed, "the OpenAPI document changed: review it and run UPDATE_SNAPSHOTS=1 cargo test");
+
+    for (path, method) in [
+        ("/thumbnails", "post"),
+        ("/thumbnails/{name}", "get"),
+        ("/tasks/{id}", "get"),
+        ("/health", "get"),
+        ("/ready", "get"),
+    ] {
+        let operation = &served["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+    }
+    let upload = &served["paths"]["/thumbnails"]["post"];
+    for status in ["202", "400", "413", "415", "422", "503"] {
+        assert!(upload["responses"][status].is_object(), "POST /thumbnails does not document {status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_is_served_from_the_binary_without_external_requests() {
+    let app = spawn_api_with(|_| {}).await;
+    let state = thumbq_api::state::AppState::new(app.settings.clone(), Default::default()).unwrap();
+    let router = thumbq_api::app(state);
+    let response = router.clone().oneshot(Request::get("/docs/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://") && !html.contains("http://"), "the page loads nothing from elsewhere: {html}");
+    let script = router.oneshot(Request::get("/docs/swagger-ui-bundle.js").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(script.status(), 200, "the Swagger UI bundle is vendored into the binary");
+}

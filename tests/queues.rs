@@ -1,0 +1,82 @@
+//! RabbitMQ as a test sees it: raw publishes, consumer counts, the dead-letter queue.
+
+use lapin::{
+    BasicProperties,
+    options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
+};
+use thumbq_common::broker;
+
+use crate::helpers::TestApp;
+
+/// A header of a message as text (empty when missing).
+pub fn header_text(headers: &lapin::types::FieldTable, name: &str) -> String {
+    match headers.inner().get(name) {
+        Some(lapin::types::AMQPValue::LongString(text)) => text.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+impl TestApp {
+    /// Consumers on the work queue (0 while it does not exist yet).
+    pub async fn consumers(&self) -> u32 {
+        let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+        let queue = channel.queue_declare(self.topology.work.as_str().into(), passive, Default::default()).await;
+        let _ = connection.close(200, "done".into()).await;
+        queue.map_or(0, |q| q.consumer_count())
+    }
+    /// Publishes a raw, persistent message to the work queue, as a duplicate delivery or a poison message would be.
+    pub async fn publish_raw(&self, body: &[u8], message_id: Option<&str>) {
+        let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        self.topology.declare(&channel).await.expect("topology");
+        let mut properties = BasicProperties::default().with_delivery_mode(2);
+        if let Some(id) = message_id {
+            properties = properties.with_message_id(id.into());
+        }
+        channel
+            .basic_publish(
+                "".into(),
+                self.topology.work.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .expect("published");
+        connection.close(200, "done".into()).await.expect("closed");
+    }
+    /// Empties the work queue (messages published by uploads that a test wants to replace).
+    pub async fn purge_work_queue(&self) {
+        let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        channel.queue_purge(self.topology.work.as_str().into(), Default::default()).await.expect("purged");
+        let _ = connection.close(200, "done".into()).await;
+    }
+    /// Takes every message out of the dead-letter queue: body and headers.
+    pub async fn drain_dead_letters(&self) -> Vec<(Vec<u8>, lapin::types::FieldTable)> {
+        self.dead_letters(true).await
+    }
+    /// Reads every message of the dead-letter queue and leaves them there.
+    pub async fn peek_dead_letters(&self) -> Vec<(Vec<u8>, lapin::types::FieldTable)> {
+        self.dead_letters(false).await
+    }
+    async fn dead_letters(&self, take: bool) -> Vec<(Vec<u8>, lapin::types::FieldTable)> {
+        let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        let mut letters = Vec::new();
+        // Without acks, gotten messages stay on this channel and return to the queue when it closes.
+        while let Some(message) = channel
+            .basic_get(self.topology.dead.as_str().into(), BasicGetOptions { no_ack: take })
+            .await
+            .expect("basic.get")
+        {
+            let headers = message.delivery.properties.headers().clone().unwrap_or_default();
+            letters.push((message.delivery.data.clone(), headers));
+        }
+        let _ = connection.close(200, "done".into()).await;
+        letters
+    }
+}

@@ -1,0 +1,120 @@
+//! The worker registry (`GET /workers`) and the task browser (`GET /tasks`).
+
+use std::time::Duration;
+
+use image::ImageFormat;
+use thumbq_common::{TaskRecord, fixtures::sample_image, worker_registry::WorkerInfo};
+
+use crate::{
+    helpers::{DEADLINE, spawn_api_with, spawn_app},
+    process::{WorkerProcess, worker_id},
+};
+
+/// Polls `GET /workers` until `condition` holds; fails the test after the deadline.
+async fn workers_until(
+    app: &crate::helpers::TestApp,
+    what: &str,
+    condition: impl Fn(&[WorkerInfo]) -> bool,
+) -> Vec<WorkerInfo> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let workers: Vec<WorkerInfo> = app.get("/workers").await.json().await.unwrap();
+        if condition(&workers) {
+            return workers;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not within {DEADLINE:?}: {what}; workers: {workers:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_register_count_their_tasks_and_leave_or_expire() {
+    let app = spawn_api_with(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
+    let mut steady = WorkerProcess::spawn(&app.settings, "steady");
+    let mut doomed = WorkerProcess::spawn(&app.settings, "doomed");
+    let (steady_id, doomed_id) = (worker_id(&app.settings, "steady"), worker_id(&app.settings, "doomed"));
+    let workers = workers_until(&app, "both workers registered", |w| w.len() == 2).await;
+    let entry = workers.iter().find(|w| w.id == steady_id).expect("steady is listed");
+    assert_eq!((entry.concurrency, entry.version.as_str()), (2, env!("CARGO_PKG_VERSION")));
+
+    let accepted = app.upload_batch((0..6).map(|i| sample_image(ImageFormat::Png, 20 + i, 20)).collect(), 2).await;
+    assert_eq!(app.assert_all_finished(&accepted).await, 6);
+    workers_until(&app, "counters add up to the batch", |w| {
+        w.iter().map(|w| w.done).sum::<u64>() == 6 && w.iter().all(|w| w.in_flight == 0 && w.failed == 0)
+    })
+    .await;
+
+    doomed.kill().await; // no goodbye: its entry expires after three missed heartbeats
+    workers_until(&app, "the killed worker expired", |w| w.iter().all(|w| w.id != doomed_id)).await;
+    assert!(steady.terminate().await);
+    let left: Vec<WorkerInfo> = app.get("/workers").await.json().await.unwrap();
+    assert!(left.is_empty(), "a worker that stops gracefully unregisters at once: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_listed_newest_first_with_filters_and_pages() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.upload_ok(sample_image(ImageFormat::Png, 16 + i, 16), "").await);
+    }
+    app.assert_all_finished(&ids).await;
+
+    let page: Vec<TaskRecord> = app.get("/tasks?limit=2").await.json().await.unwrap();
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[4].id, ids[3].id]);
+    let before = page[1].created_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let next: Vec<TaskRecord> = app
+        .client
+        .get(format!("{}/tasks", app.base))
+        .query(&[("before", &before)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2].id, ids[1].id, ids[0].id]);
+    let succeeded: Vec<TaskRecord> = app.get("/tasks?status=SUCCESS&limit=100").await.json().await.unwrap();
+    assert_eq!(succeeded.len(), 5);
+    let pending: Vec<TaskRecord> = app.get("/tasks?status=PENDING").await.json().await.unwrap();
+    assert!(pending.is_empty());
+    for bad in ["limit=0", "limit=101", "status=DONE", "before=yesterday", "page=2"] {
+        assert_eq!(app.get(&format!("/tasks?{bad}")).await.status(), 400, "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_index_is_trimmed_as_records_expire() {
+    let app = spawn_api_with(|s| s.redis.result_ttl = Duration::from_secs(1)).await;
+    let old = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while app.get(&format!("/tasks/{}", old.id)).await.status() != 404 {
+        assert!(tokio::time::Instant::now() < deadline, "the record did not expire");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
+    let client = redis::Client::open(app.direct_redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let indexed: Vec<String> =
+        redis::cmd("ZRANGE").arg(app.states.index_key()).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+    assert_eq!(indexed, [new.id.to_string()], "the expired task's index entry was trimmed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_show_queues_workers_and_recent_outcomes() {
+    let app = spawn_app().await;
+    let good = app.upload_batch((0..3).map(|i| sample_image(ImageFormat::Png, 10 + i, 10)).collect(), 2).await;
+    let jpeg = sample_image(ImageFormat::Jpeg, 100, 100);
+    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    app.assert_all_finished(&good).await;
+    assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
+
+    let stats: serde_json::Value = app.get("/stats").await.json().await.unwrap();
+    assert_eq!(stats["last_minute"]["success"], 3, "{stats}");
+    assert_eq!(stats["last_minute"]["failure"], 1, "{stats}");
+    assert_eq!(stats["last_hour"]["success"], 3);
+    assert!(stats["last_minute"]["per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(stats["workers_online"], 1);
+    assert_eq!(stats["queues"][&app.settings.amqp.queue], 0);
+    assert_eq!(stats["queues"][format!("{}.dead", app.settings.amqp.queue)], 0);
+}

@@ -1,0 +1,124 @@
+//! Transient failures on batches of 50: retried through RabbitMQ delay queues with growing delays, then SUCCESS once
+//! the fault heals, or FAILURE and a dead letter for every task once attempts run out.
+
+use std::time::Duration;
+
+use image::ImageFormat;
+use thumbq_common::{TaskStatus, broker::REASON_HEADER, fixtures::sample_image, task::FailureKind};
+
+use crate::{
+    helpers::{TestApp, spawn_api_with},
+    queues::header_text,
+};
+
+const BATCH: usize = 50;
+
+fn images() -> Vec<Vec<u8>> {
+    (0..BATCH).map(|i| sample_image(ImageFormat::Png, 64 + i as u32, 64)).collect()
+}
+
+/// Breaks thumbnail writes (a file where the folder should be: permissions do not stop root) or heals them.
+fn break_thumbnail_folder(app: &TestApp, broken: bool) {
+    let dir = app.thumbnails_dir();
+    if broken {
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(&dir, b"not a folder").unwrap();
+    } else {
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
+    // Delays of 0.2, 0.8, 3.2, 12.8 s: room to heal before anything runs out of attempts.
+    let app = spawn_api_with(|s| {
+        s.retry.base = Duration::from_millis(200);
+        s.retry.factor = 4;
+        s.retry.cap = Duration::from_secs(20);
+        s.retry.max_attempts = 5;
+    })
+    .await;
+    app.start_worker().await;
+    break_thumbnail_folder(&app, true);
+    let mut watcher = app.watch().await;
+    let accepted = app.upload_batch(images(), 4).await;
+
+    watcher.until_count(TaskStatus::Retry, BATCH).await;
+    // The error stays on the record through the next attempt's STARTED, so this holds whichever state it is in.
+    let retrying = app.task(accepted[0].id).await;
+    assert!(retrying.error.as_deref().unwrap_or("").contains("file store"), "{retrying:?}");
+
+    break_thumbnail_folder(&app, false);
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
+    let history = watcher.until(accepted[0].id, TaskStatus::Success).await;
+    assert_eq!(history[..3], [TaskStatus::Pending, TaskStatus::Started, TaskStatus::Retry]);
+    for task in &accepted {
+        assert!(app.task(task.id).await.attempts >= 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed() {
+    // Delays jittered within [d/2, d] for d = 0.1, 0.4, 1.6 s: the ranges do not overlap, so they must grow.
+    let app = spawn_api_with(|s| {
+        s.retry.base = Duration::from_millis(100);
+        s.retry.factor = 4;
+        s.retry.cap = Duration::from_secs(10);
+        s.retry.max_attempts = 4;
+    })
+    .await;
+    app.start_worker().await;
+    break_thumbnail_folder(&app, true);
+    let mut watcher = app.watch().await;
+    let accepted = app.upload_batch(images(), 4).await;
+
+    // Follow one task through its attempts, reading the delay of each RETRY as it is recorded.
+    let mut delays = Vec::new();
+    loop {
+        match watcher.next(accepted[0].id).await {
+            TaskStatus::Retry => {
+                let record = app.states.get(accepted[0].id).await.unwrap().unwrap();
+                delays.push((record.next_retry_at.unwrap() - chrono::Utc::now()).num_milliseconds());
+            }
+            TaskStatus::Failure => break,
+            _ => {}
+        }
+    }
+    assert_eq!(delays.len(), 3, "{delays:?}");
+    assert!(delays.windows(2).all(|w| w[0] < w[1]), "delays grow: {delays:?}");
+
+    assert_eq!(app.assert_all_finished(&accepted).await, 0);
+    for task in &accepted {
+        let response = app.wait_for_thumbnail(&task.name).await;
+        assert_eq!(response.status(), 500, "retries exhausted on an internal fault");
+        let record: thumbq_common::TaskRecord = response.json().await.unwrap();
+        assert_eq!((record.attempts, record.error_kind), (4, Some(FailureKind::Internal)));
+    }
+    let letters = app.peek_dead_letters().await;
+    assert_eq!(letters.len(), BATCH, "every exhausted task is dead-lettered once");
+    for (body, headers) in &letters {
+        let envelope = thumbq_common::TaskEnvelope::from_json(body).unwrap();
+        assert_eq!(envelope.attempt, 4);
+        assert_eq!(header_text(headers, REASON_HEADER), "retries_exhausted");
+    }
+
+    // The operator fixes the fault and replays: every task runs again from attempt 1 and succeeds; poison stays.
+    break_thumbnail_folder(&app, false);
+    app.publish_raw(b"not a task", None).await;
+    let poison = async {
+        while app.peek_dead_letters().await.len() <= BATCH {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(crate::helpers::DEADLINE, poison).await.expect("the poison message is dead-lettered");
+    let replayed = thumbq_worker::replay::replay_dead_letters(&app.settings, None).await.unwrap();
+    assert_eq!(replayed, thumbq_worker::replay::Replayed { tasks: BATCH, kept: 1 });
+    assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
+    for task in &accepted {
+        assert_eq!(app.task(task.id).await.attempts, 1, "a replay starts the attempts afresh");
+    }
+    let left = app.drain_dead_letters().await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, b"not a task");
+}

@@ -1,0 +1,49 @@
+//! The Redis state machine, on real Redis: transitions only move forward, whatever order writers arrive in.
+
+use chrono::Utc;
+use thumbq_common::{
+    TaskEnvelope, TaskId, TaskRecord, TaskStatus,
+    state_store::{StateStore, Update},
+    task::{FailureKind, Fit, ImageInfo, OutputFormat, ResizeArgs},
+};
+
+use crate::helpers::test_settings;
+
+async fn store_with_task() -> (StateStore, TaskId) {
+    let store = StateStore::new(&test_settings().redis).unwrap();
+    let args = ResizeArgs { width: 10, height: 10, fit: Fit::Cover, format: OutputFormat::Png };
+    let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
+    let source = ImageInfo { format: "png".into(), width: 20, height: 20, bytes: 99 };
+    store.create(&TaskRecord::pending(&envelope, Some(source))).await.unwrap();
+    (store, envelope.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_started_never_overwrites_success_or_retry() {
+    let (store, id) = store_with_task().await;
+    let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 50 };
+    assert_eq!(store.start(id, 1, "w1").await.unwrap(), Update::Applied);
+    assert_eq!(store.retry(id, 1, "disk full", Utc::now()).await.unwrap(), Update::Applied);
+    assert_eq!(store.start(id, 1, "late").await.unwrap(), Update::Refused(TaskStatus::Retry));
+    assert_eq!(store.start(id, 2, "w2").await.unwrap(), Update::Applied);
+    assert_eq!(store.retry(id, 1, "stale", Utc::now()).await.unwrap(), Update::Refused(TaskStatus::Started));
+    assert_eq!(store.succeed(id, 2, &result).await.unwrap(), Update::Applied);
+    assert_eq!(store.start(id, 3, "late").await.unwrap(), Update::Refused(TaskStatus::Success));
+    assert_eq!(store.fail(id, 2, "late", FailureKind::Internal).await.unwrap(), Update::Refused(TaskStatus::Success));
+
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Success);
+    assert_eq!((record.attempts, record.worker.as_deref()), (2, Some("w2")));
+    assert_eq!(record.error, None, "SUCCESS clears the error of earlier attempts");
+    assert_eq!(record.next_retry_at, None);
+    assert_eq!(record.result, Some(result));
+    store.delete(id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transitions_of_an_unknown_task_are_refused_as_missing() {
+    let store = StateStore::new(&test_settings().redis).unwrap();
+    let id = TaskId::new();
+    assert_eq!(store.start(id, 1, "w").await.unwrap(), Update::Missing);
+    assert_eq!(store.get(id).await.unwrap(), None, "a refused transition creates nothing");
+}

@@ -1,0 +1,154 @@
+//! Uploading images of every accepted format and downloading their thumbnails.
+
+use std::time::{Duration, Instant};
+
+use image::{GenericImageView, ImageFormat};
+use thumbq_common::{TaskStatus, fixtures::sample_image};
+
+use crate::helpers::{TestApp, eventually, spawn_api_with, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_format_becomes_a_100x100_thumbnail() {
+    let app = spawn_app().await;
+    let cases = [
+        (ImageFormat::Jpeg, "jpg", "image/jpeg"),
+        (ImageFormat::Png, "png", "image/png"),
+        (ImageFormat::WebP, "webp", "image/webp"),
+        (ImageFormat::Gif, "png", "image/png"),
+        (ImageFormat::Bmp, "png", "image/png"),
+        (ImageFormat::Tiff, "png", "image/png"),
+    ];
+    for (format, extension, content_type) in cases {
+        let accepted = app.upload_ok(sample_image(format, 320, 240), "").await;
+        assert!(accepted.name.ends_with(&format!(".{extension}")), "{format:?} gave {}", accepted.name);
+        let response = app.wait_for_thumbnail(&accepted.name).await;
+        assert_eq!(response.status(), 200, "{format:?}");
+        assert_eq!(response.headers()["content-type"], content_type, "{format:?}");
+        let bytes = response.bytes().await.unwrap();
+        let thumbnail = image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{format:?} thumbnail: {e}"));
+        assert_eq!(thumbnail.dimensions(), (100, 100), "{format:?}");
+    }
+    // The original goes right after SUCCESS is recorded, which may be just after the thumbnail can be downloaded.
+    let originals = app.originals_dir();
+    eventually("originals are deleted once thumbnails exist", || TestApp::files_in(&originals).is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fit_mode_gives_its_size_and_format_can_be_chosen() {
+    let app = spawn_app().await;
+    let wide = sample_image(ImageFormat::Png, 400, 100);
+    let cases = [
+        ("fit=cover&width=120&height=80", (120, 80)),
+        ("fit=contain&width=100&height=100", (100, 25)),
+        ("fit=fill&width=30&height=70", (30, 70)),
+        ("width=64", (64, 100)),
+    ];
+    for (query, size) in cases {
+        let accepted = app.upload_ok(wide.clone(), query).await;
+        assert_eq!(app.download_image(&accepted.name).await.dimensions(), size, "{query}");
+    }
+    for (format, extension) in [("jpeg", "jpg"), ("webp", "webp"), ("png", "png")] {
+        let accepted = app.upload_ok(wide.clone(), &format!("format={format}")).await;
+        assert!(accepted.name.ends_with(extension));
+        let response = app.wait_for_thumbnail(&accepted.name).await;
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(image::guess_format(&bytes).unwrap().extensions_str()[0], extension);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_body_upload_is_accepted_like_a_form() {
+    let app = spawn_app().await;
+    let response = app.upload_raw(sample_image(ImageFormat::Jpeg, 200, 200), "image/jpeg", "width=50&height=40").await;
+    assert_eq!(response.status(), 202);
+    let accepted: thumbq_api::routes::thumbnails::Accepted = response.json().await.unwrap();
+    assert_eq!(app.download_image(&accepted.name).await.dimensions(), (50, 40));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_upload_answers_202_with_location_and_absolute_urls() {
+    let app = spawn_app().await;
+    let response = app.upload(sample_image(ImageFormat::Png, 64, 64), "").await;
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let accepted: thumbq_api::routes::thumbnails::Accepted = response.json().await.unwrap();
+    assert_eq!(accepted.status, TaskStatus::Pending);
+    assert_eq!(location, format!("/thumbnails/{}", accepted.name));
+    assert_eq!(accepted.url, format!("{}/thumbnails/{}", app.base, accepted.name));
+    assert_eq!(accepted.status_url, format!("{}/tasks/{}", app.base, accepted.id));
+    assert_eq!(accepted.name, format!("{}.png", accepted.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_thumbnail_is_cacheable_with_a_strong_etag() {
+    let app = spawn_app().await;
+    let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
+    let response = app.wait_for_thumbnail(&accepted.name).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "strong ETag, got {etag}");
+
+    let revalidated = app
+        .client
+        .get(format!("{}/thumbnails/{}", app.base, accepted.name))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.headers()["etag"], etag.as_str());
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_task_answers_202_and_a_long_poll_returns_as_soon_as_it_is_done() {
+    // No worker yet: the task stays PENDING.
+    let app = spawn_api_with(|_| {}).await;
+    let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
+
+    let pending = app.get(&format!("/thumbnails/{}", accepted.name)).await;
+    assert_eq!(pending.status(), 202);
+    assert_eq!(pending.headers()["retry-after"], "1");
+    let record: thumbq_common::TaskRecord = pending.json().await.unwrap();
+    assert_eq!(record.status, TaskStatus::Pending);
+
+    // A short long poll times out with the current state, after waiting its full time.
+    let started = Instant::now();
+    let timed_out = app.get(&format!("/thumbnails/{}?wait=1", accepted.name)).await;
+    assert_eq!(timed_out.status(), 202);
+    assert!(started.elapsed() >= Duration::from_secs(1), "answered after {:?}", started.elapsed());
+
+    // A 30 s long poll is answered once a worker has made the thumbnail, long before the 30 s are up.
+    let url = format!("{}/thumbnails/{}?wait=30", app.base, accepted.name);
+    let poll = tokio::spawn(async move {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status(), Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.start_worker().await;
+    let (status, answered_at) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    let record = app.task(accepted.id).await;
+    let finished = record.finished_at.expect("finished_at is set");
+    let lag = chrono::Utc::now() - finished - chrono::Duration::from_std(answered_at.elapsed()).unwrap();
+    assert!(lag < chrono::Duration::seconds(2), "long poll answered {lag} after the task finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_api_answers_open_long_polls_and_refuses_new_requests() {
+    let mut app = spawn_api_with(|_| {}).await;
+    let accepted = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), "").await;
+    let url = format!("{}/thumbnails/{}?wait=30", app.base, accepted.name);
+    let poll = tokio::spawn(async move { reqwest::get(url).await.unwrap().status() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    app.stop_api().await;
+    assert!(started.elapsed() < Duration::from_secs(10), "draining took {:?}", started.elapsed());
+    assert_eq!(poll.await.unwrap(), 202, "the open long poll is answered with the current state");
+    assert!(reqwest::get(format!("{}/health", app.base)).await.is_err(), "no new connections after shutdown");
+}

@@ -1,0 +1,107 @@
+//! thumbq's worker: consumes resize tasks from RabbitMQ, makes the thumbnails, and records every task's state in
+//! Redis. [`run`] is the whole worker; `main.rs` only adds settings, logging and signals.
+
+pub mod consumer;
+pub mod error;
+pub mod metrics_listener;
+pub mod pipeline;
+pub mod processor;
+pub mod registry;
+pub mod replay;
+pub mod retry;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use thumbq_common::{
+    Settings,
+    broker::Topology,
+    file_store::LocalFileStore,
+    reconnect::{Backoff, Outage, reconnect_backoff},
+    state_store::StateStore,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::processor::Context;
+
+/// A session that lasted this long was healthy: the next reconnect starts from the shortest delay again.
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+
+/// Runs the worker until `shutdown` is cancelled, reconnecting to RabbitMQ with backoff whenever the session fails.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = LocalFileStore::open(&settings.store.dir)
+        .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
+    let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
+    let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
+    if let Some(address) = settings.worker.metrics {
+        metrics_listener::start(address, shutdown.clone())
+            .await
+            .with_context(|| format!("failed to bind {address}"))?;
+    }
+    let ctx = Arc::new(Context {
+        settings,
+        store: Arc::new(store),
+        states,
+        rabbitmq: Outage::new("rabbitmq"),
+        counters: Default::default(),
+    });
+    let heartbeat = tokio::spawn(registry::heartbeat(ctx.clone(), shutdown.clone()));
+    info!(worker = %ctx.settings.worker.id, "worker starting");
+
+    let mut backoff = reconnect_backoff();
+    while !shutdown.is_cancelled() {
+        let started = Instant::now();
+        match consumer::consume(&ctx, &topology, &shutdown).await {
+            Ok(_) => break,
+            Err(e) => {
+                if started.elapsed() > HEALTHY_SESSION {
+                    backoff.reset();
+                }
+                let delay = backoff.next_backoff().unwrap_or(Duration::from_secs(5));
+                ctx.rabbitmq.failed(&e);
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+    }
+    // The heartbeat stops with `shutdown` and unregisters this worker.
+    let _ = heartbeat.await;
+    info!("worker stopped");
+    Ok(())
+}
+
+/// Command-line help of the worker binary.
+const USAGE: &str = "usage: thumbq-worker                          run the worker (settings from THUMBQ_* variables)
+       thumbq-worker replay-dead-letters [N]  move up to N (default: all) dead-lettered tasks back to the work queue";
+
+/// The whole worker process: settings from the environment, logging, signals, then [`run`] (or the replay
+/// subcommand). `main.rs` is this call.
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = Settings::from_env().context("failed to read settings")?;
+    thumbq_common::telemetry::init(&settings.log);
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
+            run(settings, shutdown).await
+        }
+        ["replay-dead-letters", rest @ ..] if rest.len() <= 1 => {
+            let limit = rest.first().map(|n| n.parse::<usize>()).transpose().context("N must be a number")?;
+            let done = replay::replay_dead_letters(&settings, limit).await.context("failed to replay dead letters")?;
+            println!("replayed {} task(s); kept {} message(s) that are not tasks", done.tasks, done.kept);
+            Ok(())
+        }
+        ["-h" | "--help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => anyhow::bail!("{USAGE}"),
+    }
+}

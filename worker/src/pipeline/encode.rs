@@ -1,0 +1,46 @@
+//! Encoding the resampled thumbnail.
+
+use std::io::Cursor;
+
+use image::{
+    DynamicImage, ImageEncoder, Rgb, RgbImage,
+    codecs::{jpeg::JpegEncoder, png::PngEncoder, webp::WebPEncoder},
+};
+use thumbq_common::task::OutputFormat;
+
+use super::PipelineError;
+
+/// JPEG quality of thumbnails: visually lossless at thumbnail sizes.
+const JPEG_QUALITY: u8 = 85;
+
+/// Encodes `image` as `format`. JPEG has no alpha: transparent pixels are laid over white, as browsers show them.
+pub fn encode(image: DynamicImage, format: OutputFormat) -> Result<Vec<u8>, PipelineError> {
+    let mut out = Cursor::new(Vec::new());
+    let image = match format {
+        OutputFormat::Jpeg if image.color().has_alpha() => DynamicImage::ImageRgb8(over_white(&image)),
+        OutputFormat::Jpeg | OutputFormat::Png => image,
+        // The WebP encoder takes RGB and RGBA only.
+        OutputFormat::Webp if image.color().has_alpha() => DynamicImage::ImageRgba8(image.into_rgba8()),
+        OutputFormat::Webp => DynamicImage::ImageRgb8(image.into_rgb8()),
+    };
+    let (width, height, color) = (image.width(), image.height(), image.color().into());
+    let result = match format {
+        OutputFormat::Png => PngEncoder::new(&mut out).write_image(image.as_bytes(), width, height, color),
+        OutputFormat::Jpeg => {
+            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY).write_image(image.as_bytes(), width, height, color)
+        }
+        OutputFormat::Webp => WebPEncoder::new_lossless(&mut out).write_image(image.as_bytes(), width, height, color),
+    };
+    result.map_err(|e| PipelineError::Encode(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
+/// `image` laid over a white background, as a browser shows it.
+pub(crate) fn over_white(image: &DynamicImage) -> RgbImage {
+    let rgba = image.to_rgba8();
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let blend = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
+        Rgb([blend(r), blend(g), blend(b)])
+    })
+}

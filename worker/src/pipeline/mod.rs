@@ -1,0 +1,194 @@
+//! Making a thumbnail: bytes in, bytes out, no I/O. Header first (refusing over-limit images before any pixel is
+//! allocated), decode, resample with `fast_image_resize` (Lanczos3, alpha premultiplied), apply the EXIF orientation
+//! to the small result, encode. Deterministic, so every failure here is permanent.
+
+mod decode;
+mod encode;
+pub mod geometry;
+pub mod quality;
+mod webp;
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, metadata::Orientation};
+use thumbq_common::{
+    image_probe::{self, ProbeError},
+    task::{ImageInfo, OutputFormat, ResizeArgs},
+};
+
+/// A finished thumbnail.
+#[derive(Debug)]
+pub struct Thumbnail {
+    /// The encoded image.
+    pub bytes: Vec<u8>,
+    /// Its format, size and length.
+    pub info: ImageInfo,
+}
+
+/// Why an image could not be made into a thumbnail.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The header is not a usable image.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The image data is corrupt or truncated.
+    #[error("the image cannot be decoded: {0}")]
+    Decode(String),
+    /// Resampling or encoding failed.
+    #[error("the thumbnail cannot be made: {0}")]
+    Encode(String),
+}
+
+/// Makes the thumbnail `args` asks for from the encoded image `bytes`, refusing images over `max_pixels`.
+pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result<Thumbnail, PipelineError> {
+    let probe = image_probe::probe(bytes, max_pixels)?;
+    let orientation = decode::orientation(bytes, probe.format);
+
+    // Plan in the source's stored orientation and rotate the small result: for a quarter turn the box turns too.
+    // Cover crops are centred, and every orientation maps the centre to itself, so the crop turns with it.
+    let turns = matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    );
+    let (box_w, box_h) = if turns { (args.height, args.width) } else { (args.width, args.height) };
+    // Decode no larger than needed: keep at least twice the output's pixels along each side of the crop, so the
+    // Lanczos filter still has real detail to work with.
+    let full = geometry::plan(probe.width, probe.height, box_w, box_h, args.fit);
+    let reduction = (full.crop_width / f64::from(2 * full.width)).min(full.crop_height / f64::from(2 * full.height));
+    let source = decode::decode(bytes, probe.format, max_pixels, reduction.max(1.0))?;
+    // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
+    // which must not change the thumbnail's size.
+    let plan = geometry::Plan {
+        width: full.width,
+        height: full.height,
+        ..geometry::plan(source.width(), source.height(), box_w, box_h, args.fit)
+    };
+
+    let mut small = DynamicImage::new(plan.width, plan.height, source.color());
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).crop(
+        plan.left,
+        plan.top,
+        plan.crop_width,
+        plan.crop_height,
+    );
+    Resizer::new().resize(&source, &mut small, &options).map_err(|e| PipelineError::Encode(e.to_string()))?;
+    drop(source);
+    small.apply_orientation(orientation);
+
+    let (width, height) = (small.width(), small.height());
+    let bytes = encode::encode(small, args.format)?;
+    let info = ImageInfo { format: output_name(args.format).to_owned(), width, height, bytes: bytes.len() as u64 };
+    Ok(Thumbnail { bytes, info })
+}
+
+fn output_name(format: OutputFormat) -> &'static str {
+    match format {
+        OutputFormat::Png => "png",
+        OutputFormat::Jpeg => "jpeg",
+        OutputFormat::Webp => "webp",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::ImageFormat;
+    use thumbq_common::{
+        fixtures::{oriented_jpeg, sample_image, transparent_png},
+        task::Fit,
+    };
+
+    fn args(width: u32, height: u32, fit: Fit, format: OutputFormat) -> ResizeArgs {
+        ResizeArgs { width, height, fit, format }
+    }
+
+    fn decoded(thumbnail: &Thumbnail) -> DynamicImage {
+        image::load_from_memory(&thumbnail.bytes).expect("the thumbnail decodes")
+    }
+
+    #[test]
+    fn every_accepted_format_becomes_a_thumbnail_of_the_requested_size() {
+        let formats = [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::WebP,
+            ImageFormat::Gif,
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+        ];
+        for format in formats {
+            let source = sample_image(format, 320, 200);
+            for output in OutputFormat::ALL {
+                let thumb = make_thumbnail(&source, &args(100, 100, Fit::Cover, output), 1 << 30)
+                    .unwrap_or_else(|e| panic!("{format:?} -> {output:?}: {e}"));
+                let image = decoded(&thumb);
+                assert_eq!((image.width(), image.height()), (100, 100), "{format:?} -> {output:?}");
+                assert_eq!(image::guess_format(&thumb.bytes).unwrap(), crate::pipeline::tests::image_format(output));
+                assert_eq!(
+                    (thumb.info.width, thumb.info.height, thumb.info.bytes),
+                    (100, 100, thumb.bytes.len() as u64)
+                );
+            }
+        }
+    }
+
+    pub(super) fn image_format(format: OutputFormat) -> ImageFormat {
+        match format {
+            OutputFormat::Png => ImageFormat::Png,
+            OutputFormat::Jpeg => ImageFormat::Jpeg,
+            OutputFormat::Webp => ImageFormat::WebP,
+        }
+    }
+
+    #[test]
+    fn fit_modes_give_their_sizes() {
+        let source = sample_image(ImageFormat::Png, 400, 100);
+        let size = |fit| {
+            let image = decoded(&make_thumbnail(&source, &args(100, 100, fit, OutputFormat::Png), 1 << 30).unwrap());
+            (image.width(), image.height())
+        };
+        assert_eq!(size(Fit::Cover), (100, 100));
+        assert_eq!(size(Fit::Contain), (100, 25));
+        assert_eq!(size(Fit::Fill), (100, 100));
+    }
+
+    #[test]
+    fn transparency_is_kept_in_png_and_flattened_in_jpeg() {
+        let source = transparent_png(64, 64);
+        let png = decoded(&make_thumbnail(&source, &args(32, 32, Fit::Fill, OutputFormat::Png), 1 << 30).unwrap());
+        assert!(png.color().has_alpha());
+        assert_eq!(png.to_rgba8().get_pixel(2, 16).0[3], 0, "the transparent half stays transparent");
+        let jpeg = decoded(&make_thumbnail(&source, &args(32, 32, Fit::Fill, OutputFormat::Jpeg), 1 << 30).unwrap());
+        let [r, g, b] = jpeg.to_rgb8().get_pixel(2, 16).0;
+        assert!(r > 240 && g > 240 && b > 240, "transparent pixels are laid over white, got {r},{g},{b}");
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_and_the_box_turns_with_it() {
+        // Stored 200x100, tagged "rotate 90° clockwise": shown 100x200 with the red half on top.
+        let source = oriented_jpeg(200, 100, 6);
+        let contain =
+            decoded(&make_thumbnail(&source, &args(100, 100, Fit::Contain, OutputFormat::Png), 1 << 30).unwrap());
+        assert_eq!((contain.width(), contain.height()), (50, 100));
+        let [r, _, b] = contain.to_rgb8().get_pixel(25, 10).0;
+        assert!(r > 150 && b < 80, "top is red, got {r},{b}");
+        let [r, _, b] = contain.to_rgb8().get_pixel(25, 90).0;
+        assert!(b > 150 && r < 80, "bottom is blue, got {r},{b}");
+        let cover = decoded(&make_thumbnail(&source, &args(60, 30, Fit::Cover, OutputFormat::Png), 1 << 30).unwrap());
+        assert_eq!((cover.width(), cover.height()), (60, 30), "cover gives the box asked for, in display orientation");
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_a_decode_error() {
+        let source = sample_image(ImageFormat::Jpeg, 640, 480);
+        let truncated = &source[..source.len() / 2];
+        let err = make_thumbnail(truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), 1 << 30).unwrap_err();
+        assert!(matches!(err, PipelineError::Decode(_)), "{err}");
+    }
+
+    #[test]
+    fn an_image_over_the_pixel_limit_is_refused_before_decoding() {
+        let source = sample_image(ImageFormat::Png, 100, 100);
+        let err = make_thumbnail(&source, &args(10, 10, Fit::Cover, OutputFormat::Png), 9_999).unwrap_err();
+        assert!(matches!(err, PipelineError::Probe(ProbeError::TooLarge { .. })), "{err}");
+    }
+}

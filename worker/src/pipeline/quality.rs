@@ -1,0 +1,85 @@
+//! Output quality against a reference: the same crop of the full-resolution decode, resampled with Lanczos3.
+//! Shrink-on-load must never silently cost quality; `make bench` reports the same figure on the whole corpus.
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, RgbImage};
+use thumbq_common::task::ResizeArgs;
+
+use super::{encode::over_white, geometry};
+
+/// The reference thumbnail: a full decode by `image`, the same geometry, Lanczos3 over every source pixel (alpha
+/// premultiplied), laid over white.
+pub fn reference(bytes: &[u8], args: &ResizeArgs) -> RgbImage {
+    let full = DynamicImage::ImageRgba8(image::load_from_memory(bytes).expect("reference decodes").into_rgba8());
+    let plan = geometry::plan(full.width(), full.height(), args.width, args.height, args.fit);
+    let mut out = DynamicImage::new_rgba8(plan.width, plan.height);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).crop(
+        plan.left,
+        plan.top,
+        plan.crop_width,
+        plan.crop_height,
+    );
+    Resizer::new().resize(&full, &mut out, &options).expect("reference resizes");
+    over_white(&out)
+}
+
+/// A thumbnail as compared: decoded, laid over white (colours under full transparency are undefined).
+pub fn flattened(encoded: &[u8]) -> RgbImage {
+    over_white(&image::load_from_memory(encoded).expect("thumbnail decodes"))
+}
+
+/// Peak signal-to-noise ratio of `a` against `b` in dB (8-bit RGB; infinite when identical).
+pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "PSNR needs images of one size");
+    let squared: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
+    let mse = squared / a.as_raw().len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::make_thumbnail;
+    use thumbq_common::task::{Fit, OutputFormat};
+
+    /// The committed real photo (2560×1600 JPEG).
+    const PHOTO: &[u8] = include_bytes!("../../../assets/example.jpg");
+
+    #[test]
+    fn shrink_on_load_keeps_psnr_above_35_db_in_every_fit_mode() {
+        for fit in [Fit::Cover, Fit::Contain, Fit::Fill] {
+            for (width, height) in [(100, 100), (320, 200), (64, 160)] {
+                let args = ResizeArgs { width, height, fit, format: OutputFormat::Png };
+                let thumbnail = make_thumbnail(PHOTO, &args, 1 << 30).unwrap();
+                let ours = flattened(&thumbnail.bytes);
+                let db = psnr(&ours, &reference(PHOTO, &args));
+                assert!(db >= 35.0, "{fit:?} {width}x{height}: {db:.1} dB");
+            }
+        }
+    }
+
+    #[test]
+    fn scaled_webp_decoding_keeps_psnr_above_35_db_with_and_without_alpha() {
+        let photo =
+            image::load_from_memory(PHOTO).unwrap().resize_exact(1280, 800, image::imageops::FilterType::Triangle);
+        let mut translucent = photo.to_rgba8();
+        translucent.pixels_mut().enumerate().for_each(|(i, p)| p.0[3] = if i % 1280 < 640 { 255 } else { 96 });
+        for source in [photo, DynamicImage::ImageRgba8(translucent)] {
+            let webp = thumbq_common::fixtures::encode(&source, image::ImageFormat::WebP);
+            for fit in [Fit::Cover, Fit::Contain, Fit::Fill] {
+                let args = ResizeArgs { width: 100, height: 100, fit, format: OutputFormat::Png };
+                let ours = flattened(&make_thumbnail(&webp, &args, 1 << 30).unwrap().bytes);
+                let db = psnr(&ours, &reference(&webp, &args));
+                assert!(db >= 35.0, "{fit:?}, alpha {}: {db:.1} dB", source.color().has_alpha());
+            }
+        }
+    }
+
+    #[test]
+    fn psnr_tells_a_wrong_thumbnail_apart() {
+        let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Png };
+        let wrong = ResizeArgs { fit: Fit::Fill, ..args };
+        let ours = flattened(&make_thumbnail(PHOTO, &wrong, 1 << 30).unwrap().bytes);
+        assert!(psnr(&ours, &reference(PHOTO, &args)) < 30.0, "a stretched image does not pass for a cropped one");
+    }
+}

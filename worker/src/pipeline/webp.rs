@@ -1,0 +1,68 @@
+//! WebP decoded by libwebp at reduced size: its decoder scales while it decodes (`use_scaling`), so a 16-megapixel
+//! WebP never becomes a 16-megapixel buffer. The only `unsafe` in thumbq is this FFI; each block says why it holds.
+#![allow(unsafe_code)]
+
+use std::mem::MaybeUninit;
+
+use image::{DynamicImage, RgbImage, RgbaImage};
+use libwebp_sys::{
+    VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPFreeDecBuffer, WebPGetFeatures,
+    WebPInitDecoderConfig,
+};
+
+use super::PipelineError;
+
+/// Decodes a WebP `reduction` times smaller than its full size (≥ 1; 1 decodes at full size).
+pub fn decode_scaled(bytes: &[u8], reduction: f64) -> Result<DynamicImage, PipelineError> {
+    let failed = |what: &str, status: VP8StatusCode| PipelineError::Decode(format!("WebP {what} failed: {status:?}"));
+    let mut config = MaybeUninit::<WebPDecoderConfig>::uninit();
+    // SAFETY: WebPInitDecoderConfig writes every field of the config it is given (or returns false on an ABI
+    // mismatch, in which case it is not read).
+    if !unsafe { WebPInitDecoderConfig(config.as_mut_ptr()) } {
+        return Err(PipelineError::Decode("libwebp ABI mismatch".into()));
+    }
+    // SAFETY: initialised just above.
+    let mut config = unsafe { config.assume_init() };
+    // SAFETY: `bytes` is a valid slice for the call; `config.input` is a plain struct libwebp fills in.
+    let status = unsafe { WebPGetFeatures(bytes.as_ptr(), bytes.len(), &raw mut config.input) };
+    if status != VP8StatusCode::VP8_STATUS_OK {
+        return Err(failed("header", status));
+    }
+    let (width, height) = (config.input.width, config.input.height);
+    let alpha = config.input.has_alpha != 0;
+    if reduction > 1.0 {
+        config.options.use_scaling = 1;
+        config.options.scaled_width = ((f64::from(width) / reduction).round() as i32).max(1);
+        config.options.scaled_height = ((f64::from(height) / reduction).round() as i32).max(1);
+    }
+    config.output.colorspace = if alpha { WEBP_CSP_MODE::MODE_RGBA } else { WEBP_CSP_MODE::MODE_RGB };
+    // SAFETY: `bytes` is valid for the call; libwebp allocates the output buffer inside `config.output`, which is
+    // freed below on every path after a successful or failed decode.
+    let status = unsafe { WebPDecode(bytes.as_ptr(), bytes.len(), &raw mut config) };
+    let pixels = (status == VP8StatusCode::VP8_STATUS_OK).then(|| {
+        // SAFETY: with an RGB(A) colour space the `RGBA` member of the union is the live one; libwebp guarantees
+        // `rgba` points to `size` bytes it owns until WebPFreeDecBuffer.
+        unsafe {
+            let buffer = config.output.u.RGBA;
+            std::slice::from_raw_parts(buffer.rgba, buffer.size).to_vec()
+        }
+    });
+    let (out_w, out_h, stride) = (config.output.width as u32, config.output.height as u32, unsafe {
+        // SAFETY: as above, `RGBA` is the live member.
+        config.output.u.RGBA.stride as usize
+    });
+    // SAFETY: frees what WebPDecode allocated (a no-op if it allocated nothing); not used afterwards.
+    unsafe { WebPFreeDecBuffer(&raw mut config.output) };
+    let pixels = pixels.ok_or_else(|| failed("decoding", status))?;
+
+    let channels = if alpha { 4 } else { 3 };
+    // Rows may be padded: keep `width * channels` bytes of each.
+    let row = out_w as usize * channels;
+    let packed: Vec<u8> = pixels.chunks(stride).take(out_h as usize).flat_map(|r| &r[..row]).copied().collect();
+    let image = if alpha {
+        RgbaImage::from_raw(out_w, out_h, packed).map(DynamicImage::ImageRgba8)
+    } else {
+        RgbImage::from_raw(out_w, out_h, packed).map(DynamicImage::ImageRgb8)
+    };
+    image.ok_or_else(|| PipelineError::Decode("libwebp returned a buffer of the wrong size".into()))
+}

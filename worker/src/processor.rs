@@ -1,0 +1,231 @@
+//! One delivery, from message to ack. The order is the delivery guarantee: mark STARTED, make the thumbnail, write it
+//! atomically, record SUCCESS, delete the original, and only then ack. A crash anywhere before the ack leaves the
+//! message with RabbitMQ, which redelivers it; every step is idempotent, so the redelivery ends the same way.
+//!
+//! A failed attempt is settled before its message is acked: the next attempt is published (with a confirm) to a
+//! delay queue, or FAILURE is recorded (and, when retries ran out, the message is dead-lettered).
+
+use std::sync::{Arc, atomic::Ordering};
+
+use chrono::Utc;
+use lapin::{
+    message::Delivery,
+    options::{BasicAckOptions, BasicNackOptions},
+};
+use thumbq_common::{
+    Settings,
+    broker::{BrokerError, Publisher},
+    file_store::SharedFileStore,
+    state_store::{StateStore, Update},
+    task::{FailureKind, TaskEnvelope, TaskId, TaskStatus},
+    telemetry_metrics,
+};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::{
+    error::TaskError,
+    pipeline,
+    retry::{self, Decision},
+};
+
+/// What every task needs: settings, stores and the worker's name.
+pub struct Context {
+    /// The worker's settings.
+    pub settings: Settings,
+    /// Originals and thumbnails.
+    pub store: SharedFileStore,
+    /// Task records.
+    pub states: StateStore,
+    /// Logs RabbitMQ outages once.
+    pub rabbitmq: thumbq_common::reconnect::Outage,
+    /// What this worker has done, for the registry.
+    pub counters: crate::registry::Counters,
+}
+
+/// How a delivery ended, for logs and tests.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The thumbnail is stored and SUCCESS recorded.
+    Done,
+    /// Nothing to do: the task already ended or moved past this attempt, or its record is gone.
+    Skipped,
+}
+
+/// Handles one delivery to the end: it is acked, or nacked back to the queue when it could not be settled.
+pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: Delivery) {
+    let envelope = match TaskEnvelope::from_json(&delivery.data) {
+        Ok(envelope) => envelope,
+        Err(e) => return dead_letter_poison(&ctx, &publisher, delivery, &e.to_string()).await,
+    };
+    let span = info_span!("task", task_id = %envelope.id, attempt = envelope.attempt);
+    let (queue, worker) = (ctx.settings.amqp.queue.clone(), ctx.settings.worker.id.clone());
+    let waited = (Utc::now() - envelope.created_at).to_std().unwrap_or_default();
+    telemetry_metrics::task_started(&queue, &worker, waited);
+    ctx.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    async move {
+        let result = execute(&ctx, &envelope).await;
+        let settled = match result {
+            Ok(outcome) => {
+                if outcome == Outcome::Done {
+                    telemetry_metrics::task_finished(&queue, "success");
+                    ctx.counters.done.fetch_add(1, Ordering::Relaxed);
+                }
+                info!(?outcome, "task handled");
+                Ok(())
+            }
+            Err(error) => settle_failure(&ctx, &publisher, &delivery, &envelope, &error).await,
+        };
+        match settled {
+            Ok(()) => ack(&delivery).await,
+            Err(e) => {
+                // Could not hand the task on: leave it with RabbitMQ, which delivers it again.
+                error!(error = %e, "task could not be settled; requeueing");
+                nack(&delivery, true).await;
+            }
+        }
+        telemetry_metrics::task_done(&queue, &worker, started.elapsed());
+        ctx.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+    .instrument(span)
+    .await;
+}
+
+/// One attempt: STARTED, thumbnail, SUCCESS.
+async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, TaskError> {
+    let id = envelope.id;
+    match ctx.states.start(id, envelope.attempt, &ctx.settings.worker.id).await? {
+        Update::Applied => {}
+        Update::Refused(status) => {
+            info!(%status, "task is already past this attempt; skipping the duplicate");
+            if status == TaskStatus::Success {
+                // The delivery that succeeded may have died before deleting the original: finish its cleanup.
+                ctx.store.delete_original(id).await?;
+            }
+            return Ok(Outcome::Skipped);
+        }
+        Update::Missing => {
+            warn!("task has no record (withdrawn by the API, or expired); dropping it");
+            return Ok(Outcome::Skipped);
+        }
+    }
+    let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
+    let (args, max_pixels) = (envelope.args, ctx.settings.limits.max_pixels);
+    let thumbnail = tokio::task::spawn_blocking(move || pipeline::make_thumbnail(&original, &args, max_pixels))
+        .await
+        .map_err(|e| TaskError::Crashed(e.to_string()))??;
+    ctx.store.put_thumbnail(envelope.thumbnail_name(), thumbnail.bytes).await?;
+    let outcome = match ctx.states.succeed(id, envelope.attempt, &thumbnail.info).await? {
+        Update::Applied => Outcome::Done,
+        Update::Refused(status) => {
+            info!(%status, "another delivery of this task ended it first");
+            Outcome::Skipped
+        }
+        Update::Missing => Outcome::Skipped,
+    };
+    if let Err(e) = ctx.store.delete_original(id).await {
+        warn!(error = %e, "could not delete the original");
+    }
+    Ok(outcome)
+}
+
+/// Settles a failed attempt so its message can be acked. An `Err` means the task could not be handed on.
+async fn settle_failure(
+    ctx: &Context,
+    publisher: &Publisher,
+    delivery: &Delivery,
+    envelope: &TaskEnvelope,
+    error: &TaskError,
+) -> Result<(), BrokerError> {
+    let (id, attempt, message) = (envelope.id, envelope.attempt, error.to_string());
+    if error.is_redis_outage() {
+        // The task cannot be recorded, so it must not end: park it in the shortest delay queue, same attempt.
+        // The outage itself is logged once by the state store.
+        tracing::debug!(error = %message, "redis unavailable; deferring the task");
+        return defer(publisher, envelope).await;
+    }
+    match retry::decide(error, attempt, &ctx.settings.retry) {
+        Decision::Retry(delay) => {
+            warn!(error = %message, delay_ms = delay.as_millis() as u64, "attempt failed; retrying");
+            // Publish before recording RETRY: the record may then lag, but the task can never be stuck in RETRY
+            // with no message behind it.
+            publisher.publish_delayed(&envelope.next_attempt(), delay).await?;
+            telemetry_metrics::task_retried(&ctx.settings.amqp.queue, attempt);
+            let next_at = Utc::now() + delay;
+            if let Err(e) = ctx.states.retry(id, attempt, &message, next_at).await {
+                warn!(error = %e, "could not record RETRY; the next attempt will update the record");
+            }
+            Ok(())
+        }
+        Decision::Fail { exhausted } => {
+            match ctx.states.fail(id, attempt, &message, error.failure_kind()).await {
+                Ok(update) => {
+                    if update == Update::Applied {
+                        telemetry_metrics::task_finished(&ctx.settings.amqp.queue, "failure");
+                        ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    warn!(error = %message, exhausted, "task failed");
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not record FAILURE; deferring the task");
+                    return defer(publisher, envelope).await;
+                }
+            }
+            if exhausted {
+                publisher.publish_dead(&delivery.data, Some(&id.to_string()), "retries_exhausted", &message).await?;
+                telemetry_metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Parks the same attempt in the shortest delay queue: for when the task cannot be recorded, which must not use up
+/// an attempt nor end the task.
+async fn defer(publisher: &Publisher, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
+    let delay = publisher.topology().delays.first().map(|q| q.delay).unwrap_or_default();
+    publisher.publish_delayed(envelope, delay).await
+}
+
+/// A message that is not a task: to the dead-letter queue with the reason, or, failing that, rejected so that
+/// RabbitMQ dead-letters it itself. If it names a task thumbq knows (another envelope version, say), that task
+/// becomes FAILURE, so it is not left PENDING forever.
+async fn dead_letter_poison(ctx: &Context, publisher: &Publisher, delivery: Delivery, reason: &str) {
+    let message_id = delivery.properties.message_id().as_ref().map(|id| id.to_string());
+    warn!(error = reason, message_id, "poison message; dead-lettering it");
+    if let Err(e) = publisher.publish_dead(&delivery.data, message_id.as_deref(), "poison", reason).await {
+        error!(error = %e, "could not publish the poison message to the dead-letter queue; rejecting it");
+        return nack(&delivery, false).await;
+    }
+    telemetry_metrics::dead_lettered(&ctx.settings.amqp.queue, "poison");
+    if let Some(id) = poison_task_id(message_id.as_deref(), &delivery.data) {
+        let failed = async {
+            let Some(record) = ctx.states.get(id).await? else { return Ok(()) };
+            let error = format!("the task message cannot be run: {reason}");
+            ctx.states.fail(id, record.attempts, &error, FailureKind::Internal).await.map(drop)
+        };
+        if let Err(e) = failed.await {
+            warn!(task_id = %id, error = %e, "could not record FAILURE for a poison message");
+        }
+    }
+    ack(&delivery).await;
+}
+
+/// The task a poison message names, from its `message_id` or an `"id"` field in its JSON body.
+fn poison_task_id(message_id: Option<&str>, body: &[u8]) -> Option<TaskId> {
+    let from_body = || serde_json::from_slice::<serde_json::Value>(body).ok()?.get("id")?.as_str()?.parse().ok();
+    message_id.and_then(|id| id.parse().ok()).or_else(from_body)
+}
+
+async fn ack(delivery: &Delivery) {
+    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+        // The channel is gone; RabbitMQ redelivers the message and the duplicate is harmless.
+        warn!(error = %e, "ack failed");
+    }
+}
+
+async fn nack(delivery: &Delivery, requeue: bool) {
+    if let Err(e) = delivery.nack(BasicNackOptions { requeue, ..Default::default() }).await {
+        warn!(error = %e, "nack failed");
+    }
+}
