@@ -14,27 +14,17 @@ use thumbq_api::{routes::thumbnails::Accepted, state::AppState};
 use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
     broker::{self, Topology},
-    settings::RetrySettings,
+    settings::{AmqpSettings, RedisSettings, RetrySettings},
     state_store::StateStore,
 };
-use tokio::{
-    net::TcpListener,
-    sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock},
-    task::JoinHandle,
-};
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// Tests share one RabbitMQ: every app holds a read lock, and a test that restarts the broker takes the write lock,
-/// so it runs alone.
-static SHARED_BROKER: std::sync::LazyLock<Arc<RwLock<()>>> = std::sync::LazyLock::new(Arc::default);
-
-/// Waits until no other test uses the shared broker and keeps it for the caller until the guard is dropped.
-pub async fn own_the_broker() -> OwnedRwLockWriteGuard<()> {
-    SHARED_BROKER.clone().write_owned().await
-}
+/// How long deleting a test's queues and keys may take.
+const CLEANUP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A running API (and its workers) with everything a test needs to talk to it.
 pub struct TestApp {
@@ -49,14 +39,12 @@ pub struct TestApp {
     /// The app's queue names.
     pub topology: Topology,
     /// Redis as the test sees it, never through a proxy the test may cut.
-    pub direct_redis: thumbq_common::settings::RedisSettings,
+    pub direct_redis: RedisSettings,
     /// Deleted with the app.
     _store_dir: tempfile::TempDir,
     api_shutdown: CancellationToken,
     api: Option<JoinHandle<anyhow::Result<()>>>,
     workers: Mutex<Vec<WorkerHandle>>,
-    /// Shares the broker with other tests (absent when this test owns it).
-    _broker: Option<OwnedRwLockReadGuard<()>>,
 }
 
 /// A running in-process worker.
@@ -103,14 +91,6 @@ pub async fn spawn_app() -> TestApp {
 
 /// The API alone (start workers with [`TestApp::start_worker`]), with test settings changed by `configure`.
 pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let shared = SHARED_BROKER.clone().read_owned().await;
-    let mut app = spawn_api_owning_broker(configure).await;
-    app._broker = Some(shared);
-    app
-}
-
-/// Like [`spawn_api_with`], for a test that holds [`own_the_broker`].
-pub async fn spawn_api_owning_broker(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     let direct_redis = settings.redis.clone();
     configure(&mut settings);
@@ -134,7 +114,6 @@ pub async fn spawn_api_owning_broker(configure: impl FnOnce(&mut Settings)) -> T
         api_shutdown,
         api: Some(api),
         workers: Mutex::default(),
-        _broker: None,
     }
 }
 
@@ -150,9 +129,18 @@ impl TestApp {
         };
         let deadline = tokio::time::Instant::now() + DEADLINE;
         while self.consumers().await < expected {
+            let ended =
+                self.workers.lock().expect("workers lock").last().is_some_and(|(_, handle)| handle.is_finished());
+            assert!(!ended, "the worker stopped before it consumed: {:?}", self.join_last_worker().await);
             assert!(tokio::time::Instant::now() < deadline, "worker did not start consuming within {DEADLINE:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits for the last started worker to end and returns how it ended.
+    async fn join_last_worker(&self) -> anyhow::Result<()> {
+        let (_, handle) = self.workers.lock().expect("workers lock").pop().expect("a started worker");
+        handle.await?
     }
 
     /// Uploads `bytes` as multipart field `image` with the query string `query` (without `?`).
@@ -210,15 +198,18 @@ impl TestApp {
                         let form = reqwest::multipart::Form::new()
                             .part("image", reqwest::multipart::Part::bytes(image.clone()));
                         let response = client.post(&url).multipart(form).send().await;
-                        match response {
+                        let refusal = match response {
                             Ok(r) if r.status() == 202 => {
                                 break accepted.push(r.json::<AcceptedTask>().await.expect("Accepted"));
                             }
-                            Ok(r) if r.status() == 503 => {}
+                            Ok(r) if r.status() == 503 => r.text().await.unwrap_or_default(),
                             Ok(r) => panic!("upload answered {}: {}", r.status(), r.text().await.unwrap_or_default()),
                             Err(e) => panic!("upload failed: {e}"),
-                        }
-                        assert!(tokio::time::Instant::now() < deadline, "uploads answered 503 for {DEADLINE:?}");
+                        };
+                        assert!(
+                            tokio::time::Instant::now() < deadline,
+                            "uploads answered 503 for {DEADLINE:?}, last: {refusal}"
+                        );
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -336,31 +327,37 @@ impl Drop for TestApp {
             self.direct_redis.clone(),
             self.topology.queue_names().into_iter().map(str::to_owned).collect::<Vec<_>>(),
         );
-        let cleanup = std::thread::spawn(move || {
+        let deleting = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            // A broker or Redis that hangs must fail the test run, not hang it.
             runtime.block_on(async {
-                if let Ok(connection) = broker::connect(&amqp, "thumbq-test cleanup").await {
-                    if let Ok(channel) = connection.create_channel().await {
-                        for queue in queues {
-                            let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
-                        }
-                    }
-                    let _ = connection.close(200, "done".into()).await;
-                }
-                if let Ok(client) = redis::Client::open(redis.url.as_str()) {
-                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let keys: Vec<String> = redis::cmd("KEYS")
-                            .arg(format!("{}*", redis.key_prefix))
-                            .query_async(&mut conn)
-                            .await
-                            .unwrap_or_default();
-                        if !keys.is_empty() {
-                            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                        }
-                    }
-                }
+                let _ = tokio::time::timeout(CLEANUP_DEADLINE, cleanup(amqp, redis, queues)).await;
             });
         });
-        let _ = cleanup.join();
+        let _ = deleting.join();
+    }
+}
+
+/// Deletes `queues` and every Redis key under the prefix, ignoring errors (the test's verdict is already in).
+async fn cleanup(amqp: AmqpSettings, redis: RedisSettings, queues: Vec<String>) {
+    if let Ok(connection) = broker::connect(&amqp, "thumbq-test cleanup").await {
+        if let Ok(channel) = connection.create_channel().await {
+            for queue in queues {
+                let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+            }
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
+    if let Ok(client) = redis::Client::open(redis.url.as_str()) {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", redis.key_prefix))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+            }
+        }
     }
 }

@@ -20,13 +20,24 @@ pub fn header_text(headers: &lapin::types::FieldTable, name: &str) -> String {
 impl TestApp {
     /// Consumers on the work queue (0 while it does not exist yet).
     pub async fn consumers(&self) -> u32 {
+        self.passive_declare(&self.topology.work).await.map_or(0, |q| q.consumer_count())
+    }
+
+    /// Messages ready in `queue` (0 while it does not exist yet).
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        self.passive_declare(queue).await.map_or(0, |q| q.message_count())
+    }
+
+    /// A passive declare of `queue`: its counts, without creating it.
+    async fn passive_declare(&self, queue: &str) -> Option<lapin::Queue> {
         let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
         let channel = connection.create_channel().await.expect("a channel");
         let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-        let queue = channel.queue_declare(self.topology.work.as_str().into(), passive, Default::default()).await;
+        let queue = channel.queue_declare(queue.into(), passive, Default::default()).await;
         let _ = connection.close(200, "done".into()).await;
-        queue.map_or(0, |q| q.consumer_count())
+        queue.ok()
     }
+
     /// Publishes a raw, persistent message to the work queue, as a duplicate delivery or a poison message would be.
     pub async fn publish_raw(&self, body: &[u8], message_id: Option<&str>) {
         let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
