@@ -27,6 +27,13 @@ apt_install() {
 # True when something accepts TCP connections on 127.0.0.1:$1.
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# True when the server on 127.0.0.1:$1 answers the bytes $2 with a reply starting with the bytes $3 (printf
+# escapes) within 10 seconds. A hung server accepts TCP connections but answers nothing.
+answers() {
+  timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "$1" >&3 && [ "$(head -c "$3" <&3 | od -An -tx1)" = "$(printf "$2" | od -An -tx1)" ]' \
+    "$1" "$2" "$3" "$(printf "$3" | wc -c)" 2>/dev/null
+}
+
 # Waits up to $2 seconds for port $1 to listen.
 wait_for_port() {
   local port=$1 deadline=$((SECONDS + $2))

@@ -25,4 +25,8 @@ if ! listening 5672; then
   fi
   wait_for_port 5672 90 || die "RabbitMQ did not start listening on 5672 (see /var/log/rabbitmq/)"
 fi
-log "RabbitMQ (5672) and Redis (6379) are up"
+# Listening is not enough: a hung node accepts connections and never answers them.
+answers 6379 'PING\r\n' '+PONG' || die "Redis listens on 6379 but does not answer PING: restart it"
+answers 5672 'AMQP\0\0\x09\x01' '\x01\x00\x00' ||
+  die "RabbitMQ listens on 5672 but does not answer the AMQP handshake: restart it (service rabbitmq-server restart)"
+log "RabbitMQ (5672) and Redis (6379) are up and answer"
