@@ -317,30 +317,56 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.api_shutdown.cancel();
-        if let Ok(workers) = self.workers.lock() {
+        let mut running: Vec<_> = self.api.take().into_iter().map(|api| api.abort_handle()).collect();
+        if let Ok(mut workers) = self.workers.lock() {
             workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
+            running.extend(workers.drain(..).map(|(_, handle)| handle.abort_handle()));
         }
-        // Delete this test's queues and keys from a thread of its own: Drop cannot await, and the test's runtime
-        // may already be shutting down.
-        let (amqp, redis, queues) = (
-            self.settings.amqp.clone(),
-            self.direct_redis.clone(),
-            self.topology.queue_names().into_iter().map(str::to_owned).collect::<Vec<_>>(),
-        );
-        let deleting = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-            // A broker or Redis that hangs must fail the test run, not hang it.
-            runtime.block_on(async {
-                let _ = tokio::time::timeout(CLEANUP_DEADLINE, cleanup(amqp, redis, queues)).await;
-            });
-        });
-        let _ = deleting.join();
+        let queues = self.topology.queue_names().into_iter().map(str::to_owned).collect();
+        clean_up(running, self.direct_redis.clone(), Some((self.settings.amqp.clone(), queues)));
     }
 }
 
-/// Deletes `queues` and every Redis key under the prefix, ignoring errors (the test's verdict is already in).
-async fn cleanup(amqp: AmqpSettings, redis: RedisSettings, queues: Vec<String>) {
-    if let Ok(connection) = broker::connect(&amqp, "thumbq-test cleanup").await {
+/// A Redis key prefix of a test's own, for tests of the state store alone; its keys are deleted on drop.
+pub struct ScratchRedis(pub RedisSettings);
+
+impl ScratchRedis {
+    /// A fresh prefix on the test Redis.
+    pub fn new() -> Self {
+        Self(test_settings().redis)
+    }
+}
+
+impl Drop for ScratchRedis {
+    fn drop(&mut self) {
+        clean_up(Vec::new(), self.0.clone(), None);
+    }
+}
+
+/// Once the `running` tasks have stopped (a worker finishing its last task after the cleanup would write its record
+/// again), deletes every key under the Redis prefix and the `queues`. Runs on a thread of its own, since Drop cannot
+/// await, and gives up after a deadline: a broker or Redis that hangs must fail the test run, not hang it.
+fn clean_up(running: Vec<tokio::task::AbortHandle>, redis: RedisSettings, queues: Option<(AmqpSettings, Vec<String>)>) {
+    let deleting = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + CLEANUP_DEADLINE;
+        while running.iter().any(|task| !task.is_finished()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        running.iter().for_each(tokio::task::AbortHandle::abort);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(CLEANUP_DEADLINE, delete_keys(&redis)).await;
+            if let Some((amqp, queues)) = queues {
+                let _ = tokio::time::timeout(CLEANUP_DEADLINE, delete_queues(&amqp, &queues)).await;
+            }
+        });
+    });
+    let _ = deleting.join();
+}
+
+/// Deletes `queues`, ignoring errors (the test's verdict is already in).
+async fn delete_queues(amqp: &AmqpSettings, queues: &[String]) {
+    if let Ok(connection) = broker::connect(amqp, "thumbq-test cleanup").await {
         if let Ok(channel) = connection.create_channel().await {
             for queue in queues {
                 let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
@@ -348,6 +374,10 @@ async fn cleanup(amqp: AmqpSettings, redis: RedisSettings, queues: Vec<String>) 
         }
         let _ = connection.close(200, "done".into()).await;
     }
+}
+
+/// Deletes every Redis key under the prefix, ignoring errors.
+async fn delete_keys(redis: &RedisSettings) {
     if let Ok(client) = redis::Client::open(redis.url.as_str()) {
         if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
             let keys: Vec<String> = redis::cmd("KEYS")

@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod health;
 mod helpers;
+mod isolation;
 mod metrics;
 mod openapi;
 mod process;

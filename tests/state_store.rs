@@ -7,20 +7,21 @@ use thumbq_common::{
     task::{FailureKind, Fit, ImageInfo, OutputFormat, ResizeArgs},
 };
 
-use crate::helpers::test_settings;
+use crate::helpers::ScratchRedis;
 
-async fn store_with_task() -> (StateStore, TaskId) {
-    let store = StateStore::new(&test_settings().redis).unwrap();
+async fn store_with_task() -> (StateStore, TaskId, ScratchRedis) {
+    let scratch = ScratchRedis::new();
+    let store = StateStore::new(&scratch.0).unwrap();
     let args = ResizeArgs { width: 10, height: 10, fit: Fit::Cover, format: OutputFormat::Png };
     let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
     let source = ImageInfo { format: "png".into(), width: 20, height: 20, bytes: 99 };
     store.create(&TaskRecord::pending(&envelope, Some(source))).await.unwrap();
-    (store, envelope.id)
+    (store, envelope.id, scratch)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_started_never_overwrites_success_or_retry() {
-    let (store, id) = store_with_task().await;
+    let (store, id, _scratch) = store_with_task().await;
     let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 50 };
     assert_eq!(store.start(id, 1, "w1").await.unwrap(), Update::Applied);
     assert_eq!(store.retry(id, 1, "disk full", Utc::now()).await.unwrap(), Update::Applied);
@@ -37,12 +38,12 @@ async fn a_late_started_never_overwrites_success_or_retry() {
     assert_eq!(record.error, None, "SUCCESS clears the error of earlier attempts");
     assert_eq!(record.next_retry_at, None);
     assert_eq!(record.result, Some(result));
-    store.delete(id).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transitions_of_an_unknown_task_are_refused_as_missing() {
-    let store = StateStore::new(&test_settings().redis).unwrap();
+    let scratch = ScratchRedis::new();
+    let store = StateStore::new(&scratch.0).unwrap();
     let id = TaskId::new();
     assert_eq!(store.start(id, 1, "w").await.unwrap(), Update::Missing);
     assert_eq!(store.get(id).await.unwrap(), None, "a refused transition creates nothing");
