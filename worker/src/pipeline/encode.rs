@@ -4,9 +4,10 @@ use std::io::Cursor;
 
 use image::{
     DynamicImage, ImageEncoder, Rgb, RgbImage,
-    codecs::{jpeg::JpegEncoder, png::PngEncoder, webp::WebPEncoder},
+    codecs::{png::PngEncoder, webp::WebPEncoder},
 };
 use thumbq_common::task::OutputFormat;
+use turbojpeg::{PixelFormat, Subsamp};
 
 use super::PipelineError;
 
@@ -26,13 +27,30 @@ pub fn encode(image: DynamicImage, format: OutputFormat) -> Result<Vec<u8>, Pipe
     let (width, height, color) = (image.width(), image.height(), image.color().into());
     let result = match format {
         OutputFormat::Png => PngEncoder::new(&mut out).write_image(image.as_bytes(), width, height, color),
-        OutputFormat::Jpeg => {
-            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY).write_image(image.as_bytes(), width, height, color)
-        }
+        OutputFormat::Jpeg => return jpeg(&image),
         OutputFormat::Webp => WebPEncoder::new_lossless(&mut out).write_image(image.as_bytes(), width, height, color),
     };
     result.map_err(|e| PipelineError::Encode(e.to_string()))?;
     Ok(out.into_inner())
+}
+
+/// JPEG by libjpeg-turbo (already linked for decoding; 4-6x faster than `image`'s encoder at 100x100), no chroma
+/// subsampling: at thumbnail sizes 4:2:0 visibly blurs colour edges (31 dB against 35 dB without).
+fn jpeg(image: &DynamicImage) -> Result<Vec<u8>, PipelineError> {
+    let rgb;
+    let (pixels, format, subsamp) = match image {
+        DynamicImage::ImageLuma8(gray) => (gray.as_raw(), PixelFormat::GRAY, Subsamp::Gray),
+        DynamicImage::ImageRgb8(color) => (color.as_raw(), PixelFormat::RGB, Subsamp::None),
+        other => {
+            rgb = other.to_rgb8();
+            (rgb.as_raw(), PixelFormat::RGB, Subsamp::None)
+        }
+    };
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let view = turbojpeg::Image { pixels: pixels.as_slice(), width, pitch: width * format.size(), height, format };
+    let jpeg = turbojpeg::compress(view, i32::from(JPEG_QUALITY), subsamp)
+        .map_err(|e| PipelineError::Encode(e.to_string()))?;
+    Ok(jpeg.to_vec())
 }
 
 /// `image` laid over a white background, as a browser shows it.
