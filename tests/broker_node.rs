@@ -68,11 +68,13 @@ impl BrokerNode {
     /// `systemctl restart rabbitmq-server` does.
     pub async fn restart(&self) {
         self.ctl(&["stop"]).await.expect("rabbitmqctl stop");
-        {
-            let mut server = self.server.lock().expect("server lock");
-            let _ = server.wait();
-            *server = spawn_server(&self.env);
+        // `rabbitmqctl stop` returns once the node is going down; the VM exits a moment later.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.server.lock().expect("server lock").try_wait().expect("the server's status").is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "RabbitMQ node {} did not exit", self.node);
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        *self.server.lock().expect("server lock") = spawn_server(&self.env);
         self.await_startup().await;
     }
     /// Waits until the node has booted and its AMQP port accepts connections.
@@ -97,30 +99,26 @@ impl BrokerNode {
 
     /// Runs `rabbitmqctl -n <node> <args>`; its output when it fails.
     async fn ctl(&self, args: &[&str]) -> Result<(), String> {
-        let output = tokio::process::Command::new(Path::new(SCRIPTS).join("rabbitmqctl"))
-            .envs(node_env(self.dir.path(), &self.node))
-            .args(["-n", &self.node])
-            .args(args)
-            .output()
-            .await
-            .map_err(|e| e.to_string())?;
+        let output = tokio::process::Command::from(self.ctl_command(args)).output().await.map_err(|e| e.to_string())?;
         match output.status.success() {
             true => Ok(()),
             false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
         }
     }
+
+    /// `rabbitmqctl -n <node> <args>`, sharing the node's home (so its Erlang cookie).
+    fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(Path::new(SCRIPTS).join("rabbitmqctl"));
+        command.envs(node_env(self.dir.path(), &self.node)).args(["-n", &self.node]).args(args);
+        command
+    }
 }
 
 impl Drop for BrokerNode {
     fn drop(&mut self) {
+        let stopped =
+            self.ctl_command(&["stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
         let Ok(server) = self.server.get_mut() else { return };
-        let stopped = Command::new(Path::new(SCRIPTS).join("rabbitmqctl"))
-            .envs(node_env(self.dir.path(), &self.node))
-            .args(["-n", &self.node, "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         if !stopped {
             let _ = server.kill();
         }

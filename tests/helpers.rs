@@ -296,13 +296,7 @@ impl TestApp {
 
     /// Every Redis key under this app's prefix.
     pub async fn redis_keys(&self) -> Vec<String> {
-        let client = redis::Client::open(self.direct_redis.url.as_str()).expect("a Redis URL");
-        let mut conn = client.get_multiplexed_async_connection().await.expect("a Redis connection");
-        redis::cmd("KEYS")
-            .arg(format!("{}*", self.settings.redis.key_prefix))
-            .query_async(&mut conn)
-            .await
-            .expect("KEYS")
+        keys_under(&self.direct_redis).await.expect("Redis answers KEYS")
     }
 
     /// Stops the API gracefully and waits for it to finish draining.
@@ -378,16 +372,17 @@ async fn delete_queues(amqp: &AmqpSettings, queues: &[String]) {
 
 /// Deletes every Redis key under the prefix, ignoring errors.
 async fn delete_keys(redis: &RedisSettings) {
-    if let Ok(client) = redis::Client::open(redis.url.as_str()) {
+    let Ok(keys) = keys_under(redis).await else { return };
+    if let (false, Ok(client)) = (keys.is_empty(), redis::Client::open(redis.url.as_str())) {
         if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}*", redis.key_prefix))
-                .query_async(&mut conn)
-                .await
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-            }
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
         }
     }
+}
+
+/// Every key under `redis.key_prefix` (a test's own prefix, so KEYS scans only a handful).
+pub async fn keys_under(redis: &RedisSettings) -> redis::RedisResult<Vec<String>> {
+    let client = redis::Client::open(redis.url.as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    redis::cmd("KEYS").arg(format!("{}*", redis.key_prefix)).query_async(&mut conn).await
 }

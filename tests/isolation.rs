@@ -3,7 +3,10 @@
 use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
 
-use crate::helpers::spawn_app;
+use crate::{
+    helpers::{keys_under, spawn_app},
+    queues::passive_declare,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_app_leaves_no_queue_and_no_key() {
@@ -14,14 +17,7 @@ async fn a_dropped_app_leaves_no_queue_and_no_key() {
     let (settings, work_queue) = (app.settings.clone(), app.topology.work.clone());
     drop(app);
 
-    let client = redis::Client::open(settings.redis.url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{}*", settings.redis.key_prefix)).query_async(&mut conn).await.unwrap();
-    assert_eq!(keys, Vec::<String>::new());
-    let connection = thumbq_common::broker::connect(&settings.amqp, "thumbq-test").await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-    let declared = channel.queue_declare(work_queue.as_str().into(), passive, Default::default()).await;
-    assert!(declared.is_err(), "the work queue {work_queue} is deleted");
+    assert_eq!(keys_under(&settings.redis).await.expect("KEYS"), Vec::<String>::new());
+    let declared = passive_declare(&settings.amqp, &work_queue).await;
+    assert!(declared.is_none(), "the work queue {work_queue} is deleted");
 }

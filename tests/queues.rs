@@ -4,7 +4,7 @@ use lapin::{
     BasicProperties,
     options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
 };
-use thumbq_common::broker;
+use thumbq_common::{broker, settings::AmqpSettings};
 
 use crate::helpers::TestApp;
 
@@ -15,6 +15,16 @@ pub fn header_text(headers: &lapin::types::FieldTable, name: &str) -> String {
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
+}
+
+/// A passive declare of `queue`: its counts without creating it, `None` when it does not exist.
+pub async fn passive_declare(amqp: &AmqpSettings, queue: &str) -> Option<lapin::Queue> {
+    let connection = broker::connect(amqp, "thumbq-test").await.expect("RabbitMQ");
+    let channel = connection.create_channel().await.expect("a channel");
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let queue = channel.queue_declare(queue.into(), passive, Default::default()).await;
+    let _ = connection.close(200, "done".into()).await;
+    queue.ok()
 }
 
 impl TestApp {
@@ -28,14 +38,8 @@ impl TestApp {
         self.passive_declare(queue).await.map_or(0, |q| q.message_count())
     }
 
-    /// A passive declare of `queue`: its counts, without creating it.
     async fn passive_declare(&self, queue: &str) -> Option<lapin::Queue> {
-        let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
-        let channel = connection.create_channel().await.expect("a channel");
-        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-        let queue = channel.queue_declare(queue.into(), passive, Default::default()).await;
-        let _ = connection.close(200, "done".into()).await;
-        queue.ok()
+        passive_declare(&self.settings.amqp, queue).await
     }
 
     /// Publishes a raw, persistent message to the work queue, as a duplicate delivery or a poison message would be.

@@ -1,8 +1,9 @@
 //! `make bench`, part 2: the whole system. The release `thumbq-api` and `thumbq-worker` binaries run as processes
-//! (own queue, key prefix and store) on the local RabbitMQ and Redis; clients upload the corpus' baseline JPEGs of
-//! 1-4 megapixels and long-poll each thumbnail. Prints images/s, latency from upload to downloadable (p50, p99),
-//! peak resident memory of each process, and the per-task overhead (queue, HTTP, Redis, storage) measured against the
-//! pipeline alone on the same files in the same run.
+//! (own queue, key prefix and store) on the RabbitMQ and Redis the environment names (`THUMBQ_AMQP_URL`,
+//! `THUMBQ_REDIS_URL`; by default the local ones), whose CPU is read from the processes listening on their ports.
+//! Clients upload the corpus' baseline JPEGs of 1-4 megapixels and long-poll each thumbnail. Prints images/s, latency
+//! from upload to downloadable (p50, p99), peak resident memory of each process, and the per-task overhead (queue,
+//! HTTP, Redis, storage) measured against the pipeline alone on the same files in the same run.
 
 use std::{
     path::{Path, PathBuf},
@@ -11,7 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use thumbq_common::task::{Fit, OutputFormat, ResizeArgs};
+use thumbq_common::{
+    Settings,
+    broker::{self, Topology},
+    task::{Fit, OutputFormat, ResizeArgs},
+};
 
 /// Uploads per configuration.
 const UPLOADS: usize = 400;
@@ -121,10 +126,34 @@ fn cpu_ms(pid: u32) -> f64 {
     ticks * 10.0 // USER_HZ is 100 on Linux
 }
 
-/// The pid of the oldest process named exactly `name`, if any.
-fn pid_of(name: &str) -> Option<u32> {
-    let out = Command::new("pgrep").args(["-o", "-x", name]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+/// The pid of the process listening on the port of `url` (the broker or Redis the settings name), from `ss`.
+fn listener_pid(url: &str) -> Option<u32> {
+    let authority = url.split("://").nth(1)?.split('/').next()?;
+    let port = authority.rsplit_once(':').map_or("", |(_, port)| port);
+    let out = Command::new("ss").args(["-Htlnp", &format!("sport = :{port}")]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("pid=").nth(1)?.split(',').next()?.parse().ok()
+}
+
+/// Deletes the row's queues (every one its topology declares) and Redis keys.
+async fn clean_up(settings: &Settings) {
+    if let Ok(connection) = broker::connect(&settings.amqp, "thumbq-bench cleanup").await {
+        if let Ok(channel) = connection.create_channel().await {
+            for queue in Topology::new(&settings.amqp, &settings.retry).queue_names() {
+                let _ = channel.queue_delete(queue.into(), Default::default()).await;
+            }
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
+    if let Ok(mut redis) = redis::Client::open(settings.redis.url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+    {
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}*", settings.redis.key_prefix)).query(&mut redis).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut redis);
+        }
+    }
 }
 
 async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize) -> Row {
@@ -141,6 +170,11 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
         ("THUMBQ_WORKER_METRICS_PORT", "0".into()),
         ("THUMBQ_LOG", "warn".into()),
     ];
+    // What the binaries will read: this row's variables over the bench's own environment (THUMBQ_AMQP_URL, say).
+    let settings = Settings::from_lookup(|var| {
+        env.iter().find(|(name, _)| *name == var).map(|(_, value)| value.clone()).or_else(|| std::env::var(var).ok())
+    })
+    .expect("valid settings");
     let spawn = |binary: &str, extra: &[(&str, String)]| -> Child {
         Command::new(release.join(binary))
             .envs(env.iter().cloned())
@@ -159,7 +193,7 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let others = [pid_of("beam.smp"), pid_of("redis-server"), Some(std::process::id())];
+    let others = [listener_pid(&settings.amqp.url), listener_pid(&settings.redis.url), Some(std::process::id())];
     let cpu_before: Vec<f64> = std::iter::once(api.id())
         .chain(worker_processes.iter().map(Child::id))
         .map(cpu_ms)
@@ -225,16 +259,7 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let _ = child.wait();
     }
-    let _ = Command::new("rabbitmqctl")
-        .args(["delete_queue", &format!("thumbq-bench.{unique}")])
-        .stdout(Stdio::null())
-        .status();
-    for suffix in ["dead", "delay.1000", "delay.4000", "delay.16000", "delay.64000"] {
-        let _ = Command::new("rabbitmqctl")
-            .args(["delete_queue", &format!("thumbq-bench.{unique}.{suffix}")])
-            .stdout(Stdio::null())
-            .status();
-    }
+    clean_up(&settings).await;
     row
 }
 

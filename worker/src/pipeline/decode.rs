@@ -15,7 +15,7 @@ use image::{
 use thumbq_common::{image_probe, task::SourceFormat};
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
-use super::PipelineError;
+use super::{PipelineError, jpeg_layout};
 
 /// The EXIF orientation recorded in the image's header (JPEG, PNG, WebP, TIFF), read without decoding pixels.
 pub fn orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
@@ -42,10 +42,12 @@ pub fn decode(
     if format == SourceFormat::Jpeg {
         // libjpeg-turbo, like zune-jpeg, fills a truncated JPEG with grey after a warning; a cut-off upload must
         // not pass as a thumbnail.
-        if !jpeg_is_complete(bytes) {
+        let Some(layout) = jpeg_layout::read(bytes) else {
             return Err(PipelineError::Decode("the JPEG is truncated: its end-of-image marker is missing".into()));
-        }
-        if let Some(image) = decode_jpeg_scaled(bytes, reduction)? {
+        };
+        // At 1/8 scale only DC coefficients are read: most of a progressive JPEG's AC scans can go undecoded.
+        let lighter = (jpeg_scale(reduction) == ScalingFactor::ONE_EIGHTH).then(|| layout.for_one_eighth(bytes));
+        if let Some(image) = decode_jpeg_scaled(lighter.flatten().as_deref().unwrap_or(bytes), reduction)? {
             return Ok(image);
         }
     }
@@ -120,60 +122,60 @@ fn to_eight_bit(image: DynamicImage) -> DynamicImage {
         other => DynamicImage::ImageRgb8(other.into_rgb8()),
     }
 }
-/// Walks a JPEG's markers, skipping segments and entropy-coded scans, and says whether it reaches the end-of-image
-/// marker. Bytes after it (some cameras append data) are allowed.
-fn jpeg_is_complete(data: &[u8]) -> bool {
-    let mut i = 2; // after SOI
-    loop {
-        while data.get(i) == Some(&0xFF) {
-            i += 1; // fill bytes before a marker
-        }
-        let Some(&marker) = data.get(i) else {
-            return false;
-        };
-        i += 1;
-        match marker {
-            0xD9 => return true,
-            0x01 | 0xD0..=0xD7 => continue, // markers without a length
-            _ => {}
-        }
-        let (Some(&hi), Some(&lo)) = (data.get(i), data.get(i + 1)) else {
-            return false;
-        };
-        i += usize::from(u16::from_be_bytes([hi, lo]));
-        if marker == 0xDA {
-            // Entropy-coded data runs to the next marker that is neither a stuffed 0xFF00 nor a restart marker.
-            // It is most of the file: jump from 0xFF to 0xFF (memchr's SIMD search, not a byte loop).
-            loop {
-                let Some(offset) = data.get(i..).and_then(|rest| memchr::memchr(0xFF, rest)) else {
-                    return false;
-                };
-                i += offset;
-                match data.get(i + 1) {
-                    None => return false,
-                    Some(&next) if next != 0 && !(0xD0..=0xD7).contains(&next) => break,
-                    Some(_) => i += 1,
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use turbojpeg::{Compressor, Subsamp};
+
     use super::*;
-    use image::ImageFormat;
-    use thumbq_common::fixtures::sample_image;
+
+    /// A progressive JPEG of a detailed picture (a gradient under pseudo-random texture, so the AC scans carry data).
+    fn progressive_jpeg(width: usize, height: usize, subsamp: Subsamp) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height * 3)
+            .map(|i| {
+                let (pixel, channel) = (i / 3, i % 3);
+                let (x, y) = (pixel % width, pixel / width);
+                let texture = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ channel.wrapping_mul(31)) % 97;
+                ((x * 255 / width + y * 64 / height + channel * 40 + texture) % 256) as u8
+            })
+            .collect();
+        let image =
+            turbojpeg::Image { pixels: pixels.as_slice(), width, pitch: width * 3, height, format: PixelFormat::RGB };
+        let mut compressor = Compressor::new().expect("compressor");
+        compressor.set_progressive(true).expect("progressive");
+        compressor.set_subsamp(subsamp).expect("subsampling");
+        compressor.set_quality(90).expect("quality");
+        compressor.compress_to_vec(image).expect("fixture encodes")
+    }
 
     #[test]
-    fn a_jpeg_is_complete_only_up_to_its_end_marker() {
-        let jpeg = sample_image(ImageFormat::Jpeg, 64, 48);
-        assert!(jpeg_is_complete(&jpeg));
-        let mut with_trailer = jpeg.clone();
-        with_trailer.extend(b"appended by a camera");
-        assert!(jpeg_is_complete(&with_trailer));
-        for cut in [3, 20, jpeg.len() / 2, jpeg.len() - 2] {
-            assert!(!jpeg_is_complete(&jpeg[..cut]), "cut at {cut} of {}", jpeg.len());
+    fn a_progressive_jpeg_at_one_eighth_decodes_to_the_same_pixels_without_its_ac_scans() {
+        // 1703x1301 at 4:4:4 has 34,793 blocks a component: more than one end-of-band run can cover.
+        for (subsamp, width, height) in
+            [(Subsamp::None, 1703, 1301), (Subsamp::Sub2x2, 803, 611), (Subsamp::Sub2x1, 803, 611)]
+        {
+            let jpeg = progressive_jpeg(width, height, subsamp);
+            let lighter =
+                jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
+            assert!(lighter.len() * 3 < jpeg.len(), "{subsamp:?}: {} of {} bytes kept", lighter.len(), jpeg.len());
+
+            let fast = decode(&jpeg, SourceFormat::Jpeg, u64::MAX, 8.0).expect("decodes");
+            let whole_file = decode_jpeg_scaled(&jpeg, 8.0).expect("decodes").expect("YCbCr");
+            let expected = (width.div_ceil(8) as u32, height.div_ceil(8) as u32);
+            assert_eq!((fast.width(), fast.height()), expected, "{subsamp:?}");
+            assert!(fast.as_bytes() == whole_file.as_bytes(), "{subsamp:?}: pixels differ");
         }
+    }
+
+    #[test]
+    fn a_progressive_jpeg_above_one_eighth_keeps_its_ac_scans() {
+        let jpeg = progressive_jpeg(320, 240, Subsamp::Sub2x2);
+        let lighter =
+            jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
+        let image = decode(&jpeg, SourceFormat::Jpeg, u64::MAX, 4.0).expect("decodes");
+        let whole_file = decode_jpeg_scaled(&jpeg, 4.0).expect("decodes").expect("YCbCr");
+        let blurred = decode_jpeg_scaled(&lighter, 4.0).expect("decodes").expect("YCbCr");
+        assert_eq!((image.width(), image.height()), (80, 60));
+        assert!(image.as_bytes() == whole_file.as_bytes(), "decoded from every scan");
+        assert!(image.as_bytes() != blurred.as_bytes(), "at 1/4 the AC coefficients count");
     }
 }

@@ -5,6 +5,7 @@
 mod decode;
 mod encode;
 pub mod geometry;
+mod jpeg_layout;
 pub mod quality;
 mod webp;
 
