@@ -60,6 +60,11 @@ pub fn decode(
     decode_whole(bytes, format, max_pixels)
 }
 
+/// The most scans a progressive JPEG may have. Each scan is a pass over every block of its components, so a small
+/// upload made of thousands of scans would keep a worker busy for minutes; real files have about 10 (libjpeg's
+/// default progression) to a few dozen.
+const MAX_SCANS: u32 = 300;
+
 /// The DCT scale for a permitted reduction: 1/8, 1/4, 1/2 or 1.
 pub fn jpeg_scale(reduction: f64) -> ScalingFactor {
     match reduction {
@@ -74,6 +79,7 @@ pub fn jpeg_scale(reduction: f64) -> ScalingFactor {
 fn decode_jpeg_scaled(bytes: &[u8], reduction: f64) -> Result<Option<DynamicImage>, PipelineError> {
     let error = |e: turbojpeg::Error| PipelineError::Decode(e.to_string());
     let mut decompressor = Decompressor::new().map_err(error)?;
+    decompressor.set_scan_limit(MAX_SCANS).map_err(error)?;
     let header = decompressor.read_header(bytes).map_err(error)?;
     let format = match header.colorspace {
         Colorspace::Gray => PixelFormat::GRAY,
@@ -164,6 +170,25 @@ mod tests {
             assert_eq!((fast.width(), fast.height()), expected, "{subsamp:?}");
             assert!(fast.as_bytes() == whole_file.as_bytes(), "{subsamp:?}: pixels differ");
         }
+    }
+
+    #[test]
+    fn a_jpeg_with_too_many_scans_is_refused_and_one_with_a_few_more_is_not() {
+        let jpeg = progressive_jpeg(64, 48, Subsamp::Sub2x2);
+        let padded = |extra| jpeg_layout::with_empty_scans(&jpeg, extra).expect("a complete JPEG");
+        let image = decode(&padded(20), SourceFormat::Jpeg, u64::MAX, 1.0).expect("30 scans decode");
+        assert_eq!((image.width(), image.height()), (64, 48));
+        let err = decode(&padded(MAX_SCANS as usize), SourceFormat::Jpeg, u64::MAX, 1.0).unwrap_err();
+        assert!(matches!(&err, PipelineError::Decode(message) if message.contains("scan")), "{err}");
+    }
+
+    #[test]
+    fn a_progressive_jpeg_with_a_broken_frame_header_is_a_decode_error() {
+        let mut jpeg = progressive_jpeg(320, 240, Subsamp::Sub2x2);
+        let frame = jpeg.windows(2).position(|w| w == [0xFF, 0xC2]).expect("an SOF2 marker");
+        jpeg[frame + 11] = 0; // the first component's sampling factors
+        let err = decode(&jpeg, SourceFormat::Jpeg, u64::MAX, 8.0).unwrap_err();
+        assert!(matches!(err, PipelineError::Decode(_)), "{err}");
     }
 
     #[test]

@@ -110,7 +110,9 @@ impl Layout {
     /// that scale to the same pixels; `None` when nothing can be dropped. Every other segment (Huffman tables defined
     /// between scans among them) stays, in its order.
     pub fn for_one_eighth(&self, data: &[u8]) -> Option<Vec<u8>> {
-        if !self.progressive || self.size.0 == 0 || self.size.1 == 0 {
+        // Zero sizes or sampling factors: a broken header, which the decoder will refuse on its own.
+        let broken = self.components.iter().any(|c| c.sampling.0 == 0 || c.sampling.1 == 0);
+        if !self.progressive || self.size.0 == 0 || self.size.1 == 0 || broken {
             return None;
         }
         let h_max = self.components.iter().map(|c| c.sampling.0).max()?;
@@ -121,7 +123,7 @@ impl Layout {
             .iter()
             .filter(|c| {
                 let (h, v) = c.sampling;
-                h == 0 || v == 0 || h_max % (2 * h) != 0 || v_max % (2 * v) != 0
+                h_max % (2 * h) != 0 || v_max % (2 * v) != 0
             })
             .collect();
         let dropped = |scan: &&Scan| scan.ac && scan.components.iter().all(|id| dc_only.iter().any(|c| c.id == *id));
@@ -138,14 +140,35 @@ impl Layout {
         kept.extend_from_slice(&[0xFF, 0xDD, 0, 4, 0, 0]); // DRI 0: no restart markers in the scans below
         kept.extend_from_slice(&EOB_RUN_TABLE);
         for component in dc_only {
-            let blocks =
-                |size: u32, factor: u8, max: u8| (u64::from(size) * u64::from(factor)).div_ceil(u64::from(max) * 8);
-            let (h, v) = component.sampling;
-            zero_ac_scan(&mut kept, component.id, blocks(self.size.0, h, h_max) * blocks(self.size.1, v, v_max));
+            zero_ac_scan(&mut kept, component.id, self.blocks(component)?);
         }
         kept.extend_from_slice(&[0xFF, 0xD9]);
         Some(kept)
     }
+
+    /// How many 8×8 blocks a scan of `component` alone covers (libjpeg's `width_in_blocks × height_in_blocks`).
+    fn blocks(&self, component: &Component) -> Option<u64> {
+        let h_max = self.components.iter().map(|c| c.sampling.0).max()?;
+        let v_max = self.components.iter().map(|c| c.sampling.1).max()?;
+        let side = |size: u32, factor: u8, max: u8| (u64::from(size) * u64::from(factor)).div_ceil(u64::from(max) * 8);
+        let (h, v) = component.sampling;
+        (h_max > 0 && v_max > 0).then(|| side(self.size.0, h, h_max) * side(self.size.1, v, v_max))
+    }
+}
+
+/// `data` with `count` more scans before its end, each saying again that the first component's AC coefficients are
+/// zero: a progressive JPEG with as many scans as a test needs.
+#[cfg(test)]
+pub fn with_empty_scans(data: &[u8], count: usize) -> Option<Vec<u8>> {
+    let layout = read(data)?;
+    let first = layout.components.first()?;
+    let mut out = data[..layout.end - 2].to_vec();
+    out.extend_from_slice(&EOB_RUN_TABLE);
+    for _ in 0..count {
+        zero_ac_scan(&mut out, first.id, layout.blocks(first)?);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Some(out)
 }
 
 /// A Huffman table for AC table slot 0 holding the 15 end-of-band run symbols (EOB0 to EOB14, run length class r
