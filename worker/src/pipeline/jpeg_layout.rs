@@ -115,8 +115,7 @@ impl Layout {
         if !self.progressive || self.size.0 == 0 || self.size.1 == 0 || broken {
             return None;
         }
-        let h_max = self.components.iter().map(|c| c.sampling.0).max()?;
-        let v_max = self.components.iter().map(|c| c.sampling.1).max()?;
+        let (h_max, v_max) = self.max_sampling()?;
         // libjpeg-turbo's IDCT size per component at 1/8 (jdmaster.c): doubled while its subsampling allows.
         let dc_only: Vec<&Component> = self
             .components
@@ -148,11 +147,16 @@ impl Layout {
 
     /// How many 8×8 blocks a scan of `component` alone covers (libjpeg's `width_in_blocks × height_in_blocks`).
     fn blocks(&self, component: &Component) -> Option<u64> {
-        let h_max = self.components.iter().map(|c| c.sampling.0).max()?;
-        let v_max = self.components.iter().map(|c| c.sampling.1).max()?;
+        let (h_max, v_max) = self.max_sampling()?;
         let side = |size: u32, factor: u8, max: u8| (u64::from(size) * u64::from(factor)).div_ceil(u64::from(max) * 8);
         let (h, v) = component.sampling;
         (h_max > 0 && v_max > 0).then(|| side(self.size.0, h, h_max) * side(self.size.1, v, v_max))
+    }
+
+    /// The largest horizontal and vertical sampling factors: the MCU's size in blocks.
+    fn max_sampling(&self) -> Option<(u8, u8)> {
+        let h_max = self.components.iter().map(|c| c.sampling.0).max()?;
+        Some((h_max, self.components.iter().map(|c| c.sampling.1).max()?))
     }
 }
 
