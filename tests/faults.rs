@@ -12,10 +12,11 @@ use thumbq_common::{TaskStatus, broker, fixtures::sample_image};
 
 use crate::{
     broker_node::BrokerNode,
-    helpers::{TestApp, address_of, eventually, spawn_api_with},
+    helpers::{TestApp, eventually, spawn_api_with},
     process::WorkerProcess,
     proxy::Proxy,
     queues::header_text,
+    services::address_of,
 };
 
 /// Tasks in every fault test.

@@ -8,16 +8,17 @@ use std::{
     time::Duration,
 };
 
-use lapin::options::QueueDeleteOptions;
 use thumbq_api::routes::thumbnails::Accepted as AcceptedTask;
 use thumbq_api::{routes::thumbnails::Accepted, state::AppState};
 use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
-    broker::{self, Topology},
+    broker::Topology,
     settings::{AmqpSettings, RedisSettings, RetrySettings},
     state_store::StateStore,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::services::{delete_keys, delete_queues, keys_under};
 use tokio_util::sync::CancellationToken;
 
 /// How long any single wait in a test may take before the test fails.
@@ -57,14 +58,6 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(tokio::time::Instant::now() < deadline, "not true within {DEADLINE:?}: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The host and port of a `scheme://[user:pass@]host:port/...` URL.
-pub fn address_of(url: &str) -> std::net::SocketAddr {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = after_scheme.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    std::net::ToSocketAddrs::to_socket_addrs(host_port).expect("a resolvable address").next().expect("an address")
 }
 
 /// Settings unique to one test: queue, key prefix and worker id; fast retries.
@@ -356,33 +349,4 @@ fn clean_up(running: Vec<tokio::task::AbortHandle>, redis: RedisSettings, queues
         });
     });
     let _ = deleting.join();
-}
-
-/// Deletes `queues`, ignoring errors (the test's verdict is already in).
-async fn delete_queues(amqp: &AmqpSettings, queues: &[String]) {
-    if let Ok(connection) = broker::connect(amqp, "thumbq-test cleanup").await {
-        if let Ok(channel) = connection.create_channel().await {
-            for queue in queues {
-                let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
-            }
-        }
-        let _ = connection.close(200, "done".into()).await;
-    }
-}
-
-/// Deletes every Redis key under the prefix, ignoring errors.
-async fn delete_keys(redis: &RedisSettings) {
-    let Ok(keys) = keys_under(redis).await else { return };
-    if let (false, Ok(client)) = (keys.is_empty(), redis::Client::open(redis.url.as_str())) {
-        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-        }
-    }
-}
-
-/// Every key under `redis.key_prefix` (a test's own prefix, so KEYS scans only a handful).
-pub async fn keys_under(redis: &RedisSettings) -> redis::RedisResult<Vec<String>> {
-    let client = redis::Client::open(redis.url.as_str())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    redis::cmd("KEYS").arg(format!("{}*", redis.key_prefix)).query_async(&mut conn).await
 }

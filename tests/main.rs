@@ -20,6 +20,7 @@ mod proxy;
 mod queues;
 mod registry;
 mod retry;
+mod services;
 mod state_store;
 mod tasks;
 mod thumbnails;

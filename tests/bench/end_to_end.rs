@@ -12,9 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "../services.rs"]
+mod services;
+
 use thumbq_common::{
     Settings,
-    broker::{self, Topology},
+    broker::Topology,
     task::{Fit, OutputFormat, ResizeArgs},
 };
 
@@ -128,32 +131,10 @@ fn cpu_ms(pid: u32) -> f64 {
 
 /// The pid of the process listening on the port of `url` (the broker or Redis the settings name), from `ss`.
 fn listener_pid(url: &str) -> Option<u32> {
-    let authority = url.split("://").nth(1)?.split('/').next()?;
-    let port = authority.rsplit_once(':').map_or("", |(_, port)| port);
+    let port = services::address_of(url).port();
     let out = Command::new("ss").args(["-Htlnp", &format!("sport = :{port}")]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split("pid=").nth(1)?.split(',').next()?.parse().ok()
-}
-
-/// Deletes the row's queues (every one its topology declares) and Redis keys.
-async fn clean_up(settings: &Settings) {
-    if let Ok(connection) = broker::connect(&settings.amqp, "thumbq-bench cleanup").await {
-        if let Ok(channel) = connection.create_channel().await {
-            for queue in Topology::new(&settings.amqp, &settings.retry).queue_names() {
-                let _ = channel.queue_delete(queue.into(), Default::default()).await;
-            }
-        }
-        let _ = connection.close(200, "done".into()).await;
-    }
-    if let Ok(mut redis) = redis::Client::open(settings.redis.url.as_str())
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
-    {
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{}*", settings.redis.key_prefix)).query(&mut redis).unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut redis);
-        }
-    }
 }
 
 async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize) -> Row {
@@ -259,7 +240,8 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let _ = child.wait();
     }
-    clean_up(&settings).await;
+    services::delete_queues(&settings.amqp, &Topology::new(&settings.amqp, &settings.retry).queue_names()).await;
+    services::delete_keys(&settings.redis).await;
     row
 }
 

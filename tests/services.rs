@@ -1,0 +1,45 @@
+//! The shared RabbitMQ and Redis as the end-to-end tests and the bench use them: where they listen, and deleting
+//! what a run created there. Also compiled into `bench/end_to_end.rs`.
+
+use lapin::options::QueueDeleteOptions;
+use thumbq_common::{
+    broker,
+    settings::{AmqpSettings, RedisSettings},
+};
+
+/// The host and port of a `scheme://[user:pass@]host:port/...` URL.
+pub fn address_of(url: &str) -> std::net::SocketAddr {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    std::net::ToSocketAddrs::to_socket_addrs(host_port).expect("a resolvable address").next().expect("an address")
+}
+
+/// Deletes `queues`, ignoring errors (a test's verdict is already in).
+pub async fn delete_queues(amqp: &AmqpSettings, queues: &[impl AsRef<str>]) {
+    if let Ok(connection) = broker::connect(amqp, "thumbq cleanup").await {
+        if let Ok(channel) = connection.create_channel().await {
+            for queue in queues {
+                let _ = channel.queue_delete(queue.as_ref().into(), QueueDeleteOptions::default()).await;
+            }
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
+}
+
+/// Deletes every Redis key under the prefix, ignoring errors.
+pub async fn delete_keys(redis: &RedisSettings) {
+    let Ok(keys) = keys_under(redis).await else { return };
+    if let (false, Ok(client)) = (keys.is_empty(), redis::Client::open(redis.url.as_str())) {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+        }
+    }
+}
+
+/// Every key under `redis.key_prefix` (a test's own prefix, so KEYS scans only a handful).
+pub async fn keys_under(redis: &RedisSettings) -> redis::RedisResult<Vec<String>> {
+    let client = redis::Client::open(redis.url.as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    redis::cmd("KEYS").arg(format!("{}*", redis.key_prefix)).query_async(&mut conn).await
+}
