@@ -8,7 +8,7 @@ use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
 use tokio::process::Command;
 
-use crate::helpers::spawn_api_with;
+use crate::support::spawn_api_with;
 
 /// Headless Chromium with the flags this machine's closed network needs; `extra` picks the output.
 async fn chromium(url: &str, extra: &[String]) -> std::process::Output {

@@ -3,7 +3,7 @@
 use image::ImageFormat;
 use thumbq_common::{TaskEnvelope, TaskStatus, broker::REASON_HEADER, fixtures::sample_image, task::RESIZE_TASK};
 
-use crate::helpers::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
@@ -62,7 +62,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
     assert_eq!(app.assert_all_finished(&good).await, 50, "the worker is unharmed");
 
     let mut letters = Vec::new();
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
+    let deadline = tokio::time::Instant::now() + crate::support::DEADLINE;
     while letters.len() < 3 && tokio::time::Instant::now() < deadline {
         letters.extend(app.drain_dead_letters().await);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -71,7 +71,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
     let bodies: Vec<&[u8]> = letters.iter().map(|(body, _)| body.as_slice()).collect();
     assert!(bodies.contains(&&b"\x00\xffnot json at all"[..]));
     for (_, headers) in &letters {
-        let reason = crate::queues::header_text(headers, REASON_HEADER);
+        let reason = crate::support::queues::header_text(headers, REASON_HEADER);
         assert_eq!(reason, "poison");
     }
     let record = app.task(stranded.id).await;
@@ -82,7 +82,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_tag_every_line_about_a_task_with_its_id() {
     let app = spawn_api_with(|_| {}).await;
-    let worker = crate::process::WorkerProcess::spawn_logging_json(&app.settings, "logger");
+    let worker = crate::support::process::WorkerProcess::spawn_logging_json(&app.settings, "logger");
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 16, 16), "").await;
     assert_eq!(app.wait_for_thumbnail(&accepted.name).await.status(), 200);
     let log = worker.log().await;
@@ -97,4 +97,33 @@ async fn json_logs_tag_every_line_about_a_task_with_its_id() {
         assert_eq!(line["span"]["task_id"], id.as_str(), "a line about the task carries task_id: {line}");
     }
     assert!(lines.iter().any(|l| l["span"]["task_id"] == id.as_str() && l["message"] == "task handled"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_of_a_finished_task_that_cannot_delete_its_original_is_acked_not_retried() {
+    // Long retry delays: a retry scheduled by mistake would sit in a delay queue where the test can see it.
+    let app = spawn_api_with(|s| {
+        s.retry.base = std::time::Duration::from_secs(60);
+        s.retry.cap = std::time::Duration::from_secs(60);
+    })
+    .await;
+    let store = crate::support::faulty_store::FaultyStore::open(&app.settings.store.dir);
+    let mut settings = app.settings.clone();
+    settings.worker.concurrency = 1; // one delivery at a time: the duplicate is settled before the probe starts
+    app.start_worker_with(settings, store.clone()).await;
+    let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 48), "").await;
+    assert_eq!(app.wait_for_thumbnail(&accepted.name).await.status(), 200);
+    let finished = app.task(accepted.id).await;
+
+    store.fail_deletes(true);
+    let duplicate = TaskEnvelope::new(accepted.id, finished.args, finished.created_at);
+    app.publish_raw(&duplicate.to_json(), Some(&accepted.id.to_string())).await;
+    let probe = app.upload_ok(sample_image(ImageFormat::Png, 16, 16), "").await;
+    assert_eq!(app.wait_for_thumbnail(&probe.name).await.status(), 200);
+
+    assert!(store.deletes.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the duplicate tried to clean up");
+    for queue in app.topology.queue_names() {
+        assert_eq!(app.queue_depth(queue).await, 0, "{queue} holds a message: the duplicate was not simply acked");
+    }
+    assert_eq!(app.task(accepted.id).await, finished, "the finished record is untouched");
 }

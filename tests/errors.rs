@@ -7,7 +7,7 @@ use thumbq_common::{
     task::FailureKind,
 };
 
-use crate::helpers::{TestApp, spawn_api_with, spawn_app};
+use crate::support::{TestApp, spawn_api_with, spawn_app};
 
 /// Asserts the status and that the body is `{"error": "<non-empty message>"}`; returns the message.
 async fn expect_error(response: reqwest::Response, status: u16) -> String {

@@ -10,13 +10,9 @@ use image::ImageFormat;
 use lapin::options::{BasicGetOptions, BasicNackOptions};
 use thumbq_common::{TaskStatus, broker, fixtures::sample_image};
 
-use crate::{
-    broker_node::BrokerNode,
-    helpers::{TestApp, eventually, spawn_api_with},
-    process::WorkerProcess,
-    proxy::Proxy,
-    queues::header_text,
-    services::address_of,
+use crate::support::{
+    TestApp, broker_node::BrokerNode, eventually, process::WorkerProcess, proxy::Proxy, queues::header_text,
+    services::address_of, spawn_api_with,
 };
 
 /// Tasks in every fault test.
@@ -51,7 +47,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbn
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
-    let proxy = Proxy::start(address_of(&crate::helpers::test_settings().amqp.url)).await;
+    let proxy = Proxy::start(address_of(&crate::support::test_settings().amqp.url)).await;
     let app = spawn_api_with(|s| s.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port)).await;
     app.start_worker().await;
     let mut watcher = app.watch().await;
@@ -113,7 +109,7 @@ async fn a_rabbitmq_restart_mid_batch_keeps_the_queued_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unreachable_for_seconds_mid_batch_delays_but_loses_nothing() {
-    let proxy = Proxy::start(address_of(&crate::helpers::test_settings().redis.url)).await;
+    let proxy = Proxy::start(address_of(&crate::support::test_settings().redis.url)).await;
     let app = spawn_api_with(|s| {
         s.redis.url = format!("redis://127.0.0.1:{}", proxy.port);
         s.redis.timeout = Duration::from_millis(500);

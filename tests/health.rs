@@ -1,6 +1,6 @@
 //! Liveness and readiness probes.
 
-use crate::helpers::spawn_api_with;
+use crate::support::spawn_api_with;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_and_ready_checks_both_services() {

@@ -3,7 +3,7 @@
 use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
 
-use crate::{helpers::spawn_app, queues::passive_declare, services::keys_under};
+use crate::support::{queues::passive_declare, services::keys_under, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_app_leaves_no_queue_and_no_key() {

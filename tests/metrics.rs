@@ -3,7 +3,7 @@
 use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
 
-use crate::helpers::spawn_api_with;
+use crate::support::spawn_api_with;
 
 /// The value of the sample `name{labels}` in a Prometheus text exposition (0 when absent).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {

@@ -4,7 +4,7 @@
 use axum::{body::Body, http::Request};
 use tower::ServiceExt;
 
-use crate::helpers::spawn_api_with;
+use crate::support::spawn_api_with;
 
 const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/openapi.json");
 
@@ -17,7 +17,19 @@ async fn openapi_document_matches_the_reviewed_snapshot() {
         std::fs::write(SNAPSHOT, &pretty).unwrap();
     }
     let reviewed = std::fs::read_to_string(SNAPSHOT).expect("api/openapi.json exists (UPDATE_SNAPSHOTS=1 writes it)");
-    assert_eq!(pretty, reviewed, "the OpenAPI document changed: review it and run UPDATE_SNAPSHOTS=1 cargo test");
+    if let Some((line, (served, reviewed))) =
+        pretty.lines().zip(reviewed.lines()).enumerate().find(|(_, (a, b))| a != b)
+    {
+        panic!(
+            "the OpenAPI document changed at line {}: served {served:?}, reviewed {reviewed:?}; review it and run UPDATE_SNAPSHOTS=1 cargo test",
+            line + 1
+        );
+    }
+    assert_eq!(
+        pretty.len(),
+        reviewed.len(),
+        "the OpenAPI document changed: review it, then UPDATE_SNAPSHOTS=1 cargo test"
+    );
 
     for (path, method) in [
         ("/thumbnails", "post"),
@@ -39,7 +51,8 @@ async fn openapi_document_matches_the_reviewed_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_is_served_from_the_binary_without_external_requests() {
     let app = spawn_api_with(|_| {}).await;
-    let state = thumbq_api::state::AppState::new(app.settings.clone(), Default::default()).unwrap();
+    let store = std::sync::Arc::new(thumbq_common::file_store::LocalFileStore::open(&app.settings.store.dir).unwrap());
+    let state = thumbq_api::state::AppState::new(app.settings.clone(), store, Default::default()).unwrap();
     let router = thumbq_api::app(state);
     let response = router.clone().oneshot(Request::get("/docs/").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 200);

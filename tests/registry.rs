@@ -3,16 +3,22 @@
 use std::time::Duration;
 
 use image::ImageFormat;
-use thumbq_common::{TaskRecord, fixtures::sample_image, worker_registry::WorkerInfo};
+use thumbq_common::{
+    TaskEnvelope, TaskId, TaskRecord,
+    fixtures::sample_image,
+    state_store::workers::WorkerInfo,
+    task::{Fit, ImageInfo, OutputFormat, ResizeArgs},
+};
 
-use crate::{
-    helpers::{DEADLINE, spawn_api_with, spawn_app},
+use crate::support::{
+    DEADLINE, TestApp,
     process::{WorkerProcess, worker_id},
+    spawn_api_with, spawn_app,
 };
 
 /// Polls `GET /workers` until `condition` holds; fails the test after the deadline.
 async fn workers_until(
-    app: &crate::helpers::TestApp,
+    app: &crate::support::TestApp,
     what: &str,
     condition: impl Fn(&[WorkerInfo]) -> bool,
 ) -> Vec<WorkerInfo> {
@@ -62,23 +68,15 @@ async fn tasks_are_listed_newest_first_with_filters_and_pages() {
 
     let page: Vec<TaskRecord> = app.get("/tasks?limit=2").await.json().await.unwrap();
     assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[4].id, ids[3].id]);
-    let before = page[1].created_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let next: Vec<TaskRecord> = app
-        .client
-        .get(format!("{}/tasks", app.base))
-        .query(&[("before", &before)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2].id, ids[1].id, ids[0].id]);
+    let next: Vec<TaskRecord> =
+        app.get(&next_page_of(&app.get("/tasks?limit=2").await).unwrap()).await.json().await.unwrap();
+    assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2].id, ids[1].id]);
     let succeeded: Vec<TaskRecord> = app.get("/tasks?status=SUCCESS&limit=100").await.json().await.unwrap();
     assert_eq!(succeeded.len(), 5);
-    let pending: Vec<TaskRecord> = app.get("/tasks?status=PENDING").await.json().await.unwrap();
+    let pending = app.get("/tasks?status=PENDING").await.text().await.unwrap();
+    let pending: Vec<TaskRecord> = serde_json::from_str(&pending).unwrap_or_else(|e| panic!("{e}: {pending}"));
     assert!(pending.is_empty());
-    for bad in ["limit=0", "limit=101", "status=DONE", "before=yesterday", "page=2"] {
+    for bad in ["limit=0", "limit=101", "status=DONE", "cursor=yesterday", "page=2", "before=2026-01-01T00:00:00Z"] {
         assert_eq!(app.get(&format!("/tasks?{bad}")).await.status(), 400, "{bad}");
     }
 }
@@ -95,9 +93,11 @@ async fn the_task_index_is_trimmed_as_records_expire() {
     let new = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
     let client = redis::Client::open(app.direct_redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let indexed: Vec<String> =
-        redis::cmd("ZRANGE").arg(app.states.index_key()).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
-    assert_eq!(indexed, [new.id.to_string()], "the expired task's index entry was trimmed");
+    for index in app.states.keys().indexes() {
+        let indexed: Vec<String> =
+            redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+        assert!(indexed.iter().all(|entry| entry.ends_with(&new.id.to_string())), "{index} kept {indexed:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,4 +117,57 @@ async fn stats_show_queues_workers_and_recent_outcomes() {
     assert_eq!(stats["workers_online"], 1);
     assert_eq!(stats["queues"][&app.settings.amqp.queue], 0);
     assert_eq!(stats["queues"][format!("{}.dead", app.settings.amqp.queue)], 0);
+}
+
+/// The path of the next page named by a `GET /tasks` answer's `Link: <…>; rel="next"` header.
+fn next_page_of(response: &reqwest::Response) -> Option<String> {
+    let link = response.headers().get("link")?.to_str().unwrap();
+    let path = link.strip_prefix('<').and_then(|l| l.split_once(">; rel=\"next\"")).map(|(path, _)| path.to_owned());
+    Some(path.unwrap_or_else(|| panic!("malformed Link header {link}")))
+}
+
+/// Follows `Link` headers from `first` to the last page; returns every task id in the order served.
+async fn walk(app: &TestApp, first: &str) -> Vec<TaskId> {
+    let (mut ids, mut next) = (Vec::new(), Some(first.to_owned()));
+    while let Some(path) = next {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        next = next_page_of(&response);
+        let page: Vec<TaskRecord> = response.json().await.unwrap();
+        assert!(page.len() <= 7 && (next.is_none() || page.len() == 7), "{path}: a short page before the end");
+        ids.extend(page.iter().map(|r| r.id));
+        assert!(ids.len() <= 400, "the walk does not end");
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walking_the_task_list_returns_every_task_exactly_once_even_within_one_millisecond() {
+    let app = spawn_api_with(|_| {}).await;
+    // 200 tasks created in a burst: 20 per millisecond, every third one finished.
+    let args = ResizeArgs { width: 10, height: 10, fit: Fit::Cover, format: OutputFormat::Png };
+    let start = chrono::Utc::now();
+    let mut created = Vec::new();
+    for i in 0..200 {
+        let envelope = TaskEnvelope::new(TaskId::new(), args, start + chrono::Duration::milliseconds(i / 20));
+        app.states.create(&TaskRecord::pending(&envelope, None)).await.unwrap();
+        if i % 3 == 0 {
+            app.states.start(envelope.id, 1, "w").await.unwrap();
+            let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 1 };
+            app.states.succeed(envelope.id, 1, &result).await.unwrap();
+        }
+        created.push((envelope.created_at, envelope.id, i % 3 == 0));
+    }
+    let all = walk(&app, "/tasks?limit=7").await;
+    assert_eq!(all.len(), 200, "every task once");
+    assert_eq!(all.iter().collect::<std::collections::HashSet<_>>().len(), 200, "no task twice");
+    let mut newest_first = created.clone();
+    newest_first.sort_by_key(|t| std::cmp::Reverse((t.0, t.1.to_string())));
+    assert_eq!(all, newest_first.iter().map(|t| t.1).collect::<Vec<_>>(), "newest first");
+
+    let finished = walk(&app, "/tasks?limit=7&status=SUCCESS").await;
+    let expected: Vec<TaskId> = newest_first.iter().filter(|t| t.2).map(|t| t.1).collect();
+    assert_eq!(finished, expected, "the status filter returns each matching task once");
+    let pending = walk(&app, "/tasks?limit=7&status=PENDING").await;
+    assert_eq!(pending.len(), 200 - expected.len());
 }

@@ -6,10 +6,7 @@ use std::time::Duration;
 use image::ImageFormat;
 use thumbq_common::{TaskStatus, broker::REASON_HEADER, fixtures::sample_image, task::FailureKind};
 
-use crate::{
-    helpers::{TestApp, spawn_api_with},
-    queues::header_text,
-};
+use crate::support::{TestApp, queues::header_text, spawn_api_with};
 
 const BATCH: usize = 50;
 
@@ -111,7 +108,7 @@ async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_le
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(crate::helpers::DEADLINE, poison).await.expect("the poison message is dead-lettered");
+    tokio::time::timeout(crate::support::DEADLINE, poison).await.expect("the poison message is dead-lettered");
     let replayed = thumbq_worker::replay::replay_dead_letters(&app.settings, None).await.unwrap();
     assert_eq!(replayed, thumbq_worker::replay::Replayed { tasks: BATCH, kept: 1 });
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);

@@ -7,7 +7,7 @@ use thumbq_common::{
     task::{FailureKind, Fit, ImageInfo, OutputFormat, ResizeArgs},
 };
 
-use crate::helpers::ScratchRedis;
+use crate::support::ScratchRedis;
 
 async fn store_with_task() -> (StateStore, TaskId, ScratchRedis) {
     let scratch = ScratchRedis::new();
@@ -47,4 +47,51 @@ async fn transitions_of_an_unknown_task_are_refused_as_missing() {
     let id = TaskId::new();
     assert_eq!(store.start(id, 1, "w").await.unwrap(), Update::Missing);
     assert_eq!(store.get(id).await.unwrap(), None, "a refused transition creates nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_moves_the_index() {
+    let (store, _, scratch) = store_with_task().await;
+    let client = redis::Client::open(scratch.0.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let result = ImageInfo { format: "png".into(), width: 1, height: 1, bytes: 1 };
+    for current in TaskStatus::ALL {
+        for current_attempt in 1..=2 {
+            for next in [TaskStatus::Started, TaskStatus::Retry, TaskStatus::Success, TaskStatus::Failure] {
+                for attempt in 1..=3 {
+                    // A record in `current` at `current_attempt`, indexed under `current`.
+                    let args = ResizeArgs { width: 1, height: 1, fit: Fit::Cover, format: OutputFormat::Png };
+                    let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
+                    let mut record = TaskRecord::pending(&envelope, None);
+                    record.status = current;
+                    record.attempts = current_attempt;
+                    store.create(&record).await.unwrap();
+                    let id = envelope.id;
+                    let update = match next {
+                        TaskStatus::Started => store.start(id, attempt, "w").await,
+                        TaskStatus::Retry => store.retry(id, attempt, "e", Utc::now()).await,
+                        TaskStatus::Success => store.succeed(id, attempt, &result).await,
+                        _ => store.fail(id, attempt, "e", FailureKind::Internal).await,
+                    }
+                    .unwrap();
+                    let allowed = current.may_become(current_attempt, next, attempt);
+                    let case = format!("{current}@{current_attempt} -> {next}@{attempt}");
+                    assert_eq!(update == Update::Applied, allowed, "{case}: {update:?}");
+                    let now_in = if allowed { next } else { current };
+                    assert_eq!(store.get(id).await.unwrap().unwrap().status, now_in, "{case}");
+                    for status in TaskStatus::ALL {
+                        let members: Vec<String> = redis::cmd("ZRANGE")
+                            .arg(store.keys().index_of(status))
+                            .arg(0)
+                            .arg(-1)
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        let indexed = members.iter().any(|m| m.ends_with(&id.to_string()));
+                        assert_eq!(indexed, status == now_in, "{case}: index of {status}");
+                    }
+                }
+            }
+        }
+    }
 }

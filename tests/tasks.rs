@@ -3,7 +3,7 @@
 use image::ImageFormat;
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_go_pending_started_success_and_the_record_agrees() {
@@ -53,10 +53,10 @@ async fn the_record_is_json_with_rfc3339_timestamps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_records_expire_after_the_result_ttl() {
-    let app = crate::helpers::spawn_api_with(|s| s.redis.result_ttl = std::time::Duration::from_secs(60)).await;
+    let app = crate::support::spawn_api_with(|s| s.redis.result_ttl = std::time::Duration::from_secs(60)).await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 16, 16), "").await;
     let client = redis::Client::open(app.settings.redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let ttl: i64 = redis::cmd("TTL").arg(app.states.key(accepted.id)).query_async(&mut conn).await.unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg(app.states.keys().task(accepted.id)).query_async(&mut conn).await.unwrap();
     assert!((1..=60).contains(&ttl), "ttl {ttl}");
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::helpers::{TestApp, eventually, spawn_api_with, spawn_app};
+use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_format_becomes_a_100x100_thumbnail() {

@@ -11,7 +11,7 @@ pub mod upload;
 
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
-use thumbq_common::Settings;
+use thumbq_common::{Settings, file_store::SharedFileStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
@@ -51,11 +51,12 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     Ok(())
 }
 
-/// Binds the configured address and serves until `shutdown` is cancelled.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Binds the configured address and serves until `shutdown` is cancelled, keeping originals and thumbnails in
+/// `store` (any [`FileStore`](thumbq_common::file_store::FileStore) backend).
+pub async fn run(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.http.bind)
         .await
         .with_context(|| format!("failed to bind {}", settings.http.bind))?;
-    let state = AppState::new(settings, shutdown.clone())?;
+    let state = AppState::new(settings, store, shutdown.clone())?;
     serve(listener, state, shutdown).await
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use thumbq_common::{
     Settings,
     broker::{LazyPublisher, Topology},
-    file_store::{LocalFileStore, SharedFileStore},
+    file_store::SharedFileStore,
     state_store::StateStore,
 };
 use tokio_util::sync::CancellationToken;
@@ -33,18 +33,16 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state; nothing connects yet, so the API starts (and reports not ready) while services are down.
-    pub fn new(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let store = LocalFileStore::open(&settings.store.dir)
-            .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
         let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
         let topology = Topology::new(&settings.amqp, &settings.retry);
         let publisher = LazyPublisher::new(settings.amqp.clone(), topology, "thumbq-api");
-        let events = TaskEvents::start(&settings.redis, states.events_channel(), shutdown.clone())
+        let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone())
             .context("failed to set up the Redis event listener")?;
         Ok(Self {
             settings: Arc::new(settings),
-            store: Arc::new(store),
+            store,
             states,
             publisher: Arc::new(publisher),
             events,

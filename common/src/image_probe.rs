@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader};
+use image::ImageReader;
 
 use crate::task::{ImageInfo, SourceFormat};
 
@@ -23,12 +23,7 @@ pub struct Probe {
 impl Probe {
     /// The image's info for the task record, given its encoded length.
     pub fn info(&self, bytes: usize) -> ImageInfo {
-        ImageInfo {
-            format: format_name(self.format).to_owned(),
-            width: self.width,
-            height: self.height,
-            bytes: bytes as u64,
-        }
+        ImageInfo { format: self.format.name().to_owned(), width: self.width, height: self.height, bytes: bytes as u64 }
     }
 }
 
@@ -70,14 +65,14 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         return Err(ProbeError::Empty);
     }
     let image_format = image::guess_format(bytes).map_err(|_| ProbeError::NotAnImage)?;
-    let format = source_format(image_format)
+    let format = SourceFormat::from_image_format(image_format)
         .ok_or_else(|| ProbeError::Unsupported(image_format.extensions_str()[0].to_uppercase()))?;
     let (width, height) = ImageReader::with_format(Cursor::new(bytes), image_format)
         .into_dimensions()
-        .map_err(|e| ProbeError::Unreadable { format: format_name(format), reason: e.to_string() })?;
+        .map_err(|e| ProbeError::Unreadable { format: format.name(), reason: e.to_string() })?;
     if width == 0 || height == 0 {
         let reason = format!("it claims {width}x{height} pixels");
-        return Err(ProbeError::Unreadable { format: format_name(format), reason });
+        return Err(ProbeError::Unreadable { format: format.name(), reason });
     }
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(ProbeError::TooLarge { width, height, max_pixels });
@@ -85,46 +80,11 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     Ok(Probe { format, width, height })
 }
 
-/// The `image` crate's format for a source format.
-pub fn image_format(format: SourceFormat) -> ImageFormat {
-    match format {
-        SourceFormat::Jpeg => ImageFormat::Jpeg,
-        SourceFormat::Png => ImageFormat::Png,
-        SourceFormat::Webp => ImageFormat::WebP,
-        SourceFormat::Gif => ImageFormat::Gif,
-        SourceFormat::Bmp => ImageFormat::Bmp,
-        SourceFormat::Tiff => ImageFormat::Tiff,
-    }
-}
-
-fn source_format(format: ImageFormat) -> Option<SourceFormat> {
-    Some(match format {
-        ImageFormat::Jpeg => SourceFormat::Jpeg,
-        ImageFormat::Png => SourceFormat::Png,
-        ImageFormat::WebP => SourceFormat::Webp,
-        ImageFormat::Gif => SourceFormat::Gif,
-        ImageFormat::Bmp => SourceFormat::Bmp,
-        ImageFormat::Tiff => SourceFormat::Tiff,
-        _ => return None,
-    })
-}
-
-/// The lower-case name of a source format, as records and errors spell it.
-pub fn format_name(format: SourceFormat) -> &'static str {
-    match format {
-        SourceFormat::Jpeg => "jpeg",
-        SourceFormat::Png => "png",
-        SourceFormat::Webp => "webp",
-        SourceFormat::Gif => "gif",
-        SourceFormat::Bmp => "bmp",
-        SourceFormat::Tiff => "tiff",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::{png_header, sample_image};
+    use image::ImageFormat;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         sample_image(ImageFormat::Png, width, height)

@@ -13,7 +13,6 @@ pub mod state_store;
 pub mod task;
 pub mod telemetry;
 pub mod telemetry_metrics;
-pub mod worker_registry;
 
 pub use settings::Settings;
 pub use task::{TaskEnvelope, TaskId, TaskRecord, TaskStatus};

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[path = "../services.rs"]
+#[path = "../support/services.rs"]
 mod services;
 
 use thumbq_common::{

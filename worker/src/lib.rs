@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use thumbq_common::{
     Settings,
     broker::Topology,
-    file_store::LocalFileStore,
+    file_store::{LocalFileStore, SharedFileStore},
     reconnect::{Backoff, Outage, reconnect_backoff},
     state_store::StateStore,
 };
@@ -32,9 +32,8 @@ use crate::processor::Context;
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 
 /// Runs the worker until `shutdown` is cancelled, reconnecting to RabbitMQ with backoff whenever the session fails.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = LocalFileStore::open(&settings.store.dir)
-        .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
+/// `store` holds originals and thumbnails: any [`FileStore`](thumbq_common::file_store::FileStore) backend.
+pub async fn run(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<()> {
     let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
     let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
     if let Some(address) = settings.worker.metrics {
@@ -42,13 +41,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             .await
             .with_context(|| format!("failed to bind {address}"))?;
     }
-    let ctx = Arc::new(Context {
-        settings,
-        store: Arc::new(store),
-        states,
-        rabbitmq: Outage::new("rabbitmq"),
-        counters: Default::default(),
-    });
+    let ctx =
+        Arc::new(Context { settings, store, states, rabbitmq: Outage::new("rabbitmq"), counters: Default::default() });
     let heartbeat = tokio::spawn(registry::heartbeat(ctx.clone(), shutdown.clone()));
     info!(worker = %ctx.settings.worker.id, "worker starting");
 
@@ -90,7 +84,9 @@ pub async fn run_from_env() -> anyhow::Result<()> {
         [] => {
             let shutdown = CancellationToken::new();
             tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
-            run(settings, shutdown).await
+            let store = LocalFileStore::open(&settings.store.dir)
+                .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
+            run(settings, Arc::new(store), shutdown).await
         }
         ["replay-dead-letters", rest @ ..] if rest.len() <= 1 => {
             let limit = rest.first().map(|n| n.parse::<usize>()).transpose().context("N must be a number")?;

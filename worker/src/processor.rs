@@ -99,8 +99,9 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
         Update::Refused(status) => {
             info!(%status, "task is already past this attempt; skipping the duplicate");
             if status == TaskStatus::Success {
-                // The delivery that succeeded may have died before deleting the original: finish its cleanup.
-                ctx.store.delete_original(id).await?;
+                // The delivery that succeeded may have died before deleting the original: finish its cleanup. The
+                // task is done either way; a clean-up failure must not turn it into a retry or a dead letter.
+                delete_original(ctx, id).await;
             }
             return Ok(Outcome::Skipped);
         }
@@ -123,10 +124,15 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
         }
         Update::Missing => Outcome::Skipped,
     };
+    delete_original(ctx, id).await;
+    Ok(outcome)
+}
+
+/// Deletes a finished task's original; a failure is logged, never a task failure (the thumbnail exists).
+async fn delete_original(ctx: &Context, id: TaskId) {
     if let Err(e) = ctx.store.delete_original(id).await {
         warn!(error = %e, "could not delete the original");
     }
-    Ok(outcome)
 }
 
 /// Settles a failed attempt so its message can be acked. An `Err` means the task could not be handed on.

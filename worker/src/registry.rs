@@ -7,7 +7,7 @@ use std::sync::{
 };
 
 use chrono::Utc;
-use thumbq_common::worker_registry::WorkerInfo;
+use thumbq_common::state_store::workers::WorkerInfo;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 

@@ -1,13 +1,14 @@
-//! `GET /tasks/{id}`: a task's record, like Celery's `AsyncResult`.
+//! `GET /tasks/{id}` (a task's record, like Celery's `AsyncResult`) and `GET /tasks` (the list, paged by cursor).
 
 use axum::{
     Json, Router,
     extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use thumbq_common::{TaskId, TaskRecord, TaskStatus};
+use thumbq_common::{TaskId, TaskRecord, TaskStatus, state_store::IndexEntry};
 use utoipa::IntoParams;
 
 use crate::{
@@ -54,20 +55,26 @@ pub struct ListParams {
     /// How many, 1..=100; default 20.
     #[param(minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<usize>,
-    /// Only tasks created before this instant (RFC 3339): pass the last `created_at` of a page to get the next.
-    #[param(value_type = Option<String>, example = "2026-11-23T09:53:04.028209334Z")]
-    pub before: Option<DateTime<Utc>>,
+    /// Where to continue: the `cursor` of the previous page's `Link: <…>; rel="next"` header. Opaque.
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{13}:[0-9a-f-]{36}$",
+        example = "1763891584028:6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
+    pub cursor: Option<String>,
 }
 
-/// List recent tasks, newest first. The index behind it expires with the task records.
+/// List tasks, newest first, one page at a time.
+///
+/// When more tasks follow, the answer has a `Link: </tasks?…&cursor=…>; rel="next"` header: follow it for the next
+/// page. Walking the pages returns every task exactly once, with or without a status filter, however many tasks
+/// were created in the same millisecond. The index behind it expires with the task records.
 #[utoipa::path(
     get,
     path = "/tasks",
     tag = "tasks",
     params(ListParams),
     responses(
-        (status = 200, description = "Task records, newest first", body = Vec<TaskRecord>),
-        (status = 400, description = "Bad status, limit or before", body = ErrorBody,
+        (status = 200, description = "Task records, newest first", body = Vec<TaskRecord>,
+            headers(("Link" = String, description = "`<path of the next page>; rel=\"next\"`, when there is one"))),
+        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody,
             example = json!({"error": "limit must be between 1 and 100, got 0"})),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
@@ -75,8 +82,21 @@ pub struct ListParams {
 pub async fn list_tasks(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Vec<TaskRecord>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) = params?;
     let limit = in_range("limit", params.limit.unwrap_or(20), 1..=MAX_LIMIT)?;
-    Ok(Json(state.states.list(params.status, limit, params.before).await?))
+    let cursor = params
+        .cursor
+        .map(|c| c.parse::<IndexEntry>().map_err(|e| ApiError::BadRequest(format!("cursor: {e}"))))
+        .transpose()?;
+    let page = state.states.list(params.status, limit, cursor.as_ref()).await?;
+    let mut response = Json(page.records).into_response();
+    if let Some(next) = page.next {
+        let status = params.status.map(|s| format!("&status={s}")).unwrap_or_default();
+        // The cursor is `<digits>:<uuid>`: nothing in it needs escaping in a query string.
+        let link = format!("</tasks?limit={limit}{status}&cursor={next}>; rel=\"next\"");
+        let value = HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))?;
+        response.headers_mut().insert(header::LINK, value);
+    }
+    Ok(response)
 }

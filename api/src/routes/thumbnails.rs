@@ -168,7 +168,7 @@ async fn accept(state: AppState, envelope: TaskEnvelope, record: TaskRecord, byt
     if let Err(e) = queued.await {
         // Withdraw: the client is told 503 and must find nothing half-done. A worker that still receives the
         // message (confirm lost, message kept) finds no record and drops it.
-        if let Err(cleanup) = state.states.delete(id).await {
+        if let Err(cleanup) = state.states.delete(&record).await {
             warn!(error = %cleanup, "could not withdraw the task record");
         }
         if let Err(cleanup) = state.store.delete_original(id).await {

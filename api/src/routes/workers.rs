@@ -1,7 +1,7 @@
 //! `GET /workers`: the live workers, from their heartbeats in Redis.
 
 use axum::{Json, Router, extract::State, routing::get};
-use thumbq_common::worker_registry::WorkerInfo;
+use thumbq_common::state_store::workers::WorkerInfo;
 
 use crate::{
     error::{ApiError, ErrorBody},

@@ -12,7 +12,7 @@ use image::{
     DynamicImage, GrayImage, ImageDecoder, ImageReader, Limits, RgbImage, codecs::jpeg::JpegDecoder,
     metadata::Orientation,
 };
-use thumbq_common::{image_probe, task::SourceFormat};
+use thumbq_common::task::SourceFormat;
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::{PipelineError, jpeg_layout};
@@ -22,9 +22,7 @@ pub fn orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
     let read = || -> image::ImageResult<Option<Orientation>> {
         let mut decoder: Box<dyn ImageDecoder> = match format {
             SourceFormat::Jpeg => Box::new(JpegDecoder::new(Cursor::new(bytes))?),
-            other => {
-                Box::new(ImageReader::with_format(Cursor::new(bytes), image_probe::image_format(other)).into_decoder()?)
-            }
+            other => Box::new(ImageReader::with_format(Cursor::new(bytes), other.image_format()).into_decoder()?),
         };
         decoder.orientation().map(Some)
     };
@@ -109,7 +107,7 @@ fn decode_jpeg_scaled(bytes: &[u8], reduction: f64) -> Result<Option<DynamicImag
 
 /// Decodes any accepted format whole with `image`.
 fn decode_whole(bytes: &[u8], format: SourceFormat, max_pixels: u64) -> Result<DynamicImage, PipelineError> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_probe::image_format(format));
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut limits = Limits::default();
     // Room for the widest pixel type (RGBA, 16 bits a channel) plus the decoders' working buffers.
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));

@@ -13,7 +13,7 @@ use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, metadata::Orientation};
 use thumbq_common::{
     image_probe::{self, ProbeError},
-    task::{ImageInfo, OutputFormat, ResizeArgs},
+    task::{ImageInfo, ResizeArgs},
 };
 
 /// A finished thumbnail.
@@ -77,16 +77,8 @@ pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Resul
 
     let (width, height) = (small.width(), small.height());
     let bytes = encode::encode(small, args.format)?;
-    let info = ImageInfo { format: output_name(args.format).to_owned(), width, height, bytes: bytes.len() as u64 };
+    let info = ImageInfo { format: args.format.name().to_owned(), width, height, bytes: bytes.len() as u64 };
     Ok(Thumbnail { bytes, info })
-}
-
-fn output_name(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Png => "png",
-        OutputFormat::Jpeg => "jpeg",
-        OutputFormat::Webp => "webp",
-    }
 }
 
 #[cfg(test)]
@@ -95,7 +87,7 @@ mod tests {
     use image::ImageFormat;
     use thumbq_common::{
         fixtures::{oriented_jpeg, sample_image, transparent_png},
-        task::Fit,
+        task::{Fit, OutputFormat},
     };
 
     fn args(width: u32, height: u32, fit: Fit, format: OutputFormat) -> ResizeArgs {
@@ -123,20 +115,12 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{format:?} -> {output:?}: {e}"));
                 let image = decoded(&thumb);
                 assert_eq!((image.width(), image.height()), (100, 100), "{format:?} -> {output:?}");
-                assert_eq!(image::guess_format(&thumb.bytes).unwrap(), crate::pipeline::tests::image_format(output));
+                assert_eq!(image::guess_format(&thumb.bytes).unwrap(), output.image_format());
                 assert_eq!(
                     (thumb.info.width, thumb.info.height, thumb.info.bytes),
                     (100, 100, thumb.bytes.len() as u64)
                 );
             }
-        }
-    }
-
-    pub(super) fn image_format(format: OutputFormat) -> ImageFormat {
-        match format {
-            OutputFormat::Png => ImageFormat::Png,
-            OutputFormat::Jpeg => ImageFormat::Jpeg,
-            OutputFormat::Webp => ImageFormat::WebP,
         }
     }
 

@@ -6,7 +6,7 @@ use lapin::{
 };
 use thumbq_common::{broker, settings::AmqpSettings};
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 
 /// A header of a message as text (empty when missing).
 pub fn header_text(headers: &lapin::types::FieldTable, name: &str) -> String {

@@ -13,12 +13,13 @@ use thumbq_api::{routes::thumbnails::Accepted, state::AppState};
 use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
     broker::Topology,
+    file_store::{LocalFileStore, SharedFileStore},
     settings::{AmqpSettings, RedisSettings, RetrySettings},
     state_store::StateStore,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::services::{delete_keys, delete_queues, keys_under};
+use crate::support::services::{delete_keys, delete_queues, keys_under};
 use tokio_util::sync::CancellationToken;
 
 /// How long any single wait in a test may take before the test fails.
@@ -94,7 +95,8 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.http.public_url = base.clone();
 
     let api_shutdown = CancellationToken::new();
-    let state = AppState::new(settings.clone(), api_shutdown.clone()).expect("the API state builds");
+    let store = LocalFileStore::open(&settings.store.dir).expect("the store opens");
+    let state = AppState::new(settings.clone(), Arc::new(store), api_shutdown.clone()).expect("the API state builds");
     let api = tokio::spawn(thumbq_api::serve(listener, state, api_shutdown.clone()));
     TestApp {
         base,
@@ -113,8 +115,14 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 impl TestApp {
     /// Starts one more in-process worker on this app's queue and waits until it consumes.
     pub async fn start_worker(&self) {
+        let store = LocalFileStore::open(&self.settings.store.dir).expect("the store opens");
+        self.start_worker_with(self.settings.clone(), Arc::new(store)).await;
+    }
+
+    /// Starts an in-process worker with its own `settings` (this app's queues) and `store`; waits until it consumes.
+    pub async fn start_worker_with(&self, settings: Settings, store: SharedFileStore) {
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(thumbq_worker::run(self.settings.clone(), shutdown.clone()));
+        let handle = tokio::spawn(thumbq_worker::run(settings, store, shutdown.clone()));
         let expected = {
             let mut workers = self.workers.lock().expect("workers lock");
             workers.push((shutdown, handle));

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use crate::helpers::DEADLINE;
+use crate::support::DEADLINE;
 
 /// Where Debian's `rabbitmq-server` package keeps the scripts that run as the calling user (the `/usr/sbin` wrappers
 /// switch to the `rabbitmq` user, whose Erlang cookie this node does not share).

@@ -3,14 +3,14 @@
 use futures_util::StreamExt;
 use thumbq_common::{TaskId, TaskStatus, state_store::parse_event};
 
-use crate::helpers::{DEADLINE, TestApp};
+use crate::support::{DEADLINE, TestApp};
 
 impl TestApp {
     /// Subscribes to this app's task events; subscribe before acting so no event is missed.
     pub async fn watch(&self) -> Watcher {
         let client = redis::Client::open(self.direct_redis.url.as_str()).expect("a Redis URL");
         let mut pubsub = client.get_async_pubsub().await.expect("a Redis pub/sub connection");
-        pubsub.subscribe(self.states.events_channel()).await.expect("subscribed");
+        pubsub.subscribe(self.states.keys().events()).await.expect("subscribed");
         Watcher { messages: Box::pin(pubsub.into_on_message()), seen: Vec::new() }
     }
 }

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::state_store::{StateError, StateStore};
+use super::{StateError, StateStore};
 
 /// A worker as it reports itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -39,17 +39,9 @@ pub struct WorkerInfo {
 }
 
 impl StateStore {
-    fn worker_key(&self, id: &str) -> String {
-        format!("{}worker:{id}", self.prefix())
-    }
-
-    fn workers_key(&self) -> String {
-        format!("{}workers", self.prefix())
-    }
-
     /// Records a heartbeat; the entry expires after `ttl` without another.
     pub async fn heartbeat(&self, info: &WorkerInfo, ttl: Duration) -> Result<(), StateError> {
-        let (key, set) = (self.worker_key(&info.id), self.workers_key());
+        let (key, set) = (self.keys.worker(&info.id), self.keys.workers());
         let json = serde_json::to_string(info).expect("WorkerInfo serialises");
         let score = info.heartbeat_at.timestamp_millis();
         self.run(async |conn| {
@@ -62,18 +54,18 @@ impl StateStore {
 
     /// Removes a worker at once (on graceful shutdown).
     pub async fn unregister(&self, id: &str) -> Result<(), StateError> {
-        let (key, set) = (self.worker_key(id), self.workers_key());
+        let (key, set) = (self.keys.worker(id), self.keys.workers());
         self.run(async |conn| redis::pipe().del(&key).ignore().zrem(&set, id).ignore().query_async(conn).await).await
     }
 
     /// Live workers, most recent heartbeat first; entries of workers whose heartbeat expired are dropped.
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>, StateError> {
-        let set = self.workers_key();
+        let set = self.keys.workers();
         let ids: Vec<String> = self.run(async |conn| conn.zrevrange(&set, 0, -1).await).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.worker_key(id)).collect();
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.worker(id)).collect();
         let values: Vec<Option<String>> =
             self.run(async |conn| redis::cmd("MGET").arg(&keys).query_async(conn).await).await?;
         let mut live = Vec::new();

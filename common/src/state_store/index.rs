@@ -1,0 +1,203 @@
+//! Finding tasks: the creation-time indexes behind `GET /tasks`, and the finished-task window behind `/stats`.
+//!
+//! Each index is a sorted set whose members all score 0 and read `<creation ms, 13 digits>:<id>`, so Redis orders
+//! them by creation time and then id, and a member is an exact position: a page that ends at member `m` is followed
+//! by exactly the members below `m` (`ZREVRANGEBYLEX … (m`), with nothing skipped or repeated however many tasks
+//! share a millisecond. Entries older than the record TTL are trimmed on every upload.
+
+use std::{collections::HashMap, fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+
+use super::{StateError, StateStore, codec, event};
+use crate::task::{TaskEnvelope, TaskId, TaskRecord, TaskStatus};
+
+/// A task's position in the indexes, `<creation ms>:<id>`; handed to clients as the cursor of the next page.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexEntry(String);
+
+impl IndexEntry {
+    /// The entry of the task `id` created at `created_at`.
+    pub fn of(id: TaskId, created_at: DateTime<Utc>) -> Self {
+        Self(format!("{:013}:{id}", created_at.timestamp_millis().max(0)))
+    }
+
+    /// The entry as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IndexEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Text that is not an index entry (a cursor a client made up or mangled).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a cursor from a previous page")]
+pub struct InvalidCursor;
+
+impl FromStr for IndexEntry {
+    type Err = InvalidCursor;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (millis, id) = s.split_once(':').ok_or(InvalidCursor)?;
+        if millis.len() != 13 || !millis.bytes().all(|b| b.is_ascii_digit()) || id.parse::<TaskId>().is_err() {
+            return Err(InvalidCursor);
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// One page of tasks, newest first.
+#[derive(Debug)]
+pub struct Page {
+    /// The records.
+    pub records: Vec<TaskRecord>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<IndexEntry>,
+}
+
+impl StateStore {
+    /// Writes the record of a newly accepted task and indexes it.
+    pub async fn create(&self, record: &TaskRecord) -> Result<(), StateError> {
+        let key = self.keys.task(record.id);
+        let entry = IndexEntry::of(record.id, record.created_at);
+        let mut fields = codec::to_fields(record);
+        fields.push((codec::INDEX_FIELD, entry.to_string()));
+        let ttl = self.ttl.as_secs() as i64;
+        let expired_before = IndexEntry::of(record.id, Utc::now() - self.ttl).0[..13].to_owned();
+        let (channel, payload) = (self.keys.events(), event::payload(record.id, record.status));
+        let (all, by_status) = (self.keys.index_all(), self.keys.index_of(record.status));
+        let indexes = self.keys.indexes();
+        self.run(async |conn| {
+            let mut pipe = redis::pipe();
+            pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
+            pipe.zadd(&all, entry.as_str(), 0).ignore().zadd(&by_status, entry.as_str(), 0).ignore();
+            // Entries older than the TTL point at expired records: trimming them here keeps the indexes bounded.
+            for index in &indexes {
+                pipe.zrembylex(index, "-", format!("({expired_before}")).ignore();
+            }
+            pipe.publish(&channel, &payload).ignore().query_async(conn).await
+        })
+        .await
+    }
+
+    /// Records newest first, with `status` when given, starting after `after` (a previous page's `next`).
+    pub async fn list(
+        &self,
+        status: Option<TaskStatus>,
+        limit: usize,
+        after: Option<&IndexEntry>,
+    ) -> Result<Page, StateError> {
+        let index = status.map_or_else(|| self.keys.index_all(), |s| self.keys.index_of(s));
+        let mut max = after.map_or_else(|| "+".to_owned(), |entry| format!("({entry}"));
+        let mut records = Vec::with_capacity(limit);
+        // One more than asked, to know whether a next page exists. Entries of expired records are skipped, so a
+        // round may come up short; each round costs two round trips (the range, then the records pipelined).
+        loop {
+            let want = limit + 1 - records.len();
+            let entries: Vec<String> =
+                self.run(async |conn| conn.zrevrangebylex_limit(&index, &max, "-", 0, want as isize).await).await?;
+            let ids: Vec<TaskId> =
+                entries.iter().filter_map(|e| e.split_once(':').and_then(|(_, id)| id.parse().ok())).collect();
+            if ids.is_empty() {
+                return Ok(Page { records, next: None });
+            }
+            let fetched: Vec<HashMap<String, String>> = self
+                .run(async |conn| {
+                    let mut pipe = redis::pipe();
+                    ids.iter().for_each(|id| {
+                        pipe.hgetall(self.keys.task(*id));
+                    });
+                    pipe.query_async(conn).await
+                })
+                .await?;
+            for (id, fields) in ids.into_iter().zip(&fetched) {
+                // Expired (its entry goes at the next trim), or moved on since the range was read.
+                let Some(record) = parse_record(id, fields)? else { continue };
+                if status.is_some_and(|s| s != record.status) {
+                    continue;
+                }
+                if records.len() == limit {
+                    let next = records.last().map(|r: &TaskRecord| IndexEntry::of(r.id, r.created_at));
+                    return Ok(Page { records, next });
+                }
+                records.push(record);
+            }
+            match entries.last() {
+                Some(last) if entries.len() == want => max = format!("({last}"),
+                _ => return Ok(Page { records, next: None }),
+            }
+        }
+    }
+
+    /// Reads a task's record; `None` when unknown or expired.
+    pub async fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, StateError> {
+        let key = self.keys.task(id);
+        let fields: HashMap<String, String> = self.run(async |conn| conn.hgetall(&key).await).await?;
+        parse_record(id, &fields)
+    }
+
+    /// Deletes a task's record and index entries (the API withdrawing an upload it could not queue).
+    pub async fn delete(&self, record: &TaskRecord) -> Result<(), StateError> {
+        let (key, entry) = (self.keys.task(record.id), IndexEntry::of(record.id, record.created_at));
+        let indexes = self.keys.indexes();
+        self.run(async |conn| {
+            let mut pipe = redis::pipe();
+            pipe.atomic().del(&key).ignore();
+            for index in &indexes {
+                pipe.zrem(index, entry.as_str()).ignore();
+            }
+            pipe.query_async(conn).await
+        })
+        .await
+    }
+
+    /// Puts a task back to PENDING with no attempts, whatever its state: the operator's override when replaying a
+    /// dead letter. Keeps the source info; recreates the record if it expired.
+    pub async fn requeue(&self, envelope: &TaskEnvelope) -> Result<(), StateError> {
+        let source = self.get(envelope.id).await?.and_then(|r| r.source);
+        let record = TaskRecord::pending(envelope, source);
+        self.delete(&record).await?;
+        self.create(&record).await
+    }
+
+    /// Tasks that reached SUCCESS and FAILURE since `since` (at most an hour back).
+    pub async fn finished_since(&self, since: DateTime<Utc>) -> Result<(u64, u64), StateError> {
+        let key = self.keys.finished();
+        let members: Vec<String> =
+            self.run(async |conn| conn.zrangebyscore(&key, since.timestamp_millis(), "+inf").await).await?;
+        let successes = members.iter().filter(|m| m.ends_with(" SUCCESS")).count() as u64;
+        Ok((successes, members.len() as u64 - successes))
+    }
+}
+
+/// A record from its hash fields; `None` for no fields (unknown or expired).
+fn parse_record(id: TaskId, fields: &HashMap<String, String>) -> Result<Option<TaskRecord>, StateError> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    codec::from_fields(fields).map(Some).map_err(|reason| StateError::Corrupt { id, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_sort_by_creation_time_then_id_and_parse_back() {
+        let early = DateTime::from_timestamp_millis(999).unwrap();
+        let late = DateTime::from_timestamp_millis(1_763_900_000_123).unwrap();
+        let (a, b) = (IndexEntry::of(TaskId::new(), early), IndexEntry::of(TaskId::new(), late));
+        assert!(a < b, "{a} sorts before {b}");
+        assert_eq!(a.as_str()[..13], *"0000000000999");
+        assert_eq!(b.to_string().parse::<IndexEntry>(), Ok(b));
+        for bad in ["", "123:abc", &format!("123:{}", TaskId::new()), &format!("x763900000123:{}", TaskId::new())] {
+            assert_eq!(bad.parse::<IndexEntry>(), Err(InvalidCursor), "{bad}");
+        }
+    }
+}

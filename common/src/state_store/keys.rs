@@ -1,0 +1,63 @@
+//! The names of every Redis key and channel thumbq uses, all under one prefix (`THUMBQ_KEY_PREFIX`).
+
+use crate::task::{TaskId, TaskStatus};
+
+/// Key names under a prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_owned() }
+    }
+
+    /// The prefix itself.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A task's record: a hash.
+    pub fn task(&self, id: TaskId) -> String {
+        format!("{}task:{id}", self.prefix)
+    }
+
+    /// Every task, newest last: a sorted set of [`IndexEntry`](super::IndexEntry) members, all scored 0, so that
+    /// the members' own order (creation time, then id) is the order and a member is an exact cursor.
+    pub fn index_all(&self) -> String {
+        format!("{}index:all", self.prefix)
+    }
+
+    /// The tasks now in `status`, laid out like [`Self::index_all`]; the transition script moves entries between
+    /// these sets.
+    pub fn index_of(&self, status: TaskStatus) -> String {
+        format!("{}index:{status}", self.prefix)
+    }
+
+    /// Every index: all tasks, then one per status in [`TaskStatus::ALL`] order.
+    pub fn indexes(&self) -> Vec<String> {
+        std::iter::once(self.index_all()).chain(TaskStatus::ALL.iter().map(|s| self.index_of(*s))).collect()
+    }
+
+    /// Tasks finished in the last hour (`<id> <STATUS>`, scored by finish time in ms), for `/stats`.
+    pub fn finished(&self) -> String {
+        format!("{}finished", self.prefix)
+    }
+
+    /// The pub/sub channel announcing changed tasks.
+    pub fn events(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    /// A worker's registry entry.
+    pub fn worker(&self, id: &str) -> String {
+        format!("{}worker:{id}", self.prefix)
+    }
+
+    /// The sorted set of worker ids by last heartbeat.
+    pub fn workers(&self) -> String {
+        format!("{}workers", self.prefix)
+    }
+}

@@ -1,0 +1,131 @@
+//! Moving a task from one state to the next, as one Lua script run inside Redis, so concurrent or late writers (a
+//! redelivered message, a slow worker) can never move a task backwards. The script's rank and terminal tables are
+//! generated from [`TaskStatus`], the one state machine; a test checks script and Rust agree on every pair.
+
+use chrono::{DateTime, Utc};
+use redis::Script;
+
+use super::{StateError, StateStore, Update, codec, event};
+use crate::task::{FailureKind, ImageInfo, TaskId, TaskStatus};
+
+// KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
+// ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt, 6 "<id> <STATUS>" for the finished set,
+// then field/value pairs; an empty value deletes the field.
+const BODY: &str = r"
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index')
+if not cur[1] then return 'MISSING' end
+local attempts = tonumber(cur[2]) or 0
+local attempt = tonumber(ARGV[5])
+if terminal[cur[1]] then return cur[1] end
+if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
+redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', ARGV[5])
+for i = 7, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if cur[3] and cur[1] ~= ARGV[4] then
+  redis.call('ZREM', index[cur[1]], cur[3])
+  redis.call('ZADD', index[ARGV[4]], 0, cur[3])
+end
+if terminal[ARGV[4]] then
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('ZADD', KEYS[2], ms, ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 'OK'
+";
+
+/// The script: tables generated from [`TaskStatus`], then [`BODY`].
+pub fn script() -> Script {
+    let rank: Vec<String> = TaskStatus::ALL.iter().map(|s| format!("{s} = {}", s.rank())).collect();
+    let terminal: Vec<String> =
+        TaskStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| format!("{s} = true")).collect();
+    let index: Vec<String> =
+        TaskStatus::ALL.iter().enumerate().map(|(i, s)| format!("{s} = KEYS[{}]", i + 3)).collect();
+    Script::new(&format!(
+        "local rank = {{{}}}\nlocal terminal = {{{}}}\nlocal index = {{{}}}\n{BODY}",
+        rank.join(", "),
+        terminal.join(", "),
+        index.join(", ")
+    ))
+}
+
+impl StateStore {
+    /// Records that `worker` started attempt `attempt`.
+    pub async fn start(&self, id: TaskId, attempt: u32, worker: &str) -> Result<Update, StateError> {
+        let fields = [("started_at", now()), ("worker", worker.to_owned()), ("next_retry_at", String::new())];
+        self.apply(id, TaskStatus::Started, attempt, &fields).await
+    }
+
+    /// Records that attempt `attempt` failed transiently and the next runs at `next_at`.
+    pub async fn retry(
+        &self,
+        id: TaskId,
+        attempt: u32,
+        error: &str,
+        next_at: DateTime<Utc>,
+    ) -> Result<Update, StateError> {
+        let fields = [("error", error.to_owned()), ("next_retry_at", next_at.to_rfc3339())];
+        self.apply(id, TaskStatus::Retry, attempt, &fields).await
+    }
+
+    /// Records the stored thumbnail.
+    pub async fn succeed(&self, id: TaskId, attempt: u32, result: &ImageInfo) -> Result<Update, StateError> {
+        let fields = [
+            ("finished_at", now()),
+            ("result", codec::json(result)),
+            ("error", String::new()),
+            ("error_kind", String::new()),
+            ("next_retry_at", String::new()),
+        ];
+        self.apply(id, TaskStatus::Success, attempt, &fields).await
+    }
+
+    /// Records that the task ended without a thumbnail.
+    pub async fn fail(&self, id: TaskId, attempt: u32, error: &str, kind: FailureKind) -> Result<Update, StateError> {
+        let fields = [
+            ("finished_at", now()),
+            ("error", error.to_owned()),
+            ("error_kind", kind.as_str().to_owned()),
+            ("next_retry_at", String::new()),
+        ];
+        self.apply(id, TaskStatus::Failure, attempt, &fields).await
+    }
+
+    async fn apply(
+        &self,
+        id: TaskId,
+        status: TaskStatus,
+        attempt: u32,
+        fields: &[(&str, String)],
+    ) -> Result<Update, StateError> {
+        let keys = &self.keys;
+        let mut invocation = self.transition.key(keys.task(id));
+        invocation.key(keys.finished());
+        for status in TaskStatus::ALL {
+            invocation.key(keys.index_of(status));
+        }
+        invocation
+            .arg(keys.events())
+            .arg(event::payload(id, status))
+            .arg(self.ttl.as_secs())
+            .arg(status.to_string())
+            .arg(attempt)
+            .arg(format!("{id} {status}"));
+        for (field, value) in fields {
+            invocation.arg(*field).arg(value);
+        }
+        let reply: String = self.run(async |conn| invocation.invoke_async(conn).await).await?;
+        Ok(match reply.as_str() {
+            "OK" => Update::Applied,
+            "MISSING" => Update::Missing,
+            other => Update::Refused(other.parse().map_err(|reason| StateError::Corrupt { id, reason })?),
+        })
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339()
+}

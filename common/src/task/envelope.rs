@@ -1,0 +1,119 @@
+//! The message published to RabbitMQ for one attempt of one task, and what it asks for.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Fit, OutputFormat, TaskId, ThumbnailName};
+
+/// Version of [`TaskEnvelope`]'s JSON layout; a worker refuses envelopes of another version.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// The one task name thumbq runs; a worker refuses envelopes naming another task.
+pub const RESIZE_TASK: &str = "thumbq.resize";
+
+/// What a task was asked to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResizeArgs {
+    /// Thumbnail width in pixels (1..=2048).
+    pub width: u32,
+    /// Thumbnail height in pixels (1..=2048).
+    pub height: u32,
+    /// How the image is fitted into width×height.
+    pub fit: Fit,
+    /// The thumbnail's format.
+    pub format: OutputFormat,
+}
+
+/// The message published to RabbitMQ for one attempt of one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskEnvelope {
+    /// Layout version, [`ENVELOPE_VERSION`].
+    pub version: u32,
+    /// The task's id.
+    pub id: TaskId,
+    /// The task's name, [`RESIZE_TASK`].
+    pub task: String,
+    /// What to make.
+    pub args: ResizeArgs,
+    /// The attempt this message is for, starting at 1.
+    pub attempt: u32,
+    /// When the task was accepted by the API.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TaskEnvelope {
+    /// The first attempt's envelope of a new resize task.
+    pub fn new(id: TaskId, args: ResizeArgs, created_at: DateTime<Utc>) -> Self {
+        Self { version: ENVELOPE_VERSION, id, task: RESIZE_TASK.to_owned(), args, attempt: 1, created_at }
+    }
+
+    /// The envelope of the next attempt.
+    pub fn next_attempt(&self) -> Self {
+        Self { attempt: self.attempt + 1, ..self.clone() }
+    }
+
+    /// The thumbnail this task writes.
+    pub fn thumbnail_name(&self) -> ThumbnailName {
+        ThumbnailName { id: self.id, format: self.args.format }
+    }
+
+    /// Serialises the envelope to its JSON message body.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a TaskEnvelope always serialises")
+    }
+
+    /// Parses a message body, refusing other envelope versions and other task names.
+    pub fn from_json(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let envelope: Self = serde_json::from_slice(body).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        if envelope.version != ENVELOPE_VERSION {
+            return Err(EnvelopeError::Version(envelope.version));
+        }
+        if envelope.task != RESIZE_TASK {
+            return Err(EnvelopeError::UnknownTask(envelope.task));
+        }
+        Ok(envelope)
+    }
+}
+
+/// Why a message body is not a task this worker can run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Not JSON, or JSON of another shape.
+    #[error("malformed task message: {0}")]
+    Malformed(String),
+    /// An envelope layout this worker does not know.
+    #[error("unsupported envelope version {0}")]
+    Version(u32),
+    /// A task name this worker does not run.
+    #[error("unknown task name {0:?}")]
+    UnknownTask(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ResizeArgs {
+        ResizeArgs { width: 100, height: 80, fit: Fit::Contain, format: OutputFormat::Webp }
+    }
+
+    #[test]
+    fn envelope_round_trips_through_json() {
+        let envelope = TaskEnvelope::new(TaskId::new(), args(), Utc::now()).next_attempt();
+        let parsed = TaskEnvelope::from_json(&envelope.to_json()).unwrap();
+        assert_eq!(parsed, envelope);
+        assert_eq!(parsed.attempt, 2);
+    }
+
+    #[test]
+    fn envelope_refuses_garbage_other_versions_and_unknown_tasks() {
+        assert!(matches!(TaskEnvelope::from_json(b"\xff\x00garbage"), Err(EnvelopeError::Malformed(_))));
+        let mut envelope = TaskEnvelope::new(TaskId::new(), args(), Utc::now());
+        envelope.version = 2;
+        assert_eq!(TaskEnvelope::from_json(&envelope.to_json()), Err(EnvelopeError::Version(2)));
+        envelope.version = ENVELOPE_VERSION;
+        envelope.task = "celery.backend_cleanup".into();
+        assert!(matches!(TaskEnvelope::from_json(&envelope.to_json()), Err(EnvelopeError::UnknownTask(_))));
+    }
+}

@@ -1,0 +1,152 @@
+//! Image formats and fit modes. Each format type owns its vocabulary in one place: its name, its file extension,
+//! its content type and its `image` crate counterpart.
+
+use image::ImageFormat;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// How the image is fitted into the requested box.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// Scale to cover the box and centre-crop to exactly width×height.
+    #[default]
+    Cover,
+    /// Scale to fit inside the box, keeping the aspect ratio; one side may be shorter.
+    Contain,
+    /// Stretch to exactly width×height, ignoring the aspect ratio.
+    Fill,
+}
+
+/// The format of a thumbnail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// PNG, lossless, keeps transparency.
+    Png,
+    /// JPEG, lossy, no transparency.
+    Jpeg,
+    /// WebP (lossless), keeps transparency.
+    Webp,
+}
+
+impl OutputFormat {
+    /// Every output format.
+    pub const ALL: [Self; 3] = [Self::Png, Self::Jpeg, Self::Webp];
+
+    /// The lower-case name, as requests, records and errors spell it (`jpeg`, not `jpg`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpeg",
+            Self::Webp => "webp",
+        }
+    }
+
+    /// The file extension used in thumbnail names.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::Webp => "webp",
+        }
+    }
+
+    /// The HTTP `Content-Type` of the thumbnail.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+
+    /// The `image` crate's counterpart.
+    pub fn image_format(self) -> ImageFormat {
+        match self {
+            Self::Png => ImageFormat::Png,
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Webp => ImageFormat::WebP,
+        }
+    }
+
+    /// The format a source is converted to when the client names none: itself when it can be written, else PNG.
+    pub fn default_for(source: SourceFormat) -> Self {
+        match source {
+            SourceFormat::Jpeg => Self::Jpeg,
+            SourceFormat::Webp => Self::Webp,
+            _ => Self::Png,
+        }
+    }
+}
+
+/// The formats thumbq accepts as input, sniffed from the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    /// JPEG.
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP (lossy or lossless).
+    Webp,
+    /// GIF; the first frame is used.
+    Gif,
+    /// BMP.
+    Bmp,
+    /// TIFF.
+    Tiff,
+}
+
+impl SourceFormat {
+    /// Every accepted format.
+    pub const ALL: [Self; 6] = [Self::Jpeg, Self::Png, Self::Webp, Self::Gif, Self::Bmp, Self::Tiff];
+
+    /// The lower-case name, as records and errors spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+            Self::Webp => "webp",
+            Self::Gif => "gif",
+            Self::Bmp => "bmp",
+            Self::Tiff => "tiff",
+        }
+    }
+
+    /// The `image` crate's counterpart.
+    pub fn image_format(self) -> ImageFormat {
+        match self {
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Png => ImageFormat::Png,
+            Self::Webp => ImageFormat::WebP,
+            Self::Gif => ImageFormat::Gif,
+            Self::Bmp => ImageFormat::Bmp,
+            Self::Tiff => ImageFormat::Tiff,
+        }
+    }
+
+    /// The accepted format that is `format`, if any.
+    pub fn from_image_format(format: ImageFormat) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.image_format() == format)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_maps_both_ways_and_names_match_serde() {
+        for format in SourceFormat::ALL {
+            assert_eq!(SourceFormat::from_image_format(format.image_format()), Some(format));
+            assert_eq!(serde_json::to_string(&format).unwrap(), format!("\"{}\"", format.name()));
+        }
+        for format in OutputFormat::ALL {
+            assert_eq!(serde_json::to_string(&format).unwrap(), format!("\"{}\"", format.name()));
+            assert!(format.image_format().extensions_str().contains(&format.extension()));
+            assert_eq!(format.content_type(), format.image_format().to_mime_type());
+        }
+        assert_eq!(SourceFormat::from_image_format(ImageFormat::Pnm), None);
+    }
+}

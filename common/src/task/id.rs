@@ -1,0 +1,100 @@
+//! A task's identity and the public name of its thumbnail: the only names a request can give a stored file.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::OutputFormat;
+
+/// A task's identity: a random UUID, also the RabbitMQ `message_id` and the stem of the thumbnail's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, format = Uuid, example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
+pub struct TaskId(Uuid);
+
+impl TaskId {
+    /// A fresh random id.
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl Default for TaskId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hyphenated lower case: the one spelling used in keys, file names and URLs.
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A string that is not a task id in canonical form.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a task id: expected a lower-case hyphenated UUID")]
+pub struct InvalidTaskId;
+
+impl FromStr for TaskId {
+    type Err = InvalidTaskId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Only the canonical spelling, so one task has exactly one name (and one file).
+        let uuid = Uuid::try_parse(s).map_err(|_| InvalidTaskId)?;
+        let id = Self(uuid);
+        if id.to_string() == s { Ok(id) } else { Err(InvalidTaskId) }
+    }
+}
+
+/// A thumbnail's public name, `<uuid>.<ext>`; parsing it is the only way a request names a stored file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThumbnailName {
+    /// The task that makes it.
+    pub id: TaskId,
+    /// Its format, which gives the extension.
+    pub format: OutputFormat,
+}
+
+impl fmt::Display for ThumbnailName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.id, self.format.extension())
+    }
+}
+
+impl FromStr for ThumbnailName {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (stem, ext) = s.split_once('.').ok_or(())?;
+        let id = stem.parse().map_err(|_| ())?;
+        let format = OutputFormat::ALL.into_iter().find(|f| f.extension() == ext).ok_or(())?;
+        Ok(Self { id, format })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnail_names_parse_only_in_canonical_form() {
+        let id = TaskId::new();
+        let name = ThumbnailName { id, format: OutputFormat::Jpeg };
+        assert_eq!(name.to_string().parse::<ThumbnailName>(), Ok(name));
+        for bad in [
+            "../../etc/passwd".to_owned(),
+            format!("{id}"),
+            format!("{id}.gif"),
+            format!("{id}.jpg.png"),
+            format!("{}.png", id.to_string().to_uppercase()),
+            format!("{}.png", id.to_string().replace('-', "")),
+            format!("../{id}.png"),
+        ] {
+            assert!(bad.parse::<ThumbnailName>().is_err(), "{bad} parsed");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The task's wire types: the envelope published to RabbitMQ, the record kept in Redis, and the small value types
+//! (id, status, formats, fit) both carry. These exist once, here, so the API and the worker cannot disagree.
+
+mod envelope;
+mod format;
+mod id;
+mod record;
+mod status;
+
+pub use envelope::{ENVELOPE_VERSION, EnvelopeError, RESIZE_TASK, ResizeArgs, TaskEnvelope};
+pub use format::{Fit, OutputFormat, SourceFormat};
+pub use id::{InvalidTaskId, TaskId, ThumbnailName};
+pub use record::{FailureKind, ImageInfo, TaskRecord};
+pub use status::TaskStatus;

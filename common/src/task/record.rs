@@ -1,0 +1,105 @@
+//! Everything known about a task, as Redis keeps it and `GET /tasks/{id}` shows it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ResizeArgs, TaskEnvelope, TaskId, TaskStatus};
+
+/// Why a task failed, which decides the HTTP status of its thumbnail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The image could not be processed (corrupt, truncated, unsupported): answered 422.
+    InvalidImage,
+    /// Retries ran out on an internal fault (storage, Redis): answered 500.
+    Internal,
+}
+
+impl FailureKind {
+    /// The snake-case name, as stored and serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidImage => "invalid_image",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// Format, size and length of an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImageInfo {
+    /// Format name (`jpeg`, `png`, `webp`, `gif`, `bmp`, `tiff`).
+    #[schema(example = "jpeg")]
+    pub format: String,
+    /// Width in pixels.
+    #[schema(example = 1920)]
+    pub width: u32,
+    /// Height in pixels.
+    #[schema(example = 1080)]
+    pub height: u32,
+    /// Length of the encoded file in bytes.
+    #[schema(example = 245_760)]
+    pub bytes: u64,
+}
+
+/// Everything known about a task, as `GET /tasks/{id}` shows it (like Celery's `AsyncResult`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskRecord {
+    /// The task's id.
+    pub id: TaskId,
+    /// The thumbnail's name, `<uuid>.<ext>`.
+    #[schema(example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
+    pub name: String,
+    /// The task's name.
+    #[schema(example = "thumbq.resize")]
+    pub task: String,
+    /// Current state.
+    pub status: TaskStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// What was asked for.
+    pub args: ResizeArgs,
+    /// When the API accepted the upload.
+    pub created_at: DateTime<Utc>,
+    /// When the latest attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the task reached SUCCESS or FAILURE.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the next attempt runs, while in RETRY.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// The worker that ran the latest attempt.
+    #[schema(example = "host-a:4242")]
+    pub worker: Option<String>,
+    /// The latest error, for RETRY and FAILURE.
+    pub error: Option<String>,
+    /// What kind of failure ended the task, for FAILURE.
+    pub error_kind: Option<FailureKind>,
+    /// The uploaded image.
+    pub source: Option<ImageInfo>,
+    /// The thumbnail, once SUCCESS.
+    pub result: Option<ImageInfo>,
+}
+
+impl TaskRecord {
+    /// The PENDING record of a task the API has just accepted.
+    pub fn pending(envelope: &TaskEnvelope, source: Option<ImageInfo>) -> Self {
+        Self {
+            id: envelope.id,
+            name: envelope.thumbnail_name().to_string(),
+            task: envelope.task.clone(),
+            status: TaskStatus::Pending,
+            attempts: 0,
+            args: envelope.args,
+            created_at: envelope.created_at,
+            started_at: None,
+            finished_at: None,
+            next_retry_at: None,
+            worker: None,
+            error: None,
+            error_kind: None,
+            source,
+            result: None,
+        }
+    }
+}

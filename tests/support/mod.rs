@@ -1,0 +1,13 @@
+//! What the tests share: `spawn_app()` and the typed `TestApp` helpers, the shared services, processes, a TCP
+//! proxy to cut links, a private RabbitMQ node, and a store that fails on demand.
+
+pub mod app;
+pub mod broker_node;
+pub mod faulty_store;
+pub mod process;
+pub mod proxy;
+pub mod queues;
+pub mod services;
+pub mod watcher;
+
+pub use app::{DEADLINE, ScratchRedis, TestApp, eventually, spawn_api_with, spawn_app, test_settings};
