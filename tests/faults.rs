@@ -42,7 +42,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbn
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
     assert_eq!(app.thumbnails().len(), BATCH, "exactly one thumbnail per task");
     let originals = app.originals_dir();
-    eventually("every original is deleted after its SUCCESS", || TestApp::files_in(&originals).is_empty()).await;
+    eventually("every original is deleted after its SUCCESS", async || TestApp::files_in(&originals).is_empty()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

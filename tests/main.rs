@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod health;
 mod isolation;
+mod memory;
 mod metrics;
 mod openapi;
 mod registry;

@@ -30,7 +30,7 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail() {
     }
     // The original goes right after SUCCESS is recorded, which may be just after the thumbnail can be downloaded.
     let originals = app.originals_dir();
-    eventually("originals are deleted once thumbnails exist", || TestApp::files_in(&originals).is_empty()).await;
+    eventually("originals are deleted once thumbnails exist", async || TestApp::files_in(&originals).is_empty()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

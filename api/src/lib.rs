@@ -51,6 +51,18 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     Ok(())
 }
 
+/// The whole API process: settings from the environment, logging, signals, the local store, then [`run`].
+/// `main.rs` is this call.
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let settings = Settings::from_env().context("failed to read settings")?;
+    thumbq_common::telemetry::init(&settings.log);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
+    let store = thumbq_common::file_store::LocalFileStore::open(&settings.store.dir)
+        .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
+    run(settings, std::sync::Arc::new(store), shutdown).await
+}
+
 /// Binds the configured address and serves until `shutdown` is cancelled, keeping originals and thumbnails in
 /// `store` (any [`FileStore`](thumbq_common::file_store::FileStore) backend).
 pub async fn run(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<()> {

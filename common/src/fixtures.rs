@@ -52,10 +52,34 @@ pub fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend(height.to_be_bytes());
     ihdr.extend([8, 2, 0, 0, 0]);
+    png_chunks(&[(b"IHDR", &ihdr), (b"IDAT", &[]), (b"IEND", &[])])
+}
+
+/// A 1×1 PNG whose `iCCP` chunk inflates to `inflated` bytes: a small upload that costs a naive header reader
+/// `inflated` bytes of memory. The zlib stream is written in chunks, so making it costs little memory.
+pub fn png_with_icc_bomb(inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut icc = b"bomb\0\0".to_vec(); // profile name, NUL, compression method 0
+    let mut zlib = flate2::write::ZlibEncoder::new(&mut icc, flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for start in (0..inflated).step_by(zeros.len()) {
+        zlib.write_all(&zeros[..zeros.len().min(inflated - start)]).expect("in memory");
+    }
+    zlib.finish().expect("in memory");
+    let mut idat = Vec::new();
+    let mut pixel = flate2::write::ZlibEncoder::new(&mut idat, flate2::Compression::default());
+    pixel.write_all(&[0, 200, 100, 50]).expect("in memory"); // filter byte, then one RGB pixel
+    pixel.finish().expect("in memory");
+    let ihdr = [0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0];
+    png_chunks(&[(b"IHDR", &ihdr), (b"iCCP", &icc), (b"IDAT", &idat), (b"IEND", &[])])
+}
+
+/// A PNG file made of these chunks.
+fn png_chunks(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &[][..]), (b"IEND", &[][..])] {
+    for (kind, data) in chunks {
         out.extend(u32::try_from(data.len()).unwrap_or(0).to_be_bytes());
-        let typed: Vec<u8> = kind.iter().chain(data).copied().collect();
+        let typed: Vec<u8> = kind.iter().chain(data.iter()).copied().collect();
         out.extend(&typed);
         out.extend(crc32(&typed).to_be_bytes());
     }

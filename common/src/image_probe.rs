@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use image::ImageReader;
+use image::{ImageReader, Limits};
 
 use crate::task::{ImageInfo, SourceFormat};
 
@@ -59,7 +59,22 @@ pub enum ProbeError {
     },
 }
 
+/// The most a header read may allocate: enough for any real ICC profile or EXIF block (a few hundred KB), far from
+/// what a compressed metadata chunk can inflate to (a 400 KB PNG can carry an `iCCP` chunk of 400 MB).
+pub const HEADER_ALLOC_LIMIT: u64 = 8 << 20;
+
+/// A reader of `bytes` as `format` whose decoders may allocate at most `max_alloc` bytes.
+pub fn limited_reader(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> ImageReader<Cursor<&[u8]>> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(max_alloc);
+    reader.limits(limits);
+    reader
+}
+
 /// Sniffs the format of `bytes` and reads the dimensions from the header, refusing images over `max_pixels`.
+/// Allocates at most [`HEADER_ALLOC_LIMIT`]; CPU-bound for compressed metadata, so async callers run it on a
+/// blocking thread.
 pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     if bytes.is_empty() {
         return Err(ProbeError::Empty);
@@ -67,7 +82,7 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     let image_format = image::guess_format(bytes).map_err(|_| ProbeError::NotAnImage)?;
     let format = SourceFormat::from_image_format(image_format)
         .ok_or_else(|| ProbeError::Unsupported(image_format.extensions_str()[0].to_uppercase()))?;
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), image_format)
+    let (width, height) = limited_reader(bytes, format, HEADER_ALLOC_LIMIT)
         .into_dimensions()
         .map_err(|e| ProbeError::Unreadable { format: format.name(), reason: e.to_string() })?;
     if width == 0 || height == 0 {
@@ -83,7 +98,7 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{png_header, sample_image};
+    use crate::fixtures::{png_header, png_with_icc_bomb, sample_image};
     use image::ImageFormat;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
@@ -112,5 +127,22 @@ mod tests {
         let err = probe(&png_header(100_000, 100_000), 50_000_000).unwrap_err();
         assert_eq!(err, ProbeError::TooLarge { width: 100_000, height: 100_000, max_pixels: 50_000_000 });
         assert!(probe(&png(10, 10), 99).is_err());
+    }
+
+    /// The process's peak resident memory so far, in KiB.
+    fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_metadata_chunk_that_inflates_to_400_mb_costs_the_probe_a_few_mb_at_most() {
+        let bomb = png_with_icc_bomb(400 << 20);
+        assert!(bomb.len() < 1 << 20, "the bomb is small: {} bytes", bomb.len());
+        let before = peak_rss_kib();
+        assert_eq!(probe(&bomb, 50_000_000).map(|p| (p.width, p.height)), Ok((1, 1)));
+        let grown = peak_rss_kib() - before;
+        assert!(grown < 32 << 10, "the probe grew peak memory by {grown} KiB");
     }
 }

@@ -93,6 +93,10 @@ pub struct WorkerSettings {
     /// `THUMBQ_WORKER_METRICS_HOST`, default `127.0.0.1`, and `THUMBQ_WORKER_METRICS_PORT`, default `9100` (`0`: no
     /// listener): where the worker serves `GET /metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `THUMBQ_WORKER_MEMORY_MB`, default `512`: memory the worker's concurrent tasks may use for decoding and
+    /// resampling together, in MiB. Each task's peak is estimated from its image header before it runs; a task
+    /// waits until its share is free, and one that alone needs more fails (500, not retried).
+    pub memory_budget_mb: u32,
     /// `THUMBQ_WORKER_HEARTBEAT_SECS`, default `5`: how often a worker refreshes its registry entry, which expires
     /// after three missed heartbeats.
     pub heartbeat: Duration,
@@ -193,6 +197,7 @@ impl Settings {
                 id: env.string("THUMBQ_WORKER_ID", &default_worker_id()),
                 shutdown_grace: Duration::from_secs(env.parse("THUMBQ_SHUTDOWN_GRACE_SECS", 30)?),
                 heartbeat: Duration::from_secs(env.positive("THUMBQ_WORKER_HEARTBEAT_SECS", 5)?),
+                memory_budget_mb: env.positive("THUMBQ_WORKER_MEMORY_MB", 512)?,
                 metrics: match env.parse::<u16>("THUMBQ_WORKER_METRICS_PORT", 9100)? {
                     0 => None,
                     port => Some(SocketAddr::new(

@@ -52,10 +52,11 @@ pub struct TestApp {
 /// A running in-process worker.
 type WorkerHandle = (CancellationToken, JoinHandle<anyhow::Result<()>>);
 
-/// Waits until `condition` holds, checking every 20 ms; fails the test with `what` after [`DEADLINE`].
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+/// Waits until `condition` holds, checking every 20 ms; fails the test with `what` after [`DEADLINE`]. The one
+/// deadline loop of the tests: every wait on a condition goes through it.
+pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition() {
+    while !condition().await {
         assert!(tokio::time::Instant::now() < deadline, "not true within {DEADLINE:?}: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

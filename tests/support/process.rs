@@ -1,4 +1,5 @@
-//! Workers as separate processes (the `thumbq-test-worker` binary), for tests that kill them or signal them.
+//! Workers and the API as separate processes (the `thumbq-test-worker` and `thumbq-test-api` binaries), for tests
+//! that kill them, signal them or measure their memory.
 
 use std::process::Stdio;
 
@@ -33,6 +34,11 @@ impl WorkerProcess {
         out
     }
 
+    /// The process's peak resident memory so far, in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        peak_rss_mib(self.child.id().expect("the worker is running"))
+    }
+
     /// SIGKILL: the process dies at once, mid-task, without acking anything.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("the worker is killed");
@@ -45,6 +51,52 @@ impl WorkerProcess {
         assert!(sent.success());
         self.child.wait().await.expect("the worker exits").success()
     }
+}
+
+/// The API as a process, serving on a port of its own.
+pub struct ApiProcess {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+impl ApiProcess {
+    /// Starts the API configured like `settings` (its store, queues and key prefix) and waits until `/health`
+    /// answers.
+    pub async fn spawn(settings: &Settings) -> Self {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_thumbq-test-api"))
+            .env_clear()
+            .envs(settings_env(settings))
+            .env("THUMBQ_BIND", format!("127.0.0.1:{port}"))
+            .env("THUMBQ_PUBLIC_URL", &base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the test API binary starts");
+        let client = reqwest::Client::new();
+        let health = format!("{base}/health");
+        crate::support::eventually("the API process answers /health", async || {
+            client.get(&health).send().await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        Self { child, base }
+    }
+
+    /// The process's peak resident memory so far, in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        peak_rss_mib(self.child.id().expect("the API is running"))
+    }
+}
+
+/// A process's peak resident memory (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process is alive");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse::<u64>().ok()).expect("VmHWM in kB") / 1024
 }
 
 /// The command of a worker process named `name` with these settings (stderr goes to the test's output).
@@ -82,6 +134,8 @@ fn settings_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("THUMBQ_RETRY_CAP_MS", s.retry.cap.as_millis().to_string()),
         ("THUMBQ_RETRY_MAX_ATTEMPTS", s.retry.max_attempts.to_string()),
         ("THUMBQ_WORKER_METRICS_PORT", s.worker.metrics.map_or(0, |a| a.port()).to_string()),
+        ("THUMBQ_WORKER_MEMORY_MB", s.worker.memory_budget_mb.to_string()),
+        ("THUMBQ_MAX_UPLOAD_BYTES", s.limits.max_upload_bytes.to_string()),
         ("THUMBQ_LOG", "warn".into()),
     ]
 }

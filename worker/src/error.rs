@@ -61,7 +61,8 @@ mod tests {
 
     #[test]
     fn each_kind_of_error_is_classified_once() {
-        let cases: [(TaskError, bool, FailureKind); 7] = [
+        let cases: [(TaskError, bool, FailureKind); 8] = [
+            (PipelineError::OverBudget { needed_mib: 900, budget_mib: 512 }.into(), false, FailureKind::Internal),
             (PipelineError::Decode("truncated".into()).into(), false, FailureKind::InvalidImage),
             (PipelineError::Probe(ProbeError::NotAnImage).into(), false, FailureKind::InvalidImage),
             (PipelineError::Encode("oom".into()).into(), false, FailureKind::Internal),

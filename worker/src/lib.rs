@@ -41,8 +41,15 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
             .await
             .with_context(|| format!("failed to bind {address}"))?;
     }
-    let ctx =
-        Arc::new(Context { settings, store, states, rabbitmq: Outage::new("rabbitmq"), counters: Default::default() });
+    let memory = Arc::new(tokio::sync::Semaphore::new(settings.worker.memory_budget_mb as usize));
+    let ctx = Arc::new(Context {
+        settings,
+        store,
+        states,
+        rabbitmq: Outage::new("rabbitmq"),
+        memory,
+        counters: Default::default(),
+    });
     let heartbeat = tokio::spawn(registry::heartbeat(ctx.clone(), shutdown.clone()));
     info!(worker = %ctx.settings.worker.id, "worker starting");
 

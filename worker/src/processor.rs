@@ -17,14 +17,15 @@ use thumbq_common::{
     broker::{BrokerError, Publisher},
     file_store::SharedFileStore,
     state_store::{StateStore, Update},
-    task::{FailureKind, TaskEnvelope, TaskId, TaskStatus},
+    task::{FailureKind, ResizeArgs, TaskEnvelope, TaskId, TaskStatus},
     telemetry_metrics,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
     error::TaskError,
-    pipeline,
+    pipeline::{self, PipelineError},
     retry::{self, Decision},
 };
 
@@ -38,6 +39,8 @@ pub struct Context {
     pub states: StateStore,
     /// Logs RabbitMQ outages once.
     pub rabbitmq: thumbq_common::reconnect::Outage,
+    /// The worker's memory budget, one permit a MiB (`THUMBQ_WORKER_MEMORY_MB`).
+    pub memory: Arc<Semaphore>,
     /// What this worker has done, for the registry.
     pub counters: crate::registry::Counters,
 }
@@ -112,6 +115,7 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
     }
     let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
     let (args, max_pixels) = (envelope.args, ctx.settings.limits.max_pixels);
+    let _memory = admit(ctx, &original, &args).await?;
     let thumbnail = tokio::task::spawn_blocking(move || pipeline::make_thumbnail(&original, &args, max_pixels))
         .await
         .map_err(|e| TaskError::Crashed(e.to_string()))??;
@@ -126,6 +130,20 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
     };
     delete_original(ctx, id).await;
     Ok(outcome)
+}
+
+/// Waits until the worker's memory budget has room for this task's estimated peak, and holds that share until the
+/// returned permit is dropped. A task that alone needs more than the whole budget fails for good.
+async fn admit(ctx: &Context, original: &[u8], args: &ResizeArgs) -> Result<OwnedSemaphorePermit, TaskError> {
+    let max_pixels = ctx.settings.limits.max_pixels;
+    let peak = pipeline::estimate_peak(original, args, max_pixels)?;
+    let (needed_mib, budget_mib) = (peak.div_ceil(1 << 20), u64::from(ctx.settings.worker.memory_budget_mb));
+    let permits = u32::try_from(needed_mib).ok().filter(|n| u64::from(*n) <= budget_mib);
+    let Some(permits) = permits else {
+        return Err(PipelineError::OverBudget { needed_mib, budget_mib }.into());
+    };
+    tracing::debug!(needed_mib, available = ctx.memory.available_permits(), "waiting for memory");
+    ctx.memory.clone().acquire_many_owned(permits).await.map_err(|e| TaskError::Crashed(e.to_string()))
 }
 
 /// Deletes a finished task's original; a failure is logged, never a task failure (the thumbnail exists).

@@ -126,7 +126,11 @@ pub async fn create_thumbnail(
     Upload(bytes): Upload,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let probe = image_probe::probe(&bytes, state.settings.limits.max_pixels)?;
+    // Header parsing inflates compressed metadata: CPU work, kept off the async executor.
+    let (header, max_pixels) = (bytes.clone(), state.settings.limits.max_pixels);
+    let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
     let args = ResizeArgs {
         width: in_range("width", params.width.unwrap_or(100), 1..=MAX_SIDE)?,
         height: in_range("height", params.height.unwrap_or(100), 1..=MAX_SIDE)?,

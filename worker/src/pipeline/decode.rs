@@ -8,21 +8,25 @@
 
 use std::io::Cursor;
 
-use image::{
-    DynamicImage, GrayImage, ImageDecoder, ImageReader, Limits, RgbImage, codecs::jpeg::JpegDecoder,
-    metadata::Orientation,
+use image::{DynamicImage, GrayImage, ImageDecoder, RgbImage, codecs::jpeg::JpegDecoder, metadata::Orientation};
+use thumbq_common::{
+    image_probe::{self, Probe},
+    task::SourceFormat,
 };
-use thumbq_common::task::SourceFormat;
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::{PipelineError, jpeg_layout};
 
-/// The EXIF orientation recorded in the image's header (JPEG, PNG, WebP, TIFF), read without decoding pixels.
+/// The EXIF orientation recorded in the image's header (JPEG, PNG, WebP, TIFF), read without decoding pixels and
+/// within the header allocation limit.
 pub fn orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
     let read = || -> image::ImageResult<Option<Orientation>> {
         let mut decoder: Box<dyn ImageDecoder> = match format {
+            // A JPEG's EXIF lives in one APP1 segment (64 KB at most).
             SourceFormat::Jpeg => Box::new(JpegDecoder::new(Cursor::new(bytes))?),
-            other => Box::new(ImageReader::with_format(Cursor::new(bytes), other.image_format()).into_decoder()?),
+            other => {
+                Box::new(image_probe::limited_reader(bytes, other, image_probe::HEADER_ALLOC_LIMIT).into_decoder()?)
+            }
         };
         decoder.orientation().map(Some)
     };
@@ -31,12 +35,8 @@ pub fn orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
 
 /// Decodes `bytes` (already probed as `format`) to 8-bit Luma, LumaA, RGB or RGBA pixels. `reduction` is how many
 /// times smaller than full size the decoded image may be (≥ 1): JPEG uses the largest DCT scale within it.
-pub fn decode(
-    bytes: &[u8],
-    format: SourceFormat,
-    max_pixels: u64,
-    reduction: f64,
-) -> Result<DynamicImage, PipelineError> {
+pub fn decode(bytes: &[u8], probe: &Probe, reduction: f64) -> Result<DynamicImage, PipelineError> {
+    let format = probe.format;
     if format == SourceFormat::Jpeg {
         // libjpeg-turbo, like zune-jpeg, fills a truncated JPEG with grey after a warning; a cut-off upload must
         // not pass as a thumbnail.
@@ -55,7 +55,7 @@ pub fn decode(
             return Ok(image);
         }
     }
-    decode_whole(bytes, format, max_pixels)
+    decode_whole(bytes, probe)
 }
 
 /// The most scans a progressive JPEG may have. Each scan is a pass over every block of its components, so a small
@@ -105,13 +105,12 @@ fn decode_jpeg_scaled(bytes: &[u8], reduction: f64) -> Result<Option<DynamicImag
     built.map(Some).ok_or_else(|| PipelineError::Decode("decoded buffer has the wrong size".into()))
 }
 
-/// Decodes any accepted format whole with `image`.
-fn decode_whole(bytes: &[u8], format: SourceFormat, max_pixels: u64) -> Result<DynamicImage, PipelineError> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
-    let mut limits = Limits::default();
-    // Room for the widest pixel type (RGBA, 16 bits a channel) plus the decoders' working buffers.
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
-    reader.limits(limits);
+/// Decodes any accepted format whole with `image`, allocating no more than its pixels need.
+fn decode_whole(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, PipelineError> {
+    // The widest pixel type (RGBA, 16 bits a channel) plus room for the decoders' working buffers and metadata.
+    let pixels = u64::from(probe.width) * u64::from(probe.height);
+    let max_alloc = pixels.saturating_mul(8).saturating_add(2 * image_probe::HEADER_ALLOC_LIMIT);
+    let reader = image_probe::limited_reader(bytes, probe.format, max_alloc);
     let image = reader.decode().map_err(|e| PipelineError::Decode(e.to_string()))?;
     Ok(to_eight_bit(image))
 }
@@ -131,6 +130,10 @@ mod tests {
     use turbojpeg::{Compressor, Subsamp};
 
     use super::*;
+
+    fn jpeg_probe(bytes: &[u8]) -> Probe {
+        image_probe::probe(bytes, u64::MAX).expect("a readable JPEG header")
+    }
 
     /// A progressive JPEG of a detailed picture (a gradient under pseudo-random texture, so the AC scans carry data).
     fn progressive_jpeg(width: usize, height: usize, subsamp: Subsamp) -> Vec<u8> {
@@ -162,7 +165,7 @@ mod tests {
                 jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
             assert!(lighter.len() * 3 < jpeg.len(), "{subsamp:?}: {} of {} bytes kept", lighter.len(), jpeg.len());
 
-            let fast = decode(&jpeg, SourceFormat::Jpeg, u64::MAX, 8.0).expect("decodes");
+            let fast = decode(&jpeg, &jpeg_probe(&jpeg), 8.0).expect("decodes");
             let whole_file = decode_jpeg_scaled(&jpeg, 8.0).expect("decodes").expect("YCbCr");
             let expected = (width.div_ceil(8) as u32, height.div_ceil(8) as u32);
             assert_eq!((fast.width(), fast.height()), expected, "{subsamp:?}");
@@ -174,9 +177,9 @@ mod tests {
     fn a_jpeg_with_too_many_scans_is_refused_and_one_with_a_few_more_is_not() {
         let jpeg = progressive_jpeg(64, 48, Subsamp::Sub2x2);
         let padded = |extra| jpeg_layout::with_empty_scans(&jpeg, extra).expect("a complete JPEG");
-        let image = decode(&padded(20), SourceFormat::Jpeg, u64::MAX, 1.0).expect("30 scans decode");
+        let image = decode(&padded(20), &jpeg_probe(&padded(20)), 1.0).expect("30 scans decode");
         assert_eq!((image.width(), image.height()), (64, 48));
-        let err = decode(&padded(MAX_SCANS as usize), SourceFormat::Jpeg, u64::MAX, 1.0).unwrap_err();
+        let err = decode(&padded(MAX_SCANS as usize), &jpeg_probe(&padded(MAX_SCANS as usize)), 1.0).unwrap_err();
         assert!(matches!(&err, PipelineError::Decode(message) if message.contains("scan")), "{err}");
     }
 
@@ -185,7 +188,9 @@ mod tests {
         let mut jpeg = progressive_jpeg(320, 240, Subsamp::Sub2x2);
         let frame = jpeg.windows(2).position(|w| w == [0xFF, 0xC2]).expect("an SOF2 marker");
         jpeg[frame + 11] = 0; // the first component's sampling factors
-        let err = decode(&jpeg, SourceFormat::Jpeg, u64::MAX, 8.0).unwrap_err();
+        // The probe (zune-jpeg) refuses this header too; the decoder must not rely on that.
+        let probe = Probe { format: SourceFormat::Jpeg, width: 320, height: 240 };
+        let err = decode(&jpeg, &probe, 8.0).unwrap_err();
         assert!(matches!(err, PipelineError::Decode(_)), "{err}");
     }
 
@@ -194,7 +199,7 @@ mod tests {
         let jpeg = progressive_jpeg(320, 240, Subsamp::Sub2x2);
         let lighter =
             jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
-        let image = decode(&jpeg, SourceFormat::Jpeg, u64::MAX, 4.0).expect("decodes");
+        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0).expect("decodes");
         let whole_file = decode_jpeg_scaled(&jpeg, 4.0).expect("decodes").expect("YCbCr");
         let blurred = decode_jpeg_scaled(&lighter, 4.0).expect("decodes").expect("YCbCr");
         assert_eq!((image.width(), image.height()), (80, 60));

@@ -6,13 +6,14 @@ mod decode;
 mod encode;
 pub mod geometry;
 mod jpeg_layout;
+pub mod memory;
 pub mod quality;
 mod webp;
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, metadata::Orientation};
 use thumbq_common::{
-    image_probe::{self, ProbeError},
+    image_probe::{self, Probe, ProbeError},
     task::{ImageInfo, ResizeArgs},
 };
 
@@ -34,28 +35,63 @@ pub enum PipelineError {
     /// The image data is corrupt or truncated.
     #[error("the image cannot be decoded: {0}")]
     Decode(String),
+    /// The image alone needs more memory than the worker's whole budget.
+    #[error("the image needs about {needed_mib} MiB to decode, over this worker's memory budget of {budget_mib} MiB")]
+    OverBudget {
+        /// The estimate.
+        needed_mib: u64,
+        /// `THUMBQ_WORKER_MEMORY_MB`.
+        budget_mib: u64,
+    },
     /// Resampling or encoding failed.
     #[error("the thumbnail cannot be made: {0}")]
     Encode(String),
 }
 
+/// How an image will be decoded for a thumbnail: in which orientation the box is planned, and how many times smaller
+/// than full size the decode may be.
+struct DecodePlan {
+    orientation: Orientation,
+    /// The box (width, height) in the source's stored orientation.
+    stored_box: (u32, u32),
+    /// The full-size plan, which fixes the thumbnail's size.
+    full: geometry::Plan,
+    /// How many times smaller than full size the decoded image may be (≥ 1).
+    reduction: f64,
+}
+
+impl DecodePlan {
+    fn new(bytes: &[u8], probe: &Probe, args: &ResizeArgs) -> Self {
+        let orientation = decode::orientation(bytes, probe.format);
+        // Plan in the source's stored orientation and rotate the small result: for a quarter turn the box turns
+        // too. Cover crops are centred, and every orientation maps the centre to itself, so the crop turns with it.
+        let turns = matches!(
+            orientation,
+            Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+        );
+        let stored_box = if turns { (args.height, args.width) } else { (args.width, args.height) };
+        // Decode no larger than needed: keep at least twice the output's pixels along each side of the crop, so
+        // the Lanczos filter still has real detail to work with.
+        let full = geometry::plan(probe.width, probe.height, stored_box.0, stored_box.1, args.fit);
+        let reduction =
+            (full.crop_width / f64::from(2 * full.width)).min(full.crop_height / f64::from(2 * full.height));
+        Self { orientation, stored_box, full, reduction: reduction.max(1.0) }
+    }
+}
+
+/// The most memory making this thumbnail will need, in bytes, estimated from the header alone (see [`memory`]).
+pub fn estimate_peak(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result<u64, PipelineError> {
+    let probe = image_probe::probe(bytes, max_pixels)?;
+    let plan = DecodePlan::new(bytes, &probe, args);
+    let output = u64::from(plan.full.width) * u64::from(plan.full.height) * 4;
+    Ok(memory::decode_peak(bytes, &probe, plan.reduction) + 3 * output + bytes.len() as u64)
+}
+
 /// Makes the thumbnail `args` asks for from the encoded image `bytes`, refusing images over `max_pixels`.
 pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result<Thumbnail, PipelineError> {
     let probe = image_probe::probe(bytes, max_pixels)?;
-    let orientation = decode::orientation(bytes, probe.format);
-
-    // Plan in the source's stored orientation and rotate the small result: for a quarter turn the box turns too.
-    // Cover crops are centred, and every orientation maps the centre to itself, so the crop turns with it.
-    let turns = matches!(
-        orientation,
-        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
-    );
-    let (box_w, box_h) = if turns { (args.height, args.width) } else { (args.width, args.height) };
-    // Decode no larger than needed: keep at least twice the output's pixels along each side of the crop, so the
-    // Lanczos filter still has real detail to work with.
-    let full = geometry::plan(probe.width, probe.height, box_w, box_h, args.fit);
-    let reduction = (full.crop_width / f64::from(2 * full.width)).min(full.crop_height / f64::from(2 * full.height));
-    let source = decode::decode(bytes, probe.format, max_pixels, reduction.max(1.0))?;
+    let DecodePlan { orientation, stored_box: (box_w, box_h), full, reduction } = DecodePlan::new(bytes, &probe, args);
+    let source = decode::decode(bytes, &probe, reduction)?;
     // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
     // which must not change the thumbnail's size.
     let plan = geometry::Plan {
