@@ -144,3 +144,23 @@ async fn with_redis_unreachable_uploads_get_503_and_leave_nothing_behind() {
     assert_eq!(ready["checks"]["rabbitmq"], "ok");
     assert_ne!(ready["checks"]["redis"], "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_made_outside_the_handlers_are_json_too() {
+    let app = spawn_api_with(|s| s.http.request_timeout = std::time::Duration::from_secs(1)).await;
+    let method = app.client.delete(format!("{}/health", app.base)).send().await.unwrap();
+    assert_eq!(method.headers()["allow"], "GET,HEAD");
+    let message = expect_error(method, 405).await;
+    assert!(message.contains("Allow"), "{message}");
+
+    // No worker: a long poll outlasts the 1 s request timeout.
+    let pending = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
+    expect_error(app.get(&format!("/thumbnails/{}?wait=5", pending.name)).await, 408).await;
+
+    expect_error(app.get(&format!("/health?{}", "a".repeat(10_000))).await, 414).await;
+    let big_header = app.client.get(format!("{}/health", app.base)).header("x-big", "b".repeat(20_000));
+    expect_error(big_header.send().await.unwrap(), 431).await;
+    expect_error(app.get("/tasks/%FF%FE").await, 400).await;
+    expect_error(app.get("/thumbnails/%C0%AF.png").await, 400).await;
+    expect_error(app.get("/docs/no-such-file.js").await, 404).await;
+}

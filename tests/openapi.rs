@@ -42,7 +42,17 @@ async fn openapi_document_matches_the_reviewed_snapshot() {
         assert!(operation.is_object(), "{method} {path} is not documented");
         assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
     }
+    // As strict as the server: what it refuses, the document says it refuses.
+    let id = &served["paths"]["/tasks/{id}"]["get"]["parameters"][0]["schema"];
+    assert_eq!(id["format"], "uuid", "{id}");
+    let name = &served["paths"]["/thumbnails/{name}"]["get"]["parameters"][0]["schema"];
+    assert!(name["pattern"].as_str().is_some_and(|p| p.contains("png|jpg|webp")), "{name}");
+    assert_eq!(served["components"]["schemas"]["UploadForm"]["properties"]["image"]["minLength"], 1);
     let upload = &served["paths"]["/thumbnails"]["post"];
+    for status in ["413", "503"] {
+        let example = upload["responses"][status]["content"]["application/json"]["example"]["error"].to_string();
+        assert!(!example.contains("not an image") && example.len() > 10, "{status}: {example}");
+    }
     for status in ["202", "400", "413", "415", "422", "503"] {
         assert!(upload["responses"][status].is_object(), "POST /thumbnails does not document {status}");
     }

@@ -2,7 +2,8 @@
 //!
 //! Rule: handlers return [`ApiError`]; each variant's doc names its status; [`IntoResponse`] turns every one into
 //! `{"error": "<message for a person>"}`. Causes of 5xx answers are logged here and never sent to the client.
-//! Extractor rejections (bad query, bad multipart) are converted into the same shape.
+//! Extractor rejections (bad path, bad query, bad multipart) are converted into the same shape once, through the
+//! extractors of `extract.rs`; error answers made by the framework (405, 408, …) through [`json_errors`].
 
 use axum::{
     Json,
@@ -21,7 +22,7 @@ const RETRY_AFTER_SECS: &str = "5";
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// What went wrong, for a person.
-    #[schema(example = "the upload is not an image (its first bytes match no known image format)")]
+    #[schema(example = "width must be between 1 and 2048, got 0")]
     pub error: String,
 }
 
@@ -34,9 +35,21 @@ pub enum ApiError {
     /// 404: no such task or thumbnail.
     #[error("{0}")]
     NotFound(String),
+    /// 405 with `Allow`: the route exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 408: the request took longer than `THUMBQ_REQUEST_TIMEOUT_SECS`.
+    #[error("{0}")]
+    Timeout(String),
     /// 413: the upload is larger than the limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 414: the URI is longer than the limit.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// 431: the headers are larger than the limit.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// 415: the upload is not an image of an accepted format.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -62,7 +75,11 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -121,8 +138,43 @@ impl From<QueryRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(e: PathRejection) -> Self {
-        Self::BadRequest(e.body_text())
+        Self::BadRequest(format!("invalid path: {}", e.body_text()))
     }
+}
+
+/// Middleware: an error answer made outside the handlers (axum's `405`, the timeout layer's `408`, a body-limit
+/// `413`, the documentation routes' `404`) gets the same JSON body as every other error; its headers (`Allow`)
+/// stay.
+pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/json");
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        // axum adds the `Allow` header after this middleware has run.
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed("method not allowed; see the Allow header".into()),
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout("the request took too long".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the request body is too large".into()),
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such route; see /docs".into()),
+        other => {
+            let reason = other.canonical_reason().unwrap_or("error").to_lowercase();
+            let (mut parts, _) = response.into_parts();
+            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let body = serde_json::to_vec(&ErrorBody { error: reason }).unwrap_or_default();
+            return Response::from_parts(parts, axum::body::Body::from(body));
+        }
+    };
+    let (parts, _) = response.into_parts();
+    let mut json = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name, value.clone());
+        }
+    }
+    json
 }
 
 /// A query parameter within `range` (inclusive), or the 400 that names it and its bounds.

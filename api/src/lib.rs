@@ -4,8 +4,11 @@
 
 pub mod error;
 pub mod events;
+pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod upload;
 
@@ -27,6 +30,9 @@ pub fn app(state: AppState) -> Router {
     // The extractors' limit leaves room for multipart framing; the image itself is checked against the exact limit.
     let body_limit = DefaultBodyLimit::max(limits.max_upload_bytes + MULTIPART_OVERHEAD);
     let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.http.request_timeout);
+    let max_upload = limits.max_upload_bytes;
+    // Outermost last: tracing sees everything; every error answer passes `json_errors`; head limits answer before
+    // the timeout starts or any body is read.
     Router::new()
         .merge(routes::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
@@ -34,18 +40,17 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(routes::metrics::track_http))
         .layer(body_limit)
         .layer(timeout)
+        .layer(axum::middleware::from_fn_with_state(max_upload, limits::limit_request))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains open requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let publisher = state.publisher.clone();
+    let (publisher, http) = (state.publisher.clone(), state.settings.http.clone());
     info!(address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("server failed")?;
+    server::serve(listener, app(state), &http, shutdown).await;
     publisher.close().await;
     info!("api stopped");
     Ok(())

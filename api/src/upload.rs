@@ -73,7 +73,8 @@ async fn image_field(mut multipart: Multipart, max: usize) -> Result<Bytes, ApiE
     Err(ApiError::BadRequest(format!("missing multipart field `{FIELD}` (found {found})")))
 }
 
-fn too_large(max: usize) -> ApiError {
+/// The `413` of an upload over `max` bytes.
+pub fn too_large(max: usize) -> ApiError {
     ApiError::TooLarge(format!("the upload is larger than the limit of {max} bytes"))
 }
 

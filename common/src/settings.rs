@@ -70,6 +70,14 @@ pub struct HttpSettings {
     /// `THUMBQ_REQUEST_TIMEOUT_SECS`, default `60`: requests running longer are answered 408 (above the 30 s
     /// long-poll bound).
     pub request_timeout: Duration,
+    /// `THUMBQ_HEADER_READ_TIMEOUT_SECS`, default `10`: a connection that has not sent a whole request head this
+    /// long after it opened (or after its previous request began) is closed.
+    pub header_read_timeout: Duration,
+    /// `THUMBQ_IDLE_TIMEOUT_SECS`, default `60`: a connection from which nothing arrives for this long is closed
+    /// (an idle keep-alive connection, or a client that stalls mid-body).
+    pub idle_timeout: Duration,
+    /// `THUMBQ_MAX_CONNECTIONS`, default `1024`: open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// Limits on uploads.
@@ -187,6 +195,9 @@ impl Settings {
                 bind: env.parse("THUMBQ_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
                 public_url: env.string("THUMBQ_PUBLIC_URL", "http://127.0.0.1:8000").trim_end_matches('/').to_owned(),
                 request_timeout: Duration::from_secs(env.positive("THUMBQ_REQUEST_TIMEOUT_SECS", 60)?),
+                header_read_timeout: Duration::from_secs(env.positive("THUMBQ_HEADER_READ_TIMEOUT_SECS", 10)?),
+                idle_timeout: Duration::from_secs(env.positive("THUMBQ_IDLE_TIMEOUT_SECS", 60)?),
+                max_connections: env.positive("THUMBQ_MAX_CONNECTIONS", 1024)?,
             },
             limits: LimitSettings {
                 max_upload_bytes: env.positive("THUMBQ_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?,

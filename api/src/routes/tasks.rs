@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -13,6 +13,7 @@ use utoipa::IntoParams;
 
 use crate::{
     error::{ApiError, ErrorBody, in_range},
+    extract::{Path, Query},
     state::AppState,
 };
 
@@ -26,7 +27,8 @@ pub fn router() -> Router<AppState> {
     get,
     path = "/tasks/{id}",
     tag = "tasks",
-    params(("id" = String, Path, description = "The task's id", example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")),
+    params(("id" = uuid::Uuid, Path, description = "The task's id (a lower-case hyphenated UUID)",
+        example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")),
     responses(
         (status = 200, description = "The task's record", body = TaskRecord),
         (status = 400, description = "Not a task id", body = ErrorBody),
@@ -79,11 +81,7 @@ pub struct ListParams {
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
-pub async fn list_tasks(
-    State(state): State<AppState>,
-    params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(params) = params?;
+pub async fn list_tasks(State(state): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, ApiError> {
     let limit = in_range("limit", params.limit.unwrap_or(20), 1..=MAX_LIMIT)?;
     let cursor = params
         .cursor

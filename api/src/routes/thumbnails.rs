@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -21,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     error::{ApiError, ErrorBody, in_range, store_unavailable},
     events::wait_until_finished,
+    extract::{Path, Query},
     state::AppState,
     upload::Upload,
 };
@@ -62,7 +63,7 @@ pub struct UploadParams {
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The image file: JPEG, PNG, WebP, GIF (first frame), BMP or TIFF. The format is read from the bytes.
-    #[schema(format = Binary, value_type = String)]
+    #[schema(format = Binary, value_type = String, min_length = 1)]
     image: Vec<u8>,
 }
 
@@ -111,21 +112,22 @@ pub struct Accepted {
             headers(("Location" = String, description = "Path of the thumbnail, `/thumbnails/{name}`"))),
         (status = 400, description = "Missing `image` field, empty upload or bad parameter", body = ErrorBody,
             example = json!({"error": "missing multipart field `image` (found field(s) file)"})),
-        (status = 413, description = "Upload over the size limit", body = ErrorBody),
+        (status = 413, description = "Upload over the size limit (answered from `Content-Length` alone when it says so)",
+            body = ErrorBody, example = json!({"error": "the upload is larger than the limit of 26214400 bytes"})),
         (status = 415, description = "Not an image, or an unsupported format", body = ErrorBody,
             example = json!({"error": "the upload is not an image (its first bytes match no known image format)"})),
         (status = 422, description = "Unreadable header, or more pixels than the limit", body = ErrorBody,
             example = json!({"error": "the image is 100000x100000 pixels, over the limit of 50000000 pixels"})),
         (status = 503, description = "RabbitMQ, Redis or the file store is unavailable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+            headers(("Retry-After" = u32, description = "Seconds to wait")),
+            example = json!({"error": "rabbitmq is unavailable; try again shortly"})),
     )
 )]
 pub async fn create_thumbnail(
     State(state): State<AppState>,
-    params: Result<Query<UploadParams>, QueryRejection>,
+    Query(params): Query<UploadParams>,
     Upload(bytes): Upload,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params?;
     // Header parsing inflates compressed metadata: CPU work, kept off the async executor.
     let (header, max_pixels) = (bytes.clone(), state.settings.limits.max_pixels);
     let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
@@ -205,7 +207,9 @@ pub struct WaitParams {
     path = "/thumbnails/{name}",
     tag = "thumbnails",
     params(
-        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`", example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"),
+        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`",
+            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(png|jpg|webp)$",
+            example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"),
         WaitParams,
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
     ),
@@ -230,10 +234,9 @@ pub struct WaitParams {
 pub async fn get_thumbnail(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    params: Result<Query<WaitParams>, QueryRejection>,
+    Query(params): Query<WaitParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params?;
     let name: ThumbnailName = name
         .parse()
         .map_err(|()| ApiError::BadRequest("not a thumbnail name: expected <uuid>.<png|jpg|webp>".into()))?;
