@@ -164,3 +164,32 @@ async fn errors_made_outside_the_handlers_are_json_too() {
     expect_error(app.get("/thumbnails/%C0%AF.png").await, 400).await;
     expect_error(app.get("/docs/no-such-file.js").await, 404).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_broker_that_accepts_and_goes_silent_every_upload_answers_within_the_amqp_timeout() {
+    let silent = crate::support::proxy::SilentServer::start().await;
+    let timeout = std::time::Duration::from_secs(1);
+    let app = spawn_api_with(|s| {
+        s.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", silent.port);
+        s.amqp.timeout = timeout;
+    })
+    .await;
+    let uploads = (0..8).map(|i| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let response = app.upload(sample_image(ImageFormat::Png, 16 + i, 16), "").await;
+            (response.status().as_u16(), started.elapsed())
+        }
+    });
+    let ready = async {
+        let started = std::time::Instant::now();
+        (app.get("/ready").await.status().as_u16(), started.elapsed())
+    };
+    let (answers, ready) = tokio::join!(futures_util::future::join_all(uploads), ready);
+    for (status, took) in answers.into_iter().chain([ready]) {
+        assert_eq!(status, 503);
+        assert!(took < timeout + std::time::Duration::from_secs(1), "answered after {took:?}");
+    }
+    assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "refused uploads leave no original");
+}

@@ -46,3 +46,36 @@ async fn api_and_worker_metrics_count_a_small_batch() {
     assert_eq!(sample(&worker, "thumbq_task_queue_seconds_count", &[("queue", &queue)]), 4.0);
     assert_eq!(sample(&worker, "thumbq_tasks_in_flight", &[("queue", &queue)]), 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_has_help_failure_counters_start_at_zero_and_methods_are_bounded() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_api_with(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
+    app.start_worker().await;
+    let queue = app.settings.amqp.queue.clone();
+    let invented = reqwest::Method::from_bytes(b"BREW").unwrap();
+    app.client.request(invented, format!("{}/health", app.base)).send().await.unwrap();
+
+    let api = app.get("/metrics").await.text().await.unwrap();
+    let worker = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    for text in [&api, &worker] {
+        for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()) {
+            assert!(text.contains(&format!("# HELP {family} ")), "{family} has no HELP text");
+        }
+        assert!(text.contains("thumbq_build_info{version=\""), "build info");
+        assert!(text.contains("process_resident_memory_bytes "), "process metrics");
+    }
+    // Before any task failed, the series exist at 0, so the first failure shows in rate() and increase().
+    for series in [
+        format!("thumbq_tasks_finished_total{{queue=\"{queue}\",status=\"failure\"}} 0"),
+        format!("thumbq_dead_letters_total{{queue=\"{queue}\",reason=\"retries_exhausted\"}} 0"),
+        format!("thumbq_task_retries_total{{queue=\"{queue}\"}} 0"),
+    ] {
+        assert!(worker.contains(&series), "missing {series}");
+    }
+    assert!(!api.contains("method=\"BREW\""), "an invented method became a label value");
+    assert!(api.contains("method=\"other\""), "an invented method is counted as other");
+    assert!(
+        api.contains("thumbq_http_request_duration_seconds_bucket{route=\"/health\",method=\"GET\",status=\"200\"")
+    );
+}

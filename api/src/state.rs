@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use thumbq_common::{
     Settings,
-    broker::{LazyPublisher, Topology},
+    broker::{PublisherLink, Topology},
     file_store::SharedFileStore,
     state_store::StateStore,
 };
@@ -21,8 +21,8 @@ pub struct AppState {
     pub store: SharedFileStore,
     /// Task records.
     pub states: StateStore,
-    /// Publishes tasks, reconnecting to RabbitMQ when needed.
-    pub publisher: Arc<LazyPublisher>,
+    /// Publishes tasks; its own task keeps the RabbitMQ connection up.
+    pub publisher: Arc<PublisherLink>,
     /// Wakes long polls when a task changes.
     pub events: TaskEvents,
     /// Cancelled when the server is shutting down, so long polls answer at once.
@@ -37,9 +37,11 @@ impl AppState {
         use anyhow::Context;
         let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
         let topology = Topology::new(&settings.amqp, &settings.retry);
-        let publisher = LazyPublisher::new(settings.amqp.clone(), topology, "thumbq-api");
+        let publisher = PublisherLink::start(settings.amqp.clone(), topology, "thumbq-api");
         let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone())
             .context("failed to set up the Redis event listener")?;
+        let metrics = thumbq_common::telemetry_metrics::install();
+        thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -47,7 +49,7 @@ impl AppState {
             publisher: Arc::new(publisher),
             events,
             shutdown,
-            metrics: thumbq_common::telemetry_metrics::install(),
+            metrics,
         })
     }
 }

@@ -1,9 +1,12 @@
-//! Prometheus metrics: the names thumbq exports, in one place, and the process-wide recorder. Task metrics carry a
-//! `queue` label (so several deployments, or tests, in one process stay apart).
+//! Prometheus metrics: the names thumbq exports, in one place, with their HELP text, and the process-wide recorder.
+//! Task metrics carry a `queue` label (so several deployments, or tests, in one process stay apart). Every counter's
+//! label sets are created at 0 when a process starts ([`zero_task_counters`]): a counter that appears only at its
+//! first event hides that event from `rate()` and `increase()`. Label values are bounded: HTTP methods outside the
+//! standard set are counted as `other`, routes are templates.
 
 use std::{sync::OnceLock, time::Duration};
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Unit, counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Buckets of every duration histogram, in seconds: from a fast HTTP answer to a long queue wait.
@@ -20,16 +23,65 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (a host application's): then ours only renders its own.
             let _ = metrics::set_global_recorder(recorder);
+            describe();
             handle
         })
         .clone()
 }
 
+/// HELP text of every metric, and the build info and process collectors.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("thumbq_http_requests_total", "HTTP requests answered, by route template, method and status.");
+    describe_histogram!("thumbq_http_request_duration_seconds", Unit::Seconds, "HTTP request latency.");
+    describe_counter!("thumbq_tasks_published_total", "Tasks the API published to the work queue.");
+    describe_histogram!("thumbq_task_queue_seconds", Unit::Seconds, "Time from upload to a worker taking the task.");
+    describe_gauge!("thumbq_tasks_in_flight", "Deliveries a worker is handling now.");
+    describe_histogram!("thumbq_task_processing_seconds", Unit::Seconds, "Time a worker spent on one delivery.");
+    describe_counter!("thumbq_tasks_finished_total", "Tasks that reached SUCCESS or FAILURE.");
+    describe_counter!("thumbq_task_retries_total", "Failed attempts after which another was scheduled.");
+    describe_counter!("thumbq_dead_letters_total", "Messages moved to the dead-letter queue, by reason.");
+    describe_counter!("thumbq_reconnects_total", "Recoveries of a dependency after an outage.");
+    describe_gauge!("thumbq_queue_depth", "Messages ready in each queue, read at scrape time.");
+    describe_gauge!("thumbq_build_info", "Always 1; the labels name the running build.");
+    gauge!("thumbq_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    process_collector().describe();
+}
+
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Renders the exposition, refreshing the `process_*` metrics first.
+pub fn render(handle: &PrometheusHandle) -> String {
+    process_collector().collect();
+    handle.render()
+}
+
+/// Creates every task counter's label sets at 0, for a queue with retry attempts up to `max_attempts`.
+pub fn zero_task_counters(queue: &str) {
+    counter!("thumbq_tasks_published_total", "queue" => queue.to_owned()).absolute(0);
+    for status in ["success", "failure"] {
+        counter!("thumbq_tasks_finished_total", "queue" => queue.to_owned(), "status" => status).absolute(0);
+    }
+    for reason in ["poison", "retries_exhausted"] {
+        counter!("thumbq_dead_letters_total", "queue" => queue.to_owned(), "reason" => reason).absolute(0);
+    }
+    counter!("thumbq_task_retries_total", "queue" => queue.to_owned()).absolute(0);
+    for dependency in ["redis", "rabbitmq"] {
+        counter!("thumbq_reconnects_total", "dependency" => dependency).absolute(0);
+    }
+}
+
+/// The standard HTTP methods; any other is counted as `other`, so a client cannot invent label values.
+const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+
 /// An HTTP request answered: `thumbq_http_requests_total` and `thumbq_http_request_duration_seconds`.
 pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
-    let labels = [("route", route.to_owned()), ("method", method.to_owned())];
-    counter!("thumbq_http_requests_total", "route" => route.to_owned(), "method" => method.to_owned(), "status" => status.to_string())
-        .increment(1);
+    let method = METHODS.iter().find(|m| **m == method).copied().unwrap_or("other");
+    let labels = [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.to_string())];
+    counter!("thumbq_http_requests_total", &labels).increment(1);
     histogram!("thumbq_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
 }
 
@@ -55,9 +107,9 @@ pub fn task_finished(queue: &str, status: &'static str) {
     counter!("thumbq_tasks_finished_total", "queue" => queue.to_owned(), "status" => status).increment(1);
 }
 
-/// Attempt `attempt` failed and another was scheduled: `thumbq_task_retries_total`.
-pub fn task_retried(queue: &str, attempt: u32) {
-    counter!("thumbq_task_retries_total", "queue" => queue.to_owned(), "attempt" => attempt.to_string()).increment(1);
+/// An attempt failed and another was scheduled: `thumbq_task_retries_total`.
+pub fn task_retried(queue: &str) {
+    counter!("thumbq_task_retries_total", "queue" => queue.to_owned()).increment(1);
 }
 
 /// A message went to the dead-letter queue (`reason`: `poison`, `retries_exhausted`): `thumbq_dead_letters_total`.

@@ -59,3 +59,31 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 }
+
+/// A server that accepts TCP connections and then says nothing, ever: a broker that hangs after `accept`.
+pub struct SilentServer {
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentServer {
+    /// Starts accepting; connections are held open until the server is dropped.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let port = listener.local_addr().expect("an address").port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Self { port, task }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -8,41 +8,41 @@ use lapin::{
     options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions},
     types::FieldTable,
 };
-use thumbq_common::broker::{self, BrokerError, Publisher, Topology};
+use thumbq_common::broker::{self, BrokerError, Publisher, Topology, bounded};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
 use crate::processor::{self, Context};
 
-/// How a session ended without error.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// Shutdown was requested and in-flight tasks were drained.
-    Shutdown,
-}
-
-/// Runs one session until shutdown (`Ok`) or until the connection fails (`Err`; the caller reconnects).
+/// Runs one session until shutdown, when in-flight tasks have been drained (`Ok`), or until the connection fails
+/// (`Err`; the caller reconnects).
 pub async fn consume(
     ctx: &Arc<Context>,
     topology: &Arc<Topology>,
     shutdown: &CancellationToken,
-) -> Result<SessionEnd, BrokerError> {
+) -> Result<(), BrokerError> {
     let settings = &ctx.settings;
     let connection = broker::connect(&settings.amqp, &format!("thumbq-worker {}", settings.worker.id)).await?;
-    let publisher = Publisher::open(&connection, topology.clone(), settings.amqp.timeout).await?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
+    let timeout = settings.amqp.timeout;
+    // Every step of the set-up is bounded: a broker that accepts and then stalls must not hang the worker.
+    let publisher = Publisher::open(&connection, topology.clone(), timeout).await?;
+    publisher.declare_topology().await?;
+    let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
     // Per-consumer prefetch: quorum queues do not support global QoS.
-    channel.basic_qos(settings.worker.concurrency, BasicQosOptions::default()).await?;
+    bounded(
+        timeout,
+        "setting the prefetch",
+        channel.basic_qos(settings.worker.concurrency, BasicQosOptions::default()),
+    )
+    .await?;
     let tag = format!("thumbq-worker {}", settings.worker.id);
-    let mut deliveries = channel
-        .basic_consume(
-            topology.work.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let consume = channel.basic_consume(
+        topology.work.as_str().into(),
+        tag.as_str().into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    );
+    let mut deliveries = bounded(timeout, "starting to consume", consume).await?;
     ctx.rabbitmq.recovered();
     info!(queue = %topology.work, concurrency = settings.worker.concurrency, "consuming");
 
@@ -63,7 +63,8 @@ pub async fn consume(
     // Stop new deliveries first; then let in-flight tasks finish and ack on the still-open channel. Deliveries
     // prefetched but not started are never acked, so RabbitMQ requeues them when the channel closes.
     if failure.is_none() {
-        if let Err(e) = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await {
+        let cancel = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
+        if let Err(e) = bounded(timeout, "cancelling the consumer", cancel).await {
             warn!(error = %e, "could not cancel the consumer");
         }
     }
@@ -72,9 +73,9 @@ pub async fn consume(
     if !drained {
         warn!(remaining = in_flight.len(), "shutdown grace ran out; unfinished tasks go back to the queue");
     }
-    let _ = connection.close(200, "worker stopping".into()).await;
+    let _ = tokio::time::timeout(timeout, connection.close(200, "worker stopping".into())).await;
     match failure {
-        None => Ok(SessionEnd::Shutdown),
+        None => Ok(()),
         Some(e) => Err(e),
     }
 }

@@ -36,6 +36,8 @@ const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 pub async fn run(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<()> {
     let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
     let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
+    thumbq_common::telemetry_metrics::install();
+    thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);
     if let Some(address) = settings.worker.metrics {
         metrics_listener::start(address, shutdown.clone())
             .await

@@ -16,7 +16,12 @@ pub async fn start(address: SocketAddr, shutdown: CancellationToken) -> std::io:
             ROUTES[0],
             get(move || {
                 let handle = handle.clone();
-                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        thumbq_common::telemetry_metrics::render(&handle),
+                    )
+                }
             }),
         )
         .route(ROUTES[1], get(|| async { "ok" }));

@@ -174,7 +174,7 @@ async fn settle_failure(
             // Publish before recording RETRY: the record may then lag, but the task can never be stuck in RETRY
             // with no message behind it.
             publisher.publish_delayed(&envelope.next_attempt(), delay).await?;
-            telemetry_metrics::task_retried(&ctx.settings.amqp.queue, attempt);
+            telemetry_metrics::task_retried(&ctx.settings.amqp.queue);
             let next_at = Utc::now() + delay;
             if let Err(e) = ctx.states.retry(id, attempt, &message, next_at).await {
                 warn!(error = %e, "could not record RETRY; the next attempt will update the record");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use thumbq_common::{
     Settings, TaskEnvelope,
-    broker::{self, BrokerError, Publisher, Topology},
+    broker::{self, BrokerError, Publisher, Topology, bounded},
     state_store::{StateError, StateStore},
 };
 use tracing::{info, warn};
@@ -46,13 +46,14 @@ pub async fn replay_dead_letters(settings: &Settings, limit: Option<usize>) -> R
     let states = StateStore::new(&settings.redis)?;
     let connection = broker::connect(&settings.amqp, "thumbq-worker replay").await?;
     let publisher = Publisher::open(&connection, topology.clone(), settings.amqp.timeout).await?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
+    publisher.declare_topology().await?;
+    let channel = bounded(settings.amqp.timeout, "opening a channel", connection.create_channel()).await?;
 
     let mut done = Replayed::default();
     while limit.is_none_or(|limit| done.tasks < limit) {
         let get = BasicGetOptions { no_ack: false };
-        let Some(message) = channel.basic_get(topology.dead.as_str().into(), get).await? else { break };
+        let next = channel.basic_get(topology.dead.as_str().into(), get);
+        let Some(message) = bounded(settings.amqp.timeout, "reading a dead letter", next).await? else { break };
         // Poison stays unacked until the channel closes, so the next get moves on and it returns to the queue.
         let Ok(envelope) = TaskEnvelope::from_json(&message.delivery.data) else {
             done.kept += 1;
@@ -61,7 +62,8 @@ pub async fn replay_dead_letters(settings: &Settings, limit: Option<usize>) -> R
         let fresh = TaskEnvelope { attempt: 1, ..envelope };
         states.requeue(&fresh).await?;
         publisher.publish_task(&fresh).await?;
-        message.delivery.ack(BasicAckOptions::default()).await?;
+        bounded(settings.amqp.timeout, "acking a dead letter", message.delivery.ack(BasicAckOptions::default()))
+            .await?;
         info!(task_id = %fresh.id, "dead letter replayed");
         done.tasks += 1;
     }

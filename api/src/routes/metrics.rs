@@ -17,7 +17,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(get_metrics))
 }
 
-/// Prometheus metrics: HTTP requests, tasks published, queue depths (work, delay, dead-letter), reconnects.
+/// Prometheus metrics: HTTP requests, tasks published, queue depths (work, delay, dead-letter), reconnects,
+/// `process_*` and build info.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -32,7 +33,7 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
             depths.iter().for_each(|(queue, messages)| telemetry_metrics::queue_depth(queue, *messages));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry_metrics::render(&state.metrics))
 }
 
 /// Middleware recording every request by route template (never the raw path: names are unbounded), method, status.

@@ -11,18 +11,19 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::{
+    settings::{AmqpSettings, RetrySettings},
+    task::TaskEnvelope,
+};
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
-use tokio::sync::Mutex;
 
-use crate::{
-    reconnect::Outage,
-    settings::{AmqpSettings, RetrySettings},
-    task::TaskEnvelope,
-};
+mod link;
+
+pub use link::PublisherLink;
 
 /// Header naming why a message was dead-lettered by a worker.
 pub const REASON_HEADER: &str = "x-thumbq-reason";
@@ -136,6 +137,18 @@ async fn declare(channel: &Channel, name: &str, args: FieldTable) -> Result<(), 
     Ok(())
 }
 
+/// Runs one broker call within `timeout`: no call to RabbitMQ may hang, whatever the broker does.
+pub async fn bounded<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, BrokerError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| BrokerError::Unavailable(format!("{what}: no answer within {timeout:?}")))?
+        .map_err(BrokerError::from)
+}
+
 /// Opens a connection, named `name` in RabbitMQ's management views, within the configured timeout.
 pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Connection, BrokerError> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
@@ -154,15 +167,22 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Opens a confirm-mode channel on `connection`.
+    /// Opens a confirm-mode channel on `connection`, each step within `timeout`.
     pub async fn open(
         connection: &Connection,
         topology: Arc<Topology>,
         timeout: Duration,
     ) -> Result<Self, BrokerError> {
-        let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
+        bounded(timeout, "confirm mode", channel.confirm_select(ConfirmSelectOptions::default())).await?;
         Ok(Self { channel, topology, timeout })
+    }
+
+    /// Declares the topology on this publisher's channel, within its timeout.
+    pub async fn declare_topology(&self) -> Result<(), BrokerError> {
+        tokio::time::timeout(self.timeout, self.topology.declare(&self.channel))
+            .await
+            .map_err(|_| BrokerError::Unavailable(format!("declaring queues: no answer within {:?}", self.timeout)))?
     }
 
     /// Whether the channel can still publish.
@@ -175,12 +195,14 @@ impl Publisher {
         &self.topology
     }
 
-    /// Messages waiting in each of the topology's queues (passive declares: a cheap depth probe).
+    /// Messages waiting in each of the topology's queues (passive declares: a cheap depth probe), each within the
+    /// timeout.
     pub async fn queue_depths(&self) -> Result<Vec<(String, u32)>, BrokerError> {
         let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
         let mut depths = Vec::new();
         for name in self.topology.queue_names() {
-            let queue = self.channel.queue_declare(name.into(), passive, FieldTable::default()).await?;
+            let declare = self.channel.queue_declare(name.into(), passive, FieldTable::default());
+            let queue = bounded(self.timeout, "reading a queue depth", declare).await?;
             depths.push((name.to_owned(), queue.message_count()));
         }
         Ok(depths)
@@ -252,62 +274,4 @@ fn task_properties(envelope: &TaskEnvelope) -> BasicProperties {
         .with_content_type("application/json".into())
         .with_message_id(envelope.id.to_string().into())
         .with_timestamp(u64::try_from(envelope.created_at.timestamp()).unwrap_or(0))
-}
-
-/// A publisher that connects on first use and reconnects after the connection is lost: callers get an error while
-/// RabbitMQ is down, never a hang, and the next call after it returns reconnects.
-pub struct LazyPublisher {
-    settings: AmqpSettings,
-    topology: Arc<Topology>,
-    name: String,
-    current: Mutex<Option<(Connection, Publisher)>>,
-    outage: Outage,
-}
-
-impl LazyPublisher {
-    /// A publisher that has not connected yet.
-    pub fn new(settings: AmqpSettings, topology: Topology, name: &str) -> Self {
-        Self {
-            settings,
-            topology: Arc::new(topology),
-            name: name.to_owned(),
-            current: Mutex::new(None),
-            outage: Outage::new("rabbitmq"),
-        }
-    }
-
-    /// An open publisher, connecting and declaring the topology first when needed.
-    pub async fn get(&self) -> Result<Publisher, BrokerError> {
-        let mut current = self.current.lock().await;
-        if let Some((connection, publisher)) = current.as_ref() {
-            if connection.status().connected() && publisher.is_open() {
-                return Ok(publisher.clone());
-            }
-        }
-        *current = None;
-        let opened = async {
-            let connection = connect(&self.settings, &self.name).await?;
-            let publisher = Publisher::open(&connection, self.topology.clone(), self.settings.timeout).await?;
-            self.topology.declare(&publisher.channel).await?;
-            Ok::<_, BrokerError>((connection, publisher))
-        };
-        match opened.await {
-            Ok((connection, publisher)) => {
-                self.outage.recovered();
-                *current = Some((connection, publisher.clone()));
-                Ok(publisher)
-            }
-            Err(e) => {
-                self.outage.failed(&e);
-                Err(e)
-            }
-        }
-    }
-
-    /// Closes the connection, if open.
-    pub async fn close(&self) {
-        if let Some((connection, _)) = self.current.lock().await.take() {
-            let _ = connection.close(200, "shutting down".into()).await;
-        }
-    }
 }
