@@ -19,5 +19,6 @@ mod registry;
 mod retry;
 mod state_store;
 mod support;
+mod sweep;
 mod tasks;
 mod thumbnails;

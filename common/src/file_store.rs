@@ -8,6 +8,7 @@ use std::{
     io::{self, Write},
     path::{Path, PathBuf},
     sync::Arc,
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
@@ -30,6 +31,10 @@ pub trait FileStore: Send + Sync + 'static {
     async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
     /// Reads a thumbnail; `None` when there is none.
     async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>>;
+    /// Originals last written more than `age` ago: candidates for the sweep.
+    async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>>;
+    /// Deletes what interrupted writes left behind more than `age` ago; returns how many files.
+    async fn sweep_temporary(&self, age: Duration) -> io::Result<usize>;
 }
 
 /// A [`FileStore`] on the local file system: `<dir>/originals/<uuid>` and `<dir>/thumbnails/<uuid>.<ext>`.
@@ -51,11 +56,6 @@ impl LocalFileStore {
     /// The folder holding thumbnails.
     pub fn thumbnails_dir(&self) -> &Path {
         &self.thumbnails
-    }
-
-    /// The folder holding originals.
-    pub fn originals_dir(&self) -> &Path {
-        &self.originals
     }
 }
 
@@ -85,13 +85,61 @@ impl FileStore for LocalFileStore {
     async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>> {
         read_if_exists(self.thumbnails.join(name.to_string())).await
     }
+
+    async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>> {
+        let dir = self.originals.clone();
+        let old = files_older_than(&dir, age, |name| name.parse::<TaskId>().is_ok());
+        let paths = tokio::task::spawn_blocking(old).await.map_err(io::Error::other)??;
+        Ok(paths.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect())
+    }
+
+    async fn sweep_temporary(&self, age: Duration) -> io::Result<usize> {
+        let mut swept = 0;
+        for dir in [self.originals.clone(), self.thumbnails.clone()] {
+            let old = files_older_than(&dir, age, |name| name.starts_with(TEMPORARY_PREFIX));
+            for path in tokio::task::spawn_blocking(old).await.map_err(io::Error::other)?? {
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => swept += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(swept)
+    }
+}
+
+/// The name prefix of a file being written; only the sweep ever deletes one that was left behind.
+const TEMPORARY_PREFIX: &str = ".tmp-";
+
+/// A job listing the files in `dir` whose name passes `wanted` and that were last modified more than `age` ago.
+fn files_older_than(
+    dir: &Path,
+    age: Duration,
+    wanted: impl Fn(&str) -> bool + Send + 'static,
+) -> impl FnOnce() -> io::Result<Vec<PathBuf>> + Send + 'static {
+    let dir = dir.to_owned();
+    move || {
+        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut old = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name_wanted = entry.file_name().to_str().is_some_and(&wanted);
+            // A file removed since the listing is simply not a candidate.
+            let modified = entry.metadata().and_then(|m| m.modified());
+            if name_wanted && modified.is_ok_and(|m| m < cutoff) {
+                old.push(entry.path());
+            }
+        }
+        Ok(old)
+    }
 }
 
 /// Writes to a unique temporary file beside `path`, syncs it, then renames it over `path`: the rename is atomic, so
 /// readers and concurrent writers of the same name never see a partial file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("store path has no parent"))?;
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new().prefix(TEMPORARY_PREFIX).tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;

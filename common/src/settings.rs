@@ -101,6 +101,9 @@ pub struct WorkerSettings {
     /// `THUMBQ_WORKER_METRICS_HOST`, default `127.0.0.1`, and `THUMBQ_WORKER_METRICS_PORT`, default `9100` (`0`: no
     /// listener): where the worker serves `GET /metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `THUMBQ_SWEEP_INTERVAL_SECS`, default `3600`: how often the worker sweeps the store of what no task needs:
+    /// originals whose task record has expired, and temporary files of interrupted writes older than an hour.
+    pub sweep_interval: Duration,
     /// `THUMBQ_WORKER_MEMORY_MB`, default `512`: memory the worker's concurrent tasks may use for decoding and
     /// resampling together, in MiB. Each task's peak is estimated from its image header before it runs; a task
     /// waits until its share is free, and one that alone needs more fails (500, not retried).
@@ -209,6 +212,7 @@ impl Settings {
                 shutdown_grace: Duration::from_secs(env.parse("THUMBQ_SHUTDOWN_GRACE_SECS", 30)?),
                 heartbeat: Duration::from_secs(env.positive("THUMBQ_WORKER_HEARTBEAT_SECS", 5)?),
                 memory_budget_mb: env.positive("THUMBQ_WORKER_MEMORY_MB", 512)?,
+                sweep_interval: Duration::from_secs(env.positive("THUMBQ_SWEEP_INTERVAL_SECS", 3600)?),
                 metrics: match env.parse::<u16>("THUMBQ_WORKER_METRICS_PORT", 9100)? {
                     0 => None,
                     port => Some(SocketAddr::new(

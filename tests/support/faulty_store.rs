@@ -7,6 +7,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -60,5 +61,13 @@ impl FileStore for FaultyStore {
 
     async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>> {
         self.inner.get_thumbnail(name).await
+    }
+
+    async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>> {
+        self.inner.originals_older_than(age).await
+    }
+
+    async fn sweep_temporary(&self, age: Duration) -> io::Result<usize> {
+        self.inner.sweep_temporary(age).await
     }
 }

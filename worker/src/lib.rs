@@ -9,6 +9,7 @@ pub mod processor;
 pub mod registry;
 pub mod replay;
 pub mod retry;
+pub mod sweeper;
 
 use std::{
     sync::Arc,
@@ -53,6 +54,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
         counters: Default::default(),
     });
     let heartbeat = tokio::spawn(registry::heartbeat(ctx.clone(), shutdown.clone()));
+    let sweeper = tokio::spawn(sweeper::run(ctx.clone(), shutdown.clone()));
     info!(worker = %ctx.settings.worker.id, "worker starting");
 
     let mut backoff = reconnect_backoff();
@@ -75,6 +77,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     }
     // The heartbeat stops with `shutdown` and unregisters this worker.
     let _ = heartbeat.await;
+    let _ = sweeper.await;
     info!("worker stopped");
     Ok(())
 }

@@ -146,7 +146,7 @@ async fn admit(ctx: &Context, original: &[u8], args: &ResizeArgs) -> Result<Owne
     ctx.memory.clone().acquire_many_owned(permits).await.map_err(|e| TaskError::Crashed(e.to_string()))
 }
 
-/// Deletes a finished task's original; a failure is logged, never a task failure (the thumbnail exists).
+/// Deletes a finished task's original; a failure is logged, never a task failure (the task has ended).
 async fn delete_original(ctx: &Context, id: TaskId) {
     if let Err(e) = ctx.store.delete_original(id).await {
         warn!(error = %e, "could not delete the original");
@@ -196,8 +196,13 @@ async fn settle_failure(
                 }
             }
             if exhausted {
+                // Dead-lettered: the original stays for `replay-dead-letters` (the sweep removes it once the record
+                // has expired).
                 publisher.publish_dead(&delivery.data, Some(&id.to_string()), "retries_exhausted", &message).await?;
                 telemetry_metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
+            } else {
+                // A permanent failure: the same input fails the same way, so nothing will ever read the original.
+                delete_original(ctx, id).await;
             }
             Ok(())
         }
