@@ -32,11 +32,11 @@ test: services ## Run every test of the workspace (unit and end-to-end, on the r
 bench: services ## Benchmarks: pipeline vs naive and libvips per format, then end to end (corpus from Debian packages)
 	@bench/corpus.sh
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker \
-	  && cargo bench --locked -q -p thumbq-worker --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end
+	  && cargo bench --locked -q -p thumbq-worker --features bench --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end
 
 lint: ## Formatting and clippy, warnings as errors
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo fmt --all -- --check \
-	  && cargo clippy --workspace --all-targets --locked -- -D warnings
+	  && cargo clippy --workspace --all-targets --features thumbq-worker/bench --locked -- -D warnings
 
 fmt: ## Format the code
 	cargo fmt --all

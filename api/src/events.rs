@@ -9,14 +9,12 @@ use thumbq_common::{
     TaskRecord,
     reconnect::{Backoff, Outage, reconnect_backoff},
     settings::RedisSettings,
-    state_store::parse_event,
+    state_store::{StateError, StateStore, parse_event},
     task::TaskId,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-
-use crate::{error::ApiError, state::AppState};
 
 /// Waiting requests that can queue up before the slowest one has to re-read its task.
 const CAPACITY: usize = 1024;
@@ -51,26 +49,34 @@ impl TaskEvents {
     }
 }
 
-/// Reads a task's record, waiting up to `wait` for it to reach SUCCESS or FAILURE; answers early when the server
-/// shuts down. Woken by events, never by polling.
-pub async fn wait_until_finished(state: &AppState, id: TaskId, wait: Duration) -> Result<Option<TaskRecord>, ApiError> {
-    let mut events = state.events.subscribe();
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let record = state.states.get(id).await?;
-        if wait.is_zero() || record.as_ref().is_none_or(|r| r.status.is_terminal()) {
-            return Ok(record);
-        }
+impl TaskEvents {
+    /// Reads a task's record, waiting up to `wait` for it to reach SUCCESS or FAILURE; answers early when
+    /// `shutdown` is cancelled. Woken by events, never by polling.
+    pub async fn wait_until_finished(
+        &self,
+        states: &StateStore,
+        id: TaskId,
+        wait: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<TaskRecord>, StateError> {
+        let mut events = self.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let event = tokio::select! {
-                event = tokio::time::timeout_at(deadline, events.recv()) => event,
-                () = state.shutdown.cancelled() => return Ok(record),
-            };
-            match event {
-                Err(_) => return Ok(record), // time is up
-                Ok(Ok(TaskEvent::Changed(changed))) if changed != id => continue,
-                Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break, // re-read the record
-                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(record),
+            let record = states.get(id).await?;
+            if wait.is_zero() || record.as_ref().is_none_or(|r| r.status.is_terminal()) {
+                return Ok(record);
+            }
+            loop {
+                let event = tokio::select! {
+                    event = tokio::time::timeout_at(deadline, events.recv()) => event,
+                    () = shutdown.cancelled() => return Ok(record),
+                };
+                match event {
+                    Err(_) => return Ok(record), // time is up
+                    Ok(Ok(TaskEvent::Changed(changed))) if changed != id => continue,
+                    Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break, // re-read the record
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(record),
+                }
             }
         }
     }

@@ -96,6 +96,8 @@ pub struct WorkerSettings {
     pub concurrency: u16,
     /// `THUMBQ_WORKER_ID`, default `<hostname>:<pid>`: names the worker in task records and logs.
     pub id: String,
+    /// The machine's host name (not a setting: read once here, for the worker registry).
+    pub host: String,
     /// `THUMBQ_SHUTDOWN_GRACE_SECS`, default `30`: how long a stopping worker waits for in-flight tasks.
     pub shutdown_grace: Duration,
     /// `THUMBQ_WORKER_METRICS_HOST`, default `127.0.0.1`, and `THUMBQ_WORKER_METRICS_PORT`, default `9100` (`0`: no
@@ -180,6 +182,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(&lookup);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let host = host_name();
         Ok(Self {
             amqp: AmqpSettings {
                 url: env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
@@ -208,7 +211,8 @@ impl Settings {
             },
             worker: WorkerSettings {
                 concurrency: env.positive("THUMBQ_WORKER_CONCURRENCY", u16::try_from(cores).unwrap_or(u16::MAX))?,
-                id: env.string("THUMBQ_WORKER_ID", &default_worker_id()),
+                id: env.string("THUMBQ_WORKER_ID", &format!("{host}:{}", std::process::id())),
+                host,
                 shutdown_grace: Duration::from_secs(env.parse("THUMBQ_SHUTDOWN_GRACE_SECS", 30)?),
                 heartbeat: Duration::from_secs(env.positive("THUMBQ_WORKER_HEARTBEAT_SECS", 5)?),
                 memory_budget_mb: env.positive("THUMBQ_WORKER_MEMORY_MB", 512)?,
@@ -241,10 +245,10 @@ impl Settings {
     }
 }
 
-/// `<hostname>:<pid>`, unique enough to tell workers apart in records and logs.
-fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
-    format!("{}:{}", host.trim(), std::process::id())
+/// The machine's host name; with the pid it tells workers apart in records and logs.
+fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Some(host.trim().to_owned()).filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
 }
 
 /// Typed reads of variables with defaults.

@@ -12,7 +12,7 @@ use thumbq_common::broker::{self, BrokerError, Publisher, Topology, bounded};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
-use crate::processor::{self, Context};
+use crate::{context::Context, processor};
 
 /// Runs one session until shutdown, when in-flight tasks have been drained (`Ok`), or until the connection fails
 /// (`Err`; the caller reconnects).

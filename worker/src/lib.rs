@@ -2,6 +2,7 @@
 //! Redis. [`run`] is the whole worker; `main.rs` only adds settings, logging and signals.
 
 pub mod consumer;
+pub mod context;
 pub mod error;
 pub mod metrics_listener;
 pub mod pipeline;
@@ -27,7 +28,7 @@ use thumbq_common::{
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::processor::Context;
+use crate::context::Context;
 
 /// A session that lasted this long was healthy: the next reconnect starts from the shortest delay again.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);

@@ -13,37 +13,20 @@ use lapin::{
     options::{BasicAckOptions, BasicNackOptions},
 };
 use thumbq_common::{
-    Settings,
     broker::{BrokerError, Publisher},
-    file_store::SharedFileStore,
-    state_store::{StateStore, Update},
+    state_store::Update,
     task::{FailureKind, ResizeArgs, TaskEnvelope, TaskId, TaskStatus},
     telemetry_metrics,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
+    context::Context,
     error::TaskError,
     pipeline::{self, PipelineError},
     retry::{self, Decision},
 };
-
-/// What every task needs: settings, stores and the worker's name.
-pub struct Context {
-    /// The worker's settings.
-    pub settings: Settings,
-    /// Originals and thumbnails.
-    pub store: SharedFileStore,
-    /// Task records.
-    pub states: StateStore,
-    /// Logs RabbitMQ outages once.
-    pub rabbitmq: thumbq_common::reconnect::Outage,
-    /// The worker's memory budget, one permit a MiB (`THUMBQ_WORKER_MEMORY_MB`).
-    pub memory: Arc<Semaphore>,
-    /// What this worker has done, for the registry.
-    pub counters: crate::registry::Counters,
-}
 
 /// How a delivery ended, for logs and tests.
 #[derive(Debug, PartialEq, Eq)]

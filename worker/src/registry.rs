@@ -1,38 +1,23 @@
 //! The worker's entry in the registry (`GET /workers`): a heartbeat every `THUMBQ_WORKER_HEARTBEAT_SECS` with its
 //! counters, removed on graceful shutdown and expiring on its own after three missed heartbeats.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::{Arc, atomic::Ordering};
 
 use chrono::Utc;
 use thumbq_common::state_store::workers::WorkerInfo;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::processor::Context;
-
-/// What this worker has done, for its registry entry.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Tasks brought to SUCCESS.
-    pub done: AtomicU64,
-    /// Tasks brought to FAILURE.
-    pub failed: AtomicU64,
-    /// Deliveries being handled now.
-    pub in_flight: AtomicU64,
-}
+use crate::context::Context;
 
 /// Heartbeats until `stop`, then unregisters.
 pub async fn heartbeat(ctx: Arc<Context>, stop: CancellationToken) {
     let settings = &ctx.settings.worker;
     let started_at = Utc::now();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
     loop {
         let info = WorkerInfo {
             id: settings.id.clone(),
-            host: host.clone(),
+            host: settings.host.clone(),
             pid: std::process::id(),
             concurrency: settings.concurrency,
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -12,7 +12,7 @@ use thumbq_common::{file_store::FileStore, state_store::StateStore};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::processor::Context;
+use crate::context::Context;
 
 /// A temporary file older than this belongs to a write that will never finish.
 pub const TEMPORARY_AGE: Duration = Duration::from_secs(3600);

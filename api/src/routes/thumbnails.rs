@@ -20,7 +20,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     error::{ApiError, ErrorBody, in_range, store_unavailable},
-    events::wait_until_finished,
     extract::{Path, Query},
     state::AppState,
     upload::Upload,
@@ -249,7 +248,8 @@ pub async fn get_thumbnail(
         Err(e) => warn!(error = %e, "file store unreadable; answering from the task record"),
     }
     let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
-    let record = wait_until_finished(&state, name.id, wait).await?.ok_or_else(not_found)?;
+    let record =
+        state.events.wait_until_finished(&state.states, name.id, wait, &state.shutdown).await?.ok_or_else(not_found)?;
     if record.name != name.to_string() {
         return Err(not_found());
     }

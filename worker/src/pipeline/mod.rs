@@ -7,6 +7,8 @@ mod encode;
 pub mod geometry;
 mod jpeg_layout;
 pub mod memory;
+// PSNR against a reference: for the tests and `make bench`, not the worker.
+#[cfg(any(test, feature = "bench"))]
 pub mod quality;
 mod webp;
 
