@@ -11,7 +11,7 @@ use thumbq_common::{
 };
 
 use crate::support::{
-    DEADLINE, TestApp,
+    TestApp, eventually,
     process::{WorkerProcess, worker_id},
     spawn_api_with, spawn_app,
 };
@@ -22,15 +22,13 @@ async fn workers_until(
     what: &str,
     condition: impl Fn(&[WorkerInfo]) -> bool,
 ) -> Vec<WorkerInfo> {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let workers: Vec<WorkerInfo> = app.get("/workers").await.json().await.unwrap();
-        if condition(&workers) {
-            return workers;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not within {DEADLINE:?}: {what}; workers: {workers:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut last = Vec::new();
+    eventually(what, async || {
+        last = app.get("/workers").await.json().await.unwrap();
+        condition(&last)
+    })
+    .await;
+    last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,11 +83,8 @@ async fn tasks_are_listed_newest_first_with_filters_and_pages() {
 async fn the_task_index_is_trimmed_as_records_expire() {
     let app = spawn_api_with(|s| s.redis.result_ttl = Duration::from_secs(1)).await;
     let old = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while app.get(&format!("/tasks/{}", old.id)).await.status() != 404 {
-        assert!(tokio::time::Instant::now() < deadline, "the record did not expire");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let path = format!("/tasks/{}", old.id);
+    eventually("the record expires", async || app.get(&path).await.status() == 404).await;
     let new = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
     let client = redis::Client::open(app.direct_redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();

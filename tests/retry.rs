@@ -107,12 +107,8 @@ async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_le
     // The operator fixes the fault and replays: every task runs again from attempt 1 and succeeds; poison stays.
     break_thumbnail_folder(&app, false);
     app.publish_raw(b"not a task", None).await;
-    let poison = async {
-        while app.peek_dead_letters().await.len() <= BATCH {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(crate::support::DEADLINE, poison).await.expect("the poison message is dead-lettered");
+    let poisoned = async || app.peek_dead_letters().await.len() > BATCH;
+    crate::support::eventually("the poison message is dead-lettered", poisoned).await;
     let replayed = thumbq_worker::replay::replay_dead_letters(&app.settings, None).await.unwrap();
     assert_eq!(replayed, thumbq_worker::replay::Replayed { tasks: BATCH, kept: 1 });
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);

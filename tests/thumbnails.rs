@@ -128,7 +128,7 @@ async fn a_queued_task_answers_202_and_a_long_poll_returns_as_soon_as_it_is_done
         let response = reqwest::get(url).await.unwrap();
         (response.status(), Instant::now())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.until_long_polls_wait(1).await;
     app.start_worker().await;
     let (status, answered_at) = poll.await.unwrap();
     assert_eq!(status, 200);
@@ -144,7 +144,7 @@ async fn stopping_the_api_answers_open_long_polls_and_refuses_new_requests() {
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), "").await;
     let url = format!("{}/thumbnails/{}?wait=30", app.base, accepted.name);
     let poll = tokio::spawn(async move { reqwest::get(url).await.unwrap().status() });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.until_long_polls_wait(1).await;
 
     let started = Instant::now();
     app.stop_api().await;

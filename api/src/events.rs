@@ -43,6 +43,11 @@ impl TaskEvents {
         Ok(Self { sender })
     }
 
+    /// Requests waiting on the feed now (long polls).
+    pub fn waiting(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// Subscribes to the feed; subscribe before reading a task's state, so no change falls in between.
     pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
         self.sender.subscribe()

@@ -12,6 +12,9 @@ pub mod server;
 pub mod state;
 pub mod upload;
 
+#[cfg(test)]
+mod tests;
+
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
 use thumbq_common::{Settings, file_store::SharedFileStore};

@@ -42,6 +42,8 @@ pub struct TestApp {
     pub topology: Topology,
     /// Redis as the test sees it, never through a proxy the test may cut.
     pub direct_redis: RedisSettings,
+    /// The API's task-event feed, to see how many long polls wait on it.
+    events: thumbq_api::events::TaskEvents,
     /// Deleted with the app.
     _store_dir: tempfile::TempDir,
     api_shutdown: CancellationToken,
@@ -98,6 +100,7 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let api_shutdown = CancellationToken::new();
     let store = LocalFileStore::open(&settings.store.dir).expect("the store opens");
     let state = AppState::new(settings.clone(), Arc::new(store), api_shutdown.clone()).expect("the API state builds");
+    let events = state.events.clone();
     let api = tokio::spawn(thumbq_api::serve(listener, state, api_shutdown.clone()));
     TestApp {
         base,
@@ -106,6 +109,7 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         direct_redis,
         topology: Topology::new(&settings.amqp, &settings.retry),
         settings,
+        events,
         _store_dir: store_dir,
         api_shutdown,
         api: Some(api),
@@ -143,6 +147,11 @@ impl TestApp {
     async fn join_last_worker(&self) -> anyhow::Result<()> {
         let (_, handle) = self.workers.lock().expect("workers lock").pop().expect("a started worker");
         handle.await?
+    }
+
+    /// Waits until `count` long polls are waiting in the API.
+    pub async fn until_long_polls_wait(&self, count: usize) {
+        eventually(&format!("{count} long poll(s) wait"), async || self.events.waiting() >= count).await;
     }
 
     /// Uploads `bytes` as multipart field `image` with the query string `query` (without `?`).
