@@ -46,6 +46,7 @@ async fn a_connection_that_sends_nothing_or_trickles_its_head_is_closed_after_th
         assert!(opened.elapsed() < Duration::from_secs(3), "a trickling client kept its connection for 3 s");
     }
     assert!(opened.elapsed() < Duration::from_secs(3));
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,6 +58,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let (received, closed) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
     assert!(received.starts_with("HTTP/1.1 200"), "{received}");
     assert!(closed - answered >= Duration::from_millis(900), "closed after {:?}", closed - answered);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,6 +74,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         client.get(&health).send().await.is_ok_and(|r| r.status() == 200)
     })
     .await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,4 +89,5 @@ async fn an_upload_announcing_more_than_the_limit_gets_413_at_once() {
     let answer = String::from_utf8_lossy(&answer[..length]);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("application/json") && answer.contains("\"error\""), "{answer}");
+    app.stop().await;
 }

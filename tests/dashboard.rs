@@ -52,4 +52,5 @@ async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
         chromium(&url, &[format!("--screenshot={path}"), "--window-size=1100,760".into(), "--hide-scrollbars".into()])
             .await;
     }
+    app.stop().await;
 }

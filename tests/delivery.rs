@@ -37,6 +37,7 @@ async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
     assert_eq!(app.wait_for_thumbnail(&accepted.name).await.bytes().await.unwrap(), first);
     let files = TestApp::files_in(&app.thumbnails_dir());
     assert_eq!(files.len(), 2, "one thumbnail per task, no temporary files: {files:?}");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,6 +78,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
     let record = app.task(stranded.id).await;
     assert_eq!(record.status, TaskStatus::Failure, "a task named by a poison message is not left PENDING");
     assert!(record.error.unwrap().contains("unsupported envelope version 2"));
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +99,7 @@ async fn json_logs_tag_every_line_about_a_task_with_its_id() {
         assert_eq!(line["span"]["task_id"], id.as_str(), "a line about the task carries task_id: {line}");
     }
     assert!(lines.iter().any(|l| l["span"]["task_id"] == id.as_str() && l["message"] == "task handled"), "{log}");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,4 +129,5 @@ async fn a_duplicate_of_a_finished_task_that_cannot_delete_its_original_is_acked
         assert_eq!(app.queue_depth(queue).await, 0, "{queue} holds a message: the duplicate was not simply acked");
     }
     assert_eq!(app.task(accepted.id).await, finished, "the finished record is untouched");
+    app.stop().await;
 }

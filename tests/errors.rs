@@ -45,6 +45,7 @@ async fn uploads_that_are_not_usable_images_are_refused_with_the_right_status() 
     }
     assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "refused uploads store nothing");
     assert!(app.redis_keys().await.is_empty(), "refused uploads record nothing");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,6 +57,7 @@ async fn an_upload_over_the_size_limit_is_refused_with_413() {
     expect_error(app.upload_raw(big, "image/bmp", "").await, 413).await;
     let small = sample_image(ImageFormat::Png, 8, 8);
     assert_eq!(app.upload(small, "").await.status(), 202);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,6 +88,7 @@ async fn bad_names_and_parameters_on_downloads_are_refused() {
         assert!(!body.contains("root:") && !body.contains("secret\""), "{path} leaked {body}");
         serde_json::from_str::<serde_json::Value>(&body).unwrap_or_else(|_| panic!("{path} answered non-JSON {body}"));
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +109,7 @@ async fn a_truncated_jpeg_fails_with_an_error_and_the_worker_goes_on() {
 
     assert_eq!(app.wait_for_thumbnail(&good.name).await.status(), 200, "the next task still succeeds");
     assert!(app.drain_dead_letters().await.is_empty(), "an invalid image is not a dead letter");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,6 +131,7 @@ async fn with_rabbitmq_unreachable_uploads_get_503_and_leave_nothing_behind() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["redis"], "ok");
     assert_ne!(body["checks"]["rabbitmq"], "ok");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,6 +148,7 @@ async fn with_redis_unreachable_uploads_get_503_and_leave_nothing_behind() {
     let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
     assert_eq!(ready["checks"]["rabbitmq"], "ok");
     assert_ne!(ready["checks"]["redis"], "ok");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,6 +169,7 @@ async fn errors_made_outside_the_handlers_are_json_too() {
     expect_error(app.get("/tasks/%FF%FE").await, 400).await;
     expect_error(app.get("/thumbnails/%C0%AF.png").await, 400).await;
     expect_error(app.get("/docs/no-such-file.js").await, 404).await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,4 +199,5 @@ async fn with_a_broker_that_accepts_and_goes_silent_every_upload_answers_within_
         assert!(took < timeout + std::time::Duration::from_secs(1), "answered after {took:?}");
     }
     assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "refused uploads leave no original");
+    app.stop().await;
 }

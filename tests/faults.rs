@@ -43,6 +43,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbn
     assert_eq!(app.thumbnails().len(), BATCH, "exactly one thumbnail per task");
     let originals = app.originals_dir();
     eventually("every original is deleted after its SUCCESS", async || TestApp::files_in(&originals).is_empty()).await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,6 +74,7 @@ async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
     assert_eq!(accepted.len(), BATCH);
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
     assert_eq!(app.get("/ready").await.status(), 200, "the API reconnected");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,6 +107,7 @@ async fn a_rabbitmq_restart_mid_batch_keeps_the_queued_tasks() {
         finished_after_restart += usize::from(app.task(task.id).await.finished_at > Some(restarted_at));
     }
     assert!(finished_after_restart > 0, "the restart came after the batch had finished: it proved nothing");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,6 +135,7 @@ async fn redis_unreachable_for_seconds_mid_batch_delays_but_loses_nothing() {
         let record = app.task(task.id).await;
         assert!(record.finished_at >= record.started_at && record.result.is_some(), "{record:?}");
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,6 +158,7 @@ async fn sigterm_mid_batch_finishes_in_flight_tasks_and_leaves_the_rest_queued()
 
     app.start_worker().await;
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH, "the next worker took the rest");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,6 +180,7 @@ async fn a_message_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit
     let letters = app.drain_dead_letters().await;
     assert_eq!(letters.len(), 1);
     assert_eq!(header_text(&letters[0].1, "x-first-death-reason"), "delivery_limit");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,4 +203,5 @@ async fn load_1000_uploads_from_16_clients_against_2_workers_all_succeed() {
         wall.as_secs_f64(),
         UPLOADS as f64 / wall.as_secs_f64()
     ));
+    app.stop().await;
 }

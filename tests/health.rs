@@ -12,4 +12,5 @@ async fn health_answers_and_ready_checks_both_services() {
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"status": "ready", "checks": {"rabbitmq": "ok", "redis": "ok"}}));
+    app.stop().await;
 }

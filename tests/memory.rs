@@ -29,6 +29,7 @@ async fn an_upload_whose_metadata_inflates_to_400_mb_costs_the_api_under_32_mb()
     assert_eq!(answer.status(), 202, "a 1x1 PNG with a bloated profile is still an image: {:?}", answer.text().await);
     let grown = api.peak_rss_mib() - before;
     assert!(grown < 32, "the API's peak memory grew by {grown} MiB for one bomb");
+    app.stop().await;
 }
 
 /// A `width`×`height` progressive JPEG at 4:4:4, the layout that makes libjpeg-turbo hold 6 bytes a pixel.
@@ -76,4 +77,5 @@ async fn two_50_megapixel_progressive_jpegs_at_concurrency_2_keep_the_worker_wit
         peak < idle + BUDGET_MIB,
         "the worker peaked at {peak} MiB, over {idle} MiB idle + a {BUDGET_MIB} MiB budget"
     );
+    app.stop().await;
 }

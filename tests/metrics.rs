@@ -45,6 +45,7 @@ async fn api_and_worker_metrics_count_a_small_batch() {
     assert_eq!(sample(&worker, "thumbq_task_processing_seconds_count", &[("queue", &queue)]), 4.0);
     assert_eq!(sample(&worker, "thumbq_task_queue_seconds_count", &[("queue", &queue)]), 4.0);
     assert_eq!(sample(&worker, "thumbq_tasks_in_flight", &[("queue", &queue)]), 0.0);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,4 +79,5 @@ async fn every_metric_has_help_failure_counters_start_at_zero_and_methods_are_bo
     assert!(
         api.contains("thumbq_http_request_duration_seconds_bucket{route=\"/health\",method=\"GET\",status=\"200\"")
     );
+    app.stop().await;
 }

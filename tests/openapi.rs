@@ -56,6 +56,7 @@ async fn openapi_document_matches_the_reviewed_snapshot() {
     for status in ["202", "400", "413", "415", "422", "503"] {
         assert!(upload["responses"][status].is_object(), "POST /thumbnails does not document {status}");
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,4 +72,5 @@ async fn swagger_ui_is_served_from_the_binary_without_external_requests() {
     assert!(!html.contains("https://") && !html.contains("http://"), "the page loads nothing from elsewhere: {html}");
     let script = router.oneshot(Request::get("/docs/swagger-ui-bundle.js").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(script.status(), 200, "the Swagger UI bundle is vendored into the binary");
+    app.stop().await;
 }

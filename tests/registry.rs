@@ -53,6 +53,7 @@ async fn workers_register_count_their_tasks_and_leave_or_expire() {
     assert!(steady.terminate().await);
     let left: Vec<WorkerInfo> = app.get("/workers").await.json().await.unwrap();
     assert!(left.is_empty(), "a worker that stops gracefully unregisters at once: {left:?}");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,6 +78,7 @@ async fn tasks_are_listed_newest_first_with_filters_and_pages() {
     for bad in ["limit=0", "limit=101", "status=DONE", "cursor=yesterday", "page=2", "before=2026-01-01T00:00:00Z"] {
         assert_eq!(app.get(&format!("/tasks?{bad}")).await.status(), 400, "{bad}");
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,6 +95,7 @@ async fn the_task_index_is_trimmed_as_records_expire() {
             redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
         assert!(indexed.iter().all(|entry| entry.ends_with(&new.id.to_string())), "{index} kept {indexed:?}");
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +115,7 @@ async fn stats_show_queues_workers_and_recent_outcomes() {
     assert_eq!(stats["workers_online"], 1);
     assert_eq!(stats["queues"][&app.settings.amqp.queue], 0);
     assert_eq!(stats["queues"][format!("{}.dead", app.settings.amqp.queue)], 0);
+    app.stop().await;
 }
 
 /// The path of the next page named by a `GET /tasks` answer's `Link: <…>; rel="next"` header.
@@ -165,4 +169,5 @@ async fn walking_the_task_list_returns_every_task_exactly_once_even_within_one_m
     assert_eq!(finished, expected, "the status filter returns each matching task once");
     let pending = walk(&app, "/tasks?limit=7&status=PENDING").await;
     assert_eq!(pending.len(), 200 - expected.len());
+    app.stop().await;
 }

@@ -53,6 +53,7 @@ async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
     for task in &accepted {
         assert!(app.task(task.id).await.attempts >= 2);
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,4 +119,5 @@ async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_le
     let left = app.drain_dead_letters().await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0, b"not a task");
+    app.stop().await;
 }

@@ -27,6 +27,7 @@ async fn a_permanently_failed_task_leaves_no_original() {
     assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
     let originals = app.originals_dir();
     eventually("the failed task's original is deleted", async || TestApp::files_in(&originals).is_empty()).await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,4 +59,5 @@ async fn the_sweep_removes_expired_originals_and_interrupted_writes_and_nothing_
     let mut expected = vec![queued.id.to_string(), fresh.to_string(), ".tmp-writing".to_owned()];
     expected.sort();
     assert_eq!(left, expected);
+    app.stop().await;
 }

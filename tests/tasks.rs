@@ -35,6 +35,7 @@ async fn statuses_go_pending_started_success_and_the_record_agrees() {
         (result.format.as_str(), result.width, result.height, result.bytes),
         ("jpeg", 100, 100, thumbnail_bytes)
     );
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,6 +50,7 @@ async fn the_record_is_json_with_rfc3339_timestamps() {
     }
     assert_eq!(json["status"], "SUCCESS");
     assert_eq!(json["args"], serde_json::json!({"width": 100, "height": 100, "fit": "cover", "format": "png"}));
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

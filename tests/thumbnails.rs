@@ -31,6 +31,7 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail() {
     // The original goes right after SUCCESS is recorded, which may be just after the thumbnail can be downloaded.
     let originals = app.originals_dir();
     eventually("originals are deleted once thumbnails exist", async || TestApp::files_in(&originals).is_empty()).await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,6 +55,7 @@ async fn each_fit_mode_gives_its_size_and_format_can_be_chosen() {
         let bytes = response.bytes().await.unwrap();
         assert_eq!(image::guess_format(&bytes).unwrap().extensions_str()[0], extension);
     }
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,6 +65,7 @@ async fn a_raw_body_upload_is_accepted_like_a_form() {
     assert_eq!(response.status(), 202);
     let accepted: thumbq_api::routes::thumbnails::Accepted = response.json().await.unwrap();
     assert_eq!(app.download_image(&accepted.name).await.dimensions(), (50, 40));
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,6 +80,7 @@ async fn accepted_upload_answers_202_with_location_and_absolute_urls() {
     assert_eq!(accepted.url, format!("{}/thumbnails/{}", app.base, accepted.name));
     assert_eq!(accepted.status_url, format!("{}/tasks/{}", app.base, accepted.id));
     assert_eq!(accepted.name, format!("{}.png", accepted.id));
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,6 +106,7 @@ async fn a_finished_thumbnail_is_cacheable_with_a_strong_etag() {
     assert_eq!(revalidated.status(), 304);
     assert_eq!(revalidated.headers()["etag"], etag.as_str());
     assert!(revalidated.bytes().await.unwrap().is_empty());
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,6 +141,7 @@ async fn a_queued_task_answers_202_and_a_long_poll_returns_as_soon_as_it_is_done
     let finished = record.finished_at.expect("finished_at is set");
     let lag = chrono::Utc::now() - finished - chrono::Duration::from_std(answered_at.elapsed()).unwrap();
     assert!(lag < chrono::Duration::seconds(2), "long poll answered {lag} after the task finished");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,4 +157,5 @@ async fn stopping_the_api_answers_open_long_polls_and_refuses_new_requests() {
     assert!(started.elapsed() < Duration::from_secs(10), "draining took {:?}", started.elapsed());
     assert_eq!(poll.await.unwrap(), 202, "the open long poll is answered with the current state");
     assert!(reqwest::get(format!("{}/health", app.base)).await.is_err(), "no new connections after shutdown");
+    app.stop().await;
 }

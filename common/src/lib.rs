@@ -1,5 +1,6 @@
-//! Code shared by thumbq's API and worker: the task message and its state, the stores, the broker topology and the
-//! settings. Nothing here knows about HTTP or image processing.
+//! Code shared by thumbq's API and worker: the task's wire types and state machine, the stores (Redis records,
+//! files), the broker topology and connection, the header probe, settings, telemetry. Nothing here knows about
+//! HTTP routes or how thumbnails are made (the probe reads headers only).
 
 pub mod broker;
 pub mod file_store;

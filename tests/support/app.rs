@@ -1,6 +1,6 @@
 //! `spawn_app()` and the typed helpers every test uses. Each app runs the real API and real workers in-process
 //! against the real RabbitMQ and Redis, on its own queue names, Redis key prefix, temporary store and port, so tests
-//! run in parallel and leave nothing behind (queues and keys are deleted when the app is dropped).
+//! run in parallel and leave nothing behind (queues and keys are deleted when the app is dropped: `cleanup.rs`).
 
 use std::{
     path::PathBuf,
@@ -14,19 +14,16 @@ use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
     broker::Topology,
     file_store::{LocalFileStore, SharedFileStore},
-    settings::{AmqpSettings, RedisSettings, RetrySettings},
+    settings::{RedisSettings, RetrySettings},
     state_store::StateStore,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::support::services::{delete_keys, delete_queues, keys_under};
+use crate::support::services::keys_under;
 use tokio_util::sync::CancellationToken;
 
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
-
-/// How long deleting a test's queues and keys may take.
-const CLEANUP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A running API (and its workers) with everything a test needs to talk to it.
 pub struct TestApp {
@@ -46,9 +43,11 @@ pub struct TestApp {
     events: thumbq_api::events::TaskEvents,
     /// Deleted with the app.
     _store_dir: tempfile::TempDir,
-    api_shutdown: CancellationToken,
-    api: Option<JoinHandle<anyhow::Result<()>>>,
-    workers: Mutex<Vec<WorkerHandle>>,
+    pub(super) api_shutdown: CancellationToken,
+    pub(super) api: Option<JoinHandle<anyhow::Result<()>>>,
+    pub(super) workers: Mutex<Vec<WorkerHandle>>,
+    /// Set by [`TestApp::stop`]; `Drop` then has nothing left to do.
+    pub(super) stopped: bool,
 }
 
 /// A running in-process worker.
@@ -114,6 +113,7 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         api_shutdown,
         api: Some(api),
         workers: Mutex::default(),
+        stopped: false,
     }
 }
 
@@ -317,54 +317,4 @@ impl TestApp {
             api.await.expect("api task").expect("the API stops cleanly");
         }
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.api_shutdown.cancel();
-        let mut running: Vec<_> = self.api.take().into_iter().map(|api| api.abort_handle()).collect();
-        if let Ok(mut workers) = self.workers.lock() {
-            workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
-            running.extend(workers.drain(..).map(|(_, handle)| handle.abort_handle()));
-        }
-        let queues = self.topology.queue_names().into_iter().map(str::to_owned).collect();
-        clean_up(running, self.direct_redis.clone(), Some((self.settings.amqp.clone(), queues)));
-    }
-}
-
-/// A Redis key prefix of a test's own, for tests of the state store alone; its keys are deleted on drop.
-pub struct ScratchRedis(pub RedisSettings);
-
-impl ScratchRedis {
-    /// A fresh prefix on the test Redis.
-    pub fn new() -> Self {
-        Self(test_settings().redis)
-    }
-}
-
-impl Drop for ScratchRedis {
-    fn drop(&mut self) {
-        clean_up(Vec::new(), self.0.clone(), None);
-    }
-}
-
-/// Once the `running` tasks have stopped (a worker finishing its last task after the cleanup would write its record
-/// again), deletes every key under the Redis prefix and the `queues`. Runs on a thread of its own, since Drop cannot
-/// await, and gives up after a deadline: a broker or Redis that hangs must fail the test run, not hang it.
-fn clean_up(running: Vec<tokio::task::AbortHandle>, redis: RedisSettings, queues: Option<(AmqpSettings, Vec<String>)>) {
-    let deleting = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + CLEANUP_DEADLINE;
-        while running.iter().any(|task| !task.is_finished()) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        running.iter().for_each(tokio::task::AbortHandle::abort);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        runtime.block_on(async {
-            let _ = tokio::time::timeout(CLEANUP_DEADLINE, delete_keys(&redis)).await;
-            if let Some((amqp, queues)) = queues {
-                let _ = tokio::time::timeout(CLEANUP_DEADLINE, delete_queues(&amqp, &queues)).await;
-            }
-        });
-    });
-    let _ = deleting.join();
 }

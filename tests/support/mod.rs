@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod broker_node;
+pub mod cleanup;
 pub mod faulty_store;
 pub mod process;
 pub mod proxy;
@@ -10,4 +11,5 @@ pub mod queues;
 pub mod services;
 pub mod watcher;
 
-pub use app::{DEADLINE, ScratchRedis, TestApp, eventually, spawn_api_with, spawn_app, test_settings};
+pub use app::{DEADLINE, TestApp, eventually, spawn_api_with, spawn_app, test_settings};
+pub use cleanup::ScratchRedis;

@@ -2,7 +2,11 @@
 //! variable and default; the defaults run everything on one machine. This module is the only reader of the
 //! environment.
 
-use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+mod env;
+
+use env::Env;
 
 /// All of thumbq's settings; the API and the worker each use the parts they need.
 #[derive(Clone, Debug)]
@@ -251,44 +255,6 @@ fn host_name() -> String {
     Some(host.trim().to_owned()).filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
 }
 
-/// Typed reads of variables with defaults.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    fn string(&self, var: &str, default: &str) -> String {
-        (self.0)(var).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
-    }
-
-    fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, SettingsError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match (self.0)(var).filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(value) => value.trim().parse().map_err(|e: T::Err| self.error(var, &value, &e.to_string())),
-        }
-    }
-
-    fn positive<T: FromStr + Default + PartialEq>(&self, var: &'static str, default: T) -> Result<T, SettingsError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        let value = self.parse(var, default)?;
-        if value == T::default() {
-            return Err(self.error(var, "0", "must be greater than 0"));
-        }
-        Ok(value)
-    }
-
-    fn millis(&self, var: &'static str, default: u64) -> Result<Duration, SettingsError> {
-        self.positive(var, default).map(Duration::from_millis)
-    }
-
-    fn error(&self, var: &'static str, value: &str, reason: &str) -> SettingsError {
-        SettingsError { var, value: value.to_owned(), reason: reason.to_owned() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +279,7 @@ mod tests {
 
     /// Every variable read here, by scanning this file's `env.…("VAR", …)` calls.
     fn variables_read() -> Vec<String> {
-        let source = include_str!("settings.rs");
+        let source = include_str!("mod.rs");
         let mut vars: Vec<String> = source
             .split('"')
             .filter(|word| (word.starts_with("THUMBQ_") && word.len() > 7) || *word == "LOG_FORMAT")
@@ -327,7 +293,7 @@ mod tests {
 
     #[test]
     fn every_setting_is_documented_and_the_example_file_parses() {
-        let (readme, example) = (include_str!("../../README.md"), include_str!("../../.env.example"));
+        let (readme, example) = (include_str!("../../../README.md"), include_str!("../../../.env.example"));
         let vars = variables_read();
         assert!(vars.len() >= 20, "{vars:?}");
         for var in &vars {
