@@ -104,7 +104,14 @@ fn pipeline_cost(images: &[Vec<u8>]) -> f64 {
     let started = Instant::now();
     for _ in 0..5 {
         for image in images {
-            std::hint::black_box(thumbq_worker::pipeline::make_thumbnail(image, &args, u64::MAX).expect("thumbnail"));
+            std::hint::black_box(
+                thumbq_worker::pipeline::make_thumbnail(
+                    image,
+                    &args,
+                    thumbq_worker::pipeline::Limits::pixels(u64::MAX),
+                )
+                .expect("thumbnail"),
+            );
         }
     }
     started.elapsed().as_secs_f64() * 1000.0 / (5 * images.len()) as f64

@@ -12,7 +12,7 @@ use std::{
 
 use image::imageops::FilterType;
 use thumbq_common::task::{Fit, OutputFormat, ResizeArgs};
-use thumbq_worker::pipeline::{make_thumbnail, quality};
+use thumbq_worker::pipeline::{Limits, make_thumbnail, quality};
 
 /// Timed runs per file of the thumbq pipeline (the median is kept).
 const RUNS: usize = 5;
@@ -49,7 +49,7 @@ fn main() {
             let mut runs: Vec<Duration> = (0..RUNS)
                 .map(|_| {
                     let started = Instant::now();
-                    std::hint::black_box(make_thumbnail(&bytes, &args, u64::MAX).expect("thumbnail"));
+                    std::hint::black_box(make_thumbnail(&bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail"));
                     started.elapsed()
                 })
                 .collect();
@@ -63,7 +63,8 @@ fn main() {
             megapixels += f64::from(full.width()) * f64::from(full.height()) / 1e6;
 
             let png = ResizeArgs { format: OutputFormat::Png, ..args };
-            let thumbnail = quality::flattened(&make_thumbnail(&bytes, &png, u64::MAX).expect("thumbnail").bytes);
+            let thumbnail =
+                quality::flattened(&make_thumbnail(&bytes, &png, Limits::pixels(u64::MAX)).expect("thumbnail").bytes);
             min_psnr = min_psnr.min(quality::psnr(&thumbnail, &quality::reference(&bytes, &png)));
         }
         let vips = vipsthumbnail(&files, vips_ext);
@@ -129,7 +130,7 @@ fn rss_probe(path: &Path) {
     let bytes = std::fs::read(path).expect("probe input");
     let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Jpeg };
     let started = Instant::now();
-    make_thumbnail(&bytes, &args, u64::MAX).expect("thumbnail");
+    make_thumbnail(&bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail");
     let elapsed = started.elapsed();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let peak =

@@ -24,7 +24,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::{
     context::Context,
     error::TaskError,
-    pipeline::{self, PipelineError},
+    pipeline::{self, Limits, PipelineError},
     retry::{self, Decision},
 };
 
@@ -97,9 +97,11 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
         }
     }
     let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
-    let (args, max_pixels) = (envelope.args, ctx.settings.limits.max_pixels);
-    let _memory = admit(ctx, &original, &args).await?;
-    let thumbnail = tokio::task::spawn_blocking(move || pipeline::make_thumbnail(&original, &args, max_pixels))
+    let args = envelope.args;
+    let memory = admit(ctx, &original, &args).await?;
+    // The admitted share is also libjpeg-turbo's own cap: a file the estimate got wrong fails, not the worker.
+    let limits = Limits { max_pixels: ctx.settings.limits.max_pixels, decoder_memory_mib: memory.num_permits() as u32 };
+    let thumbnail = tokio::task::spawn_blocking(move || pipeline::make_thumbnail(&original, &args, limits))
         .await
         .map_err(|e| TaskError::Crashed(e.to_string()))??;
     ctx.store.put_thumbnail(envelope.thumbnail_name(), thumbnail.bytes).await?;

@@ -8,14 +8,18 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, GrayImage, ImageDecoder, RgbImage, codecs::jpeg::JpegDecoder, metadata::Orientation};
+use image::{DynamicImage, ImageDecoder, codecs::jpeg::JpegDecoder, metadata::Orientation};
 use thumbq_common::{
     image_probe::{self, Probe},
     task::SourceFormat,
 };
-use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
+use turbojpeg::ScalingFactor;
 
-use super::{PipelineError, jpeg_layout};
+use super::{
+    PipelineError,
+    jpeg::{self, DecodeLimits},
+    jpeg_layout,
+};
 
 /// The EXIF orientation recorded in the image's header (JPEG, PNG, WebP, TIFF), read without decoding pixels and
 /// within the header allocation limit.
@@ -35,7 +39,8 @@ pub fn orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
 
 /// Decodes `bytes` (already probed as `format`) to 8-bit Luma, LumaA, RGB or RGBA pixels. `reduction` is how many
 /// times smaller than full size the decoded image may be (≥ 1): JPEG uses the largest DCT scale within it.
-pub fn decode(bytes: &[u8], probe: &Probe, reduction: f64) -> Result<DynamicImage, PipelineError> {
+/// `memory_mib` caps libjpeg-turbo's intermediate buffers (0: no cap).
+pub fn decode(bytes: &[u8], probe: &Probe, reduction: f64, memory_mib: u32) -> Result<DynamicImage, PipelineError> {
     let format = probe.format;
     if format == SourceFormat::Jpeg {
         // libjpeg-turbo, like zune-jpeg, fills a truncated JPEG with grey after a warning; a cut-off upload must
@@ -45,7 +50,9 @@ pub fn decode(bytes: &[u8], probe: &Probe, reduction: f64) -> Result<DynamicImag
         };
         // At 1/8 scale only DC coefficients are read: most of a progressive JPEG's AC scans can go undecoded.
         let lighter = (jpeg_scale(reduction) == ScalingFactor::ONE_EIGHTH).then(|| layout.for_one_eighth(bytes));
-        if let Some(image) = decode_jpeg_scaled(lighter.flatten().as_deref().unwrap_or(bytes), reduction)? {
+        let limits = DecodeLimits { max_scans: MAX_SCANS, max_memory_mib: memory_mib };
+        let source = lighter.flatten();
+        if let Some(image) = jpeg::decode_scaled(source.as_deref().unwrap_or(bytes), jpeg_scale(reduction), limits)? {
             return Ok(image);
         }
     }
@@ -73,38 +80,6 @@ pub fn jpeg_scale(reduction: f64) -> ScalingFactor {
     }
 }
 
-/// Decodes a JPEG with libjpeg-turbo at reduced scale; `None` for colour spaces it leaves to `image` (CMYK, YCCK).
-fn decode_jpeg_scaled(bytes: &[u8], reduction: f64) -> Result<Option<DynamicImage>, PipelineError> {
-    let error = |e: turbojpeg::Error| PipelineError::Decode(e.to_string());
-    let mut decompressor = Decompressor::new().map_err(error)?;
-    decompressor.set_scan_limit(MAX_SCANS).map_err(error)?;
-    let header = decompressor.read_header(bytes).map_err(error)?;
-    let format = match header.colorspace {
-        Colorspace::Gray => PixelFormat::GRAY,
-        Colorspace::YCbCr | Colorspace::RGB => PixelFormat::RGB,
-        _ => return Ok(None),
-    };
-    let scale = if header.is_lossless { ScalingFactor::ONE } else { jpeg_scale(reduction) };
-    decompressor.set_scaling_factor(scale).map_err(error)?;
-    let scaled = header.scaled(scale);
-    let channels = format.size();
-    let mut image = turbojpeg::Image {
-        pixels: vec![0u8; channels * scaled.width * scaled.height],
-        width: scaled.width,
-        pitch: channels * scaled.width,
-        height: scaled.height,
-        format,
-    };
-    decompressor.decompress(bytes, image.as_deref_mut()).map_err(error)?;
-    let (width, height) = (u32::try_from(scaled.width), u32::try_from(scaled.height));
-    let (Ok(width), Ok(height)) = (width, height) else { return Err(PipelineError::Decode("image too large".into())) };
-    let built = match format {
-        PixelFormat::GRAY => GrayImage::from_raw(width, height, image.pixels).map(DynamicImage::ImageLuma8),
-        _ => RgbImage::from_raw(width, height, image.pixels).map(DynamicImage::ImageRgb8),
-    };
-    built.map(Some).ok_or_else(|| PipelineError::Decode("decoded buffer has the wrong size".into()))
-}
-
 /// Decodes any accepted format whole with `image`, allocating no more than its pixels need.
 fn decode_whole(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, PipelineError> {
     // The widest pixel type (RGBA, 16 bits a channel) plus room for the decoders' working buffers and metadata.
@@ -127,31 +102,19 @@ fn to_eight_bit(image: DynamicImage) -> DynamicImage {
 }
 #[cfg(test)]
 mod tests {
-    use turbojpeg::{Compressor, Subsamp};
+    use turbojpeg::Subsamp;
 
     use super::*;
+    use crate::pipeline::test_images::progressive_jpeg;
+
+    /// libjpeg-turbo's decode of the whole file, with no cap on its memory.
+    fn whole_file_decode(bytes: &[u8], reduction: f64) -> DynamicImage {
+        let limits = DecodeLimits { max_scans: MAX_SCANS, max_memory_mib: 0 };
+        jpeg::decode_scaled(bytes, jpeg_scale(reduction), limits).expect("decodes").expect("YCbCr")
+    }
 
     fn jpeg_probe(bytes: &[u8]) -> Probe {
         image_probe::probe(bytes, u64::MAX).expect("a readable JPEG header")
-    }
-
-    /// A progressive JPEG of a detailed picture (a gradient under pseudo-random texture, so the AC scans carry data).
-    fn progressive_jpeg(width: usize, height: usize, subsamp: Subsamp) -> Vec<u8> {
-        let pixels: Vec<u8> = (0..width * height * 3)
-            .map(|i| {
-                let (pixel, channel) = (i / 3, i % 3);
-                let (x, y) = (pixel % width, pixel / width);
-                let texture = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ channel.wrapping_mul(31)) % 97;
-                ((x * 255 / width + y * 64 / height + channel * 40 + texture) % 256) as u8
-            })
-            .collect();
-        let image =
-            turbojpeg::Image { pixels: pixels.as_slice(), width, pitch: width * 3, height, format: PixelFormat::RGB };
-        let mut compressor = Compressor::new().expect("compressor");
-        compressor.set_progressive(true).expect("progressive");
-        compressor.set_subsamp(subsamp).expect("subsampling");
-        compressor.set_quality(90).expect("quality");
-        compressor.compress_to_vec(image).expect("fixture encodes")
     }
 
     #[test]
@@ -165,8 +128,8 @@ mod tests {
                 jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
             assert!(lighter.len() * 3 < jpeg.len(), "{subsamp:?}: {} of {} bytes kept", lighter.len(), jpeg.len());
 
-            let fast = decode(&jpeg, &jpeg_probe(&jpeg), 8.0).expect("decodes");
-            let whole_file = decode_jpeg_scaled(&jpeg, 8.0).expect("decodes").expect("YCbCr");
+            let fast = decode(&jpeg, &jpeg_probe(&jpeg), 8.0, 0).expect("decodes");
+            let whole_file = whole_file_decode(&jpeg, 8.0);
             let expected = (width.div_ceil(8) as u32, height.div_ceil(8) as u32);
             assert_eq!((fast.width(), fast.height()), expected, "{subsamp:?}");
             assert!(fast.as_bytes() == whole_file.as_bytes(), "{subsamp:?}: pixels differ");
@@ -177,9 +140,9 @@ mod tests {
     fn a_jpeg_with_too_many_scans_is_refused_and_one_with_a_few_more_is_not() {
         let jpeg = progressive_jpeg(64, 48, Subsamp::Sub2x2);
         let padded = |extra| jpeg_layout::with_empty_scans(&jpeg, extra).expect("a complete JPEG");
-        let image = decode(&padded(20), &jpeg_probe(&padded(20)), 1.0).expect("30 scans decode");
+        let image = decode(&padded(20), &jpeg_probe(&padded(20)), 1.0, 0).expect("30 scans decode");
         assert_eq!((image.width(), image.height()), (64, 48));
-        let err = decode(&padded(MAX_SCANS as usize), &jpeg_probe(&padded(MAX_SCANS as usize)), 1.0).unwrap_err();
+        let err = decode(&padded(MAX_SCANS as usize), &jpeg_probe(&padded(MAX_SCANS as usize)), 1.0, 0).unwrap_err();
         assert!(matches!(&err, PipelineError::Decode(message) if message.contains("scan")), "{err}");
     }
 
@@ -190,7 +153,7 @@ mod tests {
         jpeg[frame + 11] = 0; // the first component's sampling factors
         // The probe (zune-jpeg) refuses this header too; the decoder must not rely on that.
         let probe = Probe { format: SourceFormat::Jpeg, width: 320, height: 240 };
-        let err = decode(&jpeg, &probe, 8.0).unwrap_err();
+        let err = decode(&jpeg, &probe, 8.0, 0).unwrap_err();
         assert!(matches!(err, PipelineError::Decode(_)), "{err}");
     }
 
@@ -199,11 +162,21 @@ mod tests {
         let jpeg = progressive_jpeg(320, 240, Subsamp::Sub2x2);
         let lighter =
             jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
-        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0).expect("decodes");
-        let whole_file = decode_jpeg_scaled(&jpeg, 4.0).expect("decodes").expect("YCbCr");
-        let blurred = decode_jpeg_scaled(&lighter, 4.0).expect("decodes").expect("YCbCr");
+        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 0).expect("decodes");
+        let whole_file = whole_file_decode(&jpeg, 4.0);
+        let blurred = whole_file_decode(&lighter, 4.0);
         assert_eq!((image.width(), image.height()), (80, 60));
         assert!(image.as_bytes() == whole_file.as_bytes(), "decoded from every scan");
         assert!(image.as_bytes() != blurred.as_bytes(), "at 1/4 the AC coefficients count");
+    }
+
+    #[test]
+    fn libjpeg_turbo_refuses_a_progressive_jpeg_whose_coefficients_exceed_its_memory_cap() {
+        // 2000×1500 at 4:4:4: 18 MB of coefficients, whatever the output scale.
+        let jpeg = progressive_jpeg(2000, 1500, Subsamp::None);
+        let err = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 8).unwrap_err();
+        assert!(matches!(&err, PipelineError::Decode(message) if message.contains("Memory limit")), "{err}");
+        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 24).expect("decodes within 24 MiB");
+        assert_eq!((image.width(), image.height()), (500, 375));
     }
 }

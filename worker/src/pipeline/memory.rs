@@ -85,18 +85,9 @@ fn scaled(side: u32, reduction: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::test_images::flat_jpeg as jpeg;
     use image::ImageFormat;
     use thumbq_common::fixtures::sample_image;
-    use turbojpeg::{Compressor, Image, PixelFormat};
-
-    fn jpeg(width: usize, height: usize, progressive: bool, subsamp: Subsamp) -> Vec<u8> {
-        let pixels = vec![128u8; width * height * 3];
-        let image = Image { pixels: pixels.as_slice(), width, pitch: width * 3, height, format: PixelFormat::RGB };
-        let mut compressor = Compressor::new().unwrap();
-        compressor.set_progressive(progressive).unwrap();
-        compressor.set_subsamp(subsamp).unwrap();
-        compressor.compress_to_vec(image).unwrap()
-    }
 
     fn peak(bytes: &[u8], reduction: f64) -> u64 {
         let probe = image_probe::probe(bytes, u64::MAX).unwrap();

@@ -5,8 +5,11 @@
 mod decode;
 mod encode;
 pub mod geometry;
+mod jpeg;
 mod jpeg_layout;
 pub mod memory;
+#[cfg(test)]
+mod test_images;
 // PSNR against a reference: for the tests and `make bench`, not the worker.
 #[cfg(any(test, feature = "bench"))]
 pub mod quality;
@@ -26,6 +29,23 @@ pub struct Thumbnail {
     pub bytes: Vec<u8>,
     /// Its format, size and length.
     pub info: ImageInfo,
+}
+
+/// What making one thumbnail may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Images with more pixels are refused from their header (`THUMBQ_MAX_PIXELS`).
+    pub max_pixels: u64,
+    /// libjpeg-turbo's cap on its intermediate buffers, in MiB (0: no cap): the backstop behind the worker's
+    /// admission estimate, which it sets to the task's admitted share.
+    pub decoder_memory_mib: u32,
+}
+
+impl Limits {
+    /// A pixel limit alone, for callers with no memory budget (benchmarks, tests).
+    pub const fn pixels(max_pixels: u64) -> Self {
+        Self { max_pixels, decoder_memory_mib: 0 }
+    }
 }
 
 /// Why an image could not be made into a thumbnail.
@@ -89,11 +109,11 @@ pub fn estimate_peak(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result
     Ok(memory::decode_peak(bytes, &probe, plan.reduction) + 3 * output + bytes.len() as u64)
 }
 
-/// Makes the thumbnail `args` asks for from the encoded image `bytes`, refusing images over `max_pixels`.
-pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result<Thumbnail, PipelineError> {
-    let probe = image_probe::probe(bytes, max_pixels)?;
+/// Makes the thumbnail `args` asks for from the encoded image `bytes`, within `limits`.
+pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, PipelineError> {
+    let probe = image_probe::probe(bytes, limits.max_pixels)?;
     let DecodePlan { orientation, stored_box: (box_w, box_h), full, reduction } = DecodePlan::new(bytes, &probe, args);
-    let source = decode::decode(bytes, &probe, reduction)?;
+    let source = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?;
     // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
     // which must not change the thumbnail's size.
     let plan = geometry::Plan {
@@ -127,6 +147,7 @@ mod tests {
         fixtures::{oriented_jpeg, sample_image, transparent_png},
         task::{Fit, OutputFormat},
     };
+    use turbojpeg::Subsamp;
 
     fn args(width: u32, height: u32, fit: Fit, format: OutputFormat) -> ResizeArgs {
         ResizeArgs { width, height, fit, format }
@@ -149,7 +170,7 @@ mod tests {
         for format in formats {
             let source = sample_image(format, 320, 200);
             for output in OutputFormat::ALL {
-                let thumb = make_thumbnail(&source, &args(100, 100, Fit::Cover, output), 1 << 30)
+                let thumb = make_thumbnail(&source, &args(100, 100, Fit::Cover, output), Limits::pixels(1 << 30))
                     .unwrap_or_else(|e| panic!("{format:?} -> {output:?}: {e}"));
                 let image = decoded(&thumb);
                 assert_eq!((image.width(), image.height()), (100, 100), "{format:?} -> {output:?}");
@@ -166,7 +187,9 @@ mod tests {
     fn fit_modes_give_their_sizes() {
         let source = sample_image(ImageFormat::Png, 400, 100);
         let size = |fit| {
-            let image = decoded(&make_thumbnail(&source, &args(100, 100, fit, OutputFormat::Png), 1 << 30).unwrap());
+            let image = decoded(
+                &make_thumbnail(&source, &args(100, 100, fit, OutputFormat::Png), Limits::pixels(1 << 30)).unwrap(),
+            );
             (image.width(), image.height())
         };
         assert_eq!(size(Fit::Cover), (100, 100));
@@ -177,10 +200,14 @@ mod tests {
     #[test]
     fn transparency_is_kept_in_png_and_flattened_in_jpeg() {
         let source = transparent_png(64, 64);
-        let png = decoded(&make_thumbnail(&source, &args(32, 32, Fit::Fill, OutputFormat::Png), 1 << 30).unwrap());
+        let png = decoded(
+            &make_thumbnail(&source, &args(32, 32, Fit::Fill, OutputFormat::Png), Limits::pixels(1 << 30)).unwrap(),
+        );
         assert!(png.color().has_alpha());
         assert_eq!(png.to_rgba8().get_pixel(2, 16).0[3], 0, "the transparent half stays transparent");
-        let jpeg = decoded(&make_thumbnail(&source, &args(32, 32, Fit::Fill, OutputFormat::Jpeg), 1 << 30).unwrap());
+        let jpeg = decoded(
+            &make_thumbnail(&source, &args(32, 32, Fit::Fill, OutputFormat::Jpeg), Limits::pixels(1 << 30)).unwrap(),
+        );
         let [r, g, b] = jpeg.to_rgb8().get_pixel(2, 16).0;
         assert!(r > 240 && g > 240 && b > 240, "transparent pixels are laid over white, got {r},{g},{b}");
     }
@@ -189,14 +216,18 @@ mod tests {
     fn exif_orientation_is_applied_and_the_box_turns_with_it() {
         // Stored 200x100, tagged "rotate 90° clockwise": shown 100x200 with the red half on top.
         let source = oriented_jpeg(200, 100, 6);
-        let contain =
-            decoded(&make_thumbnail(&source, &args(100, 100, Fit::Contain, OutputFormat::Png), 1 << 30).unwrap());
+        let contain = decoded(
+            &make_thumbnail(&source, &args(100, 100, Fit::Contain, OutputFormat::Png), Limits::pixels(1 << 30))
+                .unwrap(),
+        );
         assert_eq!((contain.width(), contain.height()), (50, 100));
         let [r, _, b] = contain.to_rgb8().get_pixel(25, 10).0;
         assert!(r > 150 && b < 80, "top is red, got {r},{b}");
         let [r, _, b] = contain.to_rgb8().get_pixel(25, 90).0;
         assert!(b > 150 && r < 80, "bottom is blue, got {r},{b}");
-        let cover = decoded(&make_thumbnail(&source, &args(60, 30, Fit::Cover, OutputFormat::Png), 1 << 30).unwrap());
+        let cover = decoded(
+            &make_thumbnail(&source, &args(60, 30, Fit::Cover, OutputFormat::Png), Limits::pixels(1 << 30)).unwrap(),
+        );
         assert_eq!((cover.width(), cover.height()), (60, 30), "cover gives the box asked for, in display orientation");
     }
 
@@ -204,14 +235,33 @@ mod tests {
     fn a_truncated_jpeg_is_a_decode_error() {
         let source = sample_image(ImageFormat::Jpeg, 640, 480);
         let truncated = &source[..source.len() / 2];
-        let err = make_thumbnail(truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), 1 << 30).unwrap_err();
+        let err = make_thumbnail(truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), Limits::pixels(1 << 30))
+            .unwrap_err();
         assert!(matches!(err, PipelineError::Decode(_)), "{err}");
     }
 
     #[test]
     fn an_image_over_the_pixel_limit_is_refused_before_decoding() {
         let source = sample_image(ImageFormat::Png, 100, 100);
-        let err = make_thumbnail(&source, &args(10, 10, Fit::Cover, OutputFormat::Png), 9_999).unwrap_err();
+        let err =
+            make_thumbnail(&source, &args(10, 10, Fit::Cover, OutputFormat::Png), Limits::pixels(9_999)).unwrap_err();
         assert!(matches!(err, PipelineError::Probe(ProbeError::TooLarge { .. })), "{err}");
+    }
+
+    #[test]
+    fn the_admission_estimate_leaves_libjpeg_turbo_room_to_decode() {
+        // The estimate is the decoder's memory cap in the worker: it must never refuse a good file.
+        for (width, height, subsamp) in
+            [(1999, 1001, Subsamp::None), (1001, 1999, Subsamp::Sub2x2), (1203, 777, Subsamp::Sub2x1)]
+        {
+            let source = test_images::progressive_jpeg(width, height, subsamp);
+            for side in [100, 400, 1000] {
+                let args = args(side, side, Fit::Cover, OutputFormat::Jpeg);
+                let mib = estimate_peak(&source, &args, 1 << 30).unwrap().div_ceil(1 << 20);
+                let limits = Limits { max_pixels: 1 << 30, decoder_memory_mib: u32::try_from(mib).unwrap() };
+                make_thumbnail(&source, &args, limits)
+                    .unwrap_or_else(|e| panic!("{width}x{height} {subsamp:?} for {side}: {mib} MiB: {e}"));
+            }
+        }
     }
 }

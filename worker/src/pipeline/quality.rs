@@ -39,7 +39,7 @@ pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::make_thumbnail;
+    use crate::pipeline::{Limits, make_thumbnail};
     use thumbq_common::task::{Fit, OutputFormat};
 
     /// The committed real photo (2560×1600 JPEG).
@@ -50,7 +50,7 @@ mod tests {
         for fit in [Fit::Cover, Fit::Contain, Fit::Fill] {
             for (width, height) in [(100, 100), (320, 200), (64, 160)] {
                 let args = ResizeArgs { width, height, fit, format: OutputFormat::Png };
-                let thumbnail = make_thumbnail(PHOTO, &args, 1 << 30).unwrap();
+                let thumbnail = make_thumbnail(PHOTO, &args, Limits::pixels(1 << 30)).unwrap();
                 let ours = flattened(&thumbnail.bytes);
                 let db = psnr(&ours, &reference(PHOTO, &args));
                 assert!(db >= 35.0, "{fit:?} {width}x{height}: {db:.1} dB");
@@ -68,7 +68,7 @@ mod tests {
             let webp = thumbq_common::fixtures::encode(&source, image::ImageFormat::WebP);
             for fit in [Fit::Cover, Fit::Contain, Fit::Fill] {
                 let args = ResizeArgs { width: 100, height: 100, fit, format: OutputFormat::Png };
-                let ours = flattened(&make_thumbnail(&webp, &args, 1 << 30).unwrap().bytes);
+                let ours = flattened(&make_thumbnail(&webp, &args, Limits::pixels(1 << 30)).unwrap().bytes);
                 let db = psnr(&ours, &reference(&webp, &args));
                 assert!(db >= 35.0, "{fit:?}, alpha {}: {db:.1} dB", source.color().has_alpha());
             }
@@ -83,7 +83,7 @@ mod tests {
         );
         for source in [PHOTO, grey.as_slice()] {
             let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Jpeg };
-            let thumbnail = make_thumbnail(source, &args, 1 << 30).unwrap();
+            let thumbnail = make_thumbnail(source, &args, Limits::pixels(1 << 30)).unwrap();
             assert_eq!(image::guess_format(&thumbnail.bytes).unwrap(), image::ImageFormat::Jpeg);
             let db = psnr(&flattened(&thumbnail.bytes), &reference(source, &args));
             // Quality 85 on 100x100 pixels: lossy (34.8 dB, with image's encoder as with libjpeg-turbo), but far
@@ -96,7 +96,7 @@ mod tests {
     fn psnr_tells_a_wrong_thumbnail_apart() {
         let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Png };
         let wrong = ResizeArgs { fit: Fit::Fill, ..args };
-        let ours = flattened(&make_thumbnail(PHOTO, &wrong, 1 << 30).unwrap().bytes);
+        let ours = flattened(&make_thumbnail(PHOTO, &wrong, Limits::pixels(1 << 30)).unwrap().bytes);
         assert!(psnr(&ours, &reference(PHOTO, &args)) < 30.0, "a stretched image does not pass for a cropped one");
     }
 }

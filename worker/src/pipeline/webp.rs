@@ -1,5 +1,6 @@
 //! WebP decoded by libwebp at reduced size: its decoder scales while it decodes (`use_scaling`), so a 16-megapixel
-//! WebP never becomes a 16-megapixel buffer. The only `unsafe` in thumbq is this FFI; each block says why it holds.
+//! WebP never becomes a 16-megapixel buffer. This FFI and `jpeg.rs` are thumbq's only `unsafe`; each block says why
+//! it holds.
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
