@@ -54,3 +54,14 @@ async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keys_on_the_dashboard_asks_for_an_admin_key_and_shows_no_data() {
+    let app = spawn_api_with(|s| s.access.auth = thumbq_common::settings::AuthMode::Keys).await;
+    let dom =
+        String::from_utf8(chromium(&format!("{}/dashboard", app.base), &["--dump-dom".into()]).await.stdout).unwrap();
+    assert!(dom.contains("<form id=\"login\">"), "the key form is shown:\n{dom}");
+    assert!(dom.contains("an admin API key is needed"), "{dom}");
+    assert!(dom.contains("<table id=\"workers\"></table>"), "no data without a key");
+    app.stop().await;
+}

@@ -4,6 +4,7 @@
 // Panicking on the unexpected is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod connections;
 mod dashboard;
 mod delivery;

@@ -32,6 +32,12 @@ pub enum ApiError {
     /// 400: a parameter, field or name is wrong or missing.
     #[error("{0}")]
     BadRequest(String),
+    /// 401 with `WWW-Authenticate: Bearer`: no API key, or an unknown one.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the key lacks the scope, or the task is another key's.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such task or thumbnail.
     #[error("{0}")]
     NotFound(String),
@@ -41,6 +47,9 @@ pub enum ApiError {
     /// 408: the request took longer than `THUMBQ_REQUEST_TIMEOUT_SECS`.
     #[error("{0}")]
     Timeout(String),
+    /// 409: the request conflicts with the task's state (cancelling a finished task).
+    #[error("{0}")]
+    Conflict(String),
     /// 413: the upload is larger than the limit.
     #[error("{0}")]
     TooLarge(String),
@@ -56,6 +65,9 @@ pub enum ApiError {
     /// 422: the image header is unreadable or over the pixel limit.
     #[error("{0}")]
     Unprocessable(String),
+    /// 429 with `Retry-After` (the seconds given): over the rate limit.
+    #[error("too many requests: over the rate limit; retry in {0} s")]
+    TooManyRequests(u64),
     /// 503 with `Retry-After`: a dependency (RabbitMQ, Redis, the file store) is unavailable.
     #[error("{dependency} is unavailable; try again shortly")]
     Unavailable {
@@ -74,7 +86,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -98,8 +114,18 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
-        if matches!(self, Self::Unavailable { .. }) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        let headers = response.headers_mut();
+        match self {
+            Self::Unavailable { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            }
+            Self::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"thumbq\""));
+            }
+            _ => {}
         }
         response
     }

@@ -2,6 +2,8 @@
 //! [`run`] is the whole server; `main.rs` only adds settings, logging and signals. Tests call [`serve`] on a listener
 //! of their own.
 
+pub mod access;
+pub mod cli;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -40,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(|| async { ApiError::NotFound("no such route; see /docs".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(axum::middleware::from_fn(routes::metrics::track_http))
         .layer(body_limit)
         .layer(timeout)
@@ -77,6 +80,14 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     let listener = TcpListener::bind(settings.http.bind)
         .await
         .with_context(|| format!("failed to bind {}", settings.http.bind))?;
+    let seeds = match &settings.access.keys_file {
+        Some(path) => cli::read_key_file(path, settings.access.key_rate)?,
+        None => Vec::new(),
+    };
     let state = AppState::new(settings, store, shutdown.clone())?;
+    if !seeds.is_empty() {
+        tokio::spawn(cli::seed_keys(state.states.clone(), seeds));
+    }
+    info!(auth = ?state.settings.access.auth, "access");
     serve(listener, state, shutdown).await
 }

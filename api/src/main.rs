@@ -1,6 +1,6 @@
-//! The `thumbq-api` binary: serves until SIGINT or SIGTERM (see [`thumbq_api::run_from_env`]).
+//! The `thumbq-api` binary: serves until SIGINT or SIGTERM, or manages API keys (see [`thumbq_api::cli`]).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    thumbq_api::run_from_env().await
+    thumbq_api::cli::run_from_args().await
 }

@@ -1,8 +1,17 @@
 //! The OpenAPI document, served at `/openapi.json` and browsed with the vendored Swagger UI at `/docs`.
 
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        Content, HttpMethod, Ref, ResponseBuilder,
+        security::{Http, HttpAuthScheme, SecurityScheme},
+    },
+};
 
 use crate::{error::ErrorBody, routes};
+
+/// The name of the bearer-key scheme that protected operations list in their `security`.
+pub const API_KEY: &str = "api_key";
 
 /// thumbq's OpenAPI document.
 #[derive(OpenApi)]
@@ -26,6 +35,7 @@ use crate::{error::ErrorBody, routes};
         routes::metrics::get_metrics,
     ),
     components(schemas(ErrorBody)),
+    modifiers(&KeyedRoutes),
     tags(
         (name = "thumbnails", description = "Upload images and download thumbnails"),
         (name = "tasks", description = "Task records"),
@@ -34,3 +44,64 @@ use crate::{error::ErrorBody, routes};
     )
 )]
 pub struct ApiDoc;
+
+/// Adds the API-key scheme, and to every operation that lists it the `401`, `403` and `429` answers, once here
+/// rather than in every route's annotations.
+struct KeyedRoutes;
+
+impl Modify for KeyedRoutes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some(
+            "An API key, `Authorization: Bearer <key>`, needed when `THUMBQ_AUTH` is `keys` (or `auto` on a \
+             non-loopback bind). Each operation names the scope it needs."
+                .into(),
+        );
+        components.add_security_scheme(API_KEY, SecurityScheme::Http(bearer));
+        let error = |description: &str, example: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::builder()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .example(Some(serde_json::json!({ "error": example })))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for method in [HttpMethod::Get, HttpMethod::Post, HttpMethod::Delete] {
+                let operation = match method {
+                    HttpMethod::Get => item.get.as_mut(),
+                    HttpMethod::Post => item.post.as_mut(),
+                    _ => item.delete.as_mut(),
+                };
+                let Some(operation) = operation.filter(|o| o.security.is_some()) else { continue };
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    error(
+                        "No API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)",
+                        "unknown or revoked API key",
+                    )
+                    .into(),
+                );
+                responses.insert(
+                    "403".into(),
+                    error("The key lacks the scope this needs", "the key \"ci\" does not have the `admin` scope")
+                        .into(),
+                );
+                responses.insert(
+                    "429".into(),
+                    error(
+                        "Over the rate limit; see `Retry-After` and the `RateLimit-*` headers",
+                        "too many requests: over the rate limit; retry in 1 s",
+                    )
+                    .into(),
+                );
+            }
+        }
+    }
+}

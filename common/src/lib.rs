@@ -2,6 +2,7 @@
 //! files), the broker topology and connection, the header probe, settings, telemetry. Nothing here knows about
 //! HTTP routes or how thumbnails are made (the probe reads headers only).
 
+pub mod access;
 pub mod broker;
 pub mod file_store;
 #[cfg(any(test, feature = "fixtures"))]

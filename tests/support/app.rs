@@ -12,6 +12,7 @@ use thumbq_api::routes::thumbnails::Accepted as AcceptedTask;
 use thumbq_api::{routes::thumbnails::Accepted, state::AppState};
 use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
+    access::Rate,
     broker::Topology,
     file_store::{LocalFileStore, SharedFileStore},
     settings::{RedisSettings, RetrySettings},
@@ -75,6 +76,8 @@ pub fn test_settings() -> Settings {
     settings.worker.id = format!("test-worker-{unique}");
     settings.worker.shutdown_grace = Duration::from_secs(10);
     settings.worker.metrics = None; // parallel tests must not all bind 9100; the metrics test picks a free port
+    // Every test comes from 127.0.0.1: the access tests set the limits they test.
+    settings.access.anonymous_rate.rate = Rate::UNLIMITED;
     settings
 }
 

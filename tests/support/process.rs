@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use thumbq_common::Settings;
+use thumbq_common::{Settings, settings::AuthMode};
 use tokio::process::{Child, Command};
 
 /// A worker process running with a test's settings.
@@ -90,6 +90,27 @@ impl ApiProcess {
     pub fn peak_rss_mib(&self) -> u64 {
         peak_rss_mib(self.child.id().expect("the API is running"))
     }
+
+    /// Kills the process and waits for it to end.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("the API process can be killed");
+    }
+}
+
+/// Runs the API binary with `args` (`keys create …`) and these settings; its exit success and standard output.
+pub async fn api_command(settings: &Settings, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_thumbq-test-api"))
+        .env_clear()
+        .envs(settings_env(settings))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(crate::support::DEADLINE, output)
+        .await
+        .expect("the API command ends in time")
+        .expect("the API binary runs");
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// A process's peak resident memory (`VmHWM`), in MiB.
@@ -137,5 +158,10 @@ fn settings_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("THUMBQ_WORKER_MEMORY_MB", s.worker.memory_budget_mb.to_string()),
         ("THUMBQ_MAX_UPLOAD_BYTES", s.limits.max_upload_bytes.to_string()),
         ("THUMBQ_LOG", "warn".into()),
+        ("THUMBQ_AUTH", if s.access.auth == AuthMode::Keys { "keys" } else { "off" }.into()),
+        ("THUMBQ_RATE_LIMIT", s.access.key_rate.rate.to_string()),
+        ("THUMBQ_RATE_BURST", s.access.key_rate.burst.to_string()),
+        ("THUMBQ_ANON_RATE_LIMIT", s.access.anonymous_rate.rate.to_string()),
+        ("THUMBQ_ANON_RATE_BURST", s.access.anonymous_rate.burst.to_string()),
     ]
 }

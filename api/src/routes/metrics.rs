@@ -8,9 +8,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use thumbq_common::telemetry_metrics;
+use thumbq_common::{access::Scope, telemetry_metrics};
 
-use crate::state::AppState;
+use crate::{access::Caller, error::ApiError, state::AppState};
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -23,17 +23,21 @@ pub fn router() -> Router<AppState> {
     get,
     path = "/metrics",
     tag = "health",
+    security(("api_key" = ["admin"])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4",
         body = String, example = "thumbq_queue_depth{queue=\"thumbq.resize\"} 0")),
 )]
-pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn get_metrics(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    if !state.settings.access.metrics_open {
+        caller.require(Scope::Admin)?;
+    }
     // Depths are refreshed on each scrape; when RabbitMQ is down the last known values stay.
     if let Ok(publisher) = state.publisher.get().await {
         if let Ok(depths) = publisher.queue_depths().await {
             depths.iter().for_each(|(queue, messages)| telemetry_metrics::queue_depth(queue, *messages));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry_metrics::render(&state.metrics))
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry_metrics::render(&state.metrics)))
 }
 
 /// Middleware recording every request by route template (never the raw path: names are unbounded), method, status.

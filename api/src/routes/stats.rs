@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use axum::{Json, Router, extract::State, routing::get};
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
+use thumbq_common::access::Scope;
 use utoipa::ToSchema;
 
 use crate::{
+    access::Caller,
     error::{ApiError, ErrorBody},
     state::AppState,
 };
@@ -47,12 +49,14 @@ pub struct Stats {
     get,
     path = "/stats",
     tag = "workers",
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, description = "The system at a glance", body = Stats),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
-pub async fn get_stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+pub async fn get_stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Stats>, ApiError> {
+    caller.require(Scope::Admin)?;
     let queues = match state.publisher.get().await {
         Ok(publisher) => publisher.queue_depths().await.map(|d| d.into_iter().collect()).unwrap_or_default(),
         Err(_) => BTreeMap::new(),

@@ -8,10 +8,11 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
-use thumbq_common::{TaskId, TaskRecord, TaskStatus, state_store::IndexEntry};
+use thumbq_common::{TaskId, TaskRecord, TaskStatus, access::Scope, state_store::IndexEntry};
 use utoipa::IntoParams;
 
 use crate::{
+    access::Caller,
     error::{ApiError, ErrorBody, in_range},
     extract::{Path, Query},
     state::AppState,
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
     get,
     path = "/tasks/{id}",
     tag = "tasks",
+    security(("api_key" = ["read"])),
     params(("id" = uuid::Uuid, Path, description = "The task's id (a lower-case hyphenated UUID)",
         example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")),
     responses(
@@ -37,7 +39,12 @@ pub fn router() -> Router<AppState> {
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
-pub async fn get_task(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TaskRecord>, ApiError> {
+pub async fn get_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TaskRecord>, ApiError> {
+    caller.require(Scope::Read)?;
     let id: TaskId = id.parse().map_err(|e: thumbq_common::task::InvalidTaskId| ApiError::BadRequest(e.to_string()))?;
     let record = state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))?;
     Ok(Json(record))
@@ -72,6 +79,7 @@ pub struct ListParams {
     get,
     path = "/tasks",
     tag = "tasks",
+    security(("api_key" = ["read"])),
     params(ListParams),
     responses(
         (status = 200, description = "Task records, newest first", body = Vec<TaskRecord>,
@@ -81,7 +89,12 @@ pub struct ListParams {
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
-pub async fn list_tasks(State(state): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, ApiError> {
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
     let limit = in_range("limit", params.limit.unwrap_or(20), 1..=MAX_LIMIT)?;
     let cursor = params
         .cursor

@@ -12,6 +12,7 @@ use axum::{
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use thumbq_common::{
+    access::Scope,
     image_probe,
     task::{FailureKind, Fit, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
 };
@@ -19,6 +20,7 @@ use tracing::{Instrument, info, info_span, warn};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
+    access::Caller,
     error::{ApiError, ErrorBody, in_range, store_unavailable},
     extract::{Path, Query},
     state::AppState,
@@ -98,6 +100,7 @@ pub struct Accepted {
     post,
     path = "/thumbnails",
     tag = "thumbnails",
+    security(("api_key" = ["upload"])),
     params(UploadParams),
     request_body(
         description = "The image, as multipart field `image` or as the raw body with an image/* content type.",
@@ -124,9 +127,11 @@ pub struct Accepted {
 )]
 pub async fn create_thumbnail(
     State(state): State<AppState>,
+    caller: Caller,
     Query(params): Query<UploadParams>,
     Upload(bytes): Upload,
 ) -> Result<Response, ApiError> {
+    caller.require(Scope::Upload)?;
     // Header parsing inflates compressed metadata: CPU work, kept off the async executor.
     let (header, max_pixels) = (bytes.clone(), state.settings.limits.max_pixels);
     let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
@@ -139,7 +144,7 @@ pub async fn create_thumbnail(
         format: params.format.unwrap_or_else(|| OutputFormat::default_for(probe.format)),
     };
     let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
-    let record = TaskRecord::pending(&envelope, Some(probe.info(bytes.len())));
+    let record = TaskRecord { owner: caller.key, ..TaskRecord::pending(&envelope, Some(probe.info(bytes.len()))) };
     let span = info_span!("task", task_id = %envelope.id);
     // Run the accept sequence as its own task: a client that hangs up half-way must not leave half a task behind.
     let accepted = tokio::spawn(accept(state.clone(), envelope.clone(), record, bytes.to_vec()).instrument(span))

@@ -1,9 +1,10 @@
 //! `GET /workers`: the live workers, from their heartbeats in Redis.
 
 use axum::{Json, Router, extract::State, routing::get};
-use thumbq_common::state_store::workers::WorkerInfo;
+use thumbq_common::{access::Scope, state_store::workers::WorkerInfo};
 
 use crate::{
+    access::Caller,
     error::{ApiError, ErrorBody},
     state::AppState,
 };
@@ -19,11 +20,13 @@ pub fn router() -> Router<AppState> {
     get,
     path = "/workers",
     tag = "workers",
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, description = "Live workers", body = Vec<WorkerInfo>),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
-pub async fn list_workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerInfo>>, ApiError> {
+pub async fn list_workers(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<WorkerInfo>>, ApiError> {
+    caller.require(Scope::Admin)?;
     Ok(Json(state.states.workers().await?))
 }

@@ -37,6 +37,16 @@ impl Env<'_> {
         Ok(value)
     }
 
+    /// A yes/no setting: `1`, `true`, `yes` or `on`; `0`, `false`, `no` or `off`.
+    pub(super) fn flag(&self, var: &'static str, default: bool) -> Result<bool, SettingsError> {
+        match (self.0)(var).filter(|v| !v.is_empty()).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(self.error(var, &v, "expected 1 or 0 (true/false, yes/no, on/off)")),
+        }
+    }
+
     pub(super) fn millis(&self, var: &'static str, default: u64) -> Result<Duration, SettingsError> {
         self.positive(var, default).map(Duration::from_millis)
     }

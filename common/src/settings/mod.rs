@@ -4,8 +4,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+mod access;
 mod env;
 
+pub use access::{AccessSettings, AuthMode};
 use env::Env;
 
 /// All of thumbq's settings; the API and the worker each use the parts they need.
@@ -19,6 +21,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The API's HTTP listener.
     pub http: HttpSettings,
+    /// Who may use the API, and how fast.
+    pub access: AccessSettings,
     /// Limits on what is accepted.
     pub limits: LimitSettings,
     /// The worker's behaviour.
@@ -187,6 +191,7 @@ impl Settings {
         let env = Env(&lookup);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let host = host_name();
+        let bind = env.parse("THUMBQ_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
         Ok(Self {
             amqp: AmqpSettings {
                 url: env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
@@ -202,13 +207,14 @@ impl Settings {
             },
             store: StoreSettings { dir: PathBuf::from(env.string("THUMBQ_STORE_DIR", "data/store")) },
             http: HttpSettings {
-                bind: env.parse("THUMBQ_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+                bind,
                 public_url: env.string("THUMBQ_PUBLIC_URL", "http://127.0.0.1:8000").trim_end_matches('/').to_owned(),
                 request_timeout: Duration::from_secs(env.positive("THUMBQ_REQUEST_TIMEOUT_SECS", 60)?),
                 header_read_timeout: Duration::from_secs(env.positive("THUMBQ_HEADER_READ_TIMEOUT_SECS", 10)?),
                 idle_timeout: Duration::from_secs(env.positive("THUMBQ_IDLE_TIMEOUT_SECS", 60)?),
                 max_connections: env.positive("THUMBQ_MAX_CONNECTIONS", 1024)?,
             },
+            access: AccessSettings::read(&env, bind)?,
             limits: LimitSettings {
                 max_upload_bytes: env.positive("THUMBQ_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?,
                 max_pixels: env.positive("THUMBQ_MAX_PIXELS", 50_000_000)?,
@@ -267,6 +273,24 @@ mod tests {
         assert_eq!(s.limits.max_pixels, 50_000_000);
         assert_eq!(s.redis.result_ttl, Duration::from_secs(86_400));
         assert!(s.worker.concurrency >= 1);
+        assert_eq!(s.access.auth, AuthMode::Off, "a loopback bind needs no key");
+    }
+
+    #[test]
+    fn auto_auth_wants_keys_on_any_address_but_loopback() {
+        let auth = |bind: &str, mode: Option<&str>| {
+            let lookup = |var: &str| match var {
+                "THUMBQ_BIND" => Some(bind.to_owned()),
+                "THUMBQ_AUTH" => mode.map(str::to_owned),
+                _ => None,
+            };
+            Settings::from_lookup(lookup).map(|s| s.access.auth)
+        };
+        assert_eq!(auth("0.0.0.0:8000", None).unwrap(), AuthMode::Keys);
+        assert_eq!(auth("[::1]:8000", None).unwrap(), AuthMode::Off);
+        assert_eq!(auth("0.0.0.0:8000", Some("off")).unwrap(), AuthMode::Off);
+        assert_eq!(auth("127.0.0.1:8000", Some("keys")).unwrap(), AuthMode::Keys);
+        assert_eq!(auth("127.0.0.1:8000", Some("maybe")).unwrap_err().var, "THUMBQ_AUTH");
     }
 
     #[test]
@@ -277,9 +301,9 @@ mod tests {
         assert!(err.to_string().contains("THUMBQ_WORKER_CONCURRENCY"), "{err}");
     }
 
-    /// Every variable read here, by scanning this file's `env.…("VAR", …)` calls.
+    /// Every variable read here, by scanning this module's `env.…("VAR", …)` calls.
     fn variables_read() -> Vec<String> {
-        let source = include_str!("mod.rs");
+        let source = [include_str!("mod.rs"), include_str!("access.rs")].concat();
         let mut vars: Vec<String> = source
             .split('"')
             .filter(|word| (word.starts_with("THUMBQ_") && word.len() > 7) || *word == "LOG_FORMAT")

@@ -35,6 +35,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("error_kind", record.error_kind.map(|k| k.as_str().to_owned())),
         ("source", record.source.as_ref().map(json)),
         ("result", record.result.as_ref().map(json)),
+        ("owner", record.owner.clone()),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -69,6 +70,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "error_kind": error_kind,
         "source": parsed("source")?,
         "result": parsed("result")?,
+        "owner": fields.get("owner"),
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -87,6 +89,7 @@ mod tests {
         record.error = Some("disk full".into());
         record.error_kind = Some(FailureKind::Internal);
         record.worker = Some("w:1".into());
+        record.owner = Some("mobile-app".into());
         let mut fields: HashMap<String, String> =
             to_fields(&record).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         fields.insert(INDEX_FIELD.into(), "not part of the record".into());

@@ -60,4 +60,19 @@ impl Keys {
     pub fn workers(&self) -> String {
         format!("{}workers", self.prefix)
     }
+
+    /// An API key's record, by the key's SHA-256.
+    pub fn api_key(&self, hash: &str) -> String {
+        format!("{}apikey:{hash}", self.prefix)
+    }
+
+    /// Key names to their hashes.
+    pub fn api_keys(&self) -> String {
+        format!("{}apikeys", self.prefix)
+    }
+
+    /// A rate-limit bucket (`key:<name>` for a key, `addr:<ip>` for a client without one).
+    pub fn rate_bucket(&self, bucket: &str) -> String {
+        format!("{}rate:{bucket}", self.prefix)
+    }
 }

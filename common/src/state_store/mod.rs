@@ -5,9 +5,11 @@
 //! - `<prefix>events`: a pub/sub channel carrying every change ([`event`]); the API's long poll waits on it.
 //! - `<prefix>finished`: tasks finished in the last hour, for `/stats`.
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
+//! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`access`]).
 //!
 //! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis.
 
+pub mod access;
 pub mod codec;
 pub mod event;
 pub mod index;
@@ -61,6 +63,7 @@ pub struct StateStore {
     ttl: Duration,
     timeout: Duration,
     transition: Script,
+    scripts: access::AccessScripts,
     outage: Arc<Outage>,
 }
 
@@ -78,6 +81,7 @@ impl StateStore {
             ttl: settings.result_ttl,
             timeout: settings.timeout,
             transition: transition::script(),
+            scripts: access::AccessScripts::new(),
             outage: Arc::new(Outage::new("redis")),
         })
     }

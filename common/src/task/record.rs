@@ -79,6 +79,10 @@ pub struct TaskRecord {
     pub source: Option<ImageInfo>,
     /// The thumbnail, once SUCCESS.
     pub result: Option<ImageInfo>,
+    /// The name of the API key that uploaded it; none when keys are off.
+    #[serde(default)]
+    #[schema(example = "mobile-app")]
+    pub owner: Option<String>,
 }
 
 impl TaskRecord {
@@ -100,6 +104,7 @@ impl TaskRecord {
             error_kind: None,
             source,
             result: None,
+            owner: None,
         }
     }
 }

@@ -1,0 +1,58 @@
+//! Who may use the API, and how fast: `THUMBQ_AUTH`, key seeding, rate limits.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use super::{SettingsError, env::Env};
+use crate::access::{Rate, RateLimit};
+
+/// Whether requests need an API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone who can reach the API may do everything (a loopback bind, a trusted network).
+    Off,
+    /// Every route but health, readiness, the docs and thumbnail downloads needs a key with the right scope.
+    Keys,
+}
+
+/// Access settings of the API.
+#[derive(Clone, Debug)]
+pub struct AccessSettings {
+    /// `THUMBQ_AUTH`, default `auto`: `off`, `keys`, or `auto` (off when `THUMBQ_BIND` is a loopback address, keys
+    /// otherwise), so a public bind is never open by accident.
+    pub auth: AuthMode,
+    /// `THUMBQ_API_KEYS_FILE`, default none: a JSON file of keys (`[{"name", "key", "scopes", "rate", "burst"}]`)
+    /// stored at start-up, for deployments that keep secrets elsewhere.
+    pub keys_file: Option<PathBuf>,
+    /// `THUMBQ_RATE_LIMIT`, default `20/s`, and `THUMBQ_RATE_BURST`, default `40`: each key's limit unless the key
+    /// has its own.
+    pub key_rate: RateLimit,
+    /// `THUMBQ_ANON_RATE_LIMIT`, default `100/s`, and `THUMBQ_ANON_RATE_BURST`, default `200`: the limit per client
+    /// address for requests without a key (every request when auth is off; downloads when it is on).
+    pub anonymous_rate: RateLimit,
+    /// `THUMBQ_METRICS_OPEN`, default `false`: serve `/metrics` without a key, for a scraper inside the cluster.
+    pub metrics_open: bool,
+}
+
+impl AccessSettings {
+    pub(super) fn read(env: &Env<'_>, bind: SocketAddr) -> Result<Self, SettingsError> {
+        let auth = match env.string("THUMBQ_AUTH", "auto").as_str() {
+            "off" => AuthMode::Off,
+            "keys" => AuthMode::Keys,
+            "auto" if bind.ip().is_loopback() => AuthMode::Off,
+            "auto" => AuthMode::Keys,
+            other => return Err(env.error("THUMBQ_AUTH", other, "expected `off`, `keys` or `auto`")),
+        };
+        let limit = |rate_var, default_rate: &str, burst_var, default_burst| -> Result<RateLimit, SettingsError> {
+            let rate = env.string(rate_var, default_rate);
+            let rate: Rate = rate.parse().map_err(|e: String| env.error(rate_var, &rate, &e))?;
+            Ok(RateLimit { rate, burst: env.positive(burst_var, default_burst)? })
+        };
+        Ok(Self {
+            auth,
+            keys_file: Some(env.string("THUMBQ_API_KEYS_FILE", "")).filter(|f| !f.is_empty()).map(PathBuf::from),
+            key_rate: limit("THUMBQ_RATE_LIMIT", "20/s", "THUMBQ_RATE_BURST", 40)?,
+            anonymous_rate: limit("THUMBQ_ANON_RATE_LIMIT", "100/s", "THUMBQ_ANON_RATE_BURST", 200)?,
+            metrics_open: env.flag("THUMBQ_METRICS_OPEN", false)?,
+        })
+    }
+}
