@@ -7,6 +7,7 @@
 mod access;
 mod connections;
 mod dashboard;
+mod deletion;
 mod delivery;
 mod deploy;
 mod errors;

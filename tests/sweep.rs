@@ -9,7 +9,7 @@ use thumbq_common::{
     file_store::{FileStore, LocalFileStore},
     fixtures::sample_image,
 };
-use thumbq_worker::sweeper::{Swept, sweep};
+use thumbq_worker::sweeper::{Ages, Swept, sweep};
 
 use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
 
@@ -48,8 +48,9 @@ async fn the_sweep_removes_expired_originals_and_interrupted_writes_and_nothing_
     age(&stale_tmp, two_hours);
     std::fs::write(&fresh_tmp, b"half").unwrap();
 
-    let swept = sweep(&store, &app.states, hour, hour).await.unwrap();
-    assert_eq!(swept, Swept { originals: 1, temporary: 1 });
+    let swept =
+        sweep(&store, &app.states, Ages { record_ttl: hour, temporary: hour, thumbnail_ttl: None }).await.unwrap();
+    assert_eq!(swept, Swept { originals: 1, temporary: 1, thumbnails: 0 });
     let mut left: Vec<String> = TestApp::files_in(&app.originals_dir())
         .into_iter()
         .chain(TestApp::files_in(&app.thumbnails_dir()))

@@ -24,9 +24,11 @@ pub const API_KEY: &str = "api_key";
     ),
     paths(
         routes::thumbnails::create_thumbnail,
-        routes::thumbnails::get_thumbnail,
+        routes::thumbnails::download::get_thumbnail,
+        routes::thumbnails::delete::delete_thumbnail,
         routes::tasks::get_task,
         routes::tasks::list_tasks,
+        routes::tasks::cancel_task,
         routes::workers::list_workers,
         routes::stats::get_stats,
         routes::dashboard::get_dashboard,

@@ -31,8 +31,12 @@ pub trait FileStore: Send + Sync + 'static {
     async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
     /// Reads a thumbnail; `None` when there is none.
     async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>>;
+    /// Deletes a thumbnail; deleting a missing one succeeds.
+    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()>;
     /// Originals last written more than `age` ago: candidates for the sweep.
     async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>>;
+    /// Thumbnails written more than `age` ago: what retention (`THUMBQ_THUMBNAIL_TTL_SECS`) expires.
+    async fn thumbnails_older_than(&self, age: Duration) -> io::Result<Vec<ThumbnailName>>;
     /// Deletes what interrupted writes left behind more than `age` ago; returns how many files.
     async fn sweep_temporary(&self, age: Duration) -> io::Result<usize>;
 }
@@ -71,10 +75,7 @@ impl FileStore for LocalFileStore {
     }
 
     async fn delete_original(&self, id: TaskId) -> io::Result<()> {
-        match tokio::fs::remove_file(self.originals.join(id.to_string())).await {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        remove_if_exists(&self.originals.join(id.to_string())).await
     }
 
     async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
@@ -86,11 +87,16 @@ impl FileStore for LocalFileStore {
         read_if_exists(self.thumbnails.join(name.to_string())).await
     }
 
+    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()> {
+        remove_if_exists(&self.thumbnails.join(name.to_string())).await
+    }
+
     async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>> {
-        let dir = self.originals.clone();
-        let old = files_older_than(&dir, age, |name| name.parse::<TaskId>().is_ok());
-        let paths = tokio::task::spawn_blocking(old).await.map_err(io::Error::other)??;
-        Ok(paths.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect())
+        named_files_older_than(&self.originals, age).await
+    }
+
+    async fn thumbnails_older_than(&self, age: Duration) -> io::Result<Vec<ThumbnailName>> {
+        named_files_older_than(&self.thumbnails, age).await
     }
 
     async fn sweep_temporary(&self, age: Duration) -> io::Result<usize> {
@@ -107,6 +113,21 @@ impl FileStore for LocalFileStore {
         }
         Ok(swept)
     }
+}
+
+/// Deletes a file; a missing one is already deleted.
+async fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The files in `dir` older than `age` whose names parse as `T` (a task id, a thumbnail name).
+async fn named_files_older_than<T: std::str::FromStr>(dir: &Path, age: Duration) -> io::Result<Vec<T>> {
+    let old = files_older_than(dir, age, |name| name.parse::<T>().is_ok());
+    let paths = tokio::task::spawn_blocking(old).await.map_err(io::Error::other)??;
+    Ok(paths.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect())
 }
 
 /// The name prefix of a file being written; only the sweep ever deletes one that was left behind.

@@ -16,6 +16,16 @@ use super::{
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(10);
 
 impl TestApp {
+    /// Stops every in-process worker gracefully and waits for them (their unacknowledged messages go back to the
+    /// queue).
+    pub async fn stop_workers(&self) {
+        let workers: Vec<_> = self.workers.lock().map(|mut w| w.drain(..).collect()).unwrap_or_default();
+        workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
+        for (_, handle) in workers {
+            let _ = tokio::time::timeout(CLEANUP_DEADLINE, handle).await;
+        }
+    }
+
     /// Stops the API and every worker, waits for them, and deletes the app's queues and keys.
     pub async fn stop(mut self) {
         self.api_shutdown.cancel();

@@ -1,5 +1,6 @@
-//! The real local file store with a switch that makes its deletes fail, for tests of what a failed clean-up may
-//! and may not do. Every other call goes to the real store.
+//! The real local file store with a switch that makes its deletes fail (what may a failed clean-up do?) and one
+//! that holds thumbnail writes (what if the task is deleted while its thumbnail is being written?). Every other call
+//! goes to the real store.
 
 use std::{
     io,
@@ -16,19 +17,34 @@ use thumbq_common::{
     task::{TaskId, ThumbnailName},
 };
 
-/// A [`LocalFileStore`] whose `delete_original` fails while [`FaultyStore::fail_deletes`] is on.
+/// A [`LocalFileStore`] whose `delete_original` fails while [`FaultyStore::fail_deletes`] is on, and whose
+/// `put_thumbnail` waits while [`FaultyStore::hold_thumbnail_writes`] is on.
 pub struct FaultyStore {
     inner: LocalFileStore,
     fail_deletes: AtomicBool,
     /// Calls of `delete_original`, failed or not.
     pub deletes: AtomicUsize,
+    hold_writes: tokio::sync::watch::Sender<bool>,
+    /// Thumbnail writes that have waited on the hold.
+    pub held_writes: AtomicUsize,
 }
 
 impl FaultyStore {
     /// Wraps the store under `dir`.
     pub fn open(dir: &std::path::Path) -> Arc<Self> {
         let inner = LocalFileStore::open(dir).expect("the store opens");
-        Arc::new(Self { inner, fail_deletes: AtomicBool::new(false), deletes: AtomicUsize::new(0) })
+        Arc::new(Self {
+            inner,
+            fail_deletes: AtomicBool::new(false),
+            deletes: AtomicUsize::new(0),
+            hold_writes: tokio::sync::watch::Sender::new(false),
+            held_writes: AtomicUsize::new(0),
+        })
+    }
+
+    /// Makes every later `put_thumbnail` wait (`true`) until released (`false`).
+    pub fn hold_thumbnail_writes(&self, hold: bool) {
+        self.hold_writes.send_replace(hold);
     }
 
     /// Makes every later `delete_original` fail (`true`) or work (`false`).
@@ -56,6 +72,11 @@ impl FileStore for FaultyStore {
     }
 
     async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
+        let mut hold = self.hold_writes.subscribe();
+        if *hold.borrow_and_update() {
+            self.held_writes.fetch_add(1, Ordering::SeqCst);
+            let _ = hold.wait_for(|held| !held).await;
+        }
         self.inner.put_thumbnail(name, bytes).await
     }
 
@@ -63,8 +84,16 @@ impl FileStore for FaultyStore {
         self.inner.get_thumbnail(name).await
     }
 
+    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()> {
+        self.inner.delete_thumbnail(name).await
+    }
+
     async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>> {
         self.inner.originals_older_than(age).await
+    }
+
+    async fn thumbnails_older_than(&self, age: Duration) -> io::Result<Vec<ThumbnailName>> {
+        self.inner.thumbnails_older_than(age).await
     }
 
     async fn sweep_temporary(&self, age: Duration) -> io::Result<usize> {

@@ -36,7 +36,9 @@ const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 /// Runs the worker until `shutdown` is cancelled, reconnecting to RabbitMQ with backoff whenever the session fails.
 /// `store` holds originals and thumbnails: any [`FileStore`](thumbq_common::file_store::FileStore) backend.
 pub async fn run(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
+    let states = StateStore::new(&settings.redis)
+        .context("failed to set up the Redis pool")?
+        .keeping_successes_for(settings.store.thumbnail_ttl);
     let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
     thumbq_common::telemetry_metrics::install();
     thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);

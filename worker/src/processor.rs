@@ -84,9 +84,10 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
         Update::Applied => {}
         Update::Refused(status) => {
             info!(%status, "task is already past this attempt; skipping the duplicate");
-            if status == TaskStatus::Success {
-                // The delivery that succeeded may have died before deleting the original: finish its cleanup. The
-                // task is done either way; a clean-up failure must not turn it into a retry or a dead letter.
+            if matches!(status, TaskStatus::Success | TaskStatus::Revoked) {
+                // The delivery that succeeded may have died before deleting the original (or the API's cancel
+                // before deleting it): finish that clean-up. The task has ended either way; a clean-up failure
+                // must not turn it into a retry or a dead letter.
                 delete_original(ctx, id).await;
             }
             return Ok(Outcome::Skipped);
@@ -107,11 +108,19 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
     ctx.store.put_thumbnail(envelope.thumbnail_name(), thumbnail.bytes).await?;
     let outcome = match ctx.states.succeed(id, envelope.attempt, &thumbnail.info).await? {
         Update::Applied => Outcome::Done,
+        // Cancelled or deleted while it ran: the thumbnail just written must not outlive the task. (Any other
+        // refusal is a later delivery of the same task, which writes the same name: its file stays.)
+        update @ (Update::Refused(TaskStatus::Revoked) | Update::Missing) => {
+            info!(?update, "the task was cancelled or deleted while it ran; removing its thumbnail");
+            if let Err(e) = ctx.store.delete_thumbnail(envelope.thumbnail_name()).await {
+                warn!(error = %e, "could not remove the thumbnail of a cancelled task");
+            }
+            Outcome::Skipped
+        }
         Update::Refused(status) => {
             info!(%status, "another delivery of this task ended it first");
             Outcome::Skipped
         }
-        Update::Missing => Outcome::Skipped,
     };
     delete_original(ctx, id).await;
     Ok(outcome)

@@ -4,7 +4,8 @@
 //! The policy: an original is kept while its task can still run. SUCCESS and a permanent FAILURE delete it at once
 //! (the processor does); a task dead-lettered after its retries ran out keeps it, so `replay-dead-letters` can run
 //! it again, until its record expires (`THUMBQ_RESULT_TTL_SECS`). The sweep deletes originals older than the record
-//! TTL whose record is gone, and temporary files of writes a crash interrupted.
+//! TTL whose record is gone, and temporary files of writes a crash interrupted. With `THUMBQ_THUMBNAIL_TTL_SECS`,
+//! it also deletes thumbnails older than that, with their records (which expire at the same age anyway).
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,17 +25,34 @@ pub struct Swept {
     pub originals: usize,
     /// Temporary files of interrupted writes.
     pub temporary: usize,
+    /// Thumbnails past their retention.
+    pub thumbnails: usize,
 }
 
-/// One sweep: originals older than `record_ttl` with no record left, and temporary files older than `temp_age`.
-pub async fn sweep(
-    store: &dyn FileStore,
-    states: &StateStore,
-    record_ttl: Duration,
-    temp_age: Duration,
-) -> anyhow::Result<Swept> {
-    let mut swept = Swept { temporary: store.sweep_temporary(temp_age).await?, ..Swept::default() };
-    for id in store.originals_older_than(record_ttl).await? {
+/// How old things may get.
+#[derive(Clone, Copy, Debug)]
+pub struct Ages {
+    /// Task records' TTL: an original older than this without a record is garbage.
+    pub record_ttl: Duration,
+    /// A temporary file older than this belongs to a write that will never finish.
+    pub temporary: Duration,
+    /// Thumbnails older than this are deleted (`None`: kept forever).
+    pub thumbnail_ttl: Option<Duration>,
+}
+
+/// One sweep: originals older than the record TTL with no record left, old temporary files, expired thumbnails.
+pub async fn sweep(store: &dyn FileStore, states: &StateStore, ages: Ages) -> anyhow::Result<Swept> {
+    let mut swept = Swept { temporary: store.sweep_temporary(ages.temporary).await?, ..Swept::default() };
+    if let Some(ttl) = ages.thumbnail_ttl {
+        for name in store.thumbnails_older_than(ttl).await? {
+            if let Some(record) = states.get(name.id).await? {
+                states.delete(&record).await?;
+            }
+            store.delete_thumbnail(name).await?;
+            swept.thumbnails += 1;
+        }
+    }
+    for id in store.originals_older_than(ages.record_ttl).await? {
         if states.get(id).await?.is_none() {
             store.delete_original(id).await?;
             swept.originals += 1;
@@ -50,8 +68,12 @@ pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
             () = tokio::time::sleep(ctx.settings.worker.sweep_interval) => {}
             () = stop.cancelled() => return,
         }
-        let ttl = ctx.settings.redis.result_ttl;
-        match sweep(ctx.store.as_ref(), &ctx.states, ttl, TEMPORARY_AGE).await {
+        let ages = Ages {
+            record_ttl: ctx.settings.redis.result_ttl,
+            temporary: TEMPORARY_AGE,
+            thumbnail_ttl: ctx.settings.store.thumbnail_ttl,
+        };
+        match sweep(ctx.store.as_ref(), &ctx.states, ages).await {
             Ok(swept) if swept != Swept::default() => info!(?swept, "swept the store"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "sweeping the store failed; trying again next time"),

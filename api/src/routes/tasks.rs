@@ -8,7 +8,11 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
-use thumbq_common::{TaskId, TaskRecord, TaskStatus, access::Scope, state_store::IndexEntry};
+use thumbq_common::{
+    TaskId, TaskRecord, TaskStatus,
+    access::Scope,
+    state_store::{IndexEntry, Update},
+};
 use utoipa::IntoParams;
 
 use crate::{
@@ -20,7 +24,7 @@ use crate::{
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/tasks", get(list_tasks)).route("/tasks/{id}", get(get_task))
+    Router::new().route("/tasks", get(list_tasks)).route("/tasks/{id}", get(get_task).delete(cancel_task))
 }
 
 /// Get a task's record: status, attempts, timestamps, worker, error, source and result.
@@ -45,9 +49,59 @@ pub async fn get_task(
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     caller.require(Scope::Read)?;
+    Ok(Json(record_of(&state, &id).await?))
+}
+
+/// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
+async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
     let id: TaskId = id.parse().map_err(|e: thumbq_common::task::InvalidTaskId| ApiError::BadRequest(e.to_string()))?;
-    let record = state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))?;
-    Ok(Json(record))
+    state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))
+}
+
+/// Cancel a task that has not finished: it becomes REVOKED (Celery's name), no thumbnail is made, its original is
+/// deleted. A worker that receives it afterwards acknowledges it without work; one already working on it removes
+/// what it wrote. Cancelling a REVOKED task again answers its record; a finished one, `409`.
+#[utoipa::path(
+    delete,
+    path = "/tasks/{id}",
+    tag = "tasks",
+    security(("api_key" = ["upload"])),
+    params(("id" = uuid::Uuid, Path, description = "The task's id (a lower-case hyphenated UUID)",
+        example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")),
+    responses(
+        (status = 200, description = "Cancelled: the record, now REVOKED", body = TaskRecord),
+        (status = 400, description = "Not a task id", body = ErrorBody),
+        (status = 404, description = "No such task (never existed, or expired)", body = ErrorBody),
+        (status = 409, description = "The task has finished (SUCCESS or FAILURE); delete its thumbnail instead",
+            body = ErrorBody,
+            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has finished (SUCCESS); to erase it, DELETE /thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"})),
+        (status = 503, description = "Redis is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TaskRecord>, ApiError> {
+    caller.require(Scope::Upload)?;
+    let record = record_of(&state, &id).await?;
+    caller.require_owner_of(record.owner.as_deref())?;
+    match state.states.revoke(record.id).await? {
+        Update::Applied | Update::Refused(TaskStatus::Revoked) => {}
+        Update::Refused(status) => {
+            return Err(ApiError::Conflict(format!(
+                "task {} has finished ({status}); to erase it, DELETE /thumbnails/{}",
+                record.id, record.name
+            )));
+        }
+        Update::Missing => return Err(ApiError::NotFound(format!("no task {}", record.id))),
+    }
+    // A worker that meets the REVOKED record deletes the original too: a failure here is not the client's.
+    if let Err(e) = state.store.delete_original(record.id).await {
+        tracing::warn!(task_id = %record.id, error = %e, "could not delete a cancelled task's original");
+    }
+    tracing::info!(task_id = %record.id, "task cancelled");
+    Ok(Json(record_of(&state, &id).await?))
 }
 
 /// Largest page of `GET /tasks`.

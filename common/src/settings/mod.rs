@@ -66,6 +66,9 @@ pub struct RedisSettings {
 pub struct StoreSettings {
     /// `THUMBQ_STORE_DIR`, default `data/store`: holds `originals/` and `thumbnails/`.
     pub dir: PathBuf,
+    /// `THUMBQ_THUMBNAIL_TTL_SECS`, default `0` (keep forever): thumbnails older than this are deleted by the
+    /// workers' sweep, and the records of successful tasks expire with them.
+    pub thumbnail_ttl: Option<Duration>,
 }
 
 /// HTTP settings of the API.
@@ -205,7 +208,12 @@ impl Settings {
                 result_ttl: Duration::from_secs(env.positive("THUMBQ_RESULT_TTL_SECS", 86_400)?),
                 timeout: env.millis("THUMBQ_REDIS_TIMEOUT_MS", 2000)?,
             },
-            store: StoreSettings { dir: PathBuf::from(env.string("THUMBQ_STORE_DIR", "data/store")) },
+            store: StoreSettings {
+                dir: PathBuf::from(env.string("THUMBQ_STORE_DIR", "data/store")),
+                thumbnail_ttl: Some(env.parse::<u64>("THUMBQ_THUMBNAIL_TTL_SECS", 0)?)
+                    .filter(|secs| *secs > 0)
+                    .map(Duration::from_secs),
+            },
             http: HttpSettings {
                 bind,
                 public_url: env.string("THUMBQ_PUBLIC_URL", "http://127.0.0.1:8000").trim_end_matches('/').to_owned(),

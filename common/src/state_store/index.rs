@@ -160,19 +160,20 @@ impl StateStore {
     /// Puts a task back to PENDING with no attempts, whatever its state: the operator's override when replaying a
     /// dead letter. Keeps the source info; recreates the record if it expired.
     pub async fn requeue(&self, envelope: &TaskEnvelope) -> Result<(), StateError> {
-        let source = self.get(envelope.id).await?.and_then(|r| r.source);
-        let record = TaskRecord::pending(envelope, source);
+        let previous = self.get(envelope.id).await?;
+        let (source, owner) = previous.map_or((None, None), |r| (r.source, r.owner));
+        let record = TaskRecord { owner, ..TaskRecord::pending(envelope, source) };
         self.delete(&record).await?;
         self.create(&record).await
     }
 
-    /// Tasks that reached SUCCESS and FAILURE since `since` (at most an hour back).
+    /// Tasks that reached SUCCESS and FAILURE since `since` (at most an hour back); cancelled ones count in neither.
     pub async fn finished_since(&self, since: DateTime<Utc>) -> Result<(u64, u64), StateError> {
         let key = self.keys.finished();
         let members: Vec<String> =
             self.run(async |conn| conn.zrangebyscore(&key, since.timestamp_millis(), "+inf").await).await?;
-        let successes = members.iter().filter(|m| m.ends_with(" SUCCESS")).count() as u64;
-        Ok((successes, members.len() as u64 - successes))
+        let count = |status: TaskStatus| members.iter().filter(|m| m.ends_with(&format!(" {status}"))).count() as u64;
+        Ok((count(TaskStatus::Success), count(TaskStatus::Failure)))
     }
 }
 

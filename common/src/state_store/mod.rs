@@ -61,6 +61,7 @@ pub struct StateStore {
     pool: Pool,
     keys: Keys,
     ttl: Duration,
+    success_ttl: Option<Duration>,
     timeout: Duration,
     transition: Script,
     scripts: access::AccessScripts,
@@ -79,11 +80,19 @@ impl StateStore {
             pool,
             keys: Keys::new(&settings.key_prefix),
             ttl: settings.result_ttl,
+            success_ttl: None,
             timeout: settings.timeout,
             transition: transition::script(),
             scripts: access::AccessScripts::new(),
             outage: Arc::new(Outage::new("redis")),
         })
+    }
+
+    /// Keeps the records of successful tasks for `ttl` instead of the result TTL, so that they expire with their
+    /// thumbnails (`THUMBQ_THUMBNAIL_TTL_SECS`); `None` changes nothing.
+    pub fn keeping_successes_for(mut self, ttl: Option<Duration>) -> Self {
+        self.success_ttl = ttl;
+        self
     }
 
     /// The names of this store's keys.

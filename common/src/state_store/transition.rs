@@ -9,16 +9,16 @@ use super::{StateError, StateStore, Update, codec, event};
 use crate::task::{FailureKind, ImageInfo, TaskId, TaskStatus};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
-// ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt, 6 "<id> <STATUS>" for the finished set,
-// then field/value pairs; an empty value deletes the field.
+// ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
+// 6 "<id> <STATUS>" for the finished set, then field/value pairs; an empty value deletes the field.
 const BODY: &str = r"
 local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index')
 if not cur[1] then return 'MISSING' end
 local attempts = tonumber(cur[2]) or 0
-local attempt = tonumber(ARGV[5])
+local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
-redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', ARGV[5])
+redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', attempt)
 for i = 7, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
@@ -94,11 +94,16 @@ impl StateStore {
         self.apply(id, TaskStatus::Failure, attempt, &fields).await
     }
 
+    /// Cancels the task unless it has finished: REVOKED, whatever attempt it is at.
+    pub async fn revoke(&self, id: TaskId) -> Result<Update, StateError> {
+        self.apply(id, TaskStatus::Revoked, None, &[("finished_at", now()), ("next_retry_at", String::new())]).await
+    }
+
     async fn apply(
         &self,
         id: TaskId,
         status: TaskStatus,
-        attempt: u32,
+        attempt: impl Into<Option<u32>>,
         fields: &[(&str, String)],
     ) -> Result<Update, StateError> {
         let keys = &self.keys;
@@ -110,9 +115,9 @@ impl StateStore {
         invocation
             .arg(keys.events())
             .arg(event::payload(id, status))
-            .arg(self.ttl.as_secs())
+            .arg(if status == TaskStatus::Success { self.success_ttl.unwrap_or(self.ttl) } else { self.ttl }.as_secs())
             .arg(status.to_string())
-            .arg(attempt)
+            .arg(attempt.into().map(|a| a.to_string()).unwrap_or_default())
             .arg(format!("{id} {status}"));
         for (field, value) in fields {
             invocation.arg(*field).arg(value);

@@ -19,15 +19,17 @@ pub enum TaskStatus {
     Success,
     /// The task ended without a thumbnail.
     Failure,
+    /// Cancelled before it finished (`DELETE /tasks/{id}`): no thumbnail is made, the original is deleted.
+    Revoked,
 }
 
 impl TaskStatus {
     /// Every state, in rank order.
-    pub const ALL: [Self; 5] = [Self::Pending, Self::Started, Self::Retry, Self::Success, Self::Failure];
+    pub const ALL: [Self; 6] = [Self::Pending, Self::Started, Self::Retry, Self::Success, Self::Failure, Self::Revoked];
 
     /// Whether the task can no longer change.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Success | Self::Failure)
+        matches!(self, Self::Success | Self::Failure | Self::Revoked)
     }
 
     /// Order within one attempt; a transition may only keep or raise `(attempt, rank)`.
@@ -36,7 +38,7 @@ impl TaskStatus {
             Self::Pending => 0,
             Self::Started => 1,
             Self::Retry => 2,
-            Self::Success | Self::Failure => 3,
+            Self::Success | Self::Failure | Self::Revoked => 3,
         }
     }
 
@@ -56,6 +58,7 @@ impl fmt::Display for TaskStatus {
             Self::Retry => "RETRY",
             Self::Success => "SUCCESS",
             Self::Failure => "FAILURE",
+            Self::Revoked => "REVOKED",
         })
     }
 }
@@ -70,6 +73,7 @@ impl FromStr for TaskStatus {
             "RETRY" => Self::Retry,
             "SUCCESS" => Self::Success,
             "FAILURE" => Self::Failure,
+            "REVOKED" => Self::Revoked,
             other => return Err(format!("unknown task status {other:?}")),
         })
     }
@@ -97,8 +101,11 @@ mod tests {
         assert!(Retry.may_become(1, Started, 2));
         assert!(!Retry.may_become(1, Started, 1), "a late STARTED must not overwrite RETRY");
         assert!(!Started.may_become(2, Retry, 1), "an older attempt must not overwrite a newer one");
-        for terminal in [Success, Failure] {
-            for next in [Pending, Started, Retry, Success, Failure] {
+        for cancellable in [Pending, Started, Retry] {
+            assert!(cancellable.may_become(3, Revoked, 3), "{cancellable} can be revoked at its own attempt");
+        }
+        for terminal in [Success, Failure, Revoked] {
+            for next in TaskStatus::ALL {
                 assert!(!terminal.may_become(1, next, 9), "{terminal} became {next}");
             }
         }

@@ -1,11 +1,13 @@
-//! `POST /thumbnails` (upload and queue) and `GET /thumbnails/{name}` (download, status, long poll).
+//! `POST /thumbnails` (upload and queue, here), `GET /thumbnails/{name}` (download, status, long poll: `download`)
+//! and `DELETE /thumbnails/{name}` (erasure: `delete`).
 
-use std::time::Duration;
+pub mod delete;
+pub mod download;
 
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thumbq_common::{
     access::Scope,
     image_probe,
-    task::{FailureKind, Fit, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
+    task::{Fit, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
 };
 use tracing::{Instrument, info, info_span, warn};
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     access::Caller,
     error::{ApiError, ErrorBody, in_range, store_unavailable},
-    extract::{Path, Query},
+    extract::Query,
     state::AppState,
     upload::Upload,
 };
@@ -32,11 +34,18 @@ pub const MAX_SIDE: u32 = 2048;
 /// Longest long poll in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 /// Thumbnails never change once made: caches may keep them for a year.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/thumbnails", post(create_thumbnail)).route("/thumbnails/{name}", get(get_thumbnail))
+    Router::new()
+        .route("/thumbnails", post(create_thumbnail))
+        .route("/thumbnails/{name}", get(download::get_thumbnail).delete(delete::delete_thumbnail))
+}
+
+/// A thumbnail name from a path, or the `400` that says what one looks like.
+pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
+    name.parse().map_err(|()| ApiError::BadRequest("not a thumbnail name: expected <uuid>.<png|jpg|webp>".into()))
 }
 
 /// Optional query parameters of an upload.
@@ -189,113 +198,4 @@ async fn accept(state: AppState, envelope: TaskEnvelope, record: TaskRecord, byt
     thumbq_common::telemetry_metrics::task_published(&state.settings.amqp.queue);
     info!(width = envelope.args.width, height = envelope.args.height, "task queued");
     Ok(())
-}
-
-/// Query parameters of a thumbnail download.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct WaitParams {
-    /// Long poll: wait up to this many seconds (0..=30) for the task to finish before answering; default 0.
-    #[param(minimum = 0, maximum = 30, example = 30)]
-    pub wait: Option<u64>,
-}
-
-/// Download a thumbnail, or see why it is not ready.
-///
-/// `200` with the image once the task succeeded; `202` with the task's record while it is PENDING, STARTED or
-/// RETRY; `422` or `500` with the record (and its error) when it failed. With `?wait=N` the answer comes as soon
-/// as the task finishes, or after N seconds.
-#[utoipa::path(
-    get,
-    path = "/thumbnails/{name}",
-    tag = "thumbnails",
-    params(
-        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`",
-            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(png|jpg|webp)$",
-            example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"),
-        WaitParams,
-        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
-    ),
-    responses(
-        (status = 200, description = "The thumbnail (`image/png`, `image/jpeg` or `image/webp`)", content_type = "image/*",
-            body = ImageBytes,
-            headers(
-                ("ETag" = String, description = "Strong validator; send it back in If-None-Match"),
-                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`: a thumbnail never changes"),
-            )),
-        (status = 202, description = "Not ready yet: the task's record", body = TaskRecord,
-            headers(("Retry-After" = u32, description = "Seconds until it is worth asking again"))),
-        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
-        (status = 400, description = "Not a thumbnail name, or a bad `wait`", body = ErrorBody,
-            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp>"})),
-        (status = 404, description = "No such thumbnail", body = ErrorBody),
-        (status = 422, description = "The task failed: the image could not be processed", body = TaskRecord),
-        (status = 500, description = "The task failed: retries ran out on an internal fault", body = TaskRecord),
-        (status = 503, description = "Redis is unavailable", body = ErrorBody),
-    )
-)]
-pub async fn get_thumbnail(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(params): Query<WaitParams>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let name: ThumbnailName = name
-        .parse()
-        .map_err(|()| ApiError::BadRequest("not a thumbnail name: expected <uuid>.<png|jpg|webp>".into()))?;
-    let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);
-    // A stored thumbnail is final (written atomically, never changed), so it is served without asking Redis. A
-    // store error here is not the answer yet: the record may say the task failed, or is still running.
-    match stored_thumbnail(&state, name, &headers).await {
-        Ok(Some(response)) => return Ok(response),
-        Ok(None) => {}
-        Err(e) => warn!(error = %e, "file store unreadable; answering from the task record"),
-    }
-    let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
-    let record =
-        state.events.wait_until_finished(&state.states, name.id, wait, &state.shutdown).await?.ok_or_else(not_found)?;
-    if record.name != name.to_string() {
-        return Err(not_found());
-    }
-    match record.status {
-        TaskStatus::Success => stored_thumbnail(&state, name, &headers)
-            .await?
-            .ok_or_else(|| ApiError::Internal(format!("task {} succeeded but {name} is not in the store", record.id))),
-        TaskStatus::Failure => {
-            let status = match record.error_kind {
-                Some(FailureKind::InvalidImage) => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            Ok((status, Json(record)).into_response())
-        }
-        TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => {
-            Ok((StatusCode::ACCEPTED, [(header::RETRY_AFTER, HeaderValue::from_static("1"))], Json(record))
-                .into_response())
-        }
-    }
-}
-
-/// The stored thumbnail as a `200` (or `304` when the client has it), or `None` when it is not stored.
-async fn stored_thumbnail(
-    state: &AppState,
-    name: ThumbnailName,
-    headers: &HeaderMap,
-) -> Result<Option<Response>, ApiError> {
-    let Some(bytes) = state.store.get_thumbnail(name).await.map_err(|e| store_unavailable(&e))? else {
-        return Ok(None);
-    };
-    // Names are never reused and a thumbnail never changes, so its name and length identify its bytes.
-    let etag = format!("\"{name}-{}\"", bytes.len());
-    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let cache = [(header::ETAG, etag_value), (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE))];
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    if matches {
-        return Ok(Some((StatusCode::NOT_MODIFIED, cache).into_response()));
-    }
-    let content_type = HeaderValue::from_static(name.format.content_type());
-    Ok(Some((StatusCode::OK, cache, [(header::CONTENT_TYPE, content_type)], bytes).into_response()))
 }
