@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod backpressure;
 mod connections;
 mod dashboard;
 mod deletion;

@@ -76,6 +76,9 @@ pub enum ApiError {
         /// The cause, logged only.
         cause: String,
     },
+    /// 503 with `Retry-After`: the service is at capacity (the work queue is full, too many uploads in flight).
+    #[error("{0}")]
+    Busy(String),
     /// 500: a bug or an unexpected fault; the cause is logged only.
     #[error("internal error")]
     Internal(String),
@@ -98,7 +101,7 @@ impl ApiError {
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,7 +119,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::Unavailable { .. } => {
+            Self::Unavailable { .. } | Self::Busy(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             Self::TooManyRequests(seconds) => {
@@ -152,7 +155,12 @@ impl From<StateError> for ApiError {
 
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
-        Self::Unavailable { dependency: "rabbitmq", cause: e.to_string() }
+        match e {
+            BrokerError::QueueFull(_) => {
+                Self::Busy("the work queue is full (THUMBQ_MAX_QUEUE_DEPTH); try again later".into())
+            }
+            other => Self::Unavailable { dependency: "rabbitmq", cause: other.to_string() },
+        }
     }
 }
 

@@ -29,6 +29,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Renders the process's Prometheus metrics.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Room for upload bodies, one permit a KiB (`THUMBQ_UPLOAD_MEMORY_MB`).
+    pub upload_memory: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -43,11 +45,12 @@ impl AppState {
         let metrics = thumbq_common::telemetry_metrics::install();
         thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);
         Ok(Self {
-            settings: Arc::new(settings),
             store,
             states,
             publisher: Arc::new(publisher),
             events,
+            upload_memory: Arc::new(tokio::sync::Semaphore::new(settings.limits.upload_memory_mb as usize * 1024)),
+            settings: Arc::new(settings),
             shutdown,
             metrics,
         })

@@ -157,6 +157,8 @@ fn settings_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("THUMBQ_WORKER_METRICS_PORT", s.worker.metrics.map_or(0, |a| a.port()).to_string()),
         ("THUMBQ_WORKER_MEMORY_MB", s.worker.memory_budget_mb.to_string()),
         ("THUMBQ_MAX_UPLOAD_BYTES", s.limits.max_upload_bytes.to_string()),
+        ("THUMBQ_UPLOAD_MEMORY_MB", s.limits.upload_memory_mb.to_string()),
+        ("THUMBQ_MAX_QUEUE_DEPTH", s.amqp.max_queue_depth.to_string()),
         ("THUMBQ_LOG", "warn".into()),
         ("THUMBQ_AUTH", if s.access.auth == AuthMode::Keys { "keys" } else { "off" }.into()),
         ("THUMBQ_RATE_LIMIT", s.access.key_rate.rate.to_string()),

@@ -36,9 +36,12 @@ pub enum BrokerError {
     /// The broker could not be reached, or the connection or channel failed.
     #[error("rabbitmq is unavailable: {0}")]
     Unavailable(String),
-    /// The broker did not confirm a publish (nack, or no answer in time).
+    /// The broker did not confirm a publish (no answer in time, or no queue took it).
     #[error("rabbitmq did not confirm the message: {0}")]
     NotConfirmed(String),
+    /// The queue refused the message: it holds its maximum (`THUMBQ_MAX_QUEUE_DEPTH`).
+    #[error("queue {0} is full")]
+    QueueFull(String),
 }
 
 impl From<lapin::Error> for BrokerError {
@@ -66,6 +69,7 @@ pub struct Topology {
     /// The delay queues, shortest delay first.
     pub delays: Vec<DelayQueue>,
     delivery_limit: u32,
+    max_depth: u32,
 }
 
 impl Topology {
@@ -81,6 +85,7 @@ impl Topology {
             dead: format!("{}.dead", amqp.queue),
             delays,
             delivery_limit: amqp.delivery_limit,
+            max_depth: amqp.max_queue_depth,
         }
     }
 
@@ -110,6 +115,10 @@ impl Topology {
         declare(channel, &self.dead, quorum()).await?;
         let mut work = dead_letter_to(&self.dead);
         work.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(self.delivery_limit)));
+        if self.max_depth > 0 {
+            // With the reject-publish overflow above, the broker itself refuses (nacks) a task past the limit.
+            work.insert("x-max-length".into(), AMQPValue::LongLongInt(i64::from(self.max_depth)));
+        }
         declare(channel, &self.work, work).await?;
         for queue in &self.delays {
             let mut args = dead_letter_to(&self.work);
@@ -133,7 +142,19 @@ fn long_string(value: &str) -> AMQPValue {
 
 async fn declare(channel: &Channel, name: &str, args: FieldTable) -> Result<(), BrokerError> {
     let options = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-    channel.queue_declare(ShortString::from(name), options, args).await?;
+    channel.queue_declare(ShortString::from(name), options, args).await.map_err(|e| {
+        let message = e.to_string();
+        if message.contains("inequivalent arg") {
+            // A queue declared by another version or with other settings (THUMBQ_MAX_QUEUE_DEPTH,
+            // THUMBQ_DELIVERY_LIMIT): RabbitMQ cannot change a queue's arguments in place.
+            BrokerError::Unavailable(format!(
+                "{message}: queue {name} exists with other arguments; give every API and worker the same \
+                 settings, or drain and delete the queue (rabbitmqctl delete_queue {name}) to recreate it"
+            ))
+        } else {
+            BrokerError::from(e)
+        }
+    })?;
     Ok(())
 }
 
@@ -260,6 +281,10 @@ impl Publisher {
         let confirmation = tokio::time::timeout(self.timeout, confirm)
             .await
             .map_err(|_| BrokerError::NotConfirmed(format!("no confirm within {:?}", self.timeout)))??;
+        // A quorum queue at its x-max-length with reject-publish nacks.
+        if confirmation.is_nack() {
+            return Err(BrokerError::QueueFull(queue.to_owned()));
+        }
         // A mandatory message that no queue took comes back as an ack with the message attached.
         if !confirmation.is_ack() || confirmation.take_message().is_some() {
             return Err(BrokerError::NotConfirmed(format!("queue {queue} refused the message")));

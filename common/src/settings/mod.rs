@@ -44,6 +44,9 @@ pub struct AmqpSettings {
     /// `THUMBQ_DELIVERY_LIMIT`, default `5`: deliveries of one message (crashes, requeues) before RabbitMQ
     /// dead-letters it.
     pub delivery_limit: u32,
+    /// `THUMBQ_MAX_QUEUE_DEPTH`, default `10000` (`0`: no limit): tasks the work queue holds at most; past it
+    /// RabbitMQ refuses new ones (`x-max-length`, `reject-publish`) and uploads get `503`.
+    pub max_queue_depth: u32,
     /// `THUMBQ_AMQP_TIMEOUT_MS`, default `5000`: bound on connecting and on waiting for a publisher confirm.
     pub timeout: Duration,
 }
@@ -98,6 +101,9 @@ pub struct LimitSettings {
     pub max_upload_bytes: usize,
     /// `THUMBQ_MAX_PIXELS`, default `50000000`: images whose width × height is larger are refused (422).
     pub max_pixels: u64,
+    /// `THUMBQ_UPLOAD_MEMORY_MB`, default `256`: bytes of uploads the API reads at once; an upload waits for room
+    /// (up to 10 s, then `503`), so a burst of large uploads cannot exhaust its memory.
+    pub upload_memory_mb: u32,
 }
 
 /// Worker settings.
@@ -200,6 +206,7 @@ impl Settings {
                 url: env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
                 queue: env.string("THUMBQ_QUEUE", "thumbq.resize"),
                 delivery_limit: env.parse("THUMBQ_DELIVERY_LIMIT", 5)?,
+                max_queue_depth: env.parse("THUMBQ_MAX_QUEUE_DEPTH", 10_000)?,
                 timeout: env.millis("THUMBQ_AMQP_TIMEOUT_MS", 5000)?,
             },
             redis: RedisSettings {
@@ -226,6 +233,7 @@ impl Settings {
             limits: LimitSettings {
                 max_upload_bytes: env.positive("THUMBQ_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?,
                 max_pixels: env.positive("THUMBQ_MAX_PIXELS", 50_000_000)?,
+                upload_memory_mb: env.positive("THUMBQ_UPLOAD_MEMORY_MB", 256)?,
             },
             worker: WorkerSettings {
                 concurrency: env.positive("THUMBQ_WORKER_CONCURRENCY", u16::try_from(cores).unwrap_or(u16::MAX))?,

@@ -129,7 +129,9 @@ pub struct Accepted {
             example = json!({"error": "the upload is not an image (its first bytes match no known image format)"})),
         (status = 422, description = "Unreadable header, or more pixels than the limit", body = ErrorBody,
             example = json!({"error": "the image is 100000x100000 pixels, over the limit of 50000000 pixels"})),
-        (status = 503, description = "RabbitMQ, Redis or the file store is unavailable; retry after `Retry-After`", body = ErrorBody,
+        (status = 503, description = "RabbitMQ, Redis or the file store is unavailable, the work queue is full \
+            (`THUMBQ_MAX_QUEUE_DEPTH`), or too many uploads are being read (`THUMBQ_UPLOAD_MEMORY_MB`); nothing is kept; \
+            retry after `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait")),
             example = json!({"error": "rabbitmq is unavailable; try again shortly"})),
     )
@@ -138,7 +140,7 @@ pub async fn create_thumbnail(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<UploadParams>,
-    Upload(bytes): Upload,
+    Upload { bytes, reservation }: Upload,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Upload)?;
     // Header parsing inflates compressed metadata: CPU work, kept off the async executor.
@@ -156,7 +158,9 @@ pub async fn create_thumbnail(
     let record = TaskRecord { owner: caller.key, ..TaskRecord::pending(&envelope, Some(probe.info(bytes.len()))) };
     let span = info_span!("task", task_id = %envelope.id);
     // Run the accept sequence as its own task: a client that hangs up half-way must not leave half a task behind.
-    let accepted = tokio::spawn(accept(state.clone(), envelope.clone(), record, bytes.to_vec()).instrument(span))
+    // The probe's handle on the bytes is gone: the buffer moves into a Vec without a copy.
+    let bytes = Vec::from(bytes);
+    let accepted = tokio::spawn(accept(state.clone(), envelope.clone(), record, bytes, reservation).instrument(span))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     accepted?;
@@ -176,7 +180,14 @@ pub async fn create_thumbnail(
 }
 
 /// Stores the original, records PENDING and publishes the task, undoing the earlier steps if a later one fails.
-async fn accept(state: AppState, envelope: TaskEnvelope, record: TaskRecord, bytes: Vec<u8>) -> Result<(), ApiError> {
+/// The upload's memory `_reservation` is released when the original is stored (or refused).
+async fn accept(
+    state: AppState,
+    envelope: TaskEnvelope,
+    record: TaskRecord,
+    bytes: Vec<u8>,
+    _reservation: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(), ApiError> {
     let id = envelope.id;
     state.store.put_original(id, bytes).await.map_err(|e| store_unavailable(&e))?;
     let queued = async {
