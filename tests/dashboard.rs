@@ -6,27 +6,8 @@ use std::time::Duration;
 
 use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
-use tokio::process::Command;
 
-use crate::support::spawn_api_with;
-
-/// Headless Chromium with the flags this machine's closed network needs; `extra` picks the output.
-async fn chromium(url: &str, extra: &[String]) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    let run = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--virtual-time-budget=6000")
-        .args(extra)
-        .arg(url)
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(Duration::from_secs(60), run).await.expect("chromium finishes").expect("chromium runs");
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
+use crate::support::{browser::chromium, spawn_api_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {

@@ -13,6 +13,7 @@ mod delivery;
 mod deploy;
 mod errors;
 mod faults;
+mod headers;
 mod health;
 mod isolation;
 mod memory;

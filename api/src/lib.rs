@@ -7,6 +7,7 @@ pub mod cli;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod headers;
 pub mod limits;
 pub mod openapi;
 pub mod routes;
@@ -36,9 +37,11 @@ pub fn app(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(limits.max_upload_bytes + MULTIPART_OVERHEAD);
     let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.http.request_timeout);
     let max_upload = limits.max_upload_bytes;
-    // Outermost last: tracing sees everything; every error answer passes `json_errors`; head limits answer before
-    // the timeout starts or any body is read.
-    Router::new()
+    let cors = headers::cors(&state.settings.access.cors_origins);
+    // Outermost last: tracing sees everything; CORS answers preflights before anything else; every answer gets the
+    // security headers; every error answer passes `json_errors`; head limits answer before the timeout starts or
+    // any body is read.
+    let router = Router::new()
         .merge(routes::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(|| async { ApiError::NotFound("no such route; see /docs".into()) })
@@ -48,8 +51,10 @@ pub fn app(state: AppState) -> Router {
         .layer(timeout)
         .layer(axum::middleware::from_fn_with_state(max_upload, limits::limit_request))
         .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::secure))
+        .layer(tower::util::option_layer(cors))
+        .layer(TraceLayer::new_for_http());
+    router.with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains open requests.

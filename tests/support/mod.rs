@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod broker_node;
+pub mod browser;
 pub mod cleanup;
 pub mod faulty_store;
 pub mod process;

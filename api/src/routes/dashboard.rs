@@ -6,7 +6,7 @@ use axum::{Router, response::Html, routing::get};
 use crate::state::AppState;
 
 /// The page, compiled into the binary.
-const PAGE: &str = include_str!("../dashboard.html");
+pub const PAGE: &str = include_str!("../dashboard.html");
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {

@@ -31,6 +31,9 @@ pub struct AccessSettings {
     pub anonymous_rate: RateLimit,
     /// `THUMBQ_METRICS_OPEN`, default `false`: serve `/metrics` without a key, for a scraper inside the cluster.
     pub metrics_open: bool,
+    /// `THUMBQ_CORS_ORIGINS`, default none: comma-separated origins (`https://app.example.com`) whose pages may call
+    /// the API from a browser. None: no CORS headers, and browsers keep other sites' pages out.
+    pub cors_origins: Vec<String>,
 }
 
 impl AccessSettings {
@@ -53,6 +56,23 @@ impl AccessSettings {
             key_rate: limit("THUMBQ_RATE_LIMIT", "20/s", "THUMBQ_RATE_BURST", 40)?,
             anonymous_rate: limit("THUMBQ_ANON_RATE_LIMIT", "100/s", "THUMBQ_ANON_RATE_BURST", 200)?,
             metrics_open: env.flag("THUMBQ_METRICS_OPEN", false)?,
+            cors_origins: origins(env)?,
         })
     }
+}
+
+/// `THUMBQ_CORS_ORIGINS`: each an origin, `scheme://host[:port]`, nothing after it.
+fn origins(env: &Env<'_>) -> Result<Vec<String>, SettingsError> {
+    let list = env.string("THUMBQ_CORS_ORIGINS", "");
+    let mut origins = Vec::new();
+    for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let valid = host.is_some_and(|h| !h.is_empty() && !h.contains('/') && h.bytes().all(|b| b.is_ascii_graphic()));
+        if !valid {
+            let reason = "each origin is scheme://host[:port], such as https://app.example.com (no path, no *)";
+            return Err(env.error("THUMBQ_CORS_ORIGINS", origin, reason));
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
 }

@@ -127,5 +127,9 @@ async fn stored_thumbnail(
         return Ok(Some((StatusCode::NOT_MODIFIED, cache).into_response()));
     }
     let content_type = HeaderValue::from_static(name.format.content_type());
-    Ok(Some((StatusCode::OK, cache, [(header::CONTENT_TYPE, content_type)], bytes).into_response()))
+    // The name is `<uuid>.<ext>`, checked on parsing: safe inside the quotes.
+    let disposition = HeaderValue::from_str(&format!("inline; filename=\"{name}\""))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, disposition)];
+    Ok(Some((StatusCode::OK, cache, headers, bytes).into_response()))
 }

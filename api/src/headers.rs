@@ -1,0 +1,138 @@
+//! What keeps browsers safe around the API:
+//! - `X-Content-Type-Options: nosniff` on every answer, so no browser runs an upload or an error as script.
+//! - On the two HTML pages (`/dashboard`, `/docs`): a strict `Content-Security-Policy` (the dashboard's own inline
+//!   script and style by hash, nothing else; the Swagger UI's files from this origin only), `X-Frame-Options: DENY`,
+//!   `Referrer-Policy: no-referrer`.
+//! - CORS for the origins in `THUMBQ_CORS_ORIGINS` only, with `tower-http`.
+//! - Cross-site writes without a key are refused: a page elsewhere can make a visitor's browser POST a multipart form
+//!   here without any preflight, which with keys off would upload (or delete) in the visitor's name.
+
+use std::sync::LazyLock;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use sha2::{Digest, Sha256};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{error::ApiError, routes::dashboard::PAGE, state::AppState};
+
+/// The Swagger UI's policy: its scripts and styles are files served from here; it styles elements inline and
+/// draws icons from `data:` URLs.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                        img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; \
+                        base-uri 'none'; form-action 'none'";
+
+/// The dashboard's policy: its one inline script and one inline style, allowed by their SHA-256, and requests to
+/// this origin.
+static DASHBOARD_CSP: LazyLock<String> = LazyLock::new(|| {
+    let hash = |open: &str, close: &str| {
+        let body = PAGE.split_once(open).and_then(|(_, rest)| rest.split_once(close)).map_or("", |(body, _)| body);
+        format!("'sha256-{}'", STANDARD.encode(Sha256::digest(body.as_bytes())))
+    };
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; img-src 'self'; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        hash("<script>", "</script>"),
+        hash("<style>", "</style>")
+    )
+});
+
+/// Middleware: refuses cross-site writes without a key, and adds the security headers to every answer.
+pub async fn secure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let keyless = !request.headers().contains_key(header::AUTHORIZATION);
+    if writes && keyless && is_cross_site(request.headers(), &state) {
+        return with_headers(
+            ApiError::Forbidden(
+                "cross-site request refused: a page on another site may not upload or delete here without a key \
+                 (allow its origin with THUMBQ_CORS_ORIGINS)"
+                    .into(),
+            )
+            .into_response(),
+            "",
+        );
+    }
+    let path = request.uri().path().to_owned();
+    with_headers(next.run(request).await, &path)
+}
+
+fn with_headers(mut response: Response, path: &str) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let policy = match path {
+        "/dashboard" => HeaderValue::from_str(&DASHBOARD_CSP).ok(),
+        p if p == "/docs" || p.starts_with("/docs/") => Some(HeaderValue::from_static(DOCS_CSP)),
+        _ => None,
+    };
+    if let Some(policy) = policy {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
+    response
+}
+
+/// Whether a browser sent this request from a page of another origin (not one of `THUMBQ_CORS_ORIGINS`). Browsers
+/// send `Origin` on every cross-origin POST and `Sec-Fetch-Site` on every request; a client that sends neither
+/// (curl, an SDK) is not a browser acting for a visitor.
+fn is_cross_site(headers: &HeaderMap, state: &AppState) -> bool {
+    let fetch_site = headers.get(HeaderName::from_static("sec-fetch-site")).map(HeaderValue::as_bytes);
+    if matches!(fetch_site, Some(b"same-origin" | b"none")) {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return matches!(fetch_site, Some(b"cross-site" | b"same-site"));
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let own = [format!("http://{host}"), format!("https://{host}"), origin_of(&state.settings.http.public_url)];
+    let allowed = own.iter().chain(&state.settings.access.cors_origins).any(|o| o.eq_ignore_ascii_case(origin));
+    !allowed
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+}
+
+/// The CORS layer for `THUMBQ_CORS_ORIGINS`, or `None` when the list is empty (no CORS headers at all).
+pub fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let expose =
+        ["location", "link", "retry-after", "etag", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"];
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_NONE_MATCH])
+            .expose_headers(expose.map(HeaderName::from_static))
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_policy_names_its_inline_script_and_style_by_hash() {
+        let csp = DASHBOARD_CSP.as_str();
+        assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
+        assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(PAGE.matches("<script>").count() == 1 && PAGE.matches("<style>").count() == 1);
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        assert_eq!(origin_of("https://thumbs.example.com/base/"), "https://thumbs.example.com");
+        assert_eq!(origin_of("http://127.0.0.1:8000"), "http://127.0.0.1:8000");
+    }
+}
