@@ -12,6 +12,7 @@ pub mod limits;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod signing;
 pub mod state;
 pub mod upload;
 

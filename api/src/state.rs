@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use thumbq_common::{
-    Settings,
+    Settings, TaskRecord,
     broker::{PublisherLink, Topology},
     file_store::SharedFileStore,
     state_store::StateStore,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::events::TaskEvents;
+use crate::{events::TaskEvents, signing::UrlSigner};
 
 /// The API's shared state; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Room for upload bodies, one permit a KiB (`THUMBQ_UPLOAD_MEMORY_MB`).
     pub upload_memory: Arc<tokio::sync::Semaphore>,
+    /// Signs download URLs when `THUMBQ_SIGNED_URLS` is on.
+    pub signer: Option<UrlSigner>,
 }
 
 impl AppState {
@@ -49,10 +51,27 @@ impl AppState {
             states,
             publisher: Arc::new(publisher),
             events,
+            signer: settings.access.signed_urls.clone().map(UrlSigner::new),
             upload_memory: Arc::new(tokio::sync::Semaphore::new(settings.limits.upload_memory_mb as usize * 1024)),
             settings: Arc::new(settings),
             shutdown,
             metrics,
         })
+    }
+}
+
+impl AppState {
+    /// The absolute URL of the thumbnail `name`, signed when signed URLs are on.
+    pub fn thumbnail_url(&self, name: &str) -> String {
+        let base = &self.settings.http.public_url;
+        match &self.signer {
+            Some(signer) => format!("{base}/thumbnails/{name}?{}", signer.query(name, chrono::Utc::now())),
+            None => format!("{base}/thumbnails/{name}"),
+        }
+    }
+
+    /// A record as the API answers it: with its thumbnail's URL.
+    pub fn present(&self, record: TaskRecord) -> TaskRecord {
+        TaskRecord { url: Some(self.thumbnail_url(&record.name)), ..record }
     }
 }

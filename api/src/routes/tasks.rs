@@ -49,7 +49,7 @@ pub async fn get_task(
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(record_of(&state, &id).await?))
+    Ok(Json(state.present(record_of(&state, &id).await?)))
 }
 
 /// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
@@ -101,7 +101,7 @@ pub async fn cancel_task(
         tracing::warn!(task_id = %record.id, error = %e, "could not delete a cancelled task's original");
     }
     tracing::info!(task_id = %record.id, "task cancelled");
-    Ok(Json(record_of(&state, &id).await?))
+    Ok(Json(state.present(record_of(&state, &id).await?)))
 }
 
 /// Largest page of `GET /tasks`.
@@ -155,7 +155,8 @@ pub async fn list_tasks(
         .map(|c| c.parse::<IndexEntry>().map_err(|e| ApiError::BadRequest(format!("cursor: {e}"))))
         .transpose()?;
     let page = state.states.list(params.status, limit, cursor.as_ref()).await?;
-    let mut response = Json(page.records).into_response();
+    let records: Vec<TaskRecord> = page.records.into_iter().map(|r| state.present(r)).collect();
+    let mut response = Json(records).into_response();
     if let Some(next) = page.next {
         let status = params.status.map(|s| format!("&status={s}")).unwrap_or_default();
         // The cursor is `<digits>:<uuid>`: nothing in it needs escaping in a query string.

@@ -3,7 +3,9 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use super::{SettingsError, env::Env};
-use crate::access::{Rate, RateLimit};
+use std::time::Duration;
+
+use crate::access::{Rate, RateLimit, Secret};
 
 /// Whether requests need an API key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +36,22 @@ pub struct AccessSettings {
     /// `THUMBQ_CORS_ORIGINS`, default none: comma-separated origins (`https://app.example.com`) whose pages may call
     /// the API from a browser. None: no CORS headers, and browsers keep other sites' pages out.
     pub cors_origins: Vec<String>,
+    /// `THUMBQ_SIGNED_URLS`, default `false`: thumbnail URLs carry an expiry and an HMAC-SHA256 signature
+    /// (`?expires=…&sig=…`), and downloads without a valid one get `403`.
+    pub signed_urls: Option<UrlSigning>,
 }
+
+/// How download URLs are signed.
+#[derive(Clone, Debug)]
+pub struct UrlSigning {
+    /// `THUMBQ_URL_SIGNING_KEY`, required with signed URLs: at least 32 characters, the same in every API process.
+    pub key: Secret,
+    /// `THUMBQ_SIGNED_URL_TTL_SECS`, default `3600`: how long a signed URL works.
+    pub ttl: Duration,
+}
+
+/// The shortest signing key accepted: 32 characters of a random key are well over 128 bits.
+const MIN_SIGNING_KEY_LEN: usize = 32;
 
 impl AccessSettings {
     pub(super) fn read(env: &Env<'_>, bind: SocketAddr) -> Result<Self, SettingsError> {
@@ -57,6 +74,7 @@ impl AccessSettings {
             anonymous_rate: limit("THUMBQ_ANON_RATE_LIMIT", "100/s", "THUMBQ_ANON_RATE_BURST", 200)?,
             metrics_open: env.flag("THUMBQ_METRICS_OPEN", false)?,
             cors_origins: origins(env)?,
+            signed_urls: signing(env)?,
         })
     }
 }
@@ -75,4 +93,18 @@ fn origins(env: &Env<'_>) -> Result<Vec<String>, SettingsError> {
         origins.push(origin.to_owned());
     }
     Ok(origins)
+}
+
+/// `THUMBQ_SIGNED_URLS` and, when on, its key and TTL.
+fn signing(env: &Env<'_>) -> Result<Option<UrlSigning>, SettingsError> {
+    if !env.flag("THUMBQ_SIGNED_URLS", false)? {
+        return Ok(None);
+    }
+    let key = env.string("THUMBQ_URL_SIGNING_KEY", "");
+    if key.len() < MIN_SIGNING_KEY_LEN {
+        let reason = format!("THUMBQ_SIGNED_URLS=1 needs a key of at least {MIN_SIGNING_KEY_LEN} characters");
+        return Err(env.error("THUMBQ_URL_SIGNING_KEY", "(hidden)", &reason));
+    }
+    let ttl = Duration::from_secs(env.positive("THUMBQ_SIGNED_URL_TTL_SECS", 3600)?);
+    Ok(Some(UrlSigning { key: Secret::new(key), ttl }))
 }

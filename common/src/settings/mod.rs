@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 mod access;
 mod env;
 
-pub use access::{AccessSettings, AuthMode};
+pub use access::{AccessSettings, AuthMode, UrlSigning};
 use env::Env;
 
 /// All of thumbq's settings; the API and the worker each use the parts they need.
@@ -307,6 +307,22 @@ mod tests {
         assert_eq!(auth("0.0.0.0:8000", Some("off")).unwrap(), AuthMode::Off);
         assert_eq!(auth("127.0.0.1:8000", Some("keys")).unwrap(), AuthMode::Keys);
         assert_eq!(auth("127.0.0.1:8000", Some("maybe")).unwrap_err().var, "THUMBQ_AUTH");
+    }
+
+    #[test]
+    fn signed_urls_need_a_long_key_that_never_shows_in_debug_output() {
+        let with = |key: &str| {
+            let key = key.to_owned();
+            Settings::from_lookup(move |var| match var {
+                "THUMBQ_SIGNED_URLS" => Some("1".into()),
+                "THUMBQ_URL_SIGNING_KEY" => Some(key.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("short").unwrap_err().var, "THUMBQ_URL_SIGNING_KEY");
+        let settings = with("0123456789abcdef0123456789abcdef").unwrap();
+        assert!(settings.access.signed_urls.is_some());
+        assert!(!format!("{settings:?}").contains("0123456789abcdef"), "the key is redacted");
     }
 
     #[test]

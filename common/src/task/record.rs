@@ -83,6 +83,10 @@ pub struct TaskRecord {
     #[serde(default)]
     #[schema(example = "mobile-app")]
     pub owner: Option<String>,
+    /// Absolute URL of the thumbnail (signed when signed URLs are on); added by the API to its answers, not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "http://127.0.0.1:8000/thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
+    pub url: Option<String>,
 }
 
 impl TaskRecord {
@@ -105,6 +109,7 @@ impl TaskRecord {
             source,
             result: None,
             owner: None,
+            url: None,
         }
     }
 }

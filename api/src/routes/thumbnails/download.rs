@@ -28,6 +28,10 @@ pub struct WaitParams {
     /// Long poll: wait up to this many seconds (0..=30) for the task to finish before answering; default 0.
     #[param(minimum = 0, maximum = 30, example = 30)]
     pub wait: Option<u64>,
+    /// With signed URLs on (`THUMBQ_SIGNED_URLS=1`): when the URL stops working, in Unix seconds.
+    pub expires: Option<i64>,
+    /// With signed URLs on: the URL's signature, as the API handed it out.
+    pub sig: Option<String>,
 }
 
 /// Download a thumbnail, or see why it is not ready.
@@ -59,6 +63,8 @@ pub struct WaitParams {
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "Not a thumbnail name, or a bad `wait`", body = ErrorBody,
             example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp>"})),
+        (status = 403, description = "Signed URLs are on and this one is unsigned, wrongly signed or expired", body = ErrorBody,
+            example = json!({"error": "the URL has expired: ask the API for a fresh one"})),
         (status = 404, description = "No such thumbnail (never made, deleted, or expired)", body = ErrorBody),
         (status = 410, description = "The task was cancelled (REVOKED): there will be no thumbnail", body = TaskRecord),
         (status = 422, description = "The task failed: the image could not be processed", body = TaskRecord),
@@ -73,6 +79,9 @@ pub async fn get_thumbnail(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = super::parse_name(&name)?;
+    if let Some(signer) = &state.signer {
+        signer.verify(&name.to_string(), params.expires, params.sig.as_deref(), chrono::Utc::now())?;
+    }
     let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);
     // A stored thumbnail is final (written atomically, never changed), so it is served without asking Redis. A
     // store error here is not the answer yet: the record may say the task failed, or is still running.
@@ -96,13 +105,15 @@ pub async fn get_thumbnail(
                 Some(FailureKind::InvalidImage) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            Ok((status, Json(record)).into_response())
+            Ok((status, Json(state.present(record))).into_response())
         }
-        TaskStatus::Revoked => Ok((StatusCode::GONE, Json(record)).into_response()),
-        TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => {
-            Ok((StatusCode::ACCEPTED, [(header::RETRY_AFTER, HeaderValue::from_static("1"))], Json(record))
-                .into_response())
-        }
+        TaskStatus::Revoked => Ok((StatusCode::GONE, Json(state.present(record))).into_response()),
+        TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => Ok((
+            StatusCode::ACCEPTED,
+            [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+            Json(state.present(record)),
+        )
+            .into_response()),
     }
 }
 

@@ -93,7 +93,8 @@ pub struct Accepted {
     pub name: String,
     /// Always `PENDING`.
     pub status: TaskStatus,
-    /// Absolute URL of the thumbnail: poll it, or long-poll it with `?wait=30`.
+    /// Absolute URL of the thumbnail: poll it, or long-poll it with `&wait=30` (`?wait=30` when it is not signed).
+    /// With signed URLs on it carries `expires` and `sig`.
     #[schema(example = "http://127.0.0.1:8000/thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
     pub url: String,
     /// Absolute URL of the task's record.
@@ -170,12 +171,13 @@ pub async fn create_thumbnail(
     let body = Accepted {
         id: envelope.id,
         status: TaskStatus::Pending,
-        url: format!("{base}/thumbnails/{name}"),
+        url: state.thumbnail_url(&name),
         status_url: format!("{base}/tasks/{}", envelope.id),
         name,
     };
-    let location =
-        HeaderValue::from_str(&format!("/thumbnails/{}", body.name)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The path (and signature) of the thumbnail's URL.
+    let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url);
+    let location = HeaderValue::from_str(location).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
 }
 

@@ -1,0 +1,91 @@
+//! Signed download URLs (`THUMBQ_SIGNED_URLS=1`): `/thumbnails/<name>?expires=<unix seconds>&sig=<signature>`, the
+//! signature being HMAC-SHA256 over `<name>:<expires>` with `THUMBQ_URL_SIGNING_KEY`, base64url. Every API process
+//! with the same key accepts every other's URLs; changing the key invalidates all of them.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use thumbq_common::settings::UrlSigning;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use crate::error::ApiError;
+
+/// Signs and checks download URLs.
+#[derive(Clone, Debug)]
+pub struct UrlSigner(UrlSigning);
+
+impl UrlSigner {
+    /// A signer with these settings.
+    pub fn new(settings: UrlSigning) -> Self {
+        Self(settings)
+    }
+
+    fn mac(&self, name: &str, expires: i64) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.0.key.expose().as_bytes()).expect("HMAC takes any key length");
+        mac.update(format!("{name}:{expires}").as_bytes());
+        mac
+    }
+
+    /// The query string (`expires=…&sig=…`) of a URL for `name` valid from `now` for the configured TTL.
+    pub fn query(&self, name: &str, now: DateTime<Utc>) -> String {
+        let expires = now.timestamp() + i64::try_from(self.0.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let sig = URL_SAFE_NO_PAD.encode(self.mac(name, expires).finalize().into_bytes());
+        format!("expires={expires}&sig={sig}")
+    }
+
+    /// Ok when `expires` and `sig` are a valid, unexpired signature of `name`; else `403`.
+    pub fn verify(
+        &self,
+        name: &str,
+        expires: Option<i64>,
+        sig: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let (Some(expires), Some(sig)) = (expires, sig) else {
+            return Err(ApiError::Forbidden("this URL is not signed: ask the API for the thumbnail's URL".into()));
+        };
+        let signature = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
+        // `verify_slice` compares in constant time.
+        if self.mac(name, expires).verify_slice(&signature).is_err() {
+            return Err(ApiError::Forbidden("the URL's signature is not valid".into()));
+        }
+        if expires < now.timestamp() {
+            return Err(ApiError::Forbidden("the URL has expired: ask the API for a fresh one".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use thumbq_common::access::Secret;
+
+    use super::*;
+
+    fn signer(key: &str) -> UrlSigner {
+        UrlSigner::new(UrlSigning { key: Secret::new(key.into()), ttl: Duration::from_secs(60) })
+    }
+
+    fn parts(query: &str) -> (Option<i64>, String) {
+        let (expires, sig) = query.split_once('&').unwrap();
+        (expires.strip_prefix("expires=").unwrap().parse().ok(), sig.strip_prefix("sig=").unwrap().to_owned())
+    }
+
+    #[test]
+    fn a_signature_holds_for_its_name_until_it_expires() {
+        let (signer, now) = (signer("k".repeat(32).as_str()), Utc::now());
+        let (expires, sig) = parts(&signer.query("a.png", now));
+        assert!(signer.verify("a.png", expires, Some(&sig), now).is_ok());
+        assert!(signer.verify("b.png", expires, Some(&sig), now).is_err(), "another name");
+        assert!(signer.verify("a.png", expires.map(|e| e + 1), Some(&sig), now).is_err(), "another expiry");
+        let later = now + chrono::Duration::seconds(61);
+        assert!(signer.verify("a.png", expires, Some(&sig), later).is_err(), "expired");
+        assert!(signer.verify("a.png", None, None, now).is_err(), "unsigned");
+        let other = self::signer("x".repeat(32).as_str());
+        assert!(other.verify("a.png", expires, Some(&sig), now).is_err(), "another key");
+    }
+}
