@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NATIVE := deploy/native
 
-.PHONY: help start stop restart send-image services test bench lint fmt clean replay-dead-letters
+.PHONY: help start stop restart send-image services test bench fuzz lint fmt clean replay-dead-letters
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,11 @@ bench: services ## Benchmarks: pipeline vs naive and libvips per format, then en
 	@bench/corpus.sh
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker \
 	  && cargo bench --locked -q -p thumbq-worker --features bench --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end
+
+fuzz: ## Long fuzzing run of the decoders and the header probe (ITERATIONS, default 2000000; SEED, default random)
+	@source $(NATIVE)/lib.sh && ensure_cargo && THUMBQ_FUZZ_ITERATIONS=$${ITERATIONS:-2000000} \
+	  THUMBQ_FUZZ_SEED=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} \
+	  cargo test --locked -q -p thumbq-worker --lib pipeline::fuzz -- --nocapture
 
 lint: ## Formatting and clippy, warnings as errors
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo fmt --all -- --check \

@@ -4,6 +4,8 @@
 
 mod decode;
 mod encode;
+#[cfg(test)]
+mod fuzz;
 pub mod geometry;
 mod jpeg;
 mod jpeg_layout;

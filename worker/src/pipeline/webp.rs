@@ -13,6 +13,16 @@ use libwebp_sys::{
 
 use super::PipelineError;
 
+/// Whether libwebp reads the header as an animation (which its simple decoder leaves to `image`).
+pub fn is_animated(bytes: &[u8]) -> bool {
+    let mut features = MaybeUninit::<libwebp_sys::WebPBitstreamFeatures>::zeroed();
+    // SAFETY: `bytes` is valid for the call; WebPGetFeatures fills `features` when it answers OK, and it is read
+    // only then (zeroed before, so every field is initialised either way).
+    let status = unsafe { WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
+    // SAFETY: zero-initialised, a valid value of this plain C struct.
+    status == VP8StatusCode::VP8_STATUS_OK && unsafe { features.assume_init() }.has_animation != 0
+}
+
 /// Decodes a WebP `reduction` times smaller than its full size (≥ 1; 1 decodes at full size).
 pub fn decode_scaled(bytes: &[u8], reduction: f64) -> Result<DynamicImage, PipelineError> {
     let failed = |what: &str, status: VP8StatusCode| PipelineError::Decode(format!("WebP {what} failed: {status:?}"));
@@ -66,4 +76,20 @@ pub fn decode_scaled(bytes: &[u8], reduction: f64) -> Result<DynamicImage, Pipel
         RgbImage::from_raw(out_w, out_h, packed).map(DynamicImage::ImageRgb8)
     };
     image.ok_or_else(|| PipelineError::Decode("libwebp returned a buffer of the wrong size".into()))
+}
+
+/// A lossy WebP of `rgb` (`width`×`height`, 3 bytes a pixel), for tests: the `image` crate writes lossless only.
+#[cfg(test)]
+pub fn lossy(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as i32, height as i32);
+    let mut output: *mut u8 = std::ptr::null_mut();
+    // SAFETY: `rgb` holds `width * height * 3` bytes at stride `width * 3`; libwebp allocates `output`, which is
+    // copied and freed below.
+    let len = unsafe { libwebp_sys::WebPEncodeRGB(rgb.as_ptr(), w, h, w * 3, 80.0, &raw mut output) };
+    assert!(len > 0 && !output.is_null(), "libwebp encodes");
+    // SAFETY: libwebp wrote `len` bytes at `output`; they are copied before WebPFree.
+    let bytes = unsafe { std::slice::from_raw_parts(output, len) }.to_vec();
+    // SAFETY: `output` came from WebPEncodeRGB and is freed once.
+    unsafe { libwebp_sys::WebPFree(output.cast()) };
+    bytes
 }
