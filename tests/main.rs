@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod registry;
 mod retry;
+mod schema_fuzz;
 mod signing;
 mod state_store;
 mod support;

@@ -86,9 +86,10 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         let reason = "a tag of its first directory claims more data than the file holds".to_owned();
         return Err(ProbeError::Unreadable { format: format.name(), reason });
     }
-    let (width, height) = limited_reader(bytes, format, HEADER_ALLOC_LIMIT)
-        .into_dimensions()
-        .map_err(|e| ProbeError::Unreadable { format: format.name(), reason: e.to_string() })?;
+    let unreadable = |reason: String| ProbeError::Unreadable { format: format.name(), reason };
+    let (width, height) = without_panics(|| limited_reader(bytes, format, HEADER_ALLOC_LIMIT).into_dimensions())
+        .map_err(unreadable)?
+        .map_err(|e| unreadable(e.to_string()))?;
     if width == 0 || height == 0 {
         let reason = format!("it claims {width}x{height} pixels");
         return Err(ProbeError::Unreadable { format: format.name(), reason });
@@ -97,6 +98,16 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         return Err(ProbeError::TooLarge { width, height, max_pixels });
     }
     Ok(Probe { format, width, height })
+}
+
+/// Runs a third-party decoder, turning a panic into an error. Decoders are fuzzed, but a bug left in one must cost
+/// a bad upload its `422`, not the server a `500` (the fuzzer found the `tiff` crate indexing an empty list).
+pub fn without_panics<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).map_err(|panic| {
+        let message =
+            panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+        format!("the decoder failed: {}", message.unwrap_or_else(|| "panic".into()))
+    })
 }
 
 /// Whether every tag of a TIFF's first directory claims no more data than the file holds. Checked by hand because
@@ -128,7 +139,8 @@ fn tiff_values_fit(bytes: &[u8]) -> bool {
             5 | 10 | 12 | 16..=18 => 8,
             _ => 1,
         };
-        if count.saturating_mul(size) > bytes.len() as u64 {
+        // A tag with no values at all is malformed too (the `tiff` crate indexes its first value).
+        if count == 0 || count.saturating_mul(size) > bytes.len() as u64 {
             return false;
         }
     }
@@ -178,6 +190,16 @@ mod tests {
         tiff[ifd + 2 + 4..ifd + 2 + 8].copy_from_slice(&1_048_579u32.to_le_bytes());
         let err = probe(&tiff, 10_000).unwrap_err();
         assert!(matches!(&err, ProbeError::Unreadable { reason, .. } if reason.contains("claims more")), "{err}");
+    }
+
+    #[test]
+    fn a_tiff_tag_without_values_is_refused_and_a_decoder_panic_is_an_error() {
+        let mut tiff = sample_image(ImageFormat::Tiff, 40, 30);
+        let ifd = u32::from_le_bytes(tiff[4..8].try_into().unwrap()) as usize;
+        tiff[ifd + 2 + 4..ifd + 2 + 8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(matches!(probe(&tiff, 10_000), Err(ProbeError::Unreadable { .. })));
+        let caught = without_panics(|| -> u8 { panic!("a decoder bug") });
+        assert_eq!(caught, Err("the decoder failed: a decoder bug".to_owned()));
     }
 
     /// The process's peak resident memory so far, in KiB.

@@ -106,13 +106,21 @@ impl DecodePlan {
 /// The most memory making this thumbnail will need, in bytes, estimated from the header alone (see [`memory`]).
 pub fn estimate_peak(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result<u64, PipelineError> {
     let probe = image_probe::probe(bytes, max_pixels)?;
-    let plan = DecodePlan::new(bytes, &probe, args);
-    let output = u64::from(plan.full.width) * u64::from(plan.full.height) * 4;
-    Ok(memory::decode_peak(bytes, &probe, plan.reduction) + 3 * output + bytes.len() as u64)
+    image_probe::without_panics(|| {
+        let plan = DecodePlan::new(bytes, &probe, args);
+        let output = u64::from(plan.full.width) * u64::from(plan.full.height) * 4;
+        memory::decode_peak(bytes, &probe, plan.reduction) + 3 * output + bytes.len() as u64
+    })
+    .map_err(PipelineError::Decode)
 }
 
-/// Makes the thumbnail `args` asks for from the encoded image `bytes`, within `limits`.
+/// Makes the thumbnail `args` asks for from the encoded image `bytes`, within `limits`. A panic in a decoder is a
+/// decode error of this image (permanent), not a crash of the task.
 pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, PipelineError> {
+    image_probe::without_panics(|| make(bytes, args, limits)).map_err(PipelineError::Decode)?
+}
+
+fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, PipelineError> {
     let probe = image_probe::probe(bytes, limits.max_pixels)?;
     let DecodePlan { orientation, stored_box: (box_w, box_h), full, reduction } = DecodePlan::new(bytes, &probe, args);
     let source = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?;

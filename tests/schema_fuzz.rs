@@ -1,0 +1,66 @@
+//! The API fuzzed from its own OpenAPI document with schemathesis (installed by `deploy/native/test-tools.sh`, which
+//! `make test` runs): every operation, with examples, boundary values, random data and stateful sequences, a fixed
+//! budget and deterministic generation. No answer may be a 5xx, or differ from the document (status, content type,
+//! headers, body schema); with keys on, no operation may accept a missing or wrong key.
+
+use std::path::PathBuf;
+
+use thumbq_common::{
+    access::{Rate, generate_key},
+    settings::AuthMode,
+};
+use tokio::process::Command;
+
+use crate::support::{TestApp, spawn_api_with};
+
+/// Checks that hold whatever the auth mode.
+const CHECKS: &str = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance";
+
+fn schemathesis() -> PathBuf {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.run/tools/schemathesis/bin/st"));
+    assert!(path.exists(), "schemathesis is missing: run deploy/native/test-tools.sh (make test does)");
+    path
+}
+
+/// Runs schemathesis against `app` with `checks` and `extra` arguments; fails the test with its report.
+async fn fuzz(app: &TestApp, checks: &str, extra: &[String]) {
+    let workdir = tempfile::tempdir().unwrap(); // schemathesis keeps its example database in the working folder
+    let run = Command::new(schemathesis())
+        .current_dir(workdir.path())
+        .args(["run", &format!("{}/openapi.json", app.base), "--checks", checks])
+        .args(["--generation-deterministic", "--max-examples", "25", "--workers", "2"])
+        // Long polls wait up to 30 s by design.
+        .args(["--request-timeout", "35", "--max-failures", "5"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(std::time::Duration::from_secs(300), run).await.expect("schemathesis ends").unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "schemathesis found problems:\n{report}");
+    assert!(report.contains("passed"), "schemathesis ran nothing:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_matches_its_openapi_document_under_schemathesis() {
+    let app = spawn_api_with(|_| {}).await;
+    app.start_worker().await; // so long polls end when their task does
+    fuzz(&app, CHECKS, &[]).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keys_on_no_operation_ignores_a_missing_or_wrong_key_under_schemathesis() {
+    let app = spawn_api_with(|s| {
+        s.access.auth = AuthMode::Keys;
+        s.access.key_rate.rate = Rate::UNLIMITED;
+    })
+    .await;
+    app.start_worker().await;
+    let key = generate_key();
+    app.states.create_key("schemathesis", &key, &"admin".parse().unwrap(), None, false).await.unwrap();
+    let checks = format!("{CHECKS},ignored_auth,missing_required_header");
+    fuzz(&app, &checks, &["-H".into(), format!("Authorization: Bearer {key}")]).await;
+    app.stop().await;
+}
