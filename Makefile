@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NATIVE := deploy/native
 
-.PHONY: help start stop restart send-image services test bench fuzz lint fmt clean replay-dead-letters
+.PHONY: help start stop restart send-image services test bench fuzz audit lint fmt clean replay-dead-letters
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ fuzz: ## Long fuzzing run of the decoders and the header probe (ITERATIONS, defa
 	@source $(NATIVE)/lib.sh && ensure_cargo && THUMBQ_FUZZ_ITERATIONS=$${ITERATIONS:-2000000} \
 	  THUMBQ_FUZZ_SEED=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} \
 	  cargo test --locked -q -p thumbq-worker --lib pipeline::fuzz -- --nocapture
+
+audit: ## RustSec advisories for Cargo.lock (installs cargo-audit; needs github.com for the advisory database)
+	@source $(NATIVE)/lib.sh && ensure_cargo && { command -v cargo-audit >/dev/null || cargo install --locked cargo-audit; } \
+	  && cargo audit
 
 lint: ## Formatting and clippy, warnings as errors
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo fmt --all -- --check \

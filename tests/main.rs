@@ -16,6 +16,7 @@ mod faults;
 mod headers;
 mod health;
 mod isolation;
+mod licences;
 mod memory;
 mod metrics;
 mod openapi;
