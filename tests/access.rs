@@ -8,6 +8,7 @@ use thumbq_common::{
     access::{Rate, RateLimit, Scopes, generate_key},
     fixtures::sample_image,
     settings::AuthMode,
+    state_store::access::KeySpec,
 };
 
 use crate::support::{
@@ -42,7 +43,7 @@ async fn upload(app: &TestApp, key: Option<&str>) -> reqwest::Response {
 async fn key(app: &TestApp, name: &str, scopes: &str, limit: Option<RateLimit>) -> String {
     let key = generate_key();
     let scopes: Scopes = scopes.parse().unwrap();
-    app.states.create_key(name, &key, &scopes, limit, false).await.unwrap();
+    app.states.create_key(&KeySpec { limit, ..KeySpec::new(name, scopes) }, &key, false).await.unwrap();
     key
 }
 
@@ -200,7 +201,8 @@ async fn a_rate_limit_is_shared_by_two_api_processes() {
     // One an hour after a burst of 5: nothing refills during the test.
     let limit = RateLimit { rate: "1/h".parse::<Rate>().unwrap(), burst: 5 };
     let key = generate_key();
-    states.create_key("limited", &key, &"read".parse().unwrap(), Some(limit), false).await.unwrap();
+    let spec = KeySpec { limit: Some(limit), ..KeySpec::new("limited", "read".parse().unwrap()) };
+    states.create_key(&spec, &key, false).await.unwrap();
 
     let (a, b) = (ApiProcess::spawn(&settings).await, ApiProcess::spawn(&settings).await);
     let client = reqwest::Client::new();
@@ -241,5 +243,47 @@ async fn without_a_key_the_limit_is_per_client_address() {
     assert!(refused.headers().contains_key("retry-after"));
     assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "a refused upload keeps nothing");
     assert_eq!(call(&app.client, Method::GET, format!("{}/ready", app.base), None).await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_quota_counts_unfinished_uploads_and_frees_as_they_end() {
+    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let key = generate_key();
+    let spec = KeySpec { quota_bytes: Some(1 << 20), ..KeySpec::new("quota", "upload,read".parse().unwrap()) };
+    app.states.create_key(&spec, &key, false).await.unwrap();
+    // About 430 KB each: noise does not compress.
+    let mut seed = 7u32;
+    let noisy = image::RgbImage::from_fn(380, 380, |_, _| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        image::Rgb([(seed >> 16) as u8, (seed >> 8) as u8, (seed >> 24) as u8])
+    });
+    let png = thumbq_common::fixtures::encode(&image::DynamicImage::ImageRgb8(noisy), ImageFormat::Png);
+    assert!((400_000..524_288).contains(&png.len()), "{} bytes", png.len());
+    let upload = async || {
+        let form = reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(png.clone()));
+        let response =
+            app.client.post(format!("{}/thumbnails", app.base)).bearer_auth(&key).multipart(form).send().await.unwrap();
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+
+    let (first, second) = (upload().await, upload().await);
+    assert_eq!((first.0, second.0), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    let (status, refused) = upload().await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("quota"), "{refused}");
+    assert_eq!(TestApp::files_in(&app.originals_dir()).len(), 2, "nothing of the refused upload is kept");
+
+    // A cancelled task frees its share at once.
+    let cancel = app.client.delete(first.1["status_url"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(cancel.status(), StatusCode::OK);
+    assert_eq!(upload().await.0, StatusCode::ACCEPTED);
+
+    // Finished tasks free theirs.
+    app.start_worker().await;
+    let queue = app.settings.amqp.queue.clone();
+    eventually("the worker finishes the tasks", async || app.queue_depth(&queue).await == 0).await;
+    eventually("the quota is free again", async || upload().await.0 == StatusCode::ACCEPTED).await;
     app.stop().await;
 }

@@ -14,6 +14,7 @@ use thumbq_common::{
     file_store::LocalFileStore,
     fixtures::sample_image,
     settings::AuthMode,
+    state_store::access::KeySpec,
 };
 use thumbq_worker::sweeper::{Ages, sweep};
 
@@ -108,7 +109,7 @@ async fn with_keys_only_the_uploader_or_an_admin_may_cancel_or_delete() {
     let mut keys = Vec::new();
     for (name, scopes) in [("alice", "upload"), ("bob", "upload,read"), ("root", "admin")] {
         let key = generate_key();
-        app.states.create_key(name, &key, &scopes.parse::<Scopes>().unwrap(), None, false).await.unwrap();
+        app.states.create_key(&KeySpec::new(name, scopes.parse::<Scopes>().unwrap()), &key, false).await.unwrap();
         keys.push(key);
     }
     let [alice, bob, root] = [&keys[0], &keys[1], &keys[2]];

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use thumbq_common::{
     access::{Rate, generate_key},
     settings::AuthMode,
+    state_store::access::KeySpec,
 };
 use tokio::process::Command;
 
@@ -59,7 +60,7 @@ async fn with_keys_on_no_operation_ignores_a_missing_or_wrong_key_under_schemath
     .await;
     app.start_worker().await;
     let key = generate_key();
-    app.states.create_key("schemathesis", &key, &"admin".parse().unwrap(), None, false).await.unwrap();
+    app.states.create_key(&KeySpec::new("schemathesis", "admin".parse().unwrap()), &key, false).await.unwrap();
     let checks = format!("{CHECKS},ignored_auth,missing_required_header");
     fuzz(&app, &checks, &["-H".into(), format!("Authorization: Bearer {key}")]).await;
     app.stop().await;

@@ -28,6 +28,8 @@ pub struct Caller {
     pub key: Option<String>,
     /// What the caller may do.
     pub scopes: Scopes,
+    /// The key's storage quota in bytes, if it has one.
+    pub quota_bytes: Option<u64>,
 }
 
 impl Caller {
@@ -79,7 +81,10 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     let access = &state.settings.access;
     let (caller, verdict) = match (access.auth, bearer(request.headers())) {
         (AuthMode::Keys, Some(Ok(key))) => match state.states.authorize(key, access.key_rate).await {
-            Ok(Some(found)) => (Caller { key: Some(found.name), scopes: found.scopes }, Some(found.rate)),
+            Ok(Some(found)) => {
+                let caller = Caller { key: Some(found.name), scopes: found.scopes, quota_bytes: found.quota_bytes };
+                (caller, Some(found.rate))
+            }
             Ok(None) => return ApiError::Unauthorized("unknown or revoked API key".into()).into_response(),
             Err(e) => return ApiError::from(e).into_response(),
         },
@@ -99,7 +104,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
                 }
             };
             let scopes = if mode == AuthMode::Off { Scopes::all() } else { Scopes::default() };
-            (Caller { key: None, scopes }, verdict)
+            (Caller { key: None, scopes, quota_bytes: None }, verdict)
         }
     };
     if let Some(verdict) = verdict.filter(|v| !v.allowed) {

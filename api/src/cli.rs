@@ -9,7 +9,7 @@ use serde::Deserialize;
 use thumbq_common::{
     Settings,
     access::{Rate, RateLimit, Scopes, generate_key, valid_key_name},
-    state_store::StateStore,
+    state_store::{StateStore, access::KeySpec},
 };
 
 /// thumbq's HTTP API. Settings come from the environment (see README); with no command it serves.
@@ -45,6 +45,9 @@ enum KeysCommand {
         /// Its own burst (default: THUMBQ_RATE_BURST).
         #[arg(long)]
         burst: Option<u32>,
+        /// A storage quota: MiB of originals its unfinished tasks may hold (default: none).
+        #[arg(long)]
+        quota_mb: Option<u64>,
     },
     /// List the keys (never the keys themselves).
     List,
@@ -67,22 +70,28 @@ impl Cli {
         let settings = Settings::from_env().context("failed to read settings")?;
         let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
         match command {
-            KeysCommand::Create { name, scopes, rate, burst } => {
+            KeysCommand::Create { name, scopes, rate, burst, quota_mb } => {
                 let default = settings.access.key_rate;
-                let own = (rate.is_some() || burst.is_some()).then(|| RateLimit {
-                    rate: rate.unwrap_or(default.rate),
-                    burst: burst.unwrap_or(default.burst).max(1),
-                });
+                let spec = KeySpec {
+                    limit: own_limit(rate, burst, default),
+                    quota_bytes: quota_mb.map(|mb| mb << 20),
+                    ..KeySpec::new(&name, scopes)
+                };
                 let key = generate_key();
-                states.create_key(&name, &key, &scopes, own, false).await?;
-                let limit = own.unwrap_or(default);
-                println!("Created key {name:?}: scopes {scopes}, rate {} (burst {}).", limit.rate, limit.burst);
+                states.create_key(&spec, &key, false).await?;
+                let limit = spec.limit.unwrap_or(default);
+                let quota =
+                    quota_mb.map_or_else(|| "no storage quota".to_owned(), |mb| format!("a {mb} MiB storage quota"));
+                println!(
+                    "Created key {name:?}: scopes {}, rate {} (burst {}), {quota}.",
+                    spec.scopes, limit.rate, limit.burst
+                );
                 println!("It is shown only this once; send it as `Authorization: Bearer <key>`:");
                 println!("{key}");
             }
             KeysCommand::List => {
                 let keys = states.list_keys().await?;
-                println!("{:<24} {:<20} {:<12} {:<26} LAST USED", "NAME", "SCOPES", "RATE", "CREATED");
+                println!("{:<24} {:<20} {:<12} {:<10} {:<26} LAST USED", "NAME", "SCOPES", "RATE", "QUOTA", "CREATED");
                 for key in keys {
                     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
                         t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -91,11 +100,13 @@ impl Cli {
                         .rate
                         .as_deref()
                         .map_or_else(|| "default".to_owned(), |r| format!("{r}/{}", key.burst.unwrap_or(1)));
+                    let quota = key.quota_bytes.map_or_else(|| "none".to_owned(), |b| format!("{} MiB", b >> 20));
                     println!(
-                        "{:<24} {:<20} {:<12} {:<26} {}",
+                        "{:<24} {:<20} {:<12} {:<10} {:<26} {}",
                         key.name,
                         key.scopes,
                         rate,
+                        quota,
                         time(key.created_at),
                         time(key.last_used)
                     );
@@ -121,21 +132,27 @@ struct KeyFileEntry {
     scopes: String,
     rate: Option<String>,
     burst: Option<u32>,
+    quota_mb: Option<u64>,
 }
 
 /// A checked key from a key file.
 #[derive(Debug)]
 pub struct KeySeed {
-    name: String,
+    spec: KeySpec,
     key: String,
-    scopes: Scopes,
-    own_limit: Option<RateLimit>,
+}
+
+/// A key's own rate limit, when `rate` or `burst` is given; the default fills in the other.
+fn own_limit(rate: Option<Rate>, burst: Option<u32>, default: RateLimit) -> Option<RateLimit> {
+    (rate.is_some() || burst.is_some())
+        .then(|| RateLimit { rate: rate.unwrap_or(default.rate), burst: burst.unwrap_or(default.burst).max(1) })
 }
 
 /// The shortest key a file may hold: a short key could be guessed.
 const MIN_SEEDED_KEY_LEN: usize = 32;
 
-/// Reads and checks a key file: a JSON array of `{"name", "key", "scopes": "upload,read", "rate"?, "burst"?}`.
+/// Reads and checks a key file: a JSON array of
+/// `{"name", "key", "scopes": "upload,read", "rate"?: "10/s", "burst"?: 20, "quota_mb"?: 500}`.
 pub fn read_key_file(path: &Path, default: RateLimit) -> anyhow::Result<Vec<KeySeed>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let seeds: Vec<KeyFileEntry> =
@@ -150,11 +167,12 @@ pub fn read_key_file(path: &Path, default: RateLimit) -> anyhow::Result<Vec<KeyS
             }
             let scopes: Scopes = seed.scopes.parse().map_err(fail)?;
             let rate = seed.rate.as_deref().map(str::parse::<Rate>).transpose().map_err(fail)?;
-            let own_limit = (rate.is_some() || seed.burst.is_some()).then(|| RateLimit {
-                rate: rate.unwrap_or(default.rate),
-                burst: seed.burst.unwrap_or(default.burst).max(1),
-            });
-            Ok(KeySeed { name: seed.name.clone(), key: seed.key.clone(), scopes, own_limit })
+            let spec = KeySpec {
+                limit: own_limit(rate, seed.burst, default),
+                quota_bytes: seed.quota_mb.map(|mb| mb << 20),
+                ..KeySpec::new(&seed.name, scopes)
+            };
+            Ok(KeySeed { spec, key: seed.key.clone() })
         })
         .collect()
 }
@@ -162,10 +180,10 @@ pub fn read_key_file(path: &Path, default: RateLimit) -> anyhow::Result<Vec<KeyS
 /// Stores the keys of a key file, replacing keys of the same names; retries until Redis answers (the API starts
 /// while its services are down).
 pub async fn seed_keys(states: StateStore, keys: Vec<KeySeed>) {
-    for KeySeed { name, key, scopes, own_limit } in keys {
+    for KeySeed { spec, key } in keys {
         let mut delay = std::time::Duration::from_millis(200);
-        while let Err(e) = states.create_key(&name, &key, &scopes, own_limit, true).await {
-            tracing::warn!(error = %e, key = name, "could not store a key from THUMBQ_API_KEYS_FILE; retrying");
+        while let Err(e) = states.create_key(&spec, &key, true).await {
+            tracing::warn!(error = %e, key = spec.name, "could not store a key from THUMBQ_API_KEYS_FILE; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(std::time::Duration::from_secs(10));
         }

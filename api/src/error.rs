@@ -68,6 +68,9 @@ pub enum ApiError {
     /// 429 with `Retry-After` (the seconds given): over the rate limit.
     #[error("too many requests: over the rate limit; retry in {0} s")]
     TooManyRequests(u64),
+    /// 429 with `Retry-After`: the key's storage quota is used up by tasks not yet finished.
+    #[error("{0}")]
+    OverQuota(String),
     /// 503 with `Retry-After`: a dependency (RabbitMQ, Redis, the file store) is unavailable.
     #[error("{dependency} is unavailable; try again shortly")]
     Unavailable {
@@ -93,7 +96,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,7 +122,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::Unavailable { .. } | Self::Busy(_) => {
+            Self::Unavailable { .. } | Self::Busy(_) | Self::OverQuota(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             Self::TooManyRequests(seconds) => {

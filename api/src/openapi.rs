@@ -98,7 +98,8 @@ impl Modify for KeyedRoutes {
                 responses.insert(
                     "429".into(),
                     error(
-                        "Over the rate limit; see `Retry-After` and the `RateLimit-*` headers",
+                        "Over the rate limit (see `Retry-After` and the `RateLimit-*` headers), or, for an upload, \
+                         over the key's storage quota",
                         "too many requests: over the rate limit; retry in 1 s",
                     )
                     .into(),

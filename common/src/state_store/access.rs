@@ -4,6 +4,9 @@
 //!   when it has them); the key itself is never stored.
 //! - `<prefix>apikeys`: name → hash, so names are unique and a key can be listed and revoked by name.
 //! - `<prefix>rate:<bucket>`: a GCRA bucket, the theoretical arrival time of the next request in microseconds.
+//! - `<prefix>inflight:<key name>`: for a key with a storage quota, its unfinished tasks (id → `<bytes>:<ms>`); the
+//!   transition script releases a task's entry when it finishes, erasure when it is deleted, and entries older than
+//!   the record TTL are dropped at the next upload (a task whose record expired unfinished).
 //!
 //! Authenticating a request and charging its rate limit is one Lua script: one round trip per request.
 
@@ -39,20 +42,60 @@ end
 /// Returns nil for an unknown key, else name, scopes, then the GCRA verdict under the key's own limit or the
 /// default.
 const AUTHORIZE: &str = r"
-local record = redis.call('HMGET', KEYS[1], 'name', 'scopes', 'interval_us', 'burst')
+local record = redis.call('HMGET', KEYS[1], 'name', 'scopes', 'interval_us', 'burst', 'quota_bytes')
 if not record[1] then return false end
 redis.call('HSET', KEYS[1], 'last_used', ARGV[1])
 local interval = tonumber(record[3]) or tonumber(ARGV[3])
 local burst = tonumber(record[4]) or tonumber(ARGV[4])
 local verdict = gcra(ARGV[2] .. 'key:' .. record[1], interval, burst)
-return {record[1], record[2], verdict[1], verdict[2], verdict[3], verdict[4], burst}
+return {record[1], record[2], verdict[1], verdict[2], verdict[3], verdict[4], burst, tonumber(record[5]) or -1}
 ";
+
+/// What [`AUTHORIZE`] answers for a known key: name, scopes, allowed, remaining, reset (µs), retry after (µs),
+/// burst, quota in bytes (-1: none).
+type AuthorizeReply = (String, String, i64, i64, i64, i64, i64, i64);
 
 /// KEYS[1]: the bucket. ARGV: interval (µs), burst.
 const CHARGE: &str = r"
 local verdict = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 return {verdict[1], verdict[2], verdict[3], verdict[4], tonumber(ARGV[2])}
 ";
+
+/// KEYS[1]: the key's in-flight hash. ARGV: task id, its bytes, the quota, now (ms), the record TTL (ms). Returns
+/// the bytes in flight before this task, and whether it fitted (then it is recorded).
+const RESERVE: &str = r"
+local used = 0
+local entries = redis.call('HGETALL', KEYS[1])
+local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+for i = 1, #entries, 2 do
+  local bytes, at = string.match(entries[i + 1], '(%d+):(%d+)')
+  if tonumber(at) < now - ttl then redis.call('HDEL', KEYS[1], entries[i]) else used = used + tonumber(bytes) end
+end
+if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {used, 0} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {used, 1}
+";
+
+/// What a new key may do and how much.
+#[derive(Clone, Debug)]
+pub struct KeySpec {
+    /// Its unique name.
+    pub name: String,
+    /// What it may do.
+    pub scopes: Scopes,
+    /// Its own rate limit (else the default).
+    pub limit: Option<RateLimit>,
+    /// Its storage quota: bytes of originals of its unfinished tasks (else none).
+    pub quota_bytes: Option<u64>,
+}
+
+impl KeySpec {
+    /// A key with `scopes` and the default limit, no quota.
+    pub fn new(name: &str, scopes: Scopes) -> Self {
+        Self { name: name.to_owned(), scopes, limit: None, quota_bytes: None }
+    }
+}
 
 /// The outcome of charging a request to a rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +134,8 @@ pub struct Authorized {
     pub scopes: Scopes,
     /// Its rate limit, charged with this request.
     pub rate: RateVerdict,
+    /// Its storage quota in bytes, if it has one.
+    pub quota_bytes: Option<u64>,
 }
 
 /// A key as `keys list` shows it (never the key itself).
@@ -108,6 +153,8 @@ pub struct KeyInfo {
     pub rate: Option<String>,
     /// Its own burst, when it has one.
     pub burst: Option<u32>,
+    /// Its storage quota in bytes, when it has one.
+    pub quota_bytes: Option<u64>,
 }
 
 /// Why a key could not be stored.
@@ -126,32 +173,36 @@ pub enum KeyError {
 pub(super) struct AccessScripts {
     authorize: Script,
     charge: Script,
+    reserve: Script,
 }
 
 impl AccessScripts {
     pub(super) fn new() -> Self {
-        Self { authorize: Script::new(&format!("{GCRA}{AUTHORIZE}")), charge: Script::new(&format!("{GCRA}{CHARGE}")) }
+        Self {
+            authorize: Script::new(&format!("{GCRA}{AUTHORIZE}")),
+            charge: Script::new(&format!("{GCRA}{CHARGE}")),
+            reserve: Script::new(RESERVE),
+        }
     }
 }
 
 impl StateStore {
     /// Stores a new key (its hash only) under a unique name; `replace` overwrites a key of the same name (seeding
     /// from a file at every start).
-    pub async fn create_key(
-        &self,
-        name: &str,
-        key: &str,
-        scopes: &Scopes,
-        own_limit: Option<RateLimit>,
-        replace: bool,
-    ) -> Result<(), KeyError> {
-        let (hash, index) = (key_hash(key), self.keys.api_keys());
-        let mut fields =
-            vec![("name", name.to_owned()), ("scopes", scopes.to_string()), ("created_at", Utc::now().to_rfc3339())];
-        if let Some(limit) = own_limit {
+    pub async fn create_key(&self, spec: &KeySpec, key: &str, replace: bool) -> Result<(), KeyError> {
+        let (hash, index, name) = (key_hash(key), self.keys.api_keys(), spec.name.as_str());
+        let mut fields = vec![
+            ("name", name.to_owned()),
+            ("scopes", spec.scopes.to_string()),
+            ("created_at", Utc::now().to_rfc3339()),
+        ];
+        if let Some(limit) = spec.limit {
             fields.push(("rate", limit.rate.to_string()));
             fields.push(("interval_us", limit.rate.interval_us().to_string()));
             fields.push(("burst", limit.burst.to_string()));
+        }
+        if let Some(quota) = spec.quota_bytes {
+            fields.push(("quota_bytes", quota.to_string()));
         }
         let record = self.keys.api_key(&hash);
         let stored = self
@@ -190,6 +241,7 @@ impl StateStore {
                 last_used: time("last_used"),
                 rate: fields.get("rate").cloned(),
                 burst: fields.get("burst").and_then(|b| b.parse().ok()),
+                quota_bytes: fields.get("quota_bytes").and_then(|b| b.parse().ok()),
                 name,
             });
         }
@@ -219,13 +271,30 @@ impl StateStore {
             .arg(self.keys.rate_bucket(""))
             .arg(default.rate.interval_us())
             .arg(default.burst);
-        let answer: Option<(String, String, i64, i64, i64, i64, i64)> =
+        let answer: Option<AuthorizeReply> =
             self.run(async |conn| invocation.invoke_async(conn).await).await?;
-        Ok(answer.map(|(name, scopes, allowed, remaining, reset, retry, limit)| Authorized {
+        Ok(answer.map(|(name, scopes, allowed, remaining, reset, retry, limit, quota)| Authorized {
             name,
             scopes: scopes.parse().unwrap_or_default(),
             rate: RateVerdict::from_script(&[allowed, remaining, reset, retry, limit]),
+            quota_bytes: u64::try_from(quota).ok(),
         }))
+    }
+
+    /// Counts `bytes` of task `id` against `owner`'s storage quota of `quota` bytes; `Err(used)` (the bytes already
+    /// in flight) when it does not fit. Released when the task finishes or is deleted.
+    pub async fn reserve_quota(
+        &self,
+        owner: &str,
+        id: crate::task::TaskId,
+        bytes: u64,
+        quota: u64,
+    ) -> Result<Result<(), u64>, StateError> {
+        let mut invocation = self.scripts.reserve.key(self.keys.in_flight(owner));
+        let ttl_ms = self.ttl.as_millis() as u64;
+        invocation.arg(id.to_string()).arg(bytes).arg(quota).arg(Utc::now().timestamp_millis()).arg(ttl_ms);
+        let (used, fitted): (u64, u8) = self.run(async |conn| invocation.invoke_async(conn).await).await?;
+        Ok(if fitted == 1 { Ok(()) } else { Err(used) })
     }
 
     /// Charges one request to the rate-limit bucket `bucket` (a client address, say).

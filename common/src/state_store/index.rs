@@ -152,6 +152,9 @@ impl StateStore {
             for index in &indexes {
                 pipe.zrem(index, entry.as_str()).ignore();
             }
+            if let Some(owner) = &record.owner {
+                pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
+            }
             pipe.query_async(conn).await
         })
         .await

@@ -71,6 +71,16 @@ impl Keys {
         format!("{}apikeys", self.prefix)
     }
 
+    /// A key's unfinished tasks and their originals' sizes, for its storage quota.
+    pub fn in_flight(&self, key_name: &str) -> String {
+        format!("{}inflight:{key_name}", self.prefix)
+    }
+
+    /// The prefix of [`Self::in_flight`], for the transition script.
+    pub fn in_flight_prefix(&self) -> String {
+        format!("{}inflight:", self.prefix)
+    }
+
     /// A rate-limit bucket (`key:<name>` for a key, `addr:<ip>` for a client without one).
     pub fn rate_bucket(&self, bucket: &str) -> String {
         format!("{}rate:{bucket}", self.prefix)

@@ -10,16 +10,17 @@ use crate::task::{FailureKind, ImageInfo, TaskId, TaskStatus};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
-// 6 "<id> <STATUS>" for the finished set, then field/value pairs; an empty value deletes the field.
+// 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), then field/value pairs; an
+// empty value deletes the field.
 const BODY: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner')
 if not cur[1] then return 'MISSING' end
 local attempts = tonumber(cur[2]) or 0
 local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', attempt)
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -32,6 +33,7 @@ if terminal[ARGV[4]] then
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   redis.call('ZADD', KEYS[2], ms, ARGV[6])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
+  if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 'OK'
@@ -118,7 +120,8 @@ impl StateStore {
             .arg(if status == TaskStatus::Success { self.success_ttl.unwrap_or(self.ttl) } else { self.ttl }.as_secs())
             .arg(status.to_string())
             .arg(attempt.into().map(|a| a.to_string()).unwrap_or_default())
-            .arg(format!("{id} {status}"));
+            .arg(format!("{id} {status}"))
+            .arg(keys.in_flight_prefix());
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }

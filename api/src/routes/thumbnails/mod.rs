@@ -144,6 +144,7 @@ pub async fn create_thumbnail(
     Upload { bytes, reservation }: Upload,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Upload)?;
+    let quota = caller.quota_bytes;
     // Header parsing inflates compressed metadata: CPU work, kept off the async executor.
     let (header, max_pixels) = (bytes.clone(), state.settings.limits.max_pixels);
     let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
@@ -161,9 +162,10 @@ pub async fn create_thumbnail(
     // Run the accept sequence as its own task: a client that hangs up half-way must not leave half a task behind.
     // The probe's handle on the bytes is gone: the buffer moves into a Vec without a copy.
     let bytes = Vec::from(bytes);
-    let accepted = tokio::spawn(accept(state.clone(), envelope.clone(), record, bytes, reservation).instrument(span))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let accepted =
+        tokio::spawn(accept(state.clone(), envelope.clone(), record, bytes, reservation, quota).instrument(span))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
     accepted?;
 
     let name = envelope.thumbnail_name().to_string();
@@ -182,24 +184,36 @@ pub async fn create_thumbnail(
 }
 
 /// Stores the original, records PENDING and publishes the task, undoing the earlier steps if a later one fails.
-/// The upload's memory `_reservation` is released when the original is stored (or refused).
+/// The upload's memory `_reservation` is released when the original is stored (or refused). With a `quota`, the
+/// original's bytes count against the uploading key's storage quota until the task finishes or is deleted.
 async fn accept(
     state: AppState,
     envelope: TaskEnvelope,
     record: TaskRecord,
     bytes: Vec<u8>,
     _reservation: tokio::sync::OwnedSemaphorePermit,
+    quota: Option<u64>,
 ) -> Result<(), ApiError> {
     let id = envelope.id;
-    state.store.put_original(id, bytes).await.map_err(|e| store_unavailable(&e))?;
+    if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota) {
+        let size = bytes.len() as u64;
+        if let Err(used) = state.states.reserve_quota(owner, id, size, quota).await? {
+            return Err(ApiError::OverQuota(format!(
+                "the key {owner:?} has {used} bytes of originals in tasks not yet finished; {size} more would pass \
+                 its quota of {quota} bytes: retry when some have finished"
+            )));
+        }
+    }
     let queued = async {
+        state.store.put_original(id, bytes).await.map_err(|e| store_unavailable(&e))?;
         state.states.create(&record).await?;
         state.publisher.get().await?.publish_task(&envelope).await?;
         Ok::<_, ApiError>(())
     };
     if let Err(e) = queued.await {
-        // Withdraw: the client is told 503 and must find nothing half-done. A worker that still receives the
-        // message (confirm lost, message kept) finds no record and drops it.
+        // Withdraw: the client is told 503 and must find nothing half-done (the quota's share is released with the
+        // record). A worker that still receives the message (confirm lost, message kept) finds no record and drops
+        // it.
         if let Err(cleanup) = state.states.delete(&record).await {
             warn!(error = %cleanup, "could not withdraw the task record");
         }
