@@ -287,3 +287,19 @@ async fn a_storage_quota_counts_unfinished_uploads_and_frees_as_they_end() {
     eventually("the quota is free again", async || upload().await.0 == StatusCode::ACCEPTED).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_may_be_left_open_for_a_scraper_while_everything_else_needs_a_key() {
+    let app = spawn_api_with(|s| {
+        s.access.auth = AuthMode::Keys;
+        s.access.metrics_open = true;
+    })
+    .await;
+    let metrics = call(&app.client, Method::GET, format!("{}/metrics", app.base), None).await;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("thumbq_build_info"));
+    for path in ["/stats", "/workers", "/tasks"] {
+        assert_eq!(call(&app.client, Method::GET, format!("{}{path}", app.base), None).await.status(), 401, "{path}");
+    }
+    app.stop().await;
+}

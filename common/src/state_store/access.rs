@@ -271,8 +271,7 @@ impl StateStore {
             .arg(self.keys.rate_bucket(""))
             .arg(default.rate.interval_us())
             .arg(default.burst);
-        let answer: Option<AuthorizeReply> =
-            self.run(async |conn| invocation.invoke_async(conn).await).await?;
+        let answer: Option<AuthorizeReply> = self.run(async |conn| invocation.invoke_async(conn).await).await?;
         Ok(answer.map(|(name, scopes, allowed, remaining, reset, retry, limit, quota)| Authorized {
             name,
             scopes: scopes.parse().unwrap_or_default(),
