@@ -173,3 +173,15 @@ async fn retention_expires_thumbnails_with_their_records() {
     assert_eq!(app.get(&format!("/thumbnails/{}", new.name)).await.status(), StatusCode::OK, "younger ones stay");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_racing_an_erasure_gets_404_not_500() {
+    let app = spawn_app().await;
+    let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
+    assert_eq!(app.wait_for_thumbnail(&accepted.name).await.status(), 200);
+    // The moment inside `DELETE /thumbnails` when the file is gone and the SUCCESS record not yet.
+    std::fs::remove_file(app.thumbnails_dir().join(&accepted.name)).unwrap();
+    let response = app.get(&format!("/thumbnails/{}", accepted.name)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -97,9 +97,15 @@ pub async fn get_thumbnail(
         return Err(not_found());
     }
     match record.status {
-        TaskStatus::Success => stored_thumbnail(&state, name, &headers)
-            .await?
-            .ok_or_else(|| ApiError::Internal(format!("task {} succeeded but {name} is not in the store", record.id))),
+        TaskStatus::Success => match stored_thumbnail(&state, name, &headers).await? {
+            Some(response) => Ok(response),
+            // Erased since the record was read (`DELETE /thumbnails` removes the file, then the record), or lost:
+            // either way there is no thumbnail to give; the operator sees the warning if it keeps happening.
+            None => {
+                warn!(task_id = %record.id, "the record says SUCCESS but the thumbnail is not in the store (erased?)");
+                Err(not_found())
+            }
+        },
         TaskStatus::Failure => {
             let status = match record.error_kind {
                 Some(FailureKind::InvalidImage) => StatusCode::UNPROCESSABLE_ENTITY,
