@@ -29,7 +29,9 @@ async fn fuzz(app: &TestApp, checks: &str, extra: &[String]) {
     let run = Command::new(schemathesis())
         .current_dir(workdir.path())
         .args(["run", &format!("{}/openapi.json", app.base), "--checks", checks])
-        .args(["--generation-deterministic", "--max-examples", "25", "--workers", "2"])
+        // One worker: the same requests in the same order on every run, so a failure replays. (Two workers once
+        // raced a download against an erasure and found a 500, now fixed and tested in deletion.rs.)
+        .args(["--generation-deterministic", "--max-examples", "25", "--workers", "1"])
         // Long polls wait up to 30 s by design.
         .args(["--request-timeout", "35", "--max-failures", "5"])
         .args(extra)

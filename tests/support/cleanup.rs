@@ -33,7 +33,11 @@ impl TestApp {
         workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
         let running = self.api.take().into_iter().chain(workers.into_iter().map(|(_, handle)| handle));
         for task in running {
-            let _ = tokio::time::timeout(CLEANUP_DEADLINE, task).await;
+            // One that does not stop in time is aborted: nothing of the app may declare queues during the clean-up.
+            let abort = task.abort_handle();
+            if tokio::time::timeout(CLEANUP_DEADLINE, task).await.is_err() {
+                abort.abort();
+            }
         }
         let _ = tokio::time::timeout(CLEANUP_DEADLINE, delete_keys(&self.direct_redis)).await;
         let _ =

@@ -15,8 +15,18 @@ pub fn address_of(url: &str) -> std::net::SocketAddr {
     std::net::ToSocketAddrs::to_socket_addrs(host_port).expect("a resolvable address").next().expect("an address")
 }
 
+/// How long a test's queues are left alone after its API and workers stopped, before they are deleted.
+///
+/// RabbitMQ 3.10's at-least-once dead-letter worker (one per quorum queue that dead-letters) crashes if its queue is
+/// deleted while it starts up, and two such crashes within seconds kill its supervisor, after which no quorum queue
+/// with at-least-once dead-lettering can start on the node until an operator restarts that supervisor (seen here:
+/// a stopping API's last topology declare landed 2 ms before the clean-up's delete). The start-up takes
+/// milliseconds; nothing observable over AMQP says when it is over, hence a pause rather than a condition.
+const QUEUE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Deletes `queues`, ignoring errors (a test's verdict is already in).
 pub async fn delete_queues(amqp: &AmqpSettings, queues: &[impl AsRef<str>]) {
+    tokio::time::sleep(QUEUE_SETTLE).await;
     if let Ok(connection) = broker::connect(amqp, "thumbq cleanup").await {
         if let Ok(channel) = connection.create_channel().await {
             for queue in queues {
