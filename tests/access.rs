@@ -12,9 +12,9 @@ use thumbq_common::{
 };
 
 use crate::support::{
-    ScratchRedis, TestApp, eventually,
+    TestApp, eventually,
     process::{ApiProcess, api_command},
-    spawn_api_with, test_settings,
+    spawn_api_with,
 };
 
 /// A request to `base` + `path`, with `key` as its bearer token when given.
@@ -119,20 +119,11 @@ async fn with_keys_off_on_loopback_no_key_is_needed() {
     app.stop().await;
 }
 
-/// Settings for API processes with keys on: a store folder and a Redis prefix of the test's own, removed with the
-/// returned guards.
-fn keyed_process_settings() -> (thumbq_common::Settings, tempfile::TempDir, ScratchRedis) {
-    let mut settings = test_settings();
-    settings.access.auth = AuthMode::Keys;
-    let store = tempfile::tempdir().unwrap();
-    settings.store.dir = store.path().to_owned();
-    let cleanup = ScratchRedis(settings.redis.clone());
-    (settings, store, cleanup)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_made_with_the_command_survive_an_api_restart_until_revoked() {
-    let (settings, _store, cleanup) = keyed_process_settings();
+    // The in-process app is not called: it owns the queues, keys and store the API processes use, and removes them.
+    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let settings = app.settings.clone();
 
     let (ok, out) =
         api_command(&settings, &["keys", "create", "--name", "ci", "--scopes", "read", "--rate", "5/s"]).await;
@@ -165,7 +156,7 @@ async fn keys_made_with_the_command_survive_an_api_restart_until_revoked() {
     let (ok, _) = api_command(&settings, &["keys", "revoke", "ci"]).await;
     assert!(!ok, "revoking an unknown key fails");
     api.kill().await;
-    drop(cleanup);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,8 +187,10 @@ async fn a_key_file_seeds_keys_at_start_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_is_shared_by_two_api_processes() {
-    let (settings, _store, cleanup) = keyed_process_settings();
-    let states = thumbq_common::state_store::StateStore::new(&settings.redis).unwrap();
+    // The in-process app is not called: it owns the queues, keys and store the API processes use, and removes them.
+    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let settings = app.settings.clone();
+    let states = &app.states;
     // One an hour after a burst of 5: nothing refills during the test.
     let limit = RateLimit { rate: "1/h".parse::<Rate>().unwrap(), burst: 5 };
     let key = generate_key();
@@ -226,7 +219,7 @@ async fn a_rate_limit_is_shared_by_two_api_processes() {
     assert_eq!(call(&client, Method::GET, format!("{}/health", a.base), None).await.status(), 200);
     a.kill().await;
     b.kill().await;
-    drop(cleanup);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
