@@ -22,28 +22,31 @@ impl TestApp {
         let workers: Vec<_> = self.workers.lock().map(|mut w| w.drain(..).collect()).unwrap_or_default();
         workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
         for (_, handle) in workers {
-            let _ = tokio::time::timeout(CLEANUP_DEADLINE, handle).await;
+            finish(handle).await;
         }
     }
 
     /// Stops the API and every worker, waits for them, and deletes the app's queues and keys.
     pub async fn stop(mut self) {
         self.api_shutdown.cancel();
-        let workers: Vec<_> = self.workers.lock().map(|mut w| w.drain(..).collect()).unwrap_or_default();
-        workers.iter().for_each(|(shutdown, _)| shutdown.cancel());
-        let running = self.api.take().into_iter().chain(workers.into_iter().map(|(_, handle)| handle));
-        for task in running {
-            // One that does not stop in time is aborted: nothing of the app may declare queues during the clean-up.
-            let abort = task.abort_handle();
-            if tokio::time::timeout(CLEANUP_DEADLINE, task).await.is_err() {
-                abort.abort();
-            }
+        self.stop_workers().await;
+        if let Some(api) = self.api.take() {
+            finish(api).await;
         }
         let _ = tokio::time::timeout(CLEANUP_DEADLINE, delete_keys(&self.direct_redis)).await;
         let _ =
             tokio::time::timeout(CLEANUP_DEADLINE, delete_queues(&self.settings.amqp, &self.topology.queue_names()))
                 .await;
         self.stopped = true;
+    }
+}
+
+/// Waits for a stopping task; one that does not stop in time is aborted, so nothing of the app may declare queues
+/// during the clean-up.
+async fn finish<T>(task: tokio::task::JoinHandle<T>) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout(CLEANUP_DEADLINE, task).await.is_err() {
+        abort.abort();
     }
 }
 
