@@ -86,7 +86,7 @@ async fn cancelling_a_finished_task_is_a_conflict() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_deleted_while_its_thumbnail_is_written_leaves_nothing_behind() {
     let app = spawn_api_with(|_| {}).await;
-    let store = FaultyStore::open(&app.settings.store.dir);
+    let store = FaultyStore::wrap(app.store.clone());
     store.hold_thumbnail_writes(true);
     app.start_worker_with(app.settings.clone(), store.clone()).await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Jpeg, 320, 200), "").await;
@@ -161,7 +161,7 @@ async fn retention_expires_thumbnails_with_their_records() {
 
     let file = std::fs::File::options().write(true).open(app.thumbnails_dir().join(&old.name)).unwrap();
     file.set_modified(SystemTime::now() - week - Duration::from_secs(60)).unwrap();
-    let store = LocalFileStore::open(&app.settings.store.dir).unwrap();
+    let store = LocalFileStore::open(&app.store_dir()).unwrap();
     let ages = Ages {
         record_ttl: app.settings.redis.result_ttl,
         temporary: Duration::from_secs(3600),

@@ -110,7 +110,7 @@ async fn a_duplicate_of_a_finished_task_that_cannot_delete_its_original_is_acked
         s.retry.cap = std::time::Duration::from_secs(60);
     })
     .await;
-    let store = crate::support::faulty_store::FaultyStore::open(&app.settings.store.dir);
+    let store = crate::support::faulty_store::FaultyStore::wrap(app.store.clone());
     let mut settings = app.settings.clone();
     settings.worker.concurrency = 1; // one delivery at a time: the duplicate is settled before the probe starts
     app.start_worker_with(settings, store.clone()).await;

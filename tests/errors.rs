@@ -72,7 +72,7 @@ async fn bad_names_and_parameters_on_downloads_are_refused() {
     expect_error(app.get("/no/such/route").await, 404).await;
 
     // Path traversal, raw and encoded: never a file from outside the thumbnail folder.
-    std::fs::write(app.settings.store.dir.join("secret.png"), b"secret").unwrap();
+    std::fs::write(app.store_dir().join("secret.png"), b"secret").unwrap();
     for path in [
         "/thumbnails/..%2F..%2Fetc%2Fpasswd",
         "/thumbnails/..%2Fsecret.png",

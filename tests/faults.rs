@@ -11,8 +11,8 @@ use lapin::options::{BasicGetOptions, BasicNackOptions};
 use thumbq_common::{TaskStatus, broker, fixtures::sample_image};
 
 use crate::support::{
-    TestApp, broker_node::BrokerNode, eventually, process::WorkerProcess, proxy::Proxy, queues::header_text,
-    services::address_of, spawn_api_with,
+    Backend, broker_node::BrokerNode, eventually, process::WorkerProcess, proxy::Proxy, queues::header_text,
+    services::address_of, spawn_api_on, spawn_api_with,
 };
 
 /// Tasks in every fault test.
@@ -30,7 +30,16 @@ fn report(line: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail() {
-    let app = spawn_api_with(|_| {}).await;
+    a_killed_worker_loses_nothing(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail() {
+    a_killed_worker_loses_nothing(Backend::S3).await;
+}
+
+async fn a_killed_worker_loses_nothing(backend: Backend) {
+    let app = spawn_api_on(backend, |_| {}).await;
     let mut watcher = app.watch().await;
     let mut victim = WorkerProcess::spawn(&app.settings, "victim");
     let accepted = app.upload_batch(batch(BATCH, 1600), 4).await;
@@ -40,9 +49,8 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbn
     app.start_worker().await;
 
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
-    assert_eq!(app.thumbnails().len(), BATCH, "exactly one thumbnail per task");
-    let originals = app.originals_dir();
-    eventually("every original is deleted after its SUCCESS", async || TestApp::files_in(&originals).is_empty()).await;
+    assert_eq!(app.stored_thumbnails().await.len(), BATCH, "exactly one thumbnail per task");
+    eventually("every original is deleted after its SUCCESS", async || app.stored_originals().await.is_empty()).await;
     app.stop().await;
 }
 

@@ -19,6 +19,7 @@ mod isolation;
 mod licences;
 mod memory;
 mod metrics;
+mod object_store;
 mod openapi;
 mod registry;
 mod retry;

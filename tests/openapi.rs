@@ -62,7 +62,7 @@ async fn openapi_document_matches_the_reviewed_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_is_served_from_the_binary_without_external_requests() {
     let app = spawn_api_with(|_| {}).await;
-    let store = std::sync::Arc::new(thumbq_common::file_store::LocalFileStore::open(&app.settings.store.dir).unwrap());
+    let store = app.store.clone();
     let state = thumbq_api::state::AppState::new(app.settings.clone(), store, Default::default()).unwrap();
     let router = thumbq_api::app(state);
     let response = router.clone().oneshot(Request::get("/docs/").body(Body::empty()).unwrap()).await.unwrap();

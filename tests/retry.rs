@@ -1,12 +1,14 @@
 //! Transient failures on batches of 50: retried through RabbitMQ delay queues with growing delays, then SUCCESS once
 //! the fault heals, or FAILURE and a dead letter for every task once attempts run out.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use image::ImageFormat;
-use thumbq_common::{TaskStatus, broker::REASON_HEADER, fixtures::sample_image, task::FailureKind};
+use thumbq_common::{
+    TaskStatus, broker::REASON_HEADER, fixtures::sample_image, settings::StoreLocation, task::FailureKind,
+};
 
-use crate::support::{TestApp, queues::header_text, spawn_api_with};
+use crate::support::{Backend, TestApp, proxy::Proxy, queues::header_text, services::address_of, spawn_api_on};
 
 const BATCH: usize = 50;
 
@@ -14,30 +16,67 @@ fn images() -> Vec<Vec<u8>> {
     (0..BATCH).map(|i| sample_image(ImageFormat::Png, 64 + i as u32, 64)).collect()
 }
 
-/// Breaks thumbnail writes (a file where the folder should be: permissions do not stop root) or heals them.
-fn break_thumbnail_folder(app: &TestApp, broken: bool) {
-    let dir = app.thumbnails_dir();
-    if broken {
-        std::fs::remove_dir_all(&dir).unwrap();
-        std::fs::write(&dir, b"not a folder").unwrap();
-    } else {
-        std::fs::remove_file(&dir).unwrap();
-        std::fs::create_dir(&dir).unwrap();
+/// How a test breaks its worker's file store and heals it.
+enum StoreFault {
+    /// A file where the local store's thumbnail folder should be (permissions do not stop root).
+    Folder(PathBuf),
+    /// The worker reaches the S3 server through a proxy that can cut it off.
+    Link(Proxy),
+}
+
+impl StoreFault {
+    /// Starts `app`'s worker with a store this fault can break.
+    async fn start_worker(app: &TestApp) -> Self {
+        let Some(s3) = &app.s3 else {
+            app.start_worker().await;
+            return Self::Folder(app.thumbnails_dir());
+        };
+        let proxy = Proxy::start(address_of(&s3.endpoint)).await;
+        let mut settings = app.settings.clone();
+        settings.store.location =
+            StoreLocation::Object(s3.location_via(&format!("http://127.0.0.1:{}", proxy.port), "thumbq"));
+        let store = thumbq_common::file_store::open(&settings.store).await.unwrap();
+        app.start_worker_with(settings, store).await;
+        Self::Link(proxy)
+    }
+
+    fn set(&self, broken: bool) {
+        match (self, broken) {
+            (Self::Folder(dir), true) => {
+                std::fs::remove_dir_all(dir).unwrap();
+                std::fs::write(dir, b"not a folder").unwrap();
+            }
+            (Self::Folder(dir), false) => {
+                std::fs::remove_file(dir).unwrap();
+                std::fs::create_dir(dir).unwrap();
+            }
+            (Self::Link(proxy), true) => proxy.cut(),
+            (Self::Link(proxy), false) => proxy.restore(),
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
+    a_store_fault_is_retried(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
+    a_store_fault_is_retried(Backend::S3).await;
+}
+
+async fn a_store_fault_is_retried(backend: Backend) {
     // Delays of 0.2, 0.8, 3.2, 12.8 s: room to heal before anything runs out of attempts.
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_on(backend, |s| {
         s.retry.base = Duration::from_millis(200);
         s.retry.factor = 4;
         s.retry.cap = Duration::from_secs(20);
         s.retry.max_attempts = 5;
     })
     .await;
-    app.start_worker().await;
-    break_thumbnail_folder(&app, true);
+    let fault = StoreFault::start_worker(&app).await;
+    fault.set(true);
     let mut watcher = app.watch().await;
     let accepted = app.upload_batch(images(), 4).await;
 
@@ -46,7 +85,7 @@ async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
     let retrying = app.task(accepted[0].id).await;
     assert!(retrying.error.as_deref().unwrap_or("").contains("file store"), "{retrying:?}");
 
-    break_thumbnail_folder(&app, false);
+    fault.set(false);
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
     let history = watcher.until(accepted[0].id, TaskStatus::Success).await;
     assert_eq!(history[..3], [TaskStatus::Pending, TaskStatus::Started, TaskStatus::Retry]);
@@ -58,16 +97,28 @@ async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed() {
+    a_lasting_fault_fails_then_replays(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed() {
+    a_lasting_fault_fails_then_replays(Backend::S3).await;
+}
+
+async fn a_lasting_fault_fails_then_replays(backend: Backend) {
     // Delays jittered within [d/2, d] for d = 0.1, 0.4, 1.6 s: the ranges do not overlap, so they must grow.
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_on(backend, |s| {
         s.retry.base = Duration::from_millis(100);
         s.retry.factor = 4;
         s.retry.cap = Duration::from_secs(10);
         s.retry.max_attempts = 4;
+        // Every task's attempt at once: a failing S3 attempt takes most of a second (the client's own retries of
+        // a refused connection), and the measured delays must not include waiting behind the rest of the batch.
+        s.worker.concurrency = BATCH as u16;
     })
     .await;
-    app.start_worker().await;
-    break_thumbnail_folder(&app, true);
+    let fault = StoreFault::start_worker(&app).await;
+    fault.set(true);
     let mut watcher = app.watch().await;
     let accepted = app.upload_batch(images(), 4).await;
 
@@ -106,7 +157,7 @@ async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_le
     }
 
     // The operator fixes the fault and replays: every task runs again from attempt 1 and succeeds; poison stays.
-    break_thumbnail_folder(&app, false);
+    fault.set(false);
     app.publish_raw(b"not a task", None).await;
     let poisoned = async || app.peek_dead_letters().await.len() > BATCH;
     crate::support::eventually("the poison message is dead-lettered", poisoned).await;

@@ -33,7 +33,7 @@ async fn a_permanently_failed_task_leaves_no_original() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_expired_originals_and_interrupted_writes_and_nothing_else() {
     let app = spawn_api_with(|_| {}).await;
-    let store = LocalFileStore::open(&app.settings.store.dir).unwrap();
+    let store = LocalFileStore::open(&app.store_dir()).unwrap();
     let (hour, two_hours) = (Duration::from_secs(3600), Duration::from_secs(7200));
 
     let expired = TaskId::new(); // no record: it expired

@@ -5,11 +5,20 @@ use std::time::{Duration, Instant};
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
+use crate::support::{Backend, eventually, spawn_api_with, spawn_app, spawn_app_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_format_becomes_a_100x100_thumbnail() {
-    let app = spawn_app().await;
+    every_format_becomes_a_thumbnail(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_every_accepted_format_becomes_a_100x100_thumbnail() {
+    every_format_becomes_a_thumbnail(Backend::S3).await;
+}
+
+async fn every_format_becomes_a_thumbnail(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let cases = [
         (ImageFormat::Jpeg, "jpg", "image/jpeg"),
         (ImageFormat::Png, "png", "image/png"),
@@ -28,9 +37,9 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail() {
         let thumbnail = image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{format:?} thumbnail: {e}"));
         assert_eq!(thumbnail.dimensions(), (100, 100), "{format:?}");
     }
+    assert_eq!(app.stored_thumbnails().await.len(), cases.len());
     // The original goes right after SUCCESS is recorded, which may be just after the thumbnail can be downloaded.
-    let originals = app.originals_dir();
-    eventually("originals are deleted once thumbnails exist", async || TestApp::files_in(&originals).is_empty()).await;
+    eventually("originals are deleted once thumbnails exist", async || app.stored_originals().await.is_empty()).await;
     app.stop().await;
 }
 
@@ -85,7 +94,16 @@ async fn accepted_upload_answers_202_with_location_and_absolute_urls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_thumbnail_is_cacheable_with_a_strong_etag() {
-    let app = spawn_app().await;
+    a_thumbnail_is_cacheable(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_finished_thumbnail_is_cacheable_with_a_strong_etag() {
+    a_thumbnail_is_cacheable(Backend::S3).await;
+}
+
+async fn a_thumbnail_is_cacheable(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
     let response = app.wait_for_thumbnail(&accepted.name).await;
     assert_eq!(response.status(), 200);

@@ -68,16 +68,15 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     Ok(())
 }
 
-/// The whole API process: settings from the environment, logging, signals, the local store, then [`run`].
+/// The whole API process: settings from the environment, logging, signals, the file store, then [`run`].
 /// `main.rs` is this call.
 pub async fn run_from_env() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("failed to read settings")?;
     thumbq_common::telemetry::init(&settings.log);
     let shutdown = CancellationToken::new();
     tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
-    let store = thumbq_common::file_store::LocalFileStore::open(&settings.store.dir)
-        .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
-    run(settings, std::sync::Arc::new(store), shutdown).await
+    let store = thumbq_common::file_store::open(&settings.store).await?;
+    run(settings, store, shutdown).await
 }
 
 /// Binds the configured address and serves until `shutdown` is cancelled, keeping originals and thumbnails in

@@ -12,7 +12,7 @@ log "building release binaries"
 (cd "$ROOT" && cargo build --release --locked -q -p thumbq-api -p thumbq-worker)
 
 mkdir -p "$RUN_DIR/logs"
-export THUMBQ_STORE_DIR=${THUMBQ_STORE_DIR:-$ROOT/data/store}
+export THUMBQ_STORE_URL=${THUMBQ_STORE_URL:-$ROOT/data/store}
 bind=${THUMBQ_BIND:-127.0.0.1:8000}
 base=${THUMBQ_PUBLIC_URL:-http://$bind}
 

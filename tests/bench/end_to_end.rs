@@ -151,7 +151,7 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
     let env = [
         ("THUMBQ_QUEUE", format!("thumbq-bench.{unique}")),
         ("THUMBQ_KEY_PREFIX", format!("thumbq-bench:{unique}:")),
-        ("THUMBQ_STORE_DIR", store.path().display().to_string()),
+        ("THUMBQ_STORE_URL", store.path().display().to_string()),
         ("THUMBQ_BIND", format!("127.0.0.1:{port}")),
         ("THUMBQ_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
         ("THUMBQ_RESULT_TTL_SECS", "600".into()),

@@ -14,13 +14,14 @@ use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
     access::Rate,
     broker::Topology,
-    file_store::{LocalFileStore, SharedFileStore},
-    settings::{RedisSettings, RetrySettings},
+    file_store::{self, SharedFileStore},
+    settings::{RedisSettings, RetrySettings, StoreLocation},
     state_store::StateStore,
+    task::ThumbnailName,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::support::services::keys_under;
+use crate::support::{s3::S3Server, services::keys_under};
 use tokio_util::sync::CancellationToken;
 
 /// How long any single wait in a test may take before the test fails.
@@ -42,6 +43,10 @@ pub struct TestApp {
     pub direct_redis: RedisSettings,
     /// The API's task-event feed, to see how many long polls wait on it.
     events: thumbq_api::events::TaskEvents,
+    /// The app's file store, as the test sees it.
+    pub store: SharedFileStore,
+    /// The S3 server of an app on [`Backend::S3`].
+    pub s3: Option<S3Server>,
     /// Deleted with the app.
     _store_dir: tempfile::TempDir,
     pub(super) api_shutdown: CancellationToken,
@@ -88,20 +93,51 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
+/// Where a test app keeps its files.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    /// A temporary folder.
+    Local,
+    /// A bucket on an S3 server of the test's own.
+    S3,
+}
+
+/// The API and one worker on `backend`, with test settings.
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    let app = spawn_api_on(backend, |_| {}).await;
+    app.start_worker().await;
+    app
+}
+
 /// The API alone (start workers with [`TestApp::start_worker`]), with test settings changed by `configure`.
 pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_api_on(Backend::Local, configure).await
+}
+
+/// The API alone on `backend`, with test settings changed by `configure`.
+pub async fn spawn_api_on(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     let direct_redis = settings.redis.clone();
-    configure(&mut settings);
     let store_dir = tempfile::tempdir().expect("a temporary directory");
-    settings.store.dir = store_dir.path().join("store");
+    let s3 = match backend {
+        Backend::Local => {
+            settings.store.location = StoreLocation::Local(store_dir.path().join("store"));
+            None
+        }
+        Backend::S3 => {
+            let server = S3Server::start().await;
+            settings.store.location = StoreLocation::Object(server.location("thumbq"));
+            Some(server)
+        }
+    };
+    configure(&mut settings);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("a bound address"));
     settings.http.public_url = base.clone();
 
     let api_shutdown = CancellationToken::new();
-    let store = LocalFileStore::open(&settings.store.dir).expect("the store opens");
-    let state = AppState::new(settings.clone(), Arc::new(store), api_shutdown.clone()).expect("the API state builds");
+    let store = file_store::open(&settings.store).await.expect("the store opens");
+    let state = AppState::new(settings.clone(), store.clone(), api_shutdown.clone()).expect("the API state builds");
     let events = state.events.clone();
     let api = tokio::spawn(thumbq_api::serve(listener, state, api_shutdown.clone()));
     TestApp {
@@ -112,6 +148,8 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         topology: Topology::new(&settings.amqp, &settings.retry),
         settings,
         events,
+        store,
+        s3,
         _store_dir: store_dir,
         api_shutdown,
         api: Some(api),
@@ -123,8 +161,8 @@ pub async fn spawn_api_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 impl TestApp {
     /// Starts one more in-process worker on this app's queue and waits until it consumes.
     pub async fn start_worker(&self) {
-        let store = LocalFileStore::open(&self.settings.store.dir).expect("the store opens");
-        self.start_worker_with(self.settings.clone(), Arc::new(store)).await;
+        let store = file_store::open(&self.settings.store).await.expect("the store opens");
+        self.start_worker_with(self.settings.clone(), store).await;
     }
 
     /// Starts an in-process worker with its own `settings` (this app's queues) and `store`; waits until it consumes.
@@ -234,7 +272,7 @@ impl TestApp {
     }
 
     /// The promise: every accepted task ends in SUCCESS or FAILURE within the deadline, and every SUCCESS has its
-    /// thumbnail on disk, decodable, at the requested size. Returns the number of successes.
+    /// thumbnail in the store, decodable, at the requested size. Returns the number of successes.
     pub async fn assert_all_finished(&self, accepted: &[AcceptedTask]) -> usize {
         let mut successes = 0;
         for task in accepted {
@@ -251,8 +289,10 @@ impl TestApp {
             assert!(record.status.is_terminal(), "{} ended {}", task.id, record.status);
             if record.status == TaskStatus::Success {
                 assert_eq!(response.status(), 200);
-                let on_disk = std::fs::read(self.thumbnails_dir().join(&task.name)).expect("the thumbnail is on disk");
-                let image = image::load_from_memory(&on_disk).expect("the stored thumbnail decodes");
+                let name: ThumbnailName = task.name.parse().expect("a thumbnail name");
+                let stored = self.store.get_thumbnail(name).await.expect("the store answers");
+                let image = image::load_from_memory(&stored.expect("the thumbnail is stored"))
+                    .expect("the stored thumbnail decodes");
                 assert_eq!((image.width(), image.height()), (record.args.width, record.args.height));
                 successes += 1;
             }
@@ -260,7 +300,17 @@ impl TestApp {
         successes
     }
 
-    /// Thumbnails in the store, temporary files of killed writers left out.
+    /// The thumbnails in the store, whatever its backend.
+    pub async fn stored_thumbnails(&self) -> Vec<ThumbnailName> {
+        self.store.thumbnails_older_than(Duration::ZERO).await.expect("the store lists thumbnails")
+    }
+
+    /// The originals in the store, whatever its backend.
+    pub async fn stored_originals(&self) -> Vec<TaskId> {
+        self.store.originals_older_than(Duration::ZERO).await.expect("the store lists originals")
+    }
+
+    /// Thumbnails in a local store's folder, temporary files of killed writers left out.
     pub fn thumbnails(&self) -> Vec<PathBuf> {
         let is_temporary = |p: &PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
         Self::files_in(&self.thumbnails_dir()).into_iter().filter(|p| !is_temporary(p)).collect()
@@ -293,14 +343,19 @@ impl TestApp {
         response.json().await.expect("a task record")
     }
 
-    /// The store's folder of originals.
-    pub fn originals_dir(&self) -> PathBuf {
-        self.settings.store.dir.join("originals")
+    /// The local store's folder.
+    pub fn store_dir(&self) -> PathBuf {
+        self.settings.store.local_dir().expect("a test on the local store").to_owned()
     }
 
-    /// The store's folder of thumbnails.
+    /// The local store's folder of originals.
+    pub fn originals_dir(&self) -> PathBuf {
+        self.store_dir().join("originals")
+    }
+
+    /// The local store's folder of thumbnails.
     pub fn thumbnails_dir(&self) -> PathBuf {
-        self.settings.store.dir.join("thumbnails")
+        self.store_dir().join("thumbnails")
     }
 
     /// Files in a folder (hidden temporary files included).

@@ -142,7 +142,7 @@ fn node_env(dir: &Path, node: &str) -> [(&'static str, PathBuf); 2] {
 }
 
 /// `N` different TCP ports nothing listens on right now.
-fn spare_ports<const N: usize>() -> [u16; N] {
+pub fn spare_ports<const N: usize>() -> [u16; N] {
     let listeners: [TcpListener; N] = std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"));
     listeners.map(|l| l.local_addr().expect("a bound address").port())
 }

@@ -1,4 +1,4 @@
-//! The real local file store with a switch that makes its deletes fail (what may a failed clean-up do?) and one
+//! A real file store (local or S3) with a switch that makes its deletes fail (what may a failed clean-up do?) and one
 //! that holds thumbnail writes (what if the task is deleted while its thumbnail is being written?). Every other call
 //! goes to the real store.
 
@@ -13,14 +13,14 @@ use std::{
 
 use async_trait::async_trait;
 use thumbq_common::{
-    file_store::{FileStore, LocalFileStore},
+    file_store::{FileStore, SharedFileStore},
     task::{TaskId, ThumbnailName},
 };
 
-/// A [`LocalFileStore`] whose `delete_original` fails while [`FaultyStore::fail_deletes`] is on, and whose
+/// A store whose `delete_original` fails while [`FaultyStore::fail_deletes`] is on, and whose
 /// `put_thumbnail` waits while [`FaultyStore::hold_thumbnail_writes`] is on.
 pub struct FaultyStore {
-    inner: LocalFileStore,
+    inner: SharedFileStore,
     fail_deletes: AtomicBool,
     /// Calls of `delete_original`, failed or not.
     pub deletes: AtomicUsize,
@@ -30,9 +30,8 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
-    /// Wraps the store under `dir`.
-    pub fn open(dir: &std::path::Path) -> Arc<Self> {
-        let inner = LocalFileStore::open(dir).expect("the store opens");
+    /// Wraps `inner`.
+    pub fn wrap(inner: SharedFileStore) -> Arc<Self> {
         Arc::new(Self {
             inner,
             fail_deletes: AtomicBool::new(false),
@@ -98,5 +97,9 @@ impl FileStore for FaultyStore {
 
     async fn sweep_temporary(&self, age: Duration) -> io::Result<usize> {
         self.inner.sweep_temporary(age).await
+    }
+
+    async fn check(&self) -> io::Result<()> {
+        self.inner.check().await
     }
 }

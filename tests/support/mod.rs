@@ -1,5 +1,5 @@
 //! What the tests share: `spawn_app()` and the typed `TestApp` helpers, the shared services, processes, a TCP
-//! proxy to cut links, a private RabbitMQ node, and a store that fails on demand.
+//! proxy to cut links, a private RabbitMQ node, an S3 server, and a store that fails on demand.
 
 pub mod app;
 pub mod broker_node;
@@ -9,8 +9,11 @@ pub mod faulty_store;
 pub mod process;
 pub mod proxy;
 pub mod queues;
+pub mod s3;
 pub mod services;
 pub mod watcher;
 
-pub use app::{DEADLINE, TestApp, eventually, spawn_api_with, spawn_app, test_settings};
+pub use app::{
+    Backend, DEADLINE, TestApp, eventually, spawn_api_on, spawn_api_with, spawn_app, spawn_app_on, test_settings,
+};
 pub use cleanup::ScratchRedis;

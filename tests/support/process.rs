@@ -3,7 +3,10 @@
 
 use std::process::Stdio;
 
-use thumbq_common::{Settings, settings::AuthMode};
+use thumbq_common::{
+    Settings,
+    settings::{AuthMode, StoreLocation},
+};
 use tokio::process::{Child, Command};
 
 /// A worker process running with a test's settings.
@@ -138,14 +141,22 @@ pub fn worker_id(settings: &Settings, name: &str) -> String {
 }
 
 /// The environment that gives a worker process these settings (its id is set apart, by [`worker_id`]).
-fn settings_env(s: &Settings) -> Vec<(&'static str, String)> {
-    vec![
+fn settings_env(s: &Settings) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = match &s.store.location {
+        StoreLocation::Local(dir) => vec![("THUMBQ_STORE_URL".into(), dir.display().to_string())],
+        StoreLocation::Object(object) => {
+            let mut env = vec![("THUMBQ_STORE_URL".into(), object.url.clone())];
+            env.extend(object.endpoint.iter().map(|e| ("THUMBQ_S3_ENDPOINT".into(), e.clone())));
+            env.extend(object.options.iter().map(|(var, value)| (var.to_ascii_uppercase(), value.clone())));
+            env
+        }
+    };
+    let settings: [(&str, String); 25] = [
         ("THUMBQ_AMQP_URL", s.amqp.url.clone()),
         ("THUMBQ_QUEUE", s.amqp.queue.clone()),
         ("THUMBQ_DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
         ("THUMBQ_REDIS_URL", s.redis.url.clone()),
         ("THUMBQ_KEY_PREFIX", s.redis.key_prefix.clone()),
-        ("THUMBQ_STORE_DIR", s.store.dir.display().to_string()),
         ("THUMBQ_MAX_PIXELS", s.limits.max_pixels.to_string()),
         ("THUMBQ_WORKER_CONCURRENCY", s.worker.concurrency.to_string()),
         ("THUMBQ_SHUTDOWN_GRACE_SECS", s.worker.shutdown_grace.as_secs().to_string()),
@@ -165,5 +176,8 @@ fn settings_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("THUMBQ_RATE_BURST", s.access.key_rate.burst.to_string()),
         ("THUMBQ_ANON_RATE_LIMIT", s.access.anonymous_rate.rate.to_string()),
         ("THUMBQ_ANON_RATE_BURST", s.access.anonymous_rate.burst.to_string()),
-    ]
+        ("THUMBQ_STORE_TIMEOUT_MS", s.store.timeout.as_millis().to_string()),
+    ];
+    env.extend(settings.into_iter().map(|(var, value)| (var.to_owned(), value)));
+    env
 }

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use thumbq_common::{
     Settings,
     broker::Topology,
-    file_store::{LocalFileStore, SharedFileStore},
+    file_store::SharedFileStore,
     reconnect::{Backoff, Outage, reconnect_backoff},
     state_store::StateStore,
 };
@@ -99,9 +99,8 @@ pub async fn run_from_env() -> anyhow::Result<()> {
         [] => {
             let shutdown = CancellationToken::new();
             tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
-            let store = LocalFileStore::open(&settings.store.dir)
-                .with_context(|| format!("failed to open the file store at {}", settings.store.dir.display()))?;
-            run(settings, Arc::new(store), shutdown).await
+            let store = thumbq_common::file_store::open(&settings.store).await?;
+            run(settings, store, shutdown).await
         }
         ["replay-dead-letters", rest @ ..] if rest.len() <= 1 => {
             let limit = rest.first().map(|n| n.parse::<usize>()).transpose().context("N must be a number")?;

@@ -1,4 +1,5 @@
-//! `GET /health` (liveness: the process answers) and `GET /ready` (readiness: RabbitMQ and Redis answer).
+//! `GET /health` (liveness: the process answers) and `GET /ready` (readiness: RabbitMQ, Redis and the file store
+//! answer).
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use serde::Serialize;
@@ -19,7 +20,7 @@ pub struct Health {
     pub status: &'static str,
     /// Each dependency's state, `ok` or why it is down (`/ready` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!({"rabbitmq": "ok", "redis": "ok"}))]
+    #[schema(example = json!({"rabbitmq": "ok", "redis": "ok", "store": "ok"}))]
     pub checks: Option<Checks>,
 }
 
@@ -30,6 +31,8 @@ pub struct Checks {
     pub rabbitmq: String,
     /// `ok`, or the error reaching Redis.
     pub redis: String,
+    /// `ok`, or the error reaching the file store (its folder, or the object store's bucket).
+    pub store: String,
 }
 
 /// Liveness: answers 200 whenever the process runs; checks no dependency.
@@ -38,7 +41,7 @@ pub async fn health() -> Json<Health> {
     Json(Health { status: "ok", checks: None })
 }
 
-/// Readiness: 200 when RabbitMQ and Redis both answer, else 503 naming the one that is down.
+/// Readiness: 200 when RabbitMQ, Redis and the file store answer, else 503 naming the one that is down.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -46,16 +49,17 @@ pub async fn health() -> Json<Health> {
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "A dependency is down", body = Health,
-            example = json!({"status": "unavailable", "checks": {"rabbitmq": "rabbitmq is unavailable: connection refused", "redis": "ok"}})),
+            example = json!({"status": "unavailable", "checks": {"rabbitmq": "rabbitmq is unavailable: connection refused", "redis": "ok", "store": "ok"}})),
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let (rabbitmq, redis) = tokio::join!(state.publisher.get(), state.states.ping());
+    let (rabbitmq, redis, store) = tokio::join!(state.publisher.get(), state.states.ping(), state.store.check());
     let describe = |result: Result<(), String>| result.map_or_else(|e| e, |()| "ok".to_owned());
-    let ok = rabbitmq.is_ok() && redis.is_ok();
+    let ok = rabbitmq.is_ok() && redis.is_ok() && store.is_ok();
     let checks = Checks {
         rabbitmq: describe(rabbitmq.map(drop).map_err(|e| e.to_string())),
         redis: describe(redis.map_err(|e| e.to_string())),
+        store: describe(store.map_err(|e| format!("the file store is unavailable: {e}"))),
     };
     let (status, word) = if ok { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
     (status, Json(Health { status: word, checks: Some(checks) }))

@@ -67,11 +67,132 @@ pub struct RedisSettings {
 /// File store settings.
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
-    /// `THUMBQ_STORE_DIR`, default `data/store`: holds `originals/` and `thumbnails/`.
-    pub dir: PathBuf,
+    /// `THUMBQ_STORE_URL`, default `data/store`: where originals and thumbnails live (see [`StoreLocation`]).
+    pub location: StoreLocation,
+    /// `THUMBQ_STORE_TIMEOUT_MS`, default `10000`: bound on each request to an object store (its own retries of
+    /// a failed request included); a store that does not answer in time fails the attempt, which is retried later.
+    pub timeout: Duration,
+    /// `THUMBQ_DOWNLOAD_REDIRECT`, default `0`: with `1`, `GET /thumbnails/{name}` answers `302` to a presigned URL
+    /// of the object store, valid for `THUMBQ_DOWNLOAD_REDIRECT_TTL_SECS` (default `300`), so the store (or a CDN
+    /// in front of it) serves the bytes. Needs an object store.
+    pub download_redirect: Option<Duration>,
     /// `THUMBQ_THUMBNAIL_TTL_SECS`, default `0` (keep forever): thumbnails older than this are deleted by the
     /// workers' sweep, and the records of successful tasks expire with them.
     pub thumbnail_ttl: Option<Duration>,
+}
+
+/// Where the store keeps its objects.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreLocation {
+    /// `file:///abs/path` or a plain path: `originals/` and `thumbnails/` folders under it; only for processes that
+    /// share the folder (one machine, or a network file system).
+    Local(PathBuf),
+    /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`: an object store shared by any number
+    /// of machines.
+    Object(ObjectLocation),
+}
+
+/// An object store's address and credentials.
+#[derive(Clone, PartialEq)]
+pub struct ObjectLocation {
+    /// The store's URL, `s3://bucket/prefix` and the like.
+    pub url: String,
+    /// `THUMBQ_S3_ENDPOINT`, default none (AWS itself): the endpoint of an S3-compatible server such as
+    /// `http://127.0.0.1:9000`; requests are then path-style, and plain `http` is allowed.
+    pub endpoint: Option<String>,
+    /// The cloud tools' own variables that were set ([`CLOUD_VARIABLES`]), lower-cased as object_store names them.
+    pub options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ObjectLocation {
+    /// Names the credentials given, never their values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.options.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ObjectLocation")
+            .field("url", &self.url)
+            .field("endpoint", &self.endpoint)
+            .field("options", &names)
+            .finish()
+    }
+}
+
+/// The variables AWS, Google Cloud and Azure tools read, passed on to the object store as they are. Listed rather
+/// than matched by prefix so that this module stays the one reader of the environment, and the README can name them.
+pub const CLOUD_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_STORAGE_ACCOUNT_NAME",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CLIENT_ID",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_STORAGE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+];
+
+impl StoreSettings {
+    /// The folder of a local store; `None` for an object store.
+    pub fn local_dir(&self) -> Option<&std::path::Path> {
+        match &self.location {
+            StoreLocation::Local(dir) => Some(dir),
+            StoreLocation::Object(_) => None,
+        }
+    }
+
+    fn read(env: &Env) -> Result<Self, SettingsError> {
+        let url = env.string("THUMBQ_STORE_URL", "data/store");
+        let location = match url.split_once("://") {
+            None => StoreLocation::Local(PathBuf::from(url)),
+            Some(("file", path)) if path.starts_with('/') => StoreLocation::Local(PathBuf::from(path)),
+            Some(("file", _)) => {
+                return Err(env.error("THUMBQ_STORE_URL", &url, "a file URL needs an absolute path: file:///abs/path"));
+            }
+            Some(("s3" | "gs" | "az", rest)) if !rest.is_empty() && !rest.starts_with('/') => {
+                let options = CLOUD_VARIABLES
+                    .iter()
+                    .filter_map(|var| Some((var.to_ascii_lowercase(), (env.0)(var).filter(|v| !v.is_empty())?)))
+                    .collect();
+                let endpoint = Some(env.string("THUMBQ_S3_ENDPOINT", "")).filter(|e| !e.is_empty());
+                StoreLocation::Object(ObjectLocation { url, endpoint, options })
+            }
+            Some(_) => {
+                return Err(env.error("THUMBQ_STORE_URL", &url, "expected a path, file:///path, s3://bucket[/prefix], gs://bucket[/prefix] or az://container[/prefix]"));
+            }
+        };
+        let download_redirect = env
+            .flag("THUMBQ_DOWNLOAD_REDIRECT", false)?
+            .then(|| env.positive("THUMBQ_DOWNLOAD_REDIRECT_TTL_SECS", 300))
+            .transpose()?
+            .map(Duration::from_secs);
+        if download_redirect.is_some() && matches!(location, StoreLocation::Local(_)) {
+            return Err(env.error(
+                "THUMBQ_DOWNLOAD_REDIRECT",
+                "1",
+                "redirects need an object store (THUMBQ_STORE_URL=s3://...)",
+            ));
+        }
+        Ok(Self {
+            location,
+            timeout: env.millis("THUMBQ_STORE_TIMEOUT_MS", 10_000)?,
+            download_redirect,
+            thumbnail_ttl: Some(env.parse::<u64>("THUMBQ_THUMBNAIL_TTL_SECS", 0)?)
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
+        })
+    }
 }
 
 /// HTTP settings of the API.
@@ -215,12 +336,7 @@ impl Settings {
                 result_ttl: Duration::from_secs(env.positive("THUMBQ_RESULT_TTL_SECS", 86_400)?),
                 timeout: env.millis("THUMBQ_REDIS_TIMEOUT_MS", 2000)?,
             },
-            store: StoreSettings {
-                dir: PathBuf::from(env.string("THUMBQ_STORE_DIR", "data/store")),
-                thumbnail_ttl: Some(env.parse::<u64>("THUMBQ_THUMBNAIL_TTL_SECS", 0)?)
-                    .filter(|secs| *secs > 0)
-                    .map(Duration::from_secs),
-            },
+            store: StoreSettings::read(&env)?,
             http: HttpSettings {
                 bind,
                 public_url: env.string("THUMBQ_PUBLIC_URL", "http://127.0.0.1:8000").trim_end_matches('/').to_owned(),
@@ -323,6 +439,34 @@ mod tests {
         let settings = with("0123456789abcdef0123456789abcdef").unwrap();
         assert!(settings.access.signed_urls.is_some());
         assert!(!format!("{settings:?}").contains("0123456789abcdef"), "the key is redacted");
+    }
+
+    #[test]
+    fn the_store_url_picks_the_backend_and_cloud_credentials_never_show_in_debug_output() {
+        let with = |vars: &'static [(&'static str, &'static str)]| {
+            Settings::from_lookup(|var| vars.iter().find(|(name, _)| *name == var).map(|(_, v)| (*v).to_owned()))
+                .map(|s| s.store)
+        };
+        assert_eq!(with(&[]).unwrap().location, StoreLocation::Local("data/store".into()));
+        let file = with(&[("THUMBQ_STORE_URL", "file:///srv/thumbq")]).unwrap();
+        assert_eq!(file.location, StoreLocation::Local("/srv/thumbq".into()));
+        assert_eq!(with(&[("THUMBQ_STORE_URL", "file://relative")]).unwrap_err().var, "THUMBQ_STORE_URL");
+        assert_eq!(with(&[("THUMBQ_STORE_URL", "ftp://host/x")]).unwrap_err().var, "THUMBQ_STORE_URL");
+        assert_eq!(with(&[("THUMBQ_STORE_URL", "s3://")]).unwrap_err().var, "THUMBQ_STORE_URL");
+        let s3 = with(&[
+            ("THUMBQ_STORE_URL", "s3://bucket/thumbq"),
+            ("THUMBQ_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
+            ("THUMBQ_DOWNLOAD_REDIRECT", "1"),
+        ])
+        .unwrap();
+        let StoreLocation::Object(object) = &s3.location else { panic!("an object store: {s3:?}") };
+        assert_eq!(object.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(object.options, [("aws_secret_access_key".to_owned(), "very-secret-value".to_owned())]);
+        assert_eq!(s3.download_redirect, Some(Duration::from_secs(300)));
+        assert!(!format!("{s3:?}").contains("very-secret-value"), "credentials are redacted");
+        let redirect_without_object_store = with(&[("THUMBQ_DOWNLOAD_REDIRECT", "1")]).unwrap_err();
+        assert_eq!(redirect_without_object_store.var, "THUMBQ_DOWNLOAD_REDIRECT");
     }
 
     #[test]

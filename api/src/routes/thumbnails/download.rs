@@ -58,6 +58,8 @@ pub struct WaitParams {
                 ("ETag" = String, description = "Strong validator; send it back in If-None-Match"),
                 ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`: a thumbnail never changes"),
             )),
+        (status = 302, description = "With `THUMBQ_DOWNLOAD_REDIRECT=1`: the thumbnail is at the presigned object-store URL in `Location`",
+            headers(("Location" = String, description = "A presigned URL of the object store, valid for `THUMBQ_DOWNLOAD_REDIRECT_TTL_SECS`"))),
         (status = 202, description = "Not ready yet: the task's record", body = TaskRecord,
             headers(("Retry-After" = u32, description = "Seconds until it is worth asking again"))),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
@@ -123,12 +125,24 @@ pub async fn get_thumbnail(
     }
 }
 
-/// The stored thumbnail as a `200` (or `304` when the client has it), or `None` when it is not stored.
+/// The stored thumbnail as a `200` (or `304` when the client has it), or as a `302` to the object store with
+/// `THUMBQ_DOWNLOAD_REDIRECT`; `None` when it is not stored.
 async fn stored_thumbnail(
     state: &AppState,
     name: ThumbnailName,
     headers: &HeaderMap,
 ) -> Result<Option<Response>, ApiError> {
+    if let Some(ttl) = state.settings.store.download_redirect {
+        let Some(url) = state.store.signed_thumbnail_url(name, ttl).await.map_err(|e| store_unavailable(&e))? else {
+            return Ok(None);
+        };
+        let location = HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The signed URL stops working after `ttl`: clients may reuse the redirect for half of that.
+        let cache = HeaderValue::from_str(&format!("private, max-age={}", ttl.as_secs() / 2))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let headers = [(header::LOCATION, location), (header::CACHE_CONTROL, cache)];
+        return Ok(Some((StatusCode::FOUND, headers).into_response()));
+    }
     let Some(bytes) = state.store.get_thumbnail(name).await.map_err(|e| store_unavailable(&e))? else {
         return Ok(None);
     };

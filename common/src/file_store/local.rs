@@ -1,45 +1,15 @@
-//! Where originals and thumbnails live. Handlers and the worker see only the [`FileStore`] trait, so another backend
-//! (S3, say) can be added without touching them; [`LocalFileStore`] keeps them in two folders of one directory.
-//!
-//! Files are named only by [`TaskId`] and [`ThumbnailName`], never by a string from a request, so no request can name
-//! a path outside the store.
+//! [`LocalFileStore`]: the store in one folder, for processes on one machine (or sharing a network file system).
 
 use std::{
     io::{self, Write},
     path::{Path, PathBuf},
-    sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
 
+use super::FileStore;
 use crate::task::{TaskId, ThumbnailName};
-
-/// A shared handle to a file store.
-pub type SharedFileStore = Arc<dyn FileStore>;
-
-/// Storage of uploaded originals and finished thumbnails.
-#[async_trait]
-pub trait FileStore: Send + Sync + 'static {
-    /// Stores an uploaded original, durably, replacing any earlier one of the same task.
-    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()>;
-    /// Reads an original; `None` when there is none.
-    async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>>;
-    /// Deletes an original; deleting a missing one succeeds.
-    async fn delete_original(&self, id: TaskId) -> io::Result<()>;
-    /// Stores a thumbnail atomically: a reader sees the whole file or none.
-    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
-    /// Reads a thumbnail; `None` when there is none.
-    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>>;
-    /// Deletes a thumbnail; deleting a missing one succeeds.
-    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()>;
-    /// Originals last written more than `age` ago: candidates for the sweep.
-    async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>>;
-    /// Thumbnails written more than `age` ago: what retention (`THUMBQ_THUMBNAIL_TTL_SECS`) expires.
-    async fn thumbnails_older_than(&self, age: Duration) -> io::Result<Vec<ThumbnailName>>;
-    /// Deletes what interrupted writes left behind more than `age` ago; returns how many files.
-    async fn sweep_temporary(&self, age: Duration) -> io::Result<usize>;
-}
 
 /// A [`FileStore`] on the local file system: `<dir>/originals/<uuid>` and `<dir>/thumbnails/<uuid>.<ext>`.
 #[derive(Clone, Debug)]
@@ -97,6 +67,15 @@ impl FileStore for LocalFileStore {
 
     async fn thumbnails_older_than(&self, age: Duration) -> io::Result<Vec<ThumbnailName>> {
         named_files_older_than(&self.thumbnails, age).await
+    }
+
+    async fn check(&self) -> io::Result<()> {
+        for dir in [&self.originals, &self.thumbnails] {
+            if !tokio::fs::metadata(dir).await?.is_dir() {
+                return Err(io::Error::other(format!("{} is not a folder", dir.display())));
+            }
+        }
+        Ok(())
     }
 
     async fn sweep_temporary(&self, age: Duration) -> io::Result<usize> {

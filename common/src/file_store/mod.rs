@@ -1,0 +1,75 @@
+//! Where originals and thumbnails live. Handlers and the worker see only the [`FileStore`] trait; [`open`] picks the
+//! backend from `THUMBQ_STORE_URL`: [`LocalFileStore`] (two folders of one directory) or [`ObjectFileStore`] (S3,
+//! GCS, Azure through the `object_store` crate).
+//!
+//! Objects are named only by [`TaskId`] and [`ThumbnailName`], never by a string from a request, so no request can
+//! name a path outside the store.
+
+use std::{io, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+
+use crate::{
+    settings::{StoreLocation, StoreSettings},
+    task::{TaskId, ThumbnailName},
+};
+
+mod local;
+mod object;
+
+pub use local::LocalFileStore;
+pub use object::ObjectFileStore;
+
+/// A shared handle to a file store.
+pub type SharedFileStore = Arc<dyn FileStore>;
+
+/// Storage of uploaded originals and finished thumbnails.
+#[async_trait]
+pub trait FileStore: Send + Sync + 'static {
+    /// Stores an uploaded original, durably, replacing any earlier one of the same task.
+    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()>;
+    /// Reads an original; `None` when there is none.
+    async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>>;
+    /// Deletes an original; deleting a missing one succeeds.
+    async fn delete_original(&self, id: TaskId) -> io::Result<()>;
+    /// Stores a thumbnail atomically: a reader sees the whole file or none.
+    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
+    /// Reads a thumbnail; `None` when there is none.
+    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>>;
+    /// Deletes a thumbnail; deleting a missing one succeeds.
+    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()>;
+    /// Originals last written more than `age` ago: candidates for the sweep.
+    async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>>;
+    /// Thumbnails written more than `age` ago: what retention (`THUMBQ_THUMBNAIL_TTL_SECS`) expires.
+    async fn thumbnails_older_than(&self, age: Duration) -> io::Result<Vec<ThumbnailName>>;
+    /// Deletes what interrupted writes left behind more than `age` ago; returns how many files.
+    async fn sweep_temporary(&self, age: Duration) -> io::Result<usize>;
+    /// A cheap check that the store answers and its place exists: `/ready` asks it.
+    async fn check(&self) -> io::Result<()>;
+    /// A URL that serves the stored thumbnail straight from the store for `ttl`; `None` when it is not stored or
+    /// the store cannot sign URLs (settings allow redirects only with stores that can).
+    async fn signed_thumbnail_url(&self, _name: ThumbnailName, _ttl: Duration) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// Opens the store the settings name. An object store is checked with a write, a read and a delete of a probe
+/// object, so a missing bucket or missing rights stop start-up with the store's own message instead of failing
+/// every task later.
+pub async fn open(settings: &StoreSettings) -> io::Result<SharedFileStore> {
+    match &settings.location {
+        StoreLocation::Local(dir) => {
+            let store = LocalFileStore::open(dir).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot open the file store at {}: {e}", dir.display()))
+            })?;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Object(location) => {
+            let store = ObjectFileStore::open(location, settings.timeout)?;
+            store.probe().await.map_err(|e| {
+                io::Error::new(e.kind(), format!("the object store {} is not usable: {e}", location.url))
+            })?;
+            Ok(Arc::new(store))
+        }
+    }
+}

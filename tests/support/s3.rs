@@ -1,0 +1,96 @@
+//! An S3-compatible server of a test's own: moto's server (PyPI, installed into `.run/tools/moto` by
+//! `deploy/native/test-tools.sh`), on a spare port, with an empty bucket; stopped on drop.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use thumbq_common::settings::ObjectLocation;
+
+use crate::support::{DEADLINE, broker_node::spare_ports};
+
+/// A running moto server holding one bucket.
+pub struct S3Server {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The test's bucket.
+    pub bucket: String,
+    /// The shell that runs moto and stops it when its stdin closes (see [`S3Server::start`]).
+    server: Child,
+}
+
+/// The moto server the project's scripts install.
+fn moto_server() -> PathBuf {
+    std::env::var_os("THUMBQ_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.run/tools/moto/bin/moto_server"))
+}
+
+impl S3Server {
+    /// Starts a server and creates an empty bucket in it.
+    pub async fn start() -> Self {
+        let binary = moto_server();
+        assert!(
+            binary.exists(),
+            "{} is missing: run `make test` (deploy/native/test-tools.sh installs it)",
+            binary.display()
+        );
+        let [port] = spare_ports();
+        // moto runs under a shell that waits on its stdin: when this test process ends, however it ends, the pipe
+        // closes and the shell stops moto, so no server outlives its test.
+        let script = format!("\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid");
+        let server = Command::new("sh")
+            .args(["-c", &script])
+            .arg(&binary)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sh starts moto_server");
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let server = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: format!("thumbq-test-{}", &unique[..12]),
+            server,
+        };
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        // moto needs no signature: a plain PUT creates the bucket.
+        loop {
+            match client.put(format!("{}/{}", server.endpoint, server.bucket)).send().await {
+                Ok(response) if response.status().is_success() => break,
+                Ok(response) => panic!("moto refused to create the bucket: {}", response.status()),
+                Err(e) => assert!(tokio::time::Instant::now() < deadline, "moto did not start on {port}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    /// The store location of `prefix` in the test's bucket, with the credentials moto accepts.
+    pub fn location(&self, prefix: &str) -> ObjectLocation {
+        self.location_via(&self.endpoint, prefix)
+    }
+
+    /// The same, reached through `endpoint` (a proxy in front of this server).
+    pub fn location_via(&self, endpoint: &str, prefix: &str) -> ObjectLocation {
+        let options = [
+            ("aws_access_key_id", "thumbq-test"),
+            ("aws_secret_access_key", "thumbq-test"),
+            ("aws_region", "us-east-1"),
+        ];
+        ObjectLocation {
+            url: format!("s3://{}/{prefix}", self.bucket),
+            endpoint: Some(endpoint.to_owned()),
+            options: options.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        // Closing stdin makes the shell stop moto; the bucket lived in moto's memory only.
+        drop(self.server.stdin.take());
+        let _ = self.server.wait();
+    }
+}
