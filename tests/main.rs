@@ -6,6 +6,7 @@
 
 mod access;
 mod backpressure;
+mod cluster;
 mod connections;
 mod dashboard;
 mod deletion;

@@ -1,6 +1,6 @@
-//! A RabbitMQ node of a test's own, on spare ports with its data in a temporary folder, for the tests that restart
-//! the broker. Restarting the shared broker instead would break every other test's connections (and the stack of a
-//! user who runs `make test` beside `make start`).
+//! RabbitMQ nodes of a test's own, on spare ports with their data in temporary folders, for the tests that restart
+//! or kill the broker: one node, or a cluster of three. Restarting the shared broker instead would break every other
+//! test's connections (and the stack of a user who runs `make test` beside `make start`).
 
 use std::{
     net::TcpListener,
@@ -33,9 +33,21 @@ pub struct BrokerNode {
 impl BrokerNode {
     /// Starts a node and waits until it accepts AMQP connections.
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
         let unique = uuid::Uuid::new_v4().simple().to_string();
-        let node = format!("thumbq-test-{}@localhost", &unique[..12]);
+        Self::start_named(&format!("thumbq-test-{}@localhost", &unique[..12]), None).await
+    }
+
+    /// Starts the node `node`, with the Erlang cookie `cookie` when it is to join others.
+    async fn start_named(node: &str, cookie: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        if let Some(cookie) = cookie {
+            use std::os::unix::fs::PermissionsExt;
+            let file = dir.path().join(".erlang.cookie");
+            std::fs::write(&file, cookie).expect("a cookie file");
+            // Erlang refuses a cookie file others can read.
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o400)).expect("cookie permissions");
+        }
+        let node = node.to_owned();
         let [port, dist_port] = spare_ports();
         std::fs::write(dir.path().join("enabled_plugins"), "[].").expect("a plugins file");
         let path = |name: &str| dir.path().join(name);
@@ -97,13 +109,24 @@ impl BrokerNode {
         }
     }
 
-    /// Runs `rabbitmqctl -n <node> <args>`; its output when it fails.
-    async fn ctl(&self, args: &[&str]) -> Result<(), String> {
+    /// Runs `rabbitmqctl -n <node> <args>`: its output, or its error output when it fails.
+    async fn ctl(&self, args: &[&str]) -> Result<String, String> {
         let output = tokio::process::Command::from(self.ctl_command(args)).output().await.map_err(|e| e.to_string())?;
         match output.status.success() {
-            true => Ok(()),
+            true => Ok(String::from_utf8_lossy(&output.stdout).into_owned()),
             false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
         }
+    }
+
+    /// Kills the node's Erlang VM with SIGKILL: no goodbye to clients or to the other nodes. The VM is a child of
+    /// the `rabbitmq-server` script, not the script itself: its pid is in the node's pid file.
+    pub fn kill(&self) {
+        let pid_file = self.dir.path().join("rabbitmq.pid");
+        let pid = std::fs::read_to_string(&pid_file).expect("the node's pid file");
+        let killed = Command::new("kill").args(["-KILL", pid.trim()]).status().expect("kill runs");
+        assert!(killed.success(), "kill -KILL {pid}");
+        // The script exits once its VM has.
+        let _ = self.server.lock().expect("server lock").wait();
     }
 
     /// `rabbitmqctl -n <node> <args>`, sharing the node's home (so its Erlang cookie).
@@ -111,6 +134,68 @@ impl BrokerNode {
         let mut command = Command::new(Path::new(SCRIPTS).join("rabbitmqctl"));
         command.envs(node_env(self.dir.path(), &self.node)).args(["-n", &self.node]).args(args);
         command
+    }
+}
+
+/// Three RabbitMQ nodes of a test's own joined in one cluster; stopped and deleted on drop.
+pub struct BrokerCluster {
+    /// The nodes; the first is the one the others joined.
+    pub nodes: Vec<BrokerNode>,
+}
+
+impl BrokerCluster {
+    /// Starts three nodes sharing one Erlang cookie, joins the second and third to the first, and waits until all
+    /// three accept AMQP connections.
+    pub async fn start() -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let [one, two, three] = [1, 2, 3].map(|i| format!("thumbq-test-{}-{i}@localhost", &unique[..12]));
+        let cookie = Some(unique.as_str());
+        let (a, b, c) = tokio::join!(
+            BrokerNode::start_named(&one, cookie),
+            BrokerNode::start_named(&two, cookie),
+            BrokerNode::start_named(&three, cookie),
+        );
+        for node in [&b, &c] {
+            for args in [&["stop_app"][..], &["join_cluster", &a.node], &["start_app"]] {
+                node.ctl(args).await.unwrap_or_else(|e| panic!("rabbitmqctl -n {} {args:?}: {e}", node.node));
+            }
+            node.await_startup().await;
+        }
+        Self { nodes: vec![a, b, c] }
+    }
+
+    /// `THUMBQ_AMQP_URL` for the cluster: every node's URL, comma-separated.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(BrokerNode::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// Which node leads the quorum queue `queue`, asked of `asked` (any live node).
+    pub async fn leader_of(&self, queue: &str, asked: usize) -> usize {
+        let listing = self.nodes[asked]
+            .ctl(&["list_queues", "name", "leader", "members", "--quiet", "--no-table-headers"])
+            .await
+            .expect("rabbitmqctl list_queues");
+        let line = listing.lines().find(|line| line.split_whitespace().next() == Some(queue));
+        let leader = line.and_then(|l| l.split_whitespace().nth(1)).unwrap_or_else(|| panic!("{queue} in {listing}"));
+        self.nodes.iter().position(|n| n.node == leader).unwrap_or_else(|| panic!("{leader} is not a test node"))
+    }
+
+    /// The members of the quorum queue `queue` (their count), asked of `asked`.
+    pub async fn members_of(&self, queue: &str, asked: usize) -> usize {
+        let listing = self.nodes[asked]
+            .ctl(&["list_queues", "name", "members", "--quiet", "--no-table-headers"])
+            .await
+            .expect("rabbitmqctl list_queues");
+        let line = listing.lines().find(|line| line.split_whitespace().next() == Some(queue)).unwrap_or_default();
+        line.matches("@localhost").count()
+    }
+
+    /// The client connections' names on node `index`.
+    pub async fn connections_on(&self, index: usize) -> String {
+        self.nodes[index]
+            .ctl(&["list_connections", "client_properties", "--quiet", "--no-table-headers"])
+            .await
+            .expect("rabbitmqctl list_connections")
     }
 }
 

@@ -151,7 +151,7 @@ fn settings_env(s: &Settings) -> Vec<(String, String)> {
             env
         }
     };
-    let settings: [(&str, String); 25] = [
+    let settings: [(&str, String); 26] = [
         ("THUMBQ_AMQP_URL", s.amqp.url.clone()),
         ("THUMBQ_QUEUE", s.amqp.queue.clone()),
         ("THUMBQ_DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
@@ -177,6 +177,7 @@ fn settings_env(s: &Settings) -> Vec<(String, String)> {
         ("THUMBQ_ANON_RATE_LIMIT", s.access.anonymous_rate.rate.to_string()),
         ("THUMBQ_ANON_RATE_BURST", s.access.anonymous_rate.burst.to_string()),
         ("THUMBQ_STORE_TIMEOUT_MS", s.store.timeout.as_millis().to_string()),
+        ("THUMBQ_QUORUM_GROUP_SIZE", s.amqp.quorum_group_size.to_string()),
     ];
     env.extend(settings.into_iter().map(|(var, value)| (var.to_owned(), value)));
     env

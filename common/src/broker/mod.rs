@@ -70,6 +70,7 @@ pub struct Topology {
     pub delays: Vec<DelayQueue>,
     delivery_limit: u32,
     max_depth: u32,
+    group_size: u32,
 }
 
 impl Topology {
@@ -86,6 +87,7 @@ impl Topology {
             delays,
             delivery_limit: amqp.delivery_limit,
             max_depth: amqp.max_queue_depth,
+            group_size: amqp.quorum_group_size,
         }
     }
 
@@ -104,7 +106,7 @@ impl Topology {
     /// Declares every queue; idempotent, as long as the arguments have not changed.
     pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
         let dead_letter_to = |target: &str| {
-            let mut args = quorum();
+            let mut args = self.quorum();
             args.insert("x-dead-letter-exchange".into(), long_string(""));
             args.insert("x-dead-letter-routing-key".into(), long_string(target));
             // At-least-once dead-lettering (RabbitMQ 3.10+) needs reject-publish overflow.
@@ -112,7 +114,7 @@ impl Topology {
             args.insert("x-overflow".into(), long_string("reject-publish"));
             args
         };
-        declare(channel, &self.dead, quorum()).await?;
+        declare(channel, &self.dead, self.quorum()).await?;
         let mut work = dead_letter_to(&self.dead);
         work.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(self.delivery_limit)));
         if self.max_depth > 0 {
@@ -128,12 +130,16 @@ impl Topology {
         }
         Ok(())
     }
-}
 
-fn quorum() -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), long_string("quorum"));
-    args
+    /// The arguments every queue starts from: a quorum queue, with `THUMBQ_QUORUM_GROUP_SIZE` members when set.
+    fn quorum(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), long_string("quorum"));
+        if self.group_size > 0 {
+            args.insert("x-quorum-initial-group-size".into(), AMQPValue::LongLongInt(i64::from(self.group_size)));
+        }
+        args
+    }
 }
 
 fn long_string(value: &str) -> AMQPValue {
@@ -170,13 +176,30 @@ pub async fn bounded<T>(
         .map_err(BrokerError::from)
 }
 
-/// Opens a connection, named `name` in RabbitMQ's management views, within the configured timeout.
+/// Opens a connection, named `name` in RabbitMQ's management views, to the first node of `THUMBQ_AMQP_URL` that
+/// answers, each within the configured timeout. The nodes are tried in a fresh random order on every call, so
+/// processes spread over a cluster's nodes, and a reconnect after a node's loss lands on any survivor.
 pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Connection, BrokerError> {
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    tokio::time::timeout(settings.timeout, Connection::connect(&settings.url, properties))
-        .await
-        .map_err(|_| BrokerError::Unavailable(format!("no connection within {:?}", settings.timeout)))?
-        .map_err(BrokerError::from)
+    let mut nodes = settings.nodes();
+    fastrand::shuffle(&mut nodes);
+    let mut failures = Vec::new();
+    for url in nodes {
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        match tokio::time::timeout(settings.timeout, Connection::connect(url, properties)).await {
+            Ok(Ok(connection)) => return Ok(connection),
+            Ok(Err(e)) => failures.push(format!("{}: {e}", redacted(url))),
+            Err(_) => failures.push(format!("{}: no connection within {:?}", redacted(url), settings.timeout)),
+        }
+    }
+    Err(BrokerError::Unavailable(failures.join("; ")))
+}
+
+/// A node URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+        _ => url.to_owned(),
+    }
 }
 
 /// A channel in confirm mode: every publish is persistent and waits for the broker's ack.
@@ -299,4 +322,29 @@ fn task_properties(envelope: &TaskEnvelope) -> BasicProperties {
         .with_content_type("application/json".into())
         .with_message_id(envelope.id.to_string().into())
         .with_timestamp(u64::try_from(envelope.created_at.timestamp()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_urls_in_messages_lose_their_passwords() {
+        assert_eq!(redacted("amqp://thumbq:s3cret@mq-1:5672/%2f"), "amqp://mq-1:5672/%2f");
+        assert_eq!(redacted("amqp://mq-1:5672/%2f"), "amqp://mq-1:5672/%2f");
+    }
+
+    #[tokio::test]
+    async fn connecting_tries_every_node_and_names_each_failure() {
+        // Nothing listens on ports 1 and 2 of loopback: both refuse at once.
+        let settings = AmqpSettings {
+            url: "amqp://u:p@127.0.0.1:1/%2f,amqp://u:p@127.0.0.1:2/%2f".into(),
+            ..crate::Settings::default().amqp
+        };
+        let Err(BrokerError::Unavailable(message)) = connect(&settings, "test").await else {
+            panic!("no node answers")
+        };
+        assert!(message.contains("127.0.0.1:1") && message.contains("127.0.0.1:2"), "{message}");
+        assert!(!message.contains("u:p"), "{message}");
+    }
 }

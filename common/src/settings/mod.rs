@@ -36,7 +36,8 @@ pub struct Settings {
 /// RabbitMQ settings.
 #[derive(Clone, Debug)]
 pub struct AmqpSettings {
-    /// `THUMBQ_AMQP_URL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    /// `THUMBQ_AMQP_URL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`: one node's URL, or a comma-separated
+    /// list of a cluster's nodes (see [`AmqpSettings::nodes`]).
     pub url: String,
     /// `THUMBQ_QUEUE`, default `thumbq.resize`: the work queue; the dead-letter queue and delay queues are named
     /// after it (`<queue>.dead`, `<queue>.delay.<ms>`).
@@ -47,8 +48,19 @@ pub struct AmqpSettings {
     /// `THUMBQ_MAX_QUEUE_DEPTH`, default `10000` (`0`: no limit): tasks the work queue holds at most; past it
     /// RabbitMQ refuses new ones (`x-max-length`, `reject-publish`) and uploads get `503`.
     pub max_queue_depth: u32,
-    /// `THUMBQ_AMQP_TIMEOUT_MS`, default `5000`: bound on connecting and on waiting for a publisher confirm.
+    /// `THUMBQ_AMQP_TIMEOUT_MS`, default `5000`: bound on connecting (to each node) and on waiting for a
+    /// publisher confirm.
     pub timeout: Duration,
+    /// `THUMBQ_QUORUM_GROUP_SIZE`, default `0` (RabbitMQ's own: a member on every node of the cluster): members of
+    /// each queue thumbq declares (`x-quorum-initial-group-size`); `3` on a cluster of more than three nodes.
+    pub quorum_group_size: u32,
+}
+
+impl AmqpSettings {
+    /// The node URLs of `THUMBQ_AMQP_URL`, in the order given.
+    pub fn nodes(&self) -> Vec<&str> {
+        self.url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect()
+    }
 }
 
 /// Redis settings.
@@ -322,13 +334,23 @@ impl Settings {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let host = host_name();
         let bind = env.parse("THUMBQ_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
+        let amqp_url = env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        let nodes: Vec<&str> = amqp_url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect();
+        if nodes.is_empty() || !nodes.iter().all(|url| url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(env.error(
+                "THUMBQ_AMQP_URL",
+                &amqp_url,
+                "expected amqp:// URLs, comma-separated for a cluster",
+            ));
+        }
         Ok(Self {
             amqp: AmqpSettings {
-                url: env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                url: amqp_url.clone(),
                 queue: env.string("THUMBQ_QUEUE", "thumbq.resize"),
                 delivery_limit: env.parse("THUMBQ_DELIVERY_LIMIT", 5)?,
                 max_queue_depth: env.parse("THUMBQ_MAX_QUEUE_DEPTH", 10_000)?,
                 timeout: env.millis("THUMBQ_AMQP_TIMEOUT_MS", 5000)?,
+                quorum_group_size: env.parse("THUMBQ_QUORUM_GROUP_SIZE", 0)?,
             },
             redis: RedisSettings {
                 url: env.string("THUMBQ_REDIS_URL", "redis://127.0.0.1:6379"),
@@ -467,6 +489,18 @@ mod tests {
         assert!(!format!("{s3:?}").contains("very-secret-value"), "credentials are redacted");
         let redirect_without_object_store = with(&[("THUMBQ_DOWNLOAD_REDIRECT", "1")]).unwrap_err();
         assert_eq!(redirect_without_object_store.var, "THUMBQ_DOWNLOAD_REDIRECT");
+    }
+
+    #[test]
+    fn a_cluster_is_a_comma_separated_list_of_amqp_urls() {
+        let amqp = |url: &str| {
+            let url = url.to_owned();
+            Settings::from_lookup(move |var| (var == "THUMBQ_AMQP_URL").then(|| url.clone())).map(|s| s.amqp)
+        };
+        let cluster = amqp("amqp://a:5672/%2f, amqp://b:5672/%2f,amqps://c:5671/%2f,").unwrap();
+        assert_eq!(cluster.nodes(), ["amqp://a:5672/%2f", "amqp://b:5672/%2f", "amqps://c:5671/%2f"]);
+        assert_eq!(amqp(" , ").unwrap_err().var, "THUMBQ_AMQP_URL");
+        assert_eq!(amqp("amqp://a:5672/%2f,redis://b").unwrap_err().var, "THUMBQ_AMQP_URL");
     }
 
     #[test]
