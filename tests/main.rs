@@ -13,6 +13,7 @@ mod deletion;
 mod delivery;
 mod deploy;
 mod errors;
+mod failover;
 mod faults;
 mod headers;
 mod health;

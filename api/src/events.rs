@@ -9,7 +9,7 @@ use thumbq_common::{
     TaskRecord,
     reconnect::{Backoff, Outage, reconnect_backoff},
     settings::RedisSettings,
-    state_store::{StateError, StateStore, parse_event},
+    state_store::{StateError, StateStore, parse_event, primary_client},
     task::TaskId,
 };
 use tokio::sync::broadcast;
@@ -36,11 +36,10 @@ pub struct TaskEvents {
 
 impl TaskEvents {
     /// Starts the listener task, which runs until `shutdown`.
-    pub fn start(settings: &RedisSettings, channel: String, shutdown: CancellationToken) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(settings.url.as_str())?;
+    pub fn start(settings: &RedisSettings, channel: String, shutdown: CancellationToken) -> Self {
         let (sender, _) = broadcast::channel(CAPACITY);
-        tokio::spawn(listen(client, channel, sender.clone(), settings.timeout, shutdown));
-        Ok(Self { sender })
+        tokio::spawn(listen(settings.clone(), channel, sender.clone(), shutdown));
+        Self { sender }
     }
 
     /// Requests waiting on the feed now (long polls).
@@ -88,21 +87,21 @@ impl TaskEvents {
 }
 
 async fn listen(
-    client: redis::Client,
+    settings: RedisSettings,
     channel: String,
     sender: broadcast::Sender<TaskEvent>,
-    timeout: Duration,
     shutdown: CancellationToken,
 ) {
     let mut backoff = reconnect_backoff();
     let outage = Outage::new("redis");
     while !shutdown.is_cancelled() {
+        // The primary is looked up on every attempt: after a Sentinel failover it is another server.
         let connect = async {
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = primary_client(&settings).await?.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             redis::RedisResult::Ok(pubsub)
         };
-        match tokio::time::timeout(timeout, connect).await {
+        match tokio::time::timeout(settings.timeout, connect).await {
             Ok(Ok(pubsub)) => {
                 backoff.reset();
                 outage.recovered();

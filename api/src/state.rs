@@ -42,8 +42,7 @@ impl AppState {
         let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
         let topology = Topology::new(&settings.amqp, &settings.retry);
         let publisher = PublisherLink::start(settings.amqp.clone(), topology, "thumbq-api");
-        let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone())
-            .context("failed to set up the Redis event listener")?;
+        let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone());
         let metrics = thumbq_common::telemetry_metrics::install();
         thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);
         Ok(Self {

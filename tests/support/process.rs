@@ -151,7 +151,7 @@ fn settings_env(s: &Settings) -> Vec<(String, String)> {
             env
         }
     };
-    let settings: [(&str, String); 26] = [
+    let settings: [(&str, String); 29] = [
         ("THUMBQ_AMQP_URL", s.amqp.url.clone()),
         ("THUMBQ_QUEUE", s.amqp.queue.clone()),
         ("THUMBQ_DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
@@ -178,6 +178,9 @@ fn settings_env(s: &Settings) -> Vec<(String, String)> {
         ("THUMBQ_ANON_RATE_BURST", s.access.anonymous_rate.burst.to_string()),
         ("THUMBQ_STORE_TIMEOUT_MS", s.store.timeout.as_millis().to_string()),
         ("THUMBQ_QUORUM_GROUP_SIZE", s.amqp.quorum_group_size.to_string()),
+        ("THUMBQ_REDIS_SENTINELS", s.redis.sentinels.join(",")),
+        ("THUMBQ_REDIS_MASTER_NAME", s.redis.master_name.clone()),
+        ("THUMBQ_REDIS_WAIT_MS", s.redis.replica_wait.as_millis().to_string()),
     ];
     env.extend(settings.into_iter().map(|(var, value)| (var.to_owned(), value)));
     env

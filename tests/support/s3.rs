@@ -1,15 +1,11 @@
 //! An S3-compatible server of a test's own: moto's server (PyPI, installed into `.run/tools/moto` by
 //! `deploy/native/test-tools.sh`), on a spare port, with an empty bucket; stopped on drop.
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 use thumbq_common::settings::ObjectLocation;
 
-use crate::support::{DEADLINE, broker_node::spare_ports};
+use crate::support::{DEADLINE, broker_node::spare_ports, daemon::Daemon};
 
 /// A running moto server holding one bucket.
 pub struct S3Server {
@@ -17,8 +13,8 @@ pub struct S3Server {
     pub endpoint: String,
     /// The test's bucket.
     pub bucket: String,
-    /// The shell that runs moto and stops it when its stdin closes (see [`S3Server::start`]).
-    server: Child,
+    /// moto's server; stopping it drops the bucket (moto keeps everything in memory).
+    _server: Daemon,
 }
 
 /// The moto server the project's scripts install.
@@ -38,20 +34,13 @@ impl S3Server {
             binary.display()
         );
         let [port] = spare_ports();
-        // moto runs under a shell that waits on its stdin: when this test process ends, however it ends, the pipe
-        // closes and the shell stops moto, so no server outlives its test.
-        let script = format!("\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid");
-        let server = Command::new("sh")
-            .args(["-c", &script])
-            .arg(&binary)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("sh starts moto_server");
+        let port_text = port.to_string();
+        let daemon = Daemon::spawn(&binary, &["-H", "127.0.0.1", "-p", &port_text]);
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let server = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             bucket: format!("thumbq-test-{}", &unique[..12]),
-            server,
+            _server: daemon,
         };
         let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -84,13 +73,5 @@ impl S3Server {
             endpoint: Some(endpoint.to_owned()),
             options: options.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        // Closing stdin makes the shell stop moto; the bucket lived in moto's memory only.
-        drop(self.server.stdin.take());
-        let _ = self.server.wait();
     }
 }

@@ -74,6 +74,16 @@ pub struct RedisSettings {
     pub result_ttl: Duration,
     /// `THUMBQ_REDIS_TIMEOUT_MS`, default `2000`: bound on getting a connection and on each command.
     pub timeout: Duration,
+    /// `THUMBQ_REDIS_SENTINELS`, default none: `host:port` of Redis Sentinels, comma-separated. When set, thumbq
+    /// asks them for the primary of `THUMBQ_REDIS_MASTER_NAME` (default `thumbq`) and follows failovers;
+    /// `THUMBQ_REDIS_URL` then gives only the password and database.
+    pub sentinels: Vec<String>,
+    /// `THUMBQ_REDIS_MASTER_NAME`, default `thumbq`: the name the sentinels monitor the primary under.
+    pub master_name: String,
+    /// `THUMBQ_REDIS_WAIT_MS`, default `200` (at most `400`): with sentinels, how long a task's creation or state
+    /// change waits for a replica to confirm it (`WAIT 1`) before going on without (logged; the next 5 s of
+    /// writes then do not wait).
+    pub replica_wait: Duration,
 }
 
 /// File store settings.
@@ -357,6 +367,21 @@ impl Settings {
                 key_prefix: env.string("THUMBQ_KEY_PREFIX", "thumbq:"),
                 result_ttl: Duration::from_secs(env.positive("THUMBQ_RESULT_TTL_SECS", 86_400)?),
                 timeout: env.millis("THUMBQ_REDIS_TIMEOUT_MS", 2000)?,
+                sentinels: env
+                    .string("THUMBQ_REDIS_SENTINELS", "")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|address| !address.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                master_name: env.string("THUMBQ_REDIS_MASTER_NAME", "thumbq"),
+                replica_wait: match env.millis("THUMBQ_REDIS_WAIT_MS", 200)? {
+                    // The Redis client gives up on any reply after 500 ms; WAIT must answer before that.
+                    wait if wait > Duration::from_millis(400) => {
+                        return Err(env.error("THUMBQ_REDIS_WAIT_MS", &wait.as_millis().to_string(), "at most 400"));
+                    }
+                    wait => wait,
+                },
             },
             store: StoreSettings::read(&env)?,
             http: HttpSettings {

@@ -73,7 +73,7 @@ impl StateStore {
         let (channel, payload) = (self.keys.events(), event::payload(record.id, record.status));
         let (all, by_status) = (self.keys.index_all(), self.keys.index_of(record.status));
         let indexes = self.keys.indexes();
-        self.run(async |conn| {
+        self.run_durable(async |conn| {
             let mut pipe = redis::pipe();
             pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
             pipe.zadd(&all, entry.as_str(), 0).ignore().zadd(&by_status, entry.as_str(), 0).ignore();
@@ -84,6 +84,12 @@ impl StateStore {
             pipe.publish(&channel, &payload).ignore().query_async(conn).await
         })
         .await
+    }
+
+    /// Whether the task has a record.
+    pub async fn exists(&self, id: TaskId) -> Result<bool, StateError> {
+        let key = self.keys.task(id);
+        self.run(async |conn| conn.exists(&key).await).await
     }
 
     /// Records newest first, with `status` when given, starting after `after` (a previous page's `next`).
@@ -146,7 +152,7 @@ impl StateStore {
     pub async fn delete(&self, record: &TaskRecord) -> Result<(), StateError> {
         let (key, entry) = (self.keys.task(record.id), IndexEntry::of(record.id, record.created_at));
         let indexes = self.keys.indexes();
-        self.run(async |conn| {
+        self.run_durable(async |conn| {
             let mut pipe = redis::pipe();
             pipe.atomic().del(&key).ignore();
             for index in &indexes {

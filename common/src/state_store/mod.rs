@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod codec;
+mod connection;
 pub mod event;
 pub mod index;
 pub mod keys;
@@ -19,9 +20,9 @@ pub mod workers;
 
 use std::{sync::Arc, time::Duration};
 
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
-use redis::Script;
+use redis::{Script, aio::MultiplexedConnection};
 
+pub use connection::primary_client;
 pub use event::parse as parse_event;
 pub use index::{IndexEntry, InvalidCursor, Page};
 pub use keys::Keys;
@@ -55,10 +56,15 @@ pub enum Update {
     Missing,
 }
 
+/// How long durable writes go on without `WAIT` after no replica confirmed one.
+const REPLICA_RECHECK: Duration = Duration::from_secs(5);
+
 /// The Redis-backed store of task records; cheap to clone.
 #[derive(Clone)]
 pub struct StateStore {
-    pool: Pool,
+    pool: connection::Pools,
+    /// With Sentinel: how long a task-state write waits for a replica to have it (`WAIT 1`).
+    replica_wait: Option<Duration>,
     keys: Keys,
     ttl: Duration,
     success_ttl: Option<Duration>,
@@ -66,18 +72,17 @@ pub struct StateStore {
     transition: Script,
     scripts: access::AccessScripts,
     outage: Arc<Outage>,
+    replica_outage: Arc<Outage>,
+    /// Until when durable writes skip `WAIT`: set when no replica confirmed one (see [`StateStore::run_durable`]).
+    replica_missing_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl StateStore {
     /// A store over a connection pool; connections are opened lazily, so this succeeds while Redis is down.
     pub fn new(settings: &RedisSettings) -> Result<Self, StateError> {
-        let mut config = Config::from_url(settings.url.clone());
-        let timeouts =
-            Timeouts { wait: Some(settings.timeout), create: Some(settings.timeout), recycle: Some(settings.timeout) };
-        config.pool = Some(PoolConfig { timeouts, ..PoolConfig::new(32) });
-        let pool = config.create_pool(Some(Runtime::Tokio1)).map_err(|e| StateError::Unavailable(e.to_string()))?;
         Ok(Self {
-            pool,
+            pool: connection::Pools::new(settings)?,
+            replica_wait: (!settings.sentinels.is_empty()).then_some(settings.replica_wait),
             keys: Keys::new(&settings.key_prefix),
             ttl: settings.result_ttl,
             success_ttl: None,
@@ -85,6 +90,8 @@ impl StateStore {
             transition: transition::script(),
             scripts: access::AccessScripts::new(),
             outage: Arc::new(Outage::new("redis")),
+            replica_outage: Arc::new(Outage::new("redis replica")),
+            replica_missing_until: Arc::default(),
         })
     }
 
@@ -108,11 +115,68 @@ impl StateStore {
     /// Runs one command on a pooled connection within the configured timeout.
     async fn run<T>(
         &self,
-        command: impl AsyncFnOnce(&mut deadpool_redis::Connection) -> redis::RedisResult<T>,
+        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, StateError> {
+        self.run_with(command, false).await
+    }
+
+    /// Runs a write that a task's fate depends on (its creation, its transitions): with Sentinel, it returns only
+    /// once a replica has it too, or `THUMBQ_REDIS_WAIT_MS` has passed. Replication is asynchronous, so without
+    /// this a failover could drop a SUCCESS whose message was already acked, or a task the API already accepted.
+    /// When no replica confirms (none left after a failover, or one resyncing), writes go on without waiting for
+    /// [`REPLICA_RECHECK`], then try again: the service stays up, with the risk logged.
+    async fn run_durable<T>(
+        &self,
+        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, StateError> {
+        self.run_with(command, true).await
+    }
+
+    async fn run_with<T>(
+        &self,
+        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+        durable: bool,
     ) -> Result<T, StateError> {
         let work = async {
-            let mut conn = self.pool.get().await.map_err(|e| StateError::Unavailable(e.to_string()))?;
-            command(&mut conn).await.map_err(|e| StateError::Unavailable(e.to_string()))
+            let mut pooled = self.pool.get().await?;
+            let conn = pooled.connection();
+            let mut result = command(conn).await;
+            if let (Ok(_), true, Some(wait)) = (&result, durable, self.replica_wait) {
+                let skipping = self
+                    .replica_missing_until
+                    .lock()
+                    .ok()
+                    .and_then(|u| *u)
+                    .is_some_and(|u| u > tokio::time::Instant::now());
+                if !skipping {
+                    // WAIT covers every write this connection sent before it, this one included.
+                    let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    let missing = match redis::cmd("WAIT").arg(1).arg(millis).query_async::<u64>(conn).await {
+                        Ok(0) => {
+                            self.replica_outage.failed(&format!(
+                                "no replica confirmed a write within {wait:?}; writes go on unreplicated"
+                            ));
+                            Some(tokio::time::Instant::now() + REPLICA_RECHECK)
+                        }
+                        Ok(_) => {
+                            self.replica_outage.recovered();
+                            None
+                        }
+                        Err(e) => {
+                            result = Err(e);
+                            None
+                        }
+                    };
+                    if let Ok(mut until) = self.replica_missing_until.lock() {
+                        *until = missing;
+                    }
+                }
+            }
+            result.map_err(|e| {
+                let message = e.to_string();
+                pooled.discard_if_broken(&e);
+                StateError::Unavailable(message)
+            })
         };
         let result = tokio::time::timeout(self.timeout, work)
             .await

@@ -125,7 +125,7 @@ impl StateStore {
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }
-        let reply: String = self.run(async |conn| invocation.invoke_async(conn).await).await?;
+        let reply: String = self.run_durable(async |conn| invocation.invoke_async(conn).await).await?;
         Ok(match reply.as_str() {
             "OK" => Update::Applied,
             "MISSING" => Update::Missing,

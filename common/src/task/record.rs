@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ResizeArgs, TaskEnvelope, TaskId, TaskStatus};
+use super::{Fit, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName};
 
 /// Why a task failed, which decides the HTTP status of its thumbnail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -90,6 +90,21 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// The SUCCESS record rebuilt for a stored thumbnail whose record was lost (a Redis failover before a replica
+    /// had it, say): its arguments are the thumbnail's own size and format, its times the time of the rebuild.
+    pub fn recovered(name: ThumbnailName, result: ImageInfo) -> Self {
+        let args = ResizeArgs { width: result.width, height: result.height, fit: Fit::Fill, format: name.format };
+        let now = Utc::now();
+        let envelope = TaskEnvelope::new(name.id, args, now);
+        Self {
+            status: TaskStatus::Success,
+            attempts: 1,
+            finished_at: Some(now),
+            result: Some(result),
+            ..Self::pending(&envelope, None)
+        }
+    }
+
     /// The PENDING record of a task the API has just accepted.
     pub fn pending(envelope: &TaskEnvelope, source: Option<ImageInfo>) -> Self {
         Self {
