@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NATIVE := deploy/native
 
-.PHONY: help start stop restart send-image services test bench fuzz audit lint fmt clean replay-dead-letters
+.PHONY: help start stop restart send-image services cluster cluster-stop test bench bench-scaling fuzz audit lint fmt clean replay-dead-letters
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,12 @@ send-image: ## Upload IMAGE (default assets/example.jpg), wait for the thumbnail
 replay-dead-letters: ## Move dead-lettered tasks (up to LIMIT, default all) back to the work queue as fresh tasks
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo run --release --locked -q -p thumbq-worker -- replay-dead-letters $(LIMIT)
 
+cluster: ## On this machine, the multi-machine shape: 3 RabbitMQ nodes, Redis + replica + 3 sentinels, S3 (moto), 2 APIs, 4 workers
+	@$(NATIVE)/cluster.sh
+
+cluster-stop: ## Stop everything `make cluster` started
+	@$(NATIVE)/cluster-stop.sh
+
 services: ## Only make sure RabbitMQ and Redis are installed and running
 	@$(NATIVE)/services.sh
 
@@ -33,6 +39,9 @@ bench: services ## Benchmarks: pipeline vs naive and libvips per format, then en
 	@bench/corpus.sh
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker \
 	  && cargo bench --locked -q -p thumbq-worker --features bench --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end
+
+bench-scaling: ## Throughput and per-task costs with 1, 2, 4 workers: file store, S3, and the `make cluster` services
+	@bench/scaling.sh
 
 fuzz: ## Long fuzzing run of the decoders and the header probe (ITERATIONS, default 2000000; SEED, default random)
 	@source $(NATIVE)/lib.sh && ensure_cargo && THUMBQ_FUZZ_ITERATIONS=$${ITERATIONS:-2000000} \
@@ -50,5 +59,5 @@ lint: ## Formatting and clippy, warnings as errors
 fmt: ## Format the code
 	cargo fmt --all
 
-clean: stop ## Stop, and remove build output, logs and the local store
+clean: stop cluster-stop ## Stop, and remove build output, logs and the local store
 	rm -rf target .run data

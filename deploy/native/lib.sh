@@ -61,3 +61,21 @@ ensure_cargo() {
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
   . "$HOME/.cargo/env"
 }
+
+# python_tool NAME VERSION PACKAGE CHECK: installs PACKAGE from PyPI into its own virtualenv, .run/tools/NAME,
+# unless CHECK (run in the venv's bin folder) prints VERSION.
+python_tool() {
+  local name=$1 version=$2 package=$3 check=$4 venv="$RUN_DIR/tools/$1"
+  if [ "$(cd "$venv/bin" 2>/dev/null && eval "$check" 2>/dev/null)" != "$version" ]; then
+    apt_install python3 python3-venv
+    log "installing $name $version into $venv"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$package"
+  fi
+}
+
+# moto's S3-compatible server (the object-store tests and `make cluster`): .run/tools/moto/bin/moto_server.
+install_moto() {
+  python_tool moto 5.2.5 'moto[server]==5.2.5' './python -c "import moto; print(moto.__version__)"'
+}

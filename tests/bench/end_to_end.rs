@@ -4,6 +4,11 @@
 //! Clients upload the corpus' baseline JPEGs of 1-4 megapixels and long-poll each thumbnail. Prints images/s, latency
 //! from upload to downloadable (p50, p99), peak resident memory of each process, and the per-task overhead (queue,
 //! HTTP, Redis, storage) measured against the pipeline alone on the same files in the same run.
+//!
+//! Knobs, for `bench/scaling.sh`: `THUMBQ_BENCH_ROWS` (`clients x workers`, comma-separated; default
+//! `1x1,8x1,8x2,16x2`); an `s3://` `THUMBQ_STORE_URL` in the environment (with `THUMBQ_S3_ENDPOINT` and `AWS_*`)
+//! puts the store there, under a prefix of the run's own; a comma-separated `THUMBQ_AMQP_URL` counts the CPU of
+//! every node; `THUMBQ_BENCH_S3_LOG`, the S3 server's request log, counts S3 requests per task.
 
 use std::{
     path::{Path, PathBuf},
@@ -48,9 +53,13 @@ fn main() {
         "clients", "workers", "img/s", "p50 ms", "p99 ms", "cpu ms", "API MB", "worker MB", "overhead/task"
     );
     let cpu_rows = Mutex::new(Vec::new());
-    for (clients, workers) in [(1, 1), (8, 1), (8, 2), (16, 2)] {
+    for (clients, workers) in rows() {
         let row = runtime.block_on(run(&release, &images, clients, workers));
-        cpu_rows.lock().expect("rows").push((clients, workers, row.cpu));
+        cpu_rows.lock().expect("rows").push((
+            clients,
+            workers,
+            Counts { cpu: row.cpu, redis_commands: row.redis_commands, s3_requests: row.s3_requests },
+        ));
         // Every process shares this machine's cores: CPU time per task = cores × wall time / tasks.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let cpu_ms = cores * 1000.0 / row.per_second;
@@ -68,12 +77,18 @@ fn main() {
     println!(
         "cpu ms: machine time per task (cores x wall / tasks), RabbitMQ and Redis included; overhead: cpu ms vs pipeline."
     );
+    println!("\nPer task: Redis commands (INFO total_commands_processed), S3 requests (THUMBQ_BENCH_S3_LOG lines):");
+    println!("{:>7} {:>7} {:>12} {:>12}", "clients", "workers", "Redis cmds", "S3 requests");
+    for (clients, workers, row) in cpu_rows.lock().expect("rows").iter() {
+        let s3 = row.s3_requests.map_or("-".to_owned(), |r| format!("{r:.2}"));
+        println!("{clients:>7} {workers:>7} {:>12.1} {s3:>12}", row.redis_commands);
+    }
     println!("\nCPU ms per task, by process (user + system, from /proc/<pid>/stat):");
     println!(
         "{:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8}",
         "clients", "workers", "API", "workers", "RabbitMQ", "Redis", "clients"
     );
-    for (clients, workers, cpu) in cpu_rows.lock().expect("rows").iter() {
+    for (clients, workers, Counts { cpu, .. }) in cpu_rows.lock().expect("rows").iter() {
         println!(
             "{clients:>7} {workers:>7} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}",
             cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]
@@ -117,7 +132,48 @@ fn pipeline_cost(images: &[Vec<u8>]) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0 / (5 * images.len()) as f64
 }
 
+/// What each row counted, per task.
+struct Counts {
+    cpu: [f64; 5],
+    redis_commands: f64,
+    s3_requests: Option<f64>,
+}
+
+/// `THUMBQ_BENCH_ROWS`: `clients x workers` pairs.
+fn rows() -> Vec<(usize, usize)> {
+    let rows = std::env::var("THUMBQ_BENCH_ROWS").unwrap_or_else(|_| "1x1,8x1,8x2,16x2".into());
+    rows.split(',')
+        .filter_map(|row| {
+            let (clients, workers) = row.trim().split_once('x')?;
+            Some((clients.parse().ok()?, workers.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Commands Redis has processed since it started.
+async fn redis_commands(url: &str) -> f64 {
+    let info: String = async {
+        let client = redis::Client::open(url).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()
+    }
+    .await
+    .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Requests in the S3 server's log (`THUMBQ_BENCH_S3_LOG`), if one is named.
+fn s3_requests() -> Option<f64> {
+    let log = std::fs::read_to_string(std::env::var("THUMBQ_BENCH_S3_LOG").ok()?).ok()?;
+    Some(log.lines().filter(|l| l.contains("\" ") && l.contains(" HTTP/1.1\"")).count() as f64)
+}
+
 struct Row {
+    redis_commands: f64,
+    s3_requests: Option<f64>,
     per_second: f64,
     p50: f64,
     p99: f64,
@@ -148,10 +204,15 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
     let store = tempfile::tempdir().expect("a store");
     let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
+    // An object store named by the environment gets a prefix of this row's own; else a temporary folder.
+    let store_url = match std::env::var("THUMBQ_STORE_URL") {
+        Ok(url) if url.starts_with("s3://") => format!("{}/bench-{unique}", url.trim_end_matches('/')),
+        _ => store.path().display().to_string(),
+    };
     let env = [
         ("THUMBQ_QUEUE", format!("thumbq-bench.{unique}")),
         ("THUMBQ_KEY_PREFIX", format!("thumbq-bench:{unique}:")),
-        ("THUMBQ_STORE_URL", store.path().display().to_string()),
+        ("THUMBQ_STORE_URL", store_url),
         ("THUMBQ_BIND", format!("127.0.0.1:{port}")),
         ("THUMBQ_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
         ("THUMBQ_RESULT_TTL_SECS", "600".into()),
@@ -183,12 +244,19 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let others = [listener_pid(&settings.amqp.url), listener_pid(&settings.redis.url), Some(std::process::id())];
-    let cpu_before: Vec<f64> = std::iter::once(api.id())
-        .chain(worker_processes.iter().map(Child::id))
-        .map(cpu_ms)
-        .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
-        .collect();
+    // Every RabbitMQ node of a cluster counts; the Redis named by the URL (the primary, with sentinels).
+    let brokers: Vec<u32> = settings.amqp.nodes().into_iter().filter_map(listener_pid).collect();
+    let others = [listener_pid(&settings.redis.url), Some(std::process::id())];
+    let measure = || -> Vec<f64> {
+        std::iter::once(api.id())
+            .chain(worker_processes.iter().map(Child::id))
+            .map(cpu_ms)
+            .chain(std::iter::once(brokers.iter().copied().map(cpu_ms).sum()))
+            .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
+            .collect()
+    };
+    let cpu_before = measure();
+    let (redis_before, s3_before) = (redis_commands(&settings.redis.url).await, s3_requests());
     let next = Arc::new(Mutex::new(0usize));
     let images = Arc::new(images.to_vec());
     let started = Instant::now();
@@ -229,15 +297,15 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let worker_mb = worker_processes.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
-    let cpu_after: Vec<f64> = std::iter::once(api.id())
-        .chain(worker_processes.iter().map(Child::id))
-        .map(cpu_ms)
-        .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
-        .collect();
+    let cpu_after = measure();
+    let redis_used = (redis_commands(&settings.redis.url).await - redis_before) / UPLOADS as f64;
+    let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / UPLOADS as f64);
     let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / UPLOADS as f64).collect();
     let workers_cpu: f64 = used[1..=workers].iter().sum();
     let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
     let row = Row {
+        redis_commands: redis_used,
+        s3_requests: s3_used,
         per_second: UPLOADS as f64 / wall.as_secs_f64(),
         p50: percentile(0.50),
         p99: percentile(0.99),
