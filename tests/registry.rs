@@ -144,7 +144,7 @@ async fn walk(app: &TestApp, first: &str) -> Vec<TaskId> {
 async fn walking_the_task_list_returns_every_task_exactly_once_even_within_one_millisecond() {
     let app = spawn_api_with(|_| {}).await;
     // 200 tasks created in a burst: 20 per millisecond, every third one finished.
-    let args = ResizeArgs { width: 10, height: 10, fit: Fit::Cover, format: OutputFormat::Png };
+    let args = ResizeArgs::new(10, 10, Fit::Cover, OutputFormat::Png);
     let start = chrono::Utc::now();
     let mut created = Vec::new();
     for i in 0..200 {

@@ -12,7 +12,7 @@ use crate::support::ScratchRedis;
 async fn store_with_task() -> (StateStore, TaskId, ScratchRedis) {
     let scratch = ScratchRedis::new();
     let store = StateStore::new(&scratch.0).unwrap();
-    let args = ResizeArgs { width: 10, height: 10, fit: Fit::Cover, format: OutputFormat::Png };
+    let args = ResizeArgs::new(10, 10, Fit::Cover, OutputFormat::Png);
     let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
     let source = ImageInfo { format: "png".into(), width: 20, height: 20, bytes: 99 };
     store.create(&TaskRecord::pending(&envelope, Some(source))).await.unwrap();
@@ -60,7 +60,7 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_m
             for next in [TaskStatus::Started, TaskStatus::Retry, TaskStatus::Success, TaskStatus::Failure] {
                 for attempt in 1..=3 {
                     // A record in `current` at `current_attempt`, indexed under `current`.
-                    let args = ResizeArgs { width: 1, height: 1, fit: Fit::Cover, format: OutputFormat::Png };
+                    let args = ResizeArgs::new(1, 1, Fit::Cover, OutputFormat::Png);
                     let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
                     let mut record = TaskRecord::pending(&envelope, None);
                     record.status = current;

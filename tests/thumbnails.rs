@@ -177,3 +177,46 @@ async fn stopping_the_api_answers_open_long_polls_and_refuses_new_requests() {
     assert!(reqwest::get(format!("{}/health", app.base)).await.is_err(), "no new connections after shutdown");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_and_lossless_shape_the_output_and_the_record_keeps_them() {
+    let app = spawn_app().await;
+    let photo = include_bytes!("../assets/example.jpg").to_vec();
+    let mut sizes = std::collections::HashMap::new();
+    for query in ["format=webp", "format=webp&lossless=true", "format=jpeg&quality=30", "format=jpeg&quality=95"] {
+        let accepted = app.upload_ok(photo.clone(), &format!("width=200&height=200&{query}")).await;
+        let response = app.wait_for_thumbnail(&accepted.name).await;
+        assert_eq!(response.status(), 200, "{query}");
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (200, 200), "{query}");
+        let args = app.task(accepted.id).await.args;
+        assert_eq!(
+            (args.quality, args.lossless),
+            match query {
+                "format=webp&lossless=true" => (None, true),
+                "format=jpeg&quality=30" => (Some(30), false),
+                "format=jpeg&quality=95" => (Some(95), false),
+                _ => (None, false),
+            }
+        );
+        sizes.insert(query, bytes.len());
+    }
+    assert!(sizes["format=webp"] * 3 < sizes["format=webp&lossless=true"], "WebP is lossy by default: {sizes:?}");
+    assert!(sizes["format=jpeg&quality=30"] * 2 < sizes["format=jpeg&quality=95"], "{sizes:?}");
+    for query in [
+        "quality=0",
+        "quality=101",
+        "format=png&quality=50",
+        "format=jpeg&lossless=true",
+        "format=webp&lossless=true&quality=50",
+    ] {
+        let response = app.upload(sample_image(ImageFormat::Png, 64, 64), query).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("quality") || e.contains("lossless")),
+            "{query}: {body}"
+        );
+    }
+    app.stop().await;
+}

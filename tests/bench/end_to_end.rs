@@ -115,7 +115,7 @@ fn photos(dir: &Path) -> Vec<Vec<u8>> {
 
 /// Mean ms of the pipeline alone per image, one core.
 fn pipeline_cost(images: &[Vec<u8>]) -> f64 {
-    let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Jpeg };
+    let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
     let started = Instant::now();
     for _ in 0..5 {
         for image in images {

@@ -42,7 +42,7 @@ fn main() {
             println!("{format:<6} no files in {} (run bench/corpus.sh)", corpus.display());
             continue;
         }
-        let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: output };
+        let args = ResizeArgs::new(100, 100, Fit::Cover, output);
         let (mut ours, mut naive, mut megapixels, mut min_psnr) = (Duration::ZERO, Duration::ZERO, 0.0, f64::INFINITY);
         for file in &files {
             let bytes = std::fs::read(file).expect("corpus file");
@@ -128,7 +128,7 @@ fn memory_of_a_50_megapixel_jpeg() {
 /// Child mode: makes one thumbnail and prints the process's peak resident memory (VmHWM).
 fn rss_probe(path: &Path) {
     let bytes = std::fs::read(path).expect("probe input");
-    let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Jpeg };
+    let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
     let started = Instant::now();
     make_thumbnail(&bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail");
     let elapsed = started.elapsed();

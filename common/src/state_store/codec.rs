@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn record_round_trips_through_hash_fields() {
-        let args = ResizeArgs { width: 10, height: 20, fit: Fit::Fill, format: OutputFormat::Png };
+        let args = ResizeArgs::new(10, 20, Fit::Fill, OutputFormat::Png);
         let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
         let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60 };
         let mut record = TaskRecord::pending(&envelope, Some(source));

@@ -23,6 +23,33 @@ pub struct ResizeArgs {
     pub fit: Fit,
     /// The thumbnail's format.
     pub format: OutputFormat,
+    /// Quality of a lossy output, 1..=100 (JPEG, lossy WebP); `None`: the format's default
+    /// ([`ResizeArgs::quality`]). Absent from messages of earlier versions, which mean the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<u8>,
+    /// WebP only: lossless instead of lossy. Absent (false) in messages of earlier versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lossless: bool,
+}
+
+impl ResizeArgs {
+    /// JPEG's default quality: visually lossless at thumbnail sizes.
+    pub const JPEG_QUALITY: u8 = 85;
+    /// Lossy WebP's default quality (libwebp's own `cwebp` default is 75): close to JPEG 85 at a smaller size.
+    pub const WEBP_QUALITY: u8 = 80;
+
+    /// A thumbnail of `width`×`height`, fitted by `fit`, as `format` at the format's default quality.
+    pub const fn new(width: u32, height: u32, fit: Fit, format: OutputFormat) -> Self {
+        Self { width, height, fit, format, quality: None, lossless: false }
+    }
+
+    /// The quality a lossy encoder uses for these arguments.
+    pub fn quality(&self) -> u8 {
+        self.quality.unwrap_or(match self.format {
+            OutputFormat::Webp => Self::WEBP_QUALITY,
+            OutputFormat::Jpeg | OutputFormat::Png => Self::JPEG_QUALITY,
+        })
+    }
 }
 
 /// The message published to RabbitMQ for one attempt of one task.
@@ -95,7 +122,18 @@ mod tests {
     use super::*;
 
     fn args() -> ResizeArgs {
-        ResizeArgs { width: 100, height: 80, fit: Fit::Contain, format: OutputFormat::Webp }
+        ResizeArgs::new(100, 80, Fit::Contain, OutputFormat::Webp)
+    }
+
+    #[test]
+    fn a_message_without_quality_or_lossless_means_the_defaults_and_defaults_are_not_written() {
+        let old = br#"{"width": 100, "height": 80, "fit": "contain", "format": "webp"}"#;
+        let args: ResizeArgs = serde_json::from_slice(old).unwrap();
+        assert_eq!(args, ResizeArgs::new(100, 80, Fit::Contain, OutputFormat::Webp));
+        assert_eq!((args.quality(), ResizeArgs { format: OutputFormat::Jpeg, ..args }.quality()), (80, 85));
+        assert!(!serde_json::to_string(&args).unwrap().contains("quality"));
+        let asked = ResizeArgs { quality: Some(40), lossless: false, ..args };
+        assert_eq!(asked.quality(), 40);
     }
 
     #[test]

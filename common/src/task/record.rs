@@ -93,7 +93,7 @@ impl TaskRecord {
     /// The SUCCESS record rebuilt for a stored thumbnail whose record was lost (a Redis failover before a replica
     /// had it, say): its arguments are the thumbnail's own size and format, its times the time of the rebuild.
     pub fn recovered(name: ThumbnailName, result: ImageInfo) -> Self {
-        let args = ResizeArgs { width: result.width, height: result.height, fit: Fit::Fill, format: name.format };
+        let args = ResizeArgs::new(result.width, result.height, Fit::Fill, name.format);
         let now = Utc::now();
         let envelope = TaskEnvelope::new(name.id, args, now);
         Self {

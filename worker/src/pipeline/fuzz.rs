@@ -141,7 +141,7 @@ fn exercise(name: &str, data: &[u8]) -> bool {
     }
     let _ = webp::decode_scaled(data, 1.0 + f64::from(data.len() as u32 % 8));
 
-    let args = ResizeArgs { width: 48, height: 32, fit: Fit::Cover, format: OutputFormat::Png };
+    let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);
     let estimate = estimate_peak(data, &args, MAX_PIXELS);
     let limits = Limits { max_pixels: MAX_PIXELS, decoder_memory_mib: 64 };
     let (made, peak) = peak_of(|| make_thumbnail(data, &args, limits));
@@ -200,7 +200,7 @@ fn a_corrupt_lossy_webp_is_refused_without_a_whole_decode() {
     let mut webp = webp::lossy(rgb.as_raw(), 96, 64);
     let frame = webp.windows(3).position(|w| w == [0x9d, 0x01, 0x2a]).expect("a VP8 key frame") + 3;
     webp[frame..frame + 4].copy_from_slice(&[0x60, 0x23, 0x34, 0x06]);
-    let args = ResizeArgs { width: 48, height: 32, fit: Fit::Cover, format: OutputFormat::Png };
+    let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);
     let (made, peak) = peak_of(|| make_thumbnail(&webp, &args, Limits::pixels(MAX_PIXELS)));
     assert!(made.is_err());
     assert!(peak < 8 << 20, "held {peak} bytes");

@@ -144,7 +144,7 @@ fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, Pi
     small.apply_orientation(orientation);
 
     let (width, height) = (small.width(), small.height());
-    let bytes = encode::encode(small, args.format)?;
+    let bytes = encode::encode(small, args)?;
     let info = ImageInfo { format: args.format.name().to_owned(), width, height, bytes: bytes.len() as u64 };
     Ok(Thumbnail { bytes, info })
 }
@@ -160,7 +160,7 @@ mod tests {
     use turbojpeg::Subsamp;
 
     fn args(width: u32, height: u32, fit: Fit, format: OutputFormat) -> ResizeArgs {
-        ResizeArgs { width, height, fit, format }
+        ResizeArgs::new(width, height, fit, format)
     }
 
     fn decoded(thumbnail: &Thumbnail) -> DynamicImage {

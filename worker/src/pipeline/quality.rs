@@ -49,7 +49,7 @@ mod tests {
     fn shrink_on_load_keeps_psnr_above_35_db_in_every_fit_mode() {
         for fit in [Fit::Cover, Fit::Contain, Fit::Fill] {
             for (width, height) in [(100, 100), (320, 200), (64, 160)] {
-                let args = ResizeArgs { width, height, fit, format: OutputFormat::Png };
+                let args = ResizeArgs::new(width, height, fit, OutputFormat::Png);
                 let thumbnail = make_thumbnail(PHOTO, &args, Limits::pixels(1 << 30)).unwrap();
                 let ours = flattened(&thumbnail.bytes);
                 let db = psnr(&ours, &reference(PHOTO, &args));
@@ -67,7 +67,7 @@ mod tests {
         for source in [photo, DynamicImage::ImageRgba8(translucent)] {
             let webp = thumbq_common::fixtures::encode(&source, image::ImageFormat::WebP);
             for fit in [Fit::Cover, Fit::Contain, Fit::Fill] {
-                let args = ResizeArgs { width: 100, height: 100, fit, format: OutputFormat::Png };
+                let args = ResizeArgs::new(100, 100, fit, OutputFormat::Png);
                 let ours = flattened(&make_thumbnail(&webp, &args, Limits::pixels(1 << 30)).unwrap().bytes);
                 let db = psnr(&ours, &reference(&webp, &args));
                 assert!(db >= 35.0, "{fit:?}, alpha {}: {db:.1} dB", source.color().has_alpha());
@@ -82,7 +82,7 @@ mod tests {
             image::ImageFormat::Png,
         );
         for source in [PHOTO, grey.as_slice()] {
-            let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Jpeg };
+            let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
             let thumbnail = make_thumbnail(source, &args, Limits::pixels(1 << 30)).unwrap();
             assert_eq!(image::guess_format(&thumbnail.bytes).unwrap(), image::ImageFormat::Jpeg);
             let db = psnr(&flattened(&thumbnail.bytes), &reference(source, &args));
@@ -93,8 +93,35 @@ mod tests {
     }
 
     #[test]
+    fn quality_trades_size_for_fidelity_in_jpeg_and_lossy_webp_and_lossless_webp_is_exact() {
+        let make = |args: ResizeArgs| make_thumbnail(PHOTO, &args, Limits::pixels(1 << 30)).unwrap().bytes;
+        let base = ResizeArgs::new(200, 200, Fit::Cover, OutputFormat::Webp);
+        let png = flattened(&make(ResizeArgs { format: OutputFormat::Png, ..base }));
+        let mut rows = Vec::new();
+        for (format, lossless) in [(OutputFormat::Jpeg, false), (OutputFormat::Webp, false)] {
+            let (low, high) = [30, 95].map(|q| make(ResizeArgs { format, lossless, quality: Some(q), ..base })).into();
+            let (db_low, db_high) = (psnr(&flattened(&low), &png), psnr(&flattened(&high), &png));
+            assert!(low.len() * 2 < high.len(), "{format:?}: q30 {} B vs q95 {} B", low.len(), high.len());
+            assert!(db_low + 3.0 < db_high && db_low >= 28.0, "{format:?}: q30 {db_low:.1} dB, q95 {db_high:.1} dB");
+            rows.push((format, low.len(), high.len()));
+        }
+        let lossy = make(base);
+        assert_eq!(image::guess_format(&lossy).unwrap(), image::ImageFormat::WebP);
+        let db = psnr(&flattened(&lossy), &png);
+        assert!(db >= 32.0, "default lossy WebP (q80): {db:.1} dB");
+        let lossless = make(ResizeArgs { lossless: true, ..base });
+        assert!(psnr(&flattened(&lossless), &png).is_infinite(), "lossless WebP is the PNG's pixels");
+        assert!(
+            lossy.len() * 3 < lossless.len(),
+            "lossy {} B vs lossless {} B ({rows:?})",
+            lossy.len(),
+            lossless.len()
+        );
+    }
+
+    #[test]
     fn psnr_tells_a_wrong_thumbnail_apart() {
-        let args = ResizeArgs { width: 100, height: 100, fit: Fit::Cover, format: OutputFormat::Png };
+        let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Png);
         let wrong = ResizeArgs { fit: Fit::Fill, ..args };
         let ours = flattened(&make_thumbnail(PHOTO, &wrong, Limits::pixels(1 << 30)).unwrap().bytes);
         assert!(psnr(&ours, &reference(PHOTO, &args)) < 30.0, "a stretched image does not pass for a cropped one");

@@ -66,6 +66,39 @@ pub struct UploadParams {
     /// `png`, `jpeg` or `webp`; default: the source's format when it is one of those, else `png`.
     #[param(inline)]
     pub format: Option<OutputFormat>,
+    /// Quality of a lossy output, 1..=100: JPEG (default 85) and lossy WebP (default 80). PNG and lossless WebP
+    /// have no quality: giving one is a 400.
+    #[param(minimum = 1, maximum = 100, example = 80)]
+    pub quality: Option<u8>,
+    /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
+    pub lossless: Option<bool>,
+}
+
+impl UploadParams {
+    /// The arguments these parameters ask for, on an image whose format the probe read as `source`.
+    fn args(&self, source: thumbq_common::task::SourceFormat) -> Result<ResizeArgs, ApiError> {
+        let format = self.format.unwrap_or_else(|| OutputFormat::default_for(source));
+        let lossless = self.lossless.unwrap_or(false);
+        if lossless && format != OutputFormat::Webp {
+            return Err(ApiError::BadRequest(format!("lossless applies to webp only, not to {}", format.name())));
+        }
+        let quality = self.quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
+        if quality.is_some() && (format == OutputFormat::Png || lossless) {
+            return Err(ApiError::BadRequest(
+                "quality applies to lossy outputs only: jpeg, or webp without lossless".into(),
+            ));
+        }
+        Ok(ResizeArgs {
+            quality,
+            lossless,
+            ..ResizeArgs::new(
+                in_range("width", self.width.unwrap_or(100), 1..=MAX_SIDE)?,
+                in_range("height", self.height.unwrap_or(100), 1..=MAX_SIDE)?,
+                self.fit.unwrap_or_default(),
+                format,
+            )
+        })
+    }
 }
 
 /// The multipart form of an upload (documentation only; the extractor is [`Upload`]).
@@ -150,12 +183,7 @@ pub async fn create_thumbnail(
     let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let args = ResizeArgs {
-        width: in_range("width", params.width.unwrap_or(100), 1..=MAX_SIDE)?,
-        height: in_range("height", params.height.unwrap_or(100), 1..=MAX_SIDE)?,
-        fit: params.fit.unwrap_or_default(),
-        format: params.format.unwrap_or_else(|| OutputFormat::default_for(probe.format)),
-    };
+    let args = params.args(probe.format)?;
     let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
     let record = TaskRecord { owner: caller.key, ..TaskRecord::pending(&envelope, Some(probe.info(bytes.len()))) };
     let span = info_span!("task", task_id = %envelope.id);
