@@ -179,7 +179,7 @@ async fn stopping_the_api_answers_open_long_polls_and_refuses_new_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quality_and_lossless_shape_the_output_and_the_record_keeps_them() {
+async fn quality_and_lossless_shape_the_output_and_the_record_keeps_them_with_a_placeholder() {
     let app = spawn_app().await;
     let photo = include_bytes!("../assets/example.jpg").to_vec();
     let mut sizes = std::collections::HashMap::new();
@@ -189,7 +189,10 @@ async fn quality_and_lossless_shape_the_output_and_the_record_keeps_them() {
         assert_eq!(response.status(), 200, "{query}");
         let bytes = response.bytes().await.unwrap();
         assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (200, 200), "{query}");
-        let args = app.task(accepted.id).await.args;
+        let record = app.task(accepted.id).await;
+        let placeholder = record.result.and_then(|r| r.thumbhash).unwrap_or_default();
+        assert!((20..=60).contains(&placeholder.len()), "{query}: a ThumbHash placeholder, got {placeholder:?}");
+        let args = record.args;
         assert_eq!(
             (args.quality, args.lossless),
             match query {

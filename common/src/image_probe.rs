@@ -23,7 +23,13 @@ pub struct Probe {
 impl Probe {
     /// The image's info for the task record, given its encoded length.
     pub fn info(&self, bytes: usize) -> ImageInfo {
-        ImageInfo { format: self.format.name().to_owned(), width: self.width, height: self.height, bytes: bytes as u64 }
+        ImageInfo {
+            format: self.format.name().to_owned(),
+            width: self.width,
+            height: self.height,
+            bytes: bytes as u64,
+            thumbhash: None,
+        }
     }
 }
 

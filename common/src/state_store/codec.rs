@@ -84,7 +84,7 @@ mod tests {
     fn record_round_trips_through_hash_fields() {
         let args = ResizeArgs::new(10, 20, Fit::Fill, OutputFormat::Png);
         let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
-        let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60 };
+        let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60, thumbhash: None };
         let mut record = TaskRecord::pending(&envelope, Some(source));
         record.error = Some("disk full".into());
         record.error_kind = Some(FailureKind::Internal);

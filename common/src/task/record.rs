@@ -41,6 +41,11 @@ pub struct ImageInfo {
     /// Length of the encoded file in bytes.
     #[schema(example = 245_760)]
     pub bytes: u64,
+    /// Of a finished thumbnail: its [ThumbHash](https://evanw.github.io/thumbhash/), base64, about 30 bytes: a
+    /// front-end decodes it into a blurred preview to paint while the thumbnail loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1QcSHQRnh493V4dIh4eXh1h4kJUI")]
+    pub thumbhash: Option<String>,
 }
 
 /// Everything known about a task, as `GET /tasks/{id}` shows it (like Celery's `AsyncResult`).

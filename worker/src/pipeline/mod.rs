@@ -10,6 +10,7 @@ pub mod geometry;
 mod jpeg;
 mod jpeg_layout;
 pub mod memory;
+mod placeholder;
 #[cfg(test)]
 mod test_images;
 // PSNR against a reference: for the tests and `make bench`, not the worker.
@@ -144,8 +145,9 @@ fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, Pi
     small.apply_orientation(orientation);
 
     let (width, height) = (small.width(), small.height());
+    let thumbhash = Some(placeholder::thumbhash(&small));
     let bytes = encode::encode(small, args)?;
-    let info = ImageInfo { format: args.format.name().to_owned(), width, height, bytes: bytes.len() as u64 };
+    let info = ImageInfo { format: args.format.name().to_owned(), width, height, bytes: bytes.len() as u64, thumbhash };
     Ok(Thumbnail { bytes, info })
 }
 
