@@ -223,3 +223,42 @@ async fn quality_and_lossless_shape_the_output_and_the_record_keeps_them_with_a_
     }
     app.stop().await;
 }
+
+/// A JPEG photo-to-be whose EXIF holds a text that must never reach a thumbnail (standing in for GPS position).
+fn jpeg_with_secret_exif(secret: &[u8]) -> Vec<u8> {
+    // A big-endian TIFF header, one IFD with ImageDescription (0x010E, ASCII) pointing past the IFD, then the text.
+    let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend(1u16.to_be_bytes());
+    exif.extend(0x010Eu16.to_be_bytes());
+    exif.extend(2u16.to_be_bytes());
+    exif.extend((secret.len() as u32 + 1).to_be_bytes());
+    exif.extend(26u32.to_be_bytes());
+    exif.extend(0u32.to_be_bytes());
+    exif.extend(secret);
+    exif.push(0);
+    let image = image::RgbImage::from_fn(400, 300, |x, y| image::Rgb([x as u8, y as u8, 90]));
+    let mut with_exif = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut with_exif, 90);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif).unwrap();
+    image::ImageEncoder::write_image(encoder, image.as_raw(), 400, 300, image::ExtendedColorType::Rgb8).unwrap();
+    assert!(with_exif.windows(secret.len()).any(|w| w == secret), "the fixture carries the secret");
+    with_exif
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_metadata_of_the_original_reaches_a_thumbnail_in_any_format() {
+    let app = spawn_app().await;
+    let secret = b"GPS 52.3702N 4.8952E home of the uploader";
+    let original = jpeg_with_secret_exif(secret);
+    for format in ["jpeg", "png", "webp", "webp&lossless=true"] {
+        let accepted = app.upload_ok(original.clone(), &format!("format={format}")).await;
+        let response = app.wait_for_thumbnail(&accepted.name).await;
+        let bytes = response.bytes().await.unwrap();
+        assert!(image::load_from_memory(&bytes).is_ok(), "{format}");
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{format}: the EXIF text leaked");
+        for marker in [&b"Exif\0\0"[..], b"eXIf", b"EXIF", b"XMP", b"iCCP", b"ICCP"] {
+            assert!(!bytes.windows(marker.len()).any(|w| w == marker), "{format}: a {marker:?} block");
+        }
+    }
+    app.stop().await;
+}
