@@ -12,8 +12,17 @@ pub const ENVELOPE_VERSION: u32 = 1;
 /// The one task name thumbq runs; a worker refuses envelopes naming another task.
 pub const RESIZE_TASK: &str = "thumbq.resize";
 
+/// A point of the image as displayed, in fractions of its width and height (0..=1 each, from the top left).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Focus {
+    /// From the left edge (0) to the right edge (1).
+    pub x: f32,
+    /// From the top edge (0) to the bottom edge (1).
+    pub y: f32,
+}
+
 /// What a task was asked to make.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResizeArgs {
     /// Thumbnail width in pixels (1..=2048).
     pub width: u32,
@@ -30,6 +39,9 @@ pub struct ResizeArgs {
     /// WebP only: lossless instead of lossy. Absent (false) in messages of earlier versions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lossless: bool,
+    /// `cover` only: the point the crop is centred on, as near as the image's edges allow; `None`: the centre.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focus: Option<Focus>,
 }
 
 impl ResizeArgs {
@@ -40,7 +52,7 @@ impl ResizeArgs {
 
     /// A thumbnail of `width`×`height`, fitted by `fit`, as `format` at the format's default quality.
     pub const fn new(width: u32, height: u32, fit: Fit, format: OutputFormat) -> Self {
-        Self { width, height, fit, format, quality: None, lossless: false }
+        Self { width, height, fit, format, quality: None, lossless: false, focus: None }
     }
 
     /// The quality a lossy encoder uses for these arguments.

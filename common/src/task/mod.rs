@@ -7,7 +7,7 @@ mod id;
 mod record;
 mod status;
 
-pub use envelope::{ENVELOPE_VERSION, EnvelopeError, RESIZE_TASK, ResizeArgs, TaskEnvelope};
+pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
 pub use format::{Fit, OutputFormat, SourceFormat};
 pub use id::{InvalidTaskId, TaskId, ThumbnailName};
 pub use record::{FailureKind, ImageInfo, TaskRecord};

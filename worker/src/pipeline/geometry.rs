@@ -19,8 +19,16 @@ pub struct Plan {
     pub height: u32,
 }
 
-/// Plans the resize of a `src_w`×`src_h` image into a `width`×`height` box.
+/// Plans the resize of a `src_w`×`src_h` image into a `width`×`height` box; a cover crop is centred.
 pub fn plan(src_w: u32, src_h: u32, width: u32, height: u32, fit: Fit) -> Plan {
+    plan_at(src_w, src_h, width, height, fit, CENTRE)
+}
+
+/// The middle of an image, as fractions of its sides.
+pub const CENTRE: (f64, f64) = (0.5, 0.5);
+
+/// Like [`plan`], with a cover crop centred on `focus` (fractions of the source's sides) as near as the edges allow.
+pub fn plan_at(src_w: u32, src_h: u32, width: u32, height: u32, fit: Fit, focus: (f64, f64)) -> Plan {
     let (sw, sh) = (f64::from(src_w), f64::from(src_h));
     let (w, h) = (f64::from(width), f64::from(height));
     let whole = Plan { left: 0.0, top: 0.0, crop_width: sw, crop_height: sh, width, height };
@@ -32,10 +40,12 @@ pub fn plan(src_w: u32, src_h: u32, width: u32, height: u32, fit: Fit) -> Plan {
             Plan { width: size(sw, width), height: size(sh, height), ..whole }
         }
         Fit::Cover => {
-            // Scale so the box is covered, then keep the centred part of the source that fills it.
+            // Scale so the box is covered, then keep the part of the source that fills it around the focus.
             let scale = (w / sw).max(h / sh);
             let (crop_width, crop_height) = ((w / scale).min(sw), (h / scale).min(sh));
-            Plan { left: (sw - crop_width) / 2.0, top: (sh - crop_height) / 2.0, crop_width, crop_height, ..whole }
+            let start = |size: f64, crop: f64, at: f64| (at * size - crop / 2.0).clamp(0.0, size - crop);
+            let (left, top) = (start(sw, crop_width, focus.0), start(sh, crop_height, focus.1));
+            Plan { left, top, crop_width, crop_height, ..whole }
         }
     }
 }
@@ -72,6 +82,17 @@ mod tests {
         let tall = plan(200, 600, 100, 50, Fit::Cover);
         assert_eq!((tall.width, tall.height), (100, 50));
         assert_eq!((tall.left, tall.top, tall.crop_width, tall.crop_height), (0.0, 250.0, 200.0, 100.0));
+    }
+
+    #[test]
+    fn a_focus_moves_the_cover_crop_as_far_as_the_edges_allow() {
+        let right = plan_at(400, 100, 100, 100, Fit::Cover, (0.8, 0.5));
+        assert_eq!((right.left, right.top, right.crop_width), (270.0, 0.0, 100.0));
+        let edge = plan_at(400, 100, 100, 100, Fit::Cover, (1.0, 0.0));
+        assert_eq!((edge.left, edge.top), (300.0, 0.0), "clamped inside the image");
+        let top = plan_at(200, 600, 100, 50, Fit::Cover, (0.5, 0.0));
+        assert_eq!((top.left, top.top), (0.0, 0.0));
+        assert_eq!(plan_at(400, 100, 100, 100, Fit::Cover, CENTRE), plan(400, 100, 100, 100, Fit::Cover));
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct DecodePlan {
     orientation: Orientation,
     /// The box (width, height) in the source's stored orientation.
     stored_box: (u32, u32),
+    /// The cover crop's focus in the source's stored orientation, as fractions of its sides.
+    focus: (f64, f64),
     /// The full-size plan, which fixes the thumbnail's size.
     full: geometry::Plan,
     /// How many times smaller than full size the decoded image may be (≥ 1).
@@ -89,7 +91,7 @@ impl DecodePlan {
     fn new(bytes: &[u8], probe: &Probe, args: &ResizeArgs) -> Self {
         let orientation = decode::orientation(bytes, probe.format);
         // Plan in the source's stored orientation and rotate the small result: for a quarter turn the box turns
-        // too. Cover crops are centred, and every orientation maps the centre to itself, so the crop turns with it.
+        // too, and the focus (given in the image as displayed) is mapped back to where it is stored.
         let turns = matches!(
             orientation,
             Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
@@ -97,10 +99,27 @@ impl DecodePlan {
         let stored_box = if turns { (args.height, args.width) } else { (args.width, args.height) };
         // Decode no larger than needed: keep at least twice the output's pixels along each side of the crop, so
         // the Lanczos filter still has real detail to work with.
-        let full = geometry::plan(probe.width, probe.height, stored_box.0, stored_box.1, args.fit);
+        let focus =
+            args.focus.map_or(geometry::CENTRE, |f| stored_point(orientation, (f64::from(f.x), f64::from(f.y))));
+        let full = geometry::plan_at(probe.width, probe.height, stored_box.0, stored_box.1, args.fit, focus);
         let reduction =
             (full.crop_width / f64::from(2 * full.width)).min(full.crop_height / f64::from(2 * full.height));
-        Self { orientation, stored_box, full, reduction: reduction.max(1.0) }
+        Self { orientation, stored_box, focus, full, reduction: reduction.max(1.0) }
+    }
+}
+
+/// Where the point `displayed` (fractions of the displayed image's sides) lies in the image as stored, before
+/// `orientation` is applied: the inverse of what `apply_orientation` does to the pixels.
+fn stored_point(orientation: Orientation, (x, y): (f64, f64)) -> (f64, f64) {
+    match orientation {
+        Orientation::NoTransforms => (x, y),
+        Orientation::FlipHorizontal => (1.0 - x, y),
+        Orientation::FlipVertical => (x, 1.0 - y),
+        Orientation::Rotate180 => (1.0 - x, 1.0 - y),
+        Orientation::Rotate90 => (y, 1.0 - x),
+        Orientation::Rotate270 => (1.0 - y, x),
+        Orientation::Rotate90FlipH => (y, x),
+        Orientation::Rotate270FlipH => (1.0 - y, 1.0 - x),
     }
 }
 
@@ -123,14 +142,15 @@ pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result
 
 fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, PipelineError> {
     let probe = image_probe::probe(bytes, limits.max_pixels)?;
-    let DecodePlan { orientation, stored_box: (box_w, box_h), full, reduction } = DecodePlan::new(bytes, &probe, args);
+    let DecodePlan { orientation, stored_box: (box_w, box_h), focus, full, reduction } =
+        DecodePlan::new(bytes, &probe, args);
     let source = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?;
     // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
     // which must not change the thumbnail's size.
     let plan = geometry::Plan {
         width: full.width,
         height: full.height,
-        ..geometry::plan(source.width(), source.height(), box_w, box_h, args.fit)
+        ..geometry::plan_at(source.width(), source.height(), box_w, box_h, args.fit, focus)
     };
 
     let mut small = DynamicImage::new(plan.width, plan.height, source.color());
@@ -157,7 +177,7 @@ mod tests {
     use image::ImageFormat;
     use thumbq_common::{
         fixtures::{oriented_jpeg, sample_image, transparent_png},
-        task::{Fit, OutputFormat},
+        task::{Fit, Focus, OutputFormat},
     };
     use turbojpeg::Subsamp;
 
@@ -167,6 +187,51 @@ mod tests {
 
     fn decoded(thumbnail: &Thumbnail) -> DynamicImage {
         image::load_from_memory(&thumbnail.bytes).expect("the thumbnail decodes")
+    }
+
+    #[test]
+    fn a_displayed_point_maps_back_to_where_the_image_crate_stored_it_in_every_orientation() {
+        let (stored_w, stored_h, (sx, sy)) = (40u32, 20u32, (30u32, 5u32));
+        for code in 1..=8 {
+            let orientation = Orientation::from_exif(code).unwrap();
+            let mut image = image::RgbImage::new(stored_w, stored_h);
+            image.put_pixel(sx, sy, image::Rgb([255, 255, 255]));
+            let mut shown = DynamicImage::ImageRgb8(image);
+            shown.apply_orientation(orientation);
+            let shown = shown.to_rgb8();
+            let (dx, dy, _) = shown.enumerate_pixels().find(|(_, _, p)| p.0[0] == 255).unwrap();
+            let fraction = |at: u32, size: u32| (f64::from(at) + 0.5) / f64::from(size);
+            let displayed = (fraction(dx, shown.width()), fraction(dy, shown.height()));
+            let (x, y) = stored_point(orientation, displayed);
+            let expected = (fraction(sx, stored_w), fraction(sy, stored_h));
+            assert!(
+                (x - expected.0).abs() < 1e-9 && (y - expected.1).abs() < 1e-9,
+                "{orientation:?}: {:?} vs {expected:?}",
+                (x, y)
+            );
+        }
+    }
+
+    #[test]
+    fn a_focused_cover_crop_keeps_an_off_centre_subject_that_the_centred_crop_loses() {
+        // A red square near the right edge of a wide white image.
+        let image = image::RgbImage::from_fn(800, 200, |x, y| {
+            if (660..740).contains(&x) && (60..140).contains(&y) {
+                image::Rgb([220, 0, 0])
+            } else {
+                image::Rgb([255, 255, 255])
+            }
+        });
+        let bytes = thumbq_common::fixtures::encode(&DynamicImage::ImageRgb8(image), ImageFormat::Png);
+        let red_share = |focus: Option<Focus>| {
+            let args = ResizeArgs { focus, ..args(100, 100, Fit::Cover, OutputFormat::Png) };
+            let thumbnail = decoded(&make_thumbnail(&bytes, &args, Limits::pixels(1 << 30)).unwrap()).to_rgb8();
+            thumbnail.pixels().filter(|p| p.0[0] > 150 && p.0[1] < 100).count() as f64 / 10_000.0
+        };
+        assert_eq!(red_share(None), 0.0, "the centred crop misses the subject");
+        let focused = red_share(Some(Focus { x: 0.875, y: 0.5 }));
+        // The crop is 200×200 source pixels, so the 80-pixel square is 40×40 of the 100×100 thumbnail: 0.16.
+        assert!((0.14..0.18).contains(&focused), "the focused crop holds the whole square: {focused}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thumbq_common::{
     access::Scope,
     image_probe,
-    task::{Fit, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
+    task::{Fit, Focus, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
 };
 use tracing::{Instrument, info, info_span, warn};
 use utoipa::{IntoParams, ToSchema};
@@ -72,6 +72,10 @@ pub struct UploadParams {
     pub quality: Option<u8>,
     /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
     pub lossless: Option<bool>,
+    /// `cover` only: `x,y`, the point the crop is centred on (as near as the edges allow), in fractions of the
+    /// image's width and height as displayed, e.g. `0.8,0.3`; default: the centre.
+    #[param(pattern = r"^[01]?(\.[0-9]+)?,[01]?(\.[0-9]+)?$", example = "0.8,0.3")]
+    pub focus: Option<String>,
 }
 
 impl UploadParams {
@@ -88,17 +92,31 @@ impl UploadParams {
                 "quality applies to lossy outputs only: jpeg, or webp without lossless".into(),
             ));
         }
+        let fit = self.fit.unwrap_or_default();
+        let focus = self.focus.as_deref().map(parse_focus).transpose()?;
+        if focus.is_some() && fit != Fit::Cover {
+            return Err(ApiError::BadRequest("focus applies to fit=cover only".into()));
+        }
         Ok(ResizeArgs {
             quality,
             lossless,
+            focus,
             ..ResizeArgs::new(
                 in_range("width", self.width.unwrap_or(100), 1..=MAX_SIDE)?,
                 in_range("height", self.height.unwrap_or(100), 1..=MAX_SIDE)?,
-                self.fit.unwrap_or_default(),
+                fit,
                 format,
             )
         })
     }
+}
+
+/// `x,y` with each in 0..=1.
+fn parse_focus(text: &str) -> Result<Focus, ApiError> {
+    let invalid = || ApiError::BadRequest(format!("focus must be x,y with each between 0 and 1, got {text:?}"));
+    let (x, y) = text.split_once(',').ok_or_else(invalid)?;
+    let fraction = |v: &str| v.trim().parse::<f32>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(invalid);
+    Ok(Focus { x: fraction(x)?, y: fraction(y)? })
 }
 
 /// The multipart form of an upload (documentation only; the extractor is [`Upload`]).
