@@ -264,7 +264,7 @@ async fn no_metadata_of_the_original_reaches_a_thumbnail_in_any_format() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_focus_point_keeps_an_off_centre_subject_in_a_cover_crop() {
+async fn a_focus_point_or_auto_focus_keeps_an_off_centre_subject_in_a_cover_crop() {
     let app = spawn_app().await;
     // A red square near the right edge of a wide white image.
     let image = image::RgbImage::from_fn(800, 200, |x, y| {
@@ -273,16 +273,18 @@ async fn a_focus_point_keeps_an_off_centre_subject_in_a_cover_crop() {
     });
     let bytes = thumbq_common::fixtures::encode(&image::DynamicImage::ImageRgb8(image), ImageFormat::Png);
     let mut red = Vec::new();
-    for query in ["fit=cover", "fit=cover&focus=0.875,0.5"] {
+    for query in ["fit=cover", "fit=cover&focus=0.875,0.5", "fit=cover&focus=auto"] {
         let accepted = app.upload_ok(bytes.clone(), &format!("width=100&height=100&{query}")).await;
         let thumbnail = app.download_image(&accepted.name).await.to_rgb8();
         red.push(thumbnail.pixels().filter(|p| p.0[0] > 150 && p.0[1] < 100).count());
-        let focus = app.task(accepted.id).await.args.focus;
-        assert_eq!(focus.map(|f| (f.x, f.y)), query.contains("focus").then_some((0.875, 0.5)));
+        let args = app.task(accepted.id).await.args;
+        assert_eq!(args.focus.map(|f| (f.x, f.y)), query.contains("0.875").then_some((0.875, 0.5)));
+        assert_eq!(args.auto_focus, query.contains("auto"));
     }
     assert_eq!(red[0], 0, "the centred crop misses the subject");
     assert!(red[1] > 1400, "the focused crop holds it (40x40 = 1600 pixels): {red:?}");
-    for query in ["focus=1.5,0.5", "focus=0.5", "focus=left,top", "fit=contain&focus=0.5,0.5"] {
+    assert!(red[2] > 1400, "the attention crop finds it: {red:?}");
+    for query in ["focus=1.5,0.5", "focus=0.5", "focus=left,top", "fit=contain&focus=0.5,0.5", "fit=fill&focus=auto"] {
         let response = app.upload(bytes.clone(), query).await;
         assert_eq!(response.status(), 400, "{query}");
         assert!(response.text().await.unwrap().contains("focus"), "{query}");

@@ -42,6 +42,9 @@ pub struct ResizeArgs {
     /// `cover` only: the point the crop is centred on, as near as the image's edges allow; `None`: the centre.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub focus: Option<Focus>,
+    /// `cover` only: centre the crop where an attention measure finds the subject (`focus=auto`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_focus: bool,
 }
 
 impl ResizeArgs {
@@ -52,7 +55,7 @@ impl ResizeArgs {
 
     /// A thumbnail of `width`×`height`, fitted by `fit`, as `format` at the format's default quality.
     pub const fn new(width: u32, height: u32, fit: Fit, format: OutputFormat) -> Self {
-        Self { width, height, fit, format, quality: None, lossless: false, focus: None }
+        Self { width, height, fit, format, quality: None, lossless: false, focus: None, auto_focus: false }
     }
 
     /// The quality a lossy encoder uses for these arguments.

@@ -2,6 +2,7 @@
 //! allocated), decode, resample with `fast_image_resize` (Lanczos3, alpha premultiplied), apply the EXIF orientation
 //! to the small result, encode. Deterministic, so every failure here is permanent.
 
+mod attention;
 mod decode;
 mod encode;
 #[cfg(test)]
@@ -147,6 +148,13 @@ fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, Pi
     let source = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?;
     // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
     // which must not change the thumbnail's size.
+    let focus = if args.auto_focus && args.fit == thumbq_common::task::Fit::Cover {
+        // Scored on the decoded pixels, in the stored orientation the plan uses.
+        let centred = geometry::plan(source.width(), source.height(), box_w, box_h, args.fit);
+        attention::focus(&source, centred.crop_width, centred.crop_height)
+    } else {
+        focus
+    };
     let plan = geometry::Plan {
         width: full.width,
         height: full.height,

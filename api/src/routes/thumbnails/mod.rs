@@ -73,8 +73,9 @@ pub struct UploadParams {
     /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
     pub lossless: Option<bool>,
     /// `cover` only: `x,y`, the point the crop is centred on (as near as the edges allow), in fractions of the
-    /// image's width and height as displayed, e.g. `0.8,0.3`; default: the centre.
-    #[param(pattern = r"^[01]?(\.[0-9]+)?,[01]?(\.[0-9]+)?$", example = "0.8,0.3")]
+    /// image's width and height as displayed, e.g. `0.8,0.3`; or `auto`: where an attention measure (detail,
+    /// saturated colour, skin tones) finds the subject. Default: the centre.
+    #[param(pattern = r"^(auto|[01]?(\.[0-9]+)?,[01]?(\.[0-9]+)?)$", example = "0.8,0.3")]
     pub focus: Option<String>,
 }
 
@@ -93,14 +94,16 @@ impl UploadParams {
             ));
         }
         let fit = self.fit.unwrap_or_default();
-        let focus = self.focus.as_deref().map(parse_focus).transpose()?;
-        if focus.is_some() && fit != Fit::Cover {
+        let auto_focus = self.focus.as_deref() == Some("auto");
+        let focus = self.focus.as_deref().filter(|_| !auto_focus).map(parse_focus).transpose()?;
+        if (focus.is_some() || auto_focus) && fit != Fit::Cover {
             return Err(ApiError::BadRequest("focus applies to fit=cover only".into()));
         }
         Ok(ResizeArgs {
             quality,
             lossless,
             focus,
+            auto_focus,
             ..ResizeArgs::new(
                 in_range("width", self.width.unwrap_or(100), 1..=MAX_SIDE)?,
                 in_range("height", self.height.unwrap_or(100), 1..=MAX_SIDE)?,
@@ -113,7 +116,8 @@ impl UploadParams {
 
 /// `x,y` with each in 0..=1.
 fn parse_focus(text: &str) -> Result<Focus, ApiError> {
-    let invalid = || ApiError::BadRequest(format!("focus must be x,y with each between 0 and 1, got {text:?}"));
+    let invalid =
+        || ApiError::BadRequest(format!("focus must be auto, or x,y with each between 0 and 1, got {text:?}"));
     let (x, y) = text.split_once(',').ok_or_else(invalid)?;
     let fraction = |v: &str| v.trim().parse::<f32>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(invalid);
     Ok(Focus { x: fraction(x)?, y: fraction(y)? })
