@@ -59,8 +59,13 @@ pub struct AmqpSettings {
 impl AmqpSettings {
     /// The node URLs of `THUMBQ_AMQP_URL`, in the order given.
     pub fn nodes(&self) -> Vec<&str> {
-        self.url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect()
+        node_urls(&self.url)
     }
+}
+
+/// The node URLs of a comma-separated list, blanks left out.
+fn node_urls(list: &str) -> Vec<&str> {
+    list.split(',').map(str::trim).filter(|url| !url.is_empty()).collect()
 }
 
 /// Redis settings.
@@ -345,7 +350,7 @@ impl Settings {
         let host = host_name();
         let bind = env.parse("THUMBQ_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
         let amqp_url = env.string("THUMBQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
-        let nodes: Vec<&str> = amqp_url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect();
+        let nodes = node_urls(&amqp_url);
         if nodes.is_empty() || !nodes.iter().all(|url| url.starts_with("amqp://") || url.starts_with("amqps://")) {
             return Err(env.error(
                 "THUMBQ_AMQP_URL",

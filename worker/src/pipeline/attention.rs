@@ -37,26 +37,22 @@ pub fn focus(image: &DynamicImage, crop_w: f64, crop_h: f64) -> (f64, f64) {
         let at = |xx: usize, yy: usize| table[yy * (mwu + 1) + xx];
         at(x + win_w, y + win_h) - at(x, y + win_h) - at(x + win_w, y) + at(x, y)
     };
+    // The best window: the highest total, ties (a flat image) going to the window nearest the centre.
+    let off_centre = |x: usize, y: usize| {
+        (x as f64 - (mwu - win_w) as f64 / 2.0).abs() + (y as f64 - (mhu - win_h) as f64 / 2.0).abs()
+    };
     let mut best = (f64::MIN, 0, 0);
     for y in 0..=mhu - win_h {
         for x in 0..=mwu - win_w {
             let total = sum(x, y);
-            // Ties (a flat image) go to the window nearest the centre.
-            let off_centre =
-                (x as f64 - (mwu - win_w) as f64 / 2.0).abs() + (y as f64 - (mhu - win_h) as f64 / 2.0).abs();
-            if total > best.0 + 1e-9
-                || ((total - best.0).abs() <= 1e-9 && off_centre < centre_distance(best, mwu, mhu, win_w, win_h))
-            {
+            let tie = (total - best.0).abs() <= 1e-9;
+            if total > best.0 + 1e-9 || (tie && off_centre(x, y) < off_centre(best.1, best.2)) {
                 best = (total, x, y);
             }
         }
     }
     let centre = |start: usize, window: usize, size: usize| (start as f64 + window as f64 / 2.0) / size as f64;
     (centre(best.1, win_w, mwu), centre(best.2, win_h, mhu))
-}
-
-fn centre_distance(best: (f64, usize, usize), mw: usize, mh: usize, win_w: usize, win_h: usize) -> f64 {
-    (best.1 as f64 - (mw - win_w) as f64 / 2.0).abs() + (best.2 as f64 - (mh - win_h) as f64 / 2.0).abs()
 }
 
 /// How much one pixel draws the eye: edge strength (a Laplacian of luminance), saturation, and closeness to skin

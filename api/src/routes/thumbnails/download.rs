@@ -157,7 +157,7 @@ async fn stored_thumbnail(
     if matches {
         return Ok(Some((StatusCode::NOT_MODIFIED, cache).into_response()));
     }
-    restore_record_of(state, name, &bytes);
+    restore_record_of(state, name);
     let content_type = HeaderValue::from_static(name.format.content_type());
     // The name is `<uuid>.<ext>`, checked on parsing: safe inside the quotes.
     let disposition = HeaderValue::from_str(&format!("inline; filename=\"{name}\""))
@@ -167,22 +167,22 @@ async fn stored_thumbnail(
 }
 
 /// Rebuilds, in the background, the record of a thumbnail that is stored but has no record (lost in a Redis
-/// failover): `GET /tasks/{id}` and the listing then find it again. Costs the download one `EXISTS`, off its path.
-/// The store is asked again before writing, so an erasure that raced this download is not undone (a narrow window
-/// remains; such a record expires with the result TTL).
-fn restore_record_of(state: &AppState, name: ThumbnailName, bytes: &[u8]) {
-    let Ok(probe) = thumbq_common::image_probe::probe(bytes, state.settings.limits.max_pixels) else { return };
-    let record = TaskRecord::recovered(name, probe.info(bytes.len()));
-    let (states, store) = (state.states.clone(), state.store.clone());
+/// failover): `GET /tasks/{id}` and the listing then find it again. Costs the download one `EXISTS`, off its path;
+/// only a missing record costs more. The store is read again before writing, so an erasure that raced this
+/// download is not undone (a narrow window remains; such a record expires with the result TTL).
+fn restore_record_of(state: &AppState, name: ThumbnailName) {
+    let (states, store, max_pixels) = (state.states.clone(), state.store.clone(), state.settings.limits.max_pixels);
     tokio::spawn(async move {
         let restore = async {
-            if states.exists(record.id).await? || store.get_thumbnail(name).await.ok().flatten().is_none() {
+            if states.exists(name.id).await? {
                 return Ok(false);
             }
-            states.create(&record).await.map(|()| true)
+            let Some(bytes) = store.get_thumbnail(name).await.ok().flatten() else { return Ok(false) };
+            let Ok(probe) = thumbq_common::image_probe::probe(&bytes, max_pixels) else { return Ok(false) };
+            states.create(&TaskRecord::recovered(name, probe.info(bytes.len()))).await.map(|()| true)
         };
         match restore.await {
-            Ok(true) => warn!(task_id = %record.id, "rebuilt the lost record of a stored thumbnail"),
+            Ok(true) => warn!(task_id = %name.id, "rebuilt the lost record of a stored thumbnail"),
             Ok(false) => {}
             Err(e) => tracing::debug!(error = %e, "could not check the record of a downloaded thumbnail"),
         }
