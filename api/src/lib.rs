@@ -60,9 +60,14 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains open requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let (publisher, http) = (state.publisher.clone(), state.settings.http.clone());
+    let (publisher, http, background) =
+        (state.publisher.clone(), state.settings.http.clone(), state.background.clone());
+    let bound = state.settings.redis.timeout + state.settings.store.timeout;
     info!(address = %listener.local_addr()?, "api listening");
     server::serve(listener, app(state), &http, shutdown).await;
+    // Each background job is one Redis check and at most one store read and one Redis write, each bounded.
+    background.close();
+    let _ = tokio::time::timeout(bound * 2, background.wait()).await;
     publisher.close().await;
     info!("api stopped");
     Ok(())

@@ -33,6 +33,9 @@ pub struct AppState {
     pub upload_memory: Arc<tokio::sync::Semaphore>,
     /// Signs download URLs when `THUMBQ_SIGNED_URLS` is on.
     pub signer: Option<UrlSigner>,
+    /// Work a request leaves running after its answer (rebuilding a lost record); the server waits for it on
+    /// shutdown, so none of it writes after the API has stopped.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             publisher: Arc::new(publisher),
             events,
             signer: settings.access.signed_urls.clone().map(UrlSigner::new),
+            background: tokio_util::task::TaskTracker::new(),
             upload_memory: Arc::new(tokio::sync::Semaphore::new(settings.limits.upload_memory_mb as usize * 1024)),
             settings: Arc::new(settings),
             shutdown,

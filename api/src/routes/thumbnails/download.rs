@@ -172,7 +172,7 @@ async fn stored_thumbnail(
 /// download is not undone (a narrow window remains; such a record expires with the result TTL).
 fn restore_record_of(state: &AppState, name: ThumbnailName) {
     let (states, store, max_pixels) = (state.states.clone(), state.store.clone(), state.settings.limits.max_pixels);
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         let restore = async {
             if states.exists(name.id).await? {
                 return Ok(false);
