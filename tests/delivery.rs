@@ -16,6 +16,7 @@ async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
         id: accepted.id,
         task: RESIZE_TASK.into(),
         args: record.args,
+        renditions: Vec::new(),
         attempt: 1,
         created_at: record.created_at,
     };

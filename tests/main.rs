@@ -24,6 +24,7 @@ mod metrics;
 mod object_store;
 mod openapi;
 mod registry;
+mod renditions;
 mod retry;
 mod schema_fuzz;
 mod signing;

@@ -28,7 +28,7 @@ async fn a_late_started_never_overwrites_success_or_retry() {
     assert_eq!(store.start(id, 1, "late").await.unwrap(), Update::Refused(TaskStatus::Retry));
     assert_eq!(store.start(id, 2, "w2").await.unwrap(), Update::Applied);
     assert_eq!(store.retry(id, 1, "stale", Utc::now()).await.unwrap(), Update::Refused(TaskStatus::Started));
-    assert_eq!(store.succeed(id, 2, &result).await.unwrap(), Update::Applied);
+    assert_eq!(store.succeed(id, 2, &result, &[]).await.unwrap(), Update::Applied);
     assert_eq!(store.start(id, 3, "late").await.unwrap(), Update::Refused(TaskStatus::Success));
     assert_eq!(store.fail(id, 2, "late", FailureKind::Internal).await.unwrap(), Update::Refused(TaskStatus::Success));
 
@@ -70,7 +70,7 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_m
                     let update = match next {
                         TaskStatus::Started => store.start(id, attempt, "w").await,
                         TaskStatus::Retry => store.retry(id, attempt, "e", Utc::now()).await,
-                        TaskStatus::Success => store.succeed(id, attempt, &result).await,
+                        TaskStatus::Success => store.succeed(id, attempt, &result, &[]).await,
                         _ => store.fail(id, attempt, "e", FailureKind::Internal).await,
                     }
                     .unwrap();

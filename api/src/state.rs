@@ -73,8 +73,11 @@ impl AppState {
         }
     }
 
-    /// A record as the API answers it: with its thumbnail's URL.
-    pub fn present(&self, record: TaskRecord) -> TaskRecord {
+    /// A record as the API answers it: with the URLs of its thumbnail and renditions.
+    pub fn present(&self, mut record: TaskRecord) -> TaskRecord {
+        for rendition in &mut record.renditions {
+            rendition.url = Some(self.thumbnail_url(&rendition.file));
+        }
         TaskRecord { url: Some(self.thumbnail_url(&record.name)), ..record }
     }
 }

@@ -114,9 +114,9 @@ async fn the_upload_extractor_names_the_fields_it_found_and_a_good_image_meets_t
 async fn a_stored_thumbnail_is_served_with_a_strong_etag_and_revalidated_with_304() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (router, files) = router(&dir);
-    let name = ThumbnailName { id: TaskId::new(), format: OutputFormat::Png };
+    let name = ThumbnailName { id: TaskId::new(), format: OutputFormat::Png, rendition: None };
     let png = sample_image(image::ImageFormat::Png, 10, 10);
-    files.put_thumbnail(name, png.clone()).await.expect("stored");
+    files.put_thumbnail(&name, png.clone()).await.expect("stored");
     let path = format!("/thumbnails/{name}");
 
     let (status, headers, body) = call(&router, get(&path)).await;

@@ -5,8 +5,11 @@
 //! from upload to downloadable (p50, p99), peak resident memory of each process, and the per-task overhead (queue,
 //! HTTP, Redis, storage) measured against the pipeline alone on the same files in the same run.
 //!
-//! Knobs, for `bench/scaling.sh`: `THUMBQ_BENCH_ROWS` (`clients x workers`, comma-separated; default
-//! `1x1,8x1,8x2,16x2`); an `s3://` `THUMBQ_STORE_URL` in the environment (with `THUMBQ_S3_ENDPOINT` and `AWS_*`)
+//! A row may ask for renditions (`8x2x4`: 4 thumbnails of about 100 px per upload, one task, one decode): its CPU
+//! per thumbnail shows what one durable message per upload costs once several thumbnails share it.
+//!
+//! Knobs, for `bench/scaling.sh`: `THUMBQ_BENCH_ROWS` (`clients x workers [x renditions]`, comma-separated;
+//! default `1x1,8x1,8x2,16x2,8x2x4`); an `s3://` `THUMBQ_STORE_URL` in the environment (with `THUMBQ_S3_ENDPOINT` and `AWS_*`)
 //! puts the store there, under a prefix of the run's own; a comma-separated `THUMBQ_AMQP_URL` counts the CPU of
 //! every node; `THUMBQ_BENCH_S3_LOG`, the S3 server's request log, counts S3 requests per task.
 
@@ -48,51 +51,67 @@ fn main() {
         images.iter().map(Vec::len).sum::<usize>() as f64 / images.len() as f64 / 1e6
     );
     println!("Pipeline alone, same files, this run: {pipeline_ms:.1} ms per image on one core.");
+    let rendition_ms = rendition_cost(&images, RENDITIONS.len());
     println!(
-        "{:>7} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>14}",
-        "clients", "workers", "img/s", "p50 ms", "p99 ms", "cpu ms", "API MB", "worker MB", "overhead/task"
+        "Pipeline alone, {} renditions from one decode: {rendition_ms:.1} ms per image, {:.1} per thumbnail.",
+        RENDITIONS.len(),
+        rendition_ms / RENDITIONS.len() as f64
+    );
+    println!(
+        "{:>7} {:>7} {:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>14}",
+        "clients",
+        "workers",
+        "thumbs",
+        "img/s",
+        "p50 ms",
+        "p99 ms",
+        "cpu ms",
+        "cpu/thumb",
+        "API MB",
+        "worker MB",
+        "overhead/task"
     );
     let cpu_rows = Mutex::new(Vec::new());
-    for (clients, workers) in rows() {
-        let row = runtime.block_on(run(&release, &images, clients, workers));
-        cpu_rows.lock().expect("rows").push((
-            clients,
-            workers,
-            Counts { cpu: row.cpu, redis_commands: row.redis_commands, s3_requests: row.s3_requests },
-        ));
+    for (clients, workers, renditions) in rows() {
+        let row = runtime.block_on(run(&release, &images, clients, workers, renditions));
+        let label =
+            if renditions > 1 { format!("{clients}x{workers}x{renditions}") } else { format!("{clients}x{workers}") };
+        cpu_rows
+            .lock()
+            .expect("rows")
+            .push((label, Counts { cpu: row.cpu, redis_commands: row.redis_commands, s3_requests: row.s3_requests }));
         // Every process shares this machine's cores: CPU time per task = cores × wall time / tasks.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let cpu_ms = cores * 1000.0 / row.per_second;
+        let alone = if renditions > 1 { rendition_ms } else { pipeline_ms };
         println!(
-            "{clients:>7} {workers:>7} {:>8.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>13.0}%",
+            "{clients:>7} {workers:>7} {renditions:>6} {:>8.1} {:>9.1} {:>9.1} {:>9.1} {:>10.2} {:>10.1} {:>10.1} {:>13.0}%",
             row.per_second,
             row.p50,
             row.p99,
             cpu_ms,
+            cpu_ms / renditions as f64,
             row.api_mb,
             row.worker_mb,
-            (cpu_ms - pipeline_ms) / pipeline_ms * 100.0,
+            (cpu_ms - alone) / alone * 100.0,
         );
     }
     println!(
         "cpu ms: machine time per task (cores x wall / tasks), RabbitMQ and Redis included; overhead: cpu ms vs pipeline."
     );
     println!("\nPer task: Redis commands (INFO total_commands_processed), S3 requests (THUMBQ_BENCH_S3_LOG lines):");
-    println!("{:>7} {:>7} {:>12} {:>12}", "clients", "workers", "Redis cmds", "S3 requests");
-    for (clients, workers, row) in cpu_rows.lock().expect("rows").iter() {
+    println!("{:>15} {:>12} {:>12}", "clients x workers", "Redis cmds", "S3 requests");
+    for (label, row) in cpu_rows.lock().expect("rows").iter() {
         let s3 = row.s3_requests.map_or("-".to_owned(), |r| format!("{r:.2}"));
-        println!("{clients:>7} {workers:>7} {:>12.1} {s3:>12}", row.redis_commands);
+        println!("{label:>15} {:>12.1} {s3:>12}", row.redis_commands);
     }
     println!("\nCPU ms per task, by process (user + system, from /proc/<pid>/stat):");
     println!(
-        "{:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8}",
-        "clients", "workers", "API", "workers", "RabbitMQ", "Redis", "clients"
+        "{:>15} {:>8} {:>8} {:>9} {:>8} {:>8}",
+        "clients x workers", "API", "workers", "RabbitMQ", "Redis", "clients"
     );
-    for (clients, workers, Counts { cpu, .. }) in cpu_rows.lock().expect("rows").iter() {
-        println!(
-            "{clients:>7} {workers:>7} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}",
-            cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]
-        );
+    for (label, Counts { cpu, .. }) in cpu_rows.lock().expect("rows").iter() {
+        println!("{label:>15} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}", cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]);
     }
 }
 
@@ -113,19 +132,32 @@ fn photos(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The sizes of a row with renditions, first ones first: thumbnails of about 100 px, as a list view and its
+/// high-density variants would ask.
+const RENDITIONS: [&str; 4] = ["100x100", "120x90", "90x120", "128x128"];
+
 /// Mean ms of the pipeline alone per image, one core.
 fn pipeline_cost(images: &[Vec<u8>]) -> f64 {
-    let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
+    rendition_cost(images, 1)
+}
+
+/// Mean ms of the pipeline alone per image making the first `count` of [`RENDITIONS`] from one decode, one core.
+fn rendition_cost(images: &[Vec<u8>], count: usize) -> f64 {
+    let outputs: Vec<ResizeArgs> = RENDITIONS[..count]
+        .iter()
+        .map(|size| {
+            let (width, height) = size.split_once('x').expect("a size");
+            let (width, height) = (width.parse().expect("width"), height.parse().expect("height"));
+            ResizeArgs::new(width, height, Fit::Cover, OutputFormat::Jpeg)
+        })
+        .collect();
+    let outputs = if count == 1 { vec![ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg)] } else { outputs };
     let started = Instant::now();
     for _ in 0..5 {
         for image in images {
+            let limits = thumbq_worker::pipeline::Limits::pixels(u64::MAX);
             std::hint::black_box(
-                thumbq_worker::pipeline::make_thumbnail(
-                    image,
-                    &args,
-                    thumbq_worker::pipeline::Limits::pixels(u64::MAX),
-                )
-                .expect("thumbnail"),
+                thumbq_worker::pipeline::make_thumbnails(image, &outputs, limits).expect("thumbnails"),
             );
         }
     }
@@ -139,13 +171,15 @@ struct Counts {
     s3_requests: Option<f64>,
 }
 
-/// `THUMBQ_BENCH_ROWS`: `clients x workers` pairs.
-fn rows() -> Vec<(usize, usize)> {
-    let rows = std::env::var("THUMBQ_BENCH_ROWS").unwrap_or_else(|_| "1x1,8x1,8x2,16x2".into());
+/// `THUMBQ_BENCH_ROWS`: `clients x workers [x renditions]`.
+fn rows() -> Vec<(usize, usize, usize)> {
+    let rows = std::env::var("THUMBQ_BENCH_ROWS").unwrap_or_else(|_| "1x1,8x1,8x2,16x2,8x2x4".into());
     rows.split(',')
         .filter_map(|row| {
-            let (clients, workers) = row.trim().split_once('x')?;
-            Some((clients.parse().ok()?, workers.parse().ok()?))
+            let mut numbers = row.trim().split('x').map(str::parse::<usize>);
+            let (clients, workers) = (numbers.next()?.ok()?, numbers.next()?.ok()?);
+            let renditions = numbers.next().map_or(Some(1), Result::ok)?.clamp(1, RENDITIONS.len());
+            Some((clients, workers, renditions))
         })
         .collect()
 }
@@ -200,7 +234,7 @@ fn listener_pid(url: &str) -> Option<u32> {
     text.split("pid=").nth(1)?.split(',').next()?.parse().ok()
 }
 
-async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize) -> Row {
+async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize, renditions: usize) -> Row {
     let store = tempfile::tempdir().expect("a store");
     let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
@@ -259,10 +293,13 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
     let (redis_before, s3_before) = (redis_commands(&settings.redis.url).await, s3_requests());
     let next = Arc::new(Mutex::new(0usize));
     let images = Arc::new(images.to_vec());
+    // One thumbnail, or renditions: the task ends when all are stored, so waiting for the first waits for all.
+    let query = if renditions > 1 { format!("?sizes={}", RENDITIONS[..renditions].join(",")) } else { String::new() };
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
         let (next, images, client, base) = (next.clone(), images.clone(), client.clone(), base.clone());
+        let query = query.clone();
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -276,7 +313,7 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize)
                 }
                 let sent = Instant::now();
                 let response = client
-                    .post(format!("{base}/thumbnails"))
+                    .post(format!("{base}/thumbnails{query}"))
                     .header("content-type", "image/jpeg")
                     .body(images[i % images.len()].clone())
                     .send()

@@ -290,7 +290,7 @@ impl TestApp {
             if record.status == TaskStatus::Success {
                 assert_eq!(response.status(), 200);
                 let name: ThumbnailName = task.name.parse().expect("a thumbnail name");
-                let stored = self.store.get_thumbnail(name).await.expect("the store answers");
+                let stored = self.store.get_thumbnail(&name).await.expect("the store answers");
                 let image = image::load_from_memory(&stored.expect("the thumbnail is stored"))
                     .expect("the stored thumbnail decodes");
                 assert_eq!((image.width(), image.height()), (record.args.width, record.args.height));

@@ -70,7 +70,7 @@ impl FileStore for FaultyStore {
         self.inner.delete_original(id).await
     }
 
-    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
+    async fn put_thumbnail(&self, name: &ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
         let mut hold = self.hold_writes.subscribe();
         if *hold.borrow_and_update() {
             self.held_writes.fetch_add(1, Ordering::SeqCst);
@@ -79,11 +79,11 @@ impl FileStore for FaultyStore {
         self.inner.put_thumbnail(name, bytes).await
     }
 
-    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>> {
+    async fn get_thumbnail(&self, name: &ThumbnailName) -> io::Result<Option<Vec<u8>>> {
         self.inner.get_thumbnail(name).await
     }
 
-    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()> {
+    async fn delete_thumbnail(&self, name: &ThumbnailName) -> io::Result<()> {
         self.inner.delete_thumbnail(name).await
     }
 

@@ -15,7 +15,7 @@ use lapin::{
 use thumbq_common::{
     broker::{BrokerError, Publisher},
     state_store::Update,
-    task::{FailureKind, ResizeArgs, TaskEnvelope, TaskId, TaskStatus},
+    task::{FailureKind, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName},
     telemetry_metrics,
 };
 use tokio::sync::OwnedSemaphorePermit;
@@ -98,22 +98,31 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
         }
     }
     let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
-    let args = envelope.args;
-    let memory = admit(ctx, &original, &args).await?;
+    let (names, outputs): (Vec<ThumbnailName>, Vec<ResizeArgs>) = envelope.outputs().into_iter().unzip();
+    let memory = admit(ctx, &original, &outputs).await?;
     // The admitted share is also libjpeg-turbo's own cap: a file the estimate got wrong fails, not the worker.
     let limits = Limits { max_pixels: ctx.settings.limits.max_pixels, decoder_memory_mib: memory.num_permits() as u32 };
-    let thumbnail = tokio::task::spawn_blocking(move || pipeline::make_thumbnail(&original, &args, limits))
+    let thumbnails = tokio::task::spawn_blocking(move || pipeline::make_thumbnails(&original, &outputs, limits))
         .await
         .map_err(|e| TaskError::Crashed(e.to_string()))??;
-    ctx.store.put_thumbnail(envelope.thumbnail_name(), thumbnail.bytes).await?;
-    let outcome = match ctx.states.succeed(id, envelope.attempt, &thumbnail.info).await? {
+    // With renditions, the record lists each one's result; the first is also the task's own result.
+    let mut renditions = envelope.renditions.clone();
+    for (rendition, thumbnail) in renditions.iter_mut().zip(&thumbnails) {
+        rendition.result = Some(thumbnail.info.clone());
+    }
+    let result = thumbnails[0].info.clone();
+    let stores = names.iter().zip(thumbnails).map(|(name, thumbnail)| ctx.store.put_thumbnail(name, thumbnail.bytes));
+    futures_util::future::try_join_all(stores).await?;
+    let outcome = match ctx.states.succeed(id, envelope.attempt, &result, &renditions).await? {
         Update::Applied => Outcome::Done,
         // Cancelled or deleted while it ran: the thumbnail just written must not outlive the task. (Any other
         // refusal is a later delivery of the same task, which writes the same name: its file stays.)
         update @ (Update::Refused(TaskStatus::Revoked) | Update::Missing) => {
-            info!(?update, "the task was cancelled or deleted while it ran; removing its thumbnail");
-            if let Err(e) = ctx.store.delete_thumbnail(envelope.thumbnail_name()).await {
-                warn!(error = %e, "could not remove the thumbnail of a cancelled task");
+            info!(?update, "the task was cancelled or deleted while it ran; removing its thumbnails");
+            for name in &names {
+                if let Err(e) = ctx.store.delete_thumbnail(name).await {
+                    warn!(error = %e, "could not remove a thumbnail of a cancelled task");
+                }
             }
             Outcome::Skipped
         }
@@ -128,9 +137,9 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
 
 /// Waits until the worker's memory budget has room for this task's estimated peak, and holds that share until the
 /// returned permit is dropped. A task that alone needs more than the whole budget fails for good.
-async fn admit(ctx: &Context, original: &[u8], args: &ResizeArgs) -> Result<OwnedSemaphorePermit, TaskError> {
+async fn admit(ctx: &Context, original: &[u8], outputs: &[ResizeArgs]) -> Result<OwnedSemaphorePermit, TaskError> {
     let max_pixels = ctx.settings.limits.max_pixels;
-    let peak = pipeline::estimate_peak(original, args, max_pixels)?;
+    let peak = pipeline::estimate_peak(original, outputs, max_pixels)?;
     let (needed_mib, budget_mib) = (peak.div_ceil(1 << 20), u64::from(ctx.settings.worker.memory_budget_mb));
     let permits = u32::try_from(needed_mib).ok().filter(|n| u64::from(*n) <= budget_mib);
     let Some(permits) = permits else {

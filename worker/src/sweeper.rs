@@ -48,7 +48,7 @@ pub async fn sweep(store: &dyn FileStore, states: &StateStore, ages: Ages) -> an
             if let Some(record) = states.get(name.id).await? {
                 states.delete(&record).await?;
             }
-            store.delete_thumbnail(name).await?;
+            store.delete_thumbnail(&name).await?;
             swept.thumbnails += 1;
         }
     }

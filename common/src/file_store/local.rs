@@ -48,16 +48,16 @@ impl FileStore for LocalFileStore {
         remove_if_exists(&self.originals.join(id.to_string())).await
     }
 
-    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
+    async fn put_thumbnail(&self, name: &ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
         let path = self.thumbnails.join(name.to_string());
         blocking(move || write_atomically(&path, &bytes)).await
     }
 
-    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>> {
+    async fn get_thumbnail(&self, name: &ThumbnailName) -> io::Result<Option<Vec<u8>>> {
         read_if_exists(self.thumbnails.join(name.to_string())).await
     }
 
-    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()> {
+    async fn delete_thumbnail(&self, name: &ThumbnailName) -> io::Result<()> {
         remove_if_exists(&self.thumbnails.join(name.to_string())).await
     }
 
@@ -169,12 +169,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalFileStore::open(dir.path()).unwrap();
         let id = TaskId::new();
-        let name = ThumbnailName { id, format: OutputFormat::Png };
+        let name = ThumbnailName { id, format: OutputFormat::Png, rendition: None };
 
         store.put_original(id, b"original".to_vec()).await.unwrap();
-        store.put_thumbnail(name, b"thumb".to_vec()).await.unwrap();
+        store.put_thumbnail(&name, b"thumb".to_vec()).await.unwrap();
         assert_eq!(store.get_original(id).await.unwrap().as_deref(), Some(&b"original"[..]));
-        assert_eq!(store.get_thumbnail(name).await.unwrap().as_deref(), Some(&b"thumb"[..]));
+        assert_eq!(store.get_thumbnail(&name).await.unwrap().as_deref(), Some(&b"thumb"[..]));
         assert!(store.thumbnails_dir().join(name.to_string()).exists());
 
         store.delete_original(id).await.unwrap();

@@ -33,11 +33,11 @@ pub trait FileStore: Send + Sync + 'static {
     /// Deletes an original; deleting a missing one succeeds.
     async fn delete_original(&self, id: TaskId) -> io::Result<()>;
     /// Stores a thumbnail atomically: a reader sees the whole file or none.
-    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
+    async fn put_thumbnail(&self, name: &ThumbnailName, bytes: Vec<u8>) -> io::Result<()>;
     /// Reads a thumbnail; `None` when there is none.
-    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>>;
+    async fn get_thumbnail(&self, name: &ThumbnailName) -> io::Result<Option<Vec<u8>>>;
     /// Deletes a thumbnail; deleting a missing one succeeds.
-    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()>;
+    async fn delete_thumbnail(&self, name: &ThumbnailName) -> io::Result<()>;
     /// Originals last written more than `age` ago: candidates for the sweep.
     async fn originals_older_than(&self, age: Duration) -> io::Result<Vec<TaskId>>;
     /// Thumbnails written more than `age` ago: what retention (`THUMBQ_THUMBNAIL_TTL_SECS`) expires.
@@ -48,7 +48,7 @@ pub trait FileStore: Send + Sync + 'static {
     async fn check(&self) -> io::Result<()>;
     /// A URL that serves the stored thumbnail straight from the store for `ttl`; `None` when it is not stored or
     /// the store cannot sign URLs (settings allow redirects only with stores that can).
-    async fn signed_thumbnail_url(&self, _name: ThumbnailName, _ttl: Duration) -> io::Result<Option<String>> {
+    async fn signed_thumbnail_url(&self, _name: &ThumbnailName, _ttl: Duration) -> io::Result<Option<String>> {
         Ok(None)
     }
 }

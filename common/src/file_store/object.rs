@@ -116,7 +116,7 @@ impl ObjectFileStore {
         self.originals.clone().join(id.to_string())
     }
 
-    fn thumbnail(&self, name: ThumbnailName) -> Path {
+    fn thumbnail(&self, name: &ThumbnailName) -> Path {
         self.thumbnails.clone().join(name.to_string())
     }
 
@@ -191,15 +191,15 @@ impl FileStore for ObjectFileStore {
         self.delete(&self.original(id)).await
     }
 
-    async fn put_thumbnail(&self, name: ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
+    async fn put_thumbnail(&self, name: &ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
         self.put(&self.thumbnail(name), bytes, Some(name.format.content_type())).await
     }
 
-    async fn get_thumbnail(&self, name: ThumbnailName) -> io::Result<Option<Vec<u8>>> {
+    async fn get_thumbnail(&self, name: &ThumbnailName) -> io::Result<Option<Vec<u8>>> {
         self.get(&self.thumbnail(name)).await
     }
 
-    async fn delete_thumbnail(&self, name: ThumbnailName) -> io::Result<()> {
+    async fn delete_thumbnail(&self, name: &ThumbnailName) -> io::Result<()> {
         self.delete(&self.thumbnail(name)).await
     }
 
@@ -222,7 +222,7 @@ impl FileStore for ObjectFileStore {
         self.bounded(self.store.list_with_delimiter(Some(&self.prefix))).await.map(drop)
     }
 
-    async fn signed_thumbnail_url(&self, name: ThumbnailName, ttl: Duration) -> io::Result<Option<String>> {
+    async fn signed_thumbnail_url(&self, name: &ThumbnailName, ttl: Duration) -> io::Result<Option<String>> {
         let path = self.thumbnail(name);
         // Signing is local; the HEAD keeps a redirect from pointing at nothing.
         match self.bounded(self.store.head(&path)).await {

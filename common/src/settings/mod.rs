@@ -25,6 +25,10 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Limits on what is accepted.
     pub limits: LimitSettings,
+    /// `THUMBQ_PRESETS`, default [`DEFAULT_PRESETS`](crate::task::DEFAULT_PRESETS): named renditions an upload asks
+    /// for with `?preset=`, as `name=<width>x<height>[:option]...`, comma-separated (options: a fit, a format,
+    /// `qN`, `lossless`, `auto`); an empty value: no presets.
+    pub presets: Vec<crate::task::RenditionSpec>,
     /// The worker's behaviour.
     pub worker: WorkerSettings,
     /// Backoff of transient failures.
@@ -402,6 +406,10 @@ impl Settings {
                 max_upload_bytes: env.positive("THUMBQ_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?,
                 max_pixels: env.positive("THUMBQ_MAX_PIXELS", 50_000_000)?,
                 upload_memory_mb: env.positive("THUMBQ_UPLOAD_MEMORY_MB", 256)?,
+            },
+            presets: {
+                let text = env.string("THUMBQ_PRESETS", crate::task::DEFAULT_PRESETS);
+                crate::task::parse_presets(&text).map_err(|reason| env.error("THUMBQ_PRESETS", &text, &reason))?
             },
             worker: WorkerSettings {
                 concurrency: env.positive("THUMBQ_WORKER_CONCURRENCY", u16::try_from(cores).unwrap_or(u16::MAX))?,

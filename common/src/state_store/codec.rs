@@ -36,6 +36,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("source", record.source.as_ref().map(json)),
         ("result", record.result.as_ref().map(json)),
         ("owner", record.owner.clone()),
+        ("renditions", Some(&record.renditions).filter(|r| !r.is_empty()).map(json)),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -71,6 +72,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "source": parsed("source")?,
         "result": parsed("result")?,
         "owner": fields.get("owner"),
+        "renditions": parsed("renditions")?.unwrap_or_else(|| serde_json::json!([])),
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -83,13 +85,16 @@ mod tests {
     #[test]
     fn record_round_trips_through_hash_fields() {
         let args = ResizeArgs::new(10, 20, Fit::Fill, OutputFormat::Png);
-        let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
+        let large = ResizeArgs::new(640, 480, Fit::Contain, OutputFormat::Webp);
+        let renditions = vec![("small".parse().unwrap(), args), ("large".parse().unwrap(), large)];
+        let envelope = TaskEnvelope::with_renditions(TaskId::new(), renditions, Utc::now());
         let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60, thumbhash: None };
         let mut record = TaskRecord::pending(&envelope, Some(source));
         record.error = Some("disk full".into());
         record.error_kind = Some(FailureKind::Internal);
         record.worker = Some("w:1".into());
         record.owner = Some("mobile-app".into());
+        record.renditions[1].result = record.source.clone();
         let mut fields: HashMap<String, String> =
             to_fields(&record).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         fields.insert(INDEX_FIELD.into(), "not part of the record".into());

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{StateError, StateStore, Update, codec, event};
-use crate::task::{FailureKind, ImageInfo, TaskId, TaskStatus};
+use crate::task::{FailureKind, ImageInfo, Rendition, TaskId, TaskStatus};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
@@ -73,15 +73,24 @@ impl StateStore {
         self.apply(id, TaskStatus::Retry, attempt, &fields).await
     }
 
-    /// Records the stored thumbnail.
-    pub async fn succeed(&self, id: TaskId, attempt: u32, result: &ImageInfo) -> Result<Update, StateError> {
-        let fields = [
+    /// Records the stored thumbnail, and with renditions every rendition with its result.
+    pub async fn succeed(
+        &self,
+        id: TaskId,
+        attempt: u32,
+        result: &ImageInfo,
+        renditions: &[Rendition],
+    ) -> Result<Update, StateError> {
+        let mut fields = vec![
             ("finished_at", now()),
             ("result", codec::json(result)),
             ("error", String::new()),
             ("error_kind", String::new()),
             ("next_retry_at", String::new()),
         ];
+        if !renditions.is_empty() {
+            fields.push(("renditions", codec::json(&renditions)));
+        }
         self.apply(id, TaskStatus::Success, attempt, &fields).await
     }
 

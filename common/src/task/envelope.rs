@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Fit, OutputFormat, TaskId, ThumbnailName};
+use super::{Fit, OutputFormat, Rendition, RenditionName, TaskId, ThumbnailName};
 
 /// Version of [`TaskEnvelope`]'s JSON layout; a worker refuses envelopes of another version.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -48,6 +48,8 @@ pub struct ResizeArgs {
 }
 
 impl ResizeArgs {
+    /// Largest thumbnail side in pixels.
+    pub const MAX_SIDE: u32 = 2048;
     /// JPEG's default quality: visually lossless at thumbnail sizes.
     pub const JPEG_QUALITY: u8 = 85;
     /// Lossy WebP's default quality (libwebp's own `cwebp` default is 75): close to JPEG 85 at a smaller size.
@@ -76,8 +78,12 @@ pub struct TaskEnvelope {
     pub id: TaskId,
     /// The task's name, [`RESIZE_TASK`].
     pub task: String,
-    /// What to make.
+    /// What to make: the one thumbnail, or with renditions the first rendition's arguments.
     pub args: ResizeArgs,
+    /// The renditions to make from one decode, each its own file; empty for a task of one thumbnail. Absent in
+    /// messages of earlier versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<Rendition>,
     /// The attempt this message is for, starting at 1.
     pub attempt: u32,
     /// When the task was accepted by the API.
@@ -87,7 +93,32 @@ pub struct TaskEnvelope {
 impl TaskEnvelope {
     /// The first attempt's envelope of a new resize task.
     pub fn new(id: TaskId, args: ResizeArgs, created_at: DateTime<Utc>) -> Self {
-        Self { version: ENVELOPE_VERSION, id, task: RESIZE_TASK.to_owned(), args, attempt: 1, created_at }
+        Self {
+            version: ENVELOPE_VERSION,
+            id,
+            task: RESIZE_TASK.to_owned(),
+            args,
+            renditions: Vec::new(),
+            attempt: 1,
+            created_at,
+        }
+    }
+
+    /// The first attempt's envelope of a task making `renditions` (at least one) from one decode.
+    pub fn with_renditions(
+        id: TaskId,
+        renditions: Vec<(RenditionName, ResizeArgs)>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        let args = renditions.first().expect("a task makes at least one rendition").1;
+        let renditions = renditions
+            .into_iter()
+            .map(|(name, args)| {
+                let file = ThumbnailName { id, format: args.format, rendition: Some(name.clone()) }.to_string();
+                Rendition { name, args, file, result: None, url: None }
+            })
+            .collect();
+        Self { renditions, ..Self::new(id, args, created_at) }
     }
 
     /// The envelope of the next attempt.
@@ -95,9 +126,20 @@ impl TaskEnvelope {
         Self { attempt: self.attempt + 1, ..self.clone() }
     }
 
-    /// The thumbnail this task writes.
+    /// The thumbnail this task is known by: its one thumbnail, or its first rendition.
     pub fn thumbnail_name(&self) -> ThumbnailName {
-        ThumbnailName { id: self.id, format: self.args.format }
+        let rendition = self.renditions.first().map(|r| r.name.clone());
+        ThumbnailName { id: self.id, format: self.args.format, rendition }
+    }
+
+    /// Every file this task writes, with what goes in it: one thumbnail, or one file per rendition.
+    pub fn outputs(&self) -> Vec<(ThumbnailName, ResizeArgs)> {
+        if self.renditions.is_empty() {
+            return vec![(self.thumbnail_name(), self.args)];
+        }
+        let name =
+            |r: &Rendition| ThumbnailName { id: self.id, format: r.args.format, rendition: Some(r.name.clone()) };
+        self.renditions.iter().map(|r| (name(r), r.args)).collect()
     }
 
     /// Serialises the envelope to its JSON message body.
@@ -149,6 +191,27 @@ mod tests {
         assert!(!serde_json::to_string(&args).unwrap().contains("quality"));
         let asked = ResizeArgs { quality: Some(40), lossless: false, ..args };
         assert_eq!(asked.quality(), 40);
+    }
+
+    #[test]
+    fn a_task_of_renditions_names_one_file_per_rendition_and_is_known_by_the_first() {
+        let id = TaskId::new();
+        let small = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
+        let large = ResizeArgs::new(1280, 1280, Fit::Contain, OutputFormat::Webp);
+        let envelope = TaskEnvelope::with_renditions(
+            id,
+            vec![("small".parse().unwrap(), small), ("large".parse().unwrap(), large)],
+            Utc::now(),
+        );
+        assert_eq!(envelope.args, small);
+        assert_eq!(envelope.thumbnail_name().to_string(), format!("{id}-small.jpg"));
+        let files: Vec<String> = envelope.outputs().iter().map(|(name, _)| name.to_string()).collect();
+        assert_eq!(files, [format!("{id}-small.jpg"), format!("{id}-large.webp")]);
+        assert_eq!(envelope.renditions[1].file, files[1]);
+        assert_eq!(TaskEnvelope::from_json(&envelope.to_json()).unwrap(), envelope);
+        let single = TaskEnvelope::new(id, small, Utc::now());
+        assert_eq!(single.outputs(), vec![(single.thumbnail_name(), small)]);
+        assert!(!String::from_utf8(single.to_json()).unwrap().contains("renditions"));
     }
 
     #[test]

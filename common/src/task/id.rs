@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::OutputFormat;
+use super::{OutputFormat, RenditionName};
 
 /// A task's identity: a random UUID, also the RabbitMQ `message_id` and the stem of the thumbnail's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -50,18 +50,24 @@ impl FromStr for TaskId {
     }
 }
 
-/// A thumbnail's public name, `<uuid>.<ext>`; parsing it is the only way a request names a stored file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A thumbnail's public name, `<uuid>.<ext>`, or `<uuid>-<rendition>.<ext>` for a rendition; parsing it is the
+/// only way a request names a stored file.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThumbnailName {
     /// The task that makes it.
     pub id: TaskId,
     /// Its format, which gives the extension.
     pub format: OutputFormat,
+    /// The rendition it is, for a task of renditions.
+    pub rendition: Option<RenditionName>,
 }
 
 impl fmt::Display for ThumbnailName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.id, self.format.extension())
+        match &self.rendition {
+            Some(rendition) => write!(f, "{}-{rendition}.{}", self.id, self.format.extension()),
+            None => write!(f, "{}.{}", self.id, self.format.extension()),
+        }
     }
 }
 
@@ -70,9 +76,15 @@ impl FromStr for ThumbnailName {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (stem, ext) = s.split_once('.').ok_or(())?;
-        let id = stem.parse().map_err(|_| ())?;
+        // A canonical UUID is 36 characters; a rendition's name follows a '-'.
+        let (id, rendition) = match stem.split_at_checked(36) {
+            Some((id, "")) => (id, None),
+            Some((id, rest)) => (id, Some(rest.strip_prefix('-').ok_or(())?.parse().map_err(|_| ())?)),
+            None => return Err(()),
+        };
+        let id = id.parse().map_err(|_| ())?;
         let format = OutputFormat::ALL.into_iter().find(|f| f.extension() == ext).ok_or(())?;
-        Ok(Self { id, format })
+        Ok(Self { id, format, rendition })
     }
 }
 
@@ -83,8 +95,11 @@ mod tests {
     #[test]
     fn thumbnail_names_parse_only_in_canonical_form() {
         let id = TaskId::new();
-        let name = ThumbnailName { id, format: OutputFormat::Jpeg };
+        let name = ThumbnailName { id, format: OutputFormat::Jpeg, rendition: None };
         assert_eq!(name.to_string().parse::<ThumbnailName>(), Ok(name));
+        let rendition = ThumbnailName { id, format: OutputFormat::Webp, rendition: Some("large_2".parse().unwrap()) };
+        assert_eq!(rendition.to_string(), format!("{id}-large_2.webp"));
+        assert_eq!(rendition.to_string().parse::<ThumbnailName>(), Ok(rendition));
         for bad in [
             "../../etc/passwd".to_owned(),
             format!("{id}"),
@@ -93,6 +108,12 @@ mod tests {
             format!("{}.png", id.to_string().to_uppercase()),
             format!("{}.png", id.to_string().replace('-', "")),
             format!("../{id}.png"),
+            format!("{id}-.png"),
+            format!("{id}-Large.png"),
+            format!("{id}-a/b.png"),
+            format!("{id}--a.png"),
+            format!("{id}x-a.png"),
+            format!("{id}-{}.png", "a".repeat(33)),
         ] {
             assert!(bad.parse::<ThumbnailName>().is_err(), "{bad} parsed");
         }

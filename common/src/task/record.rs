@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Fit, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName};
+use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName};
 
 /// Why a task failed, which decides the HTTP status of its thumbnail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -82,8 +82,11 @@ pub struct TaskRecord {
     pub error_kind: Option<FailureKind>,
     /// The uploaded image.
     pub source: Option<ImageInfo>,
-    /// The thumbnail, once SUCCESS.
+    /// The thumbnail (with renditions, the first rendition), once SUCCESS.
     pub result: Option<ImageInfo>,
+    /// The renditions, each with its file and (once SUCCESS) its result; empty for a task of one thumbnail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<Rendition>,
     /// The name of the API key that uploaded it; none when keys are off.
     #[serde(default)]
     #[schema(example = "mobile-app")]
@@ -97,17 +100,33 @@ pub struct TaskRecord {
 impl TaskRecord {
     /// The SUCCESS record rebuilt for a stored thumbnail whose record was lost (a Redis failover before a replica
     /// had it, say): its arguments are the thumbnail's own size and format, its times the time of the rebuild.
-    pub fn recovered(name: ThumbnailName, result: ImageInfo) -> Self {
+    pub fn recovered(name: &ThumbnailName, result: ImageInfo) -> Self {
         let args = ResizeArgs::new(result.width, result.height, Fit::Fill, name.format);
         let now = Utc::now();
         let envelope = TaskEnvelope::new(name.id, args, now);
         Self {
+            name: name.to_string(),
             status: TaskStatus::Success,
             attempts: 1,
             finished_at: Some(now),
             result: Some(result),
             ..Self::pending(&envelope, None)
         }
+    }
+
+    /// Whether `name` is one of the files this task makes.
+    pub fn has_file(&self, name: &ThumbnailName) -> bool {
+        let file = name.to_string();
+        name.id == self.id && (self.name == file || self.renditions.iter().any(|r| r.file == file))
+    }
+
+    /// Every file this task makes (or made).
+    pub fn files(&self) -> Vec<ThumbnailName> {
+        let mut names: Vec<ThumbnailName> = self.renditions.iter().filter_map(|r| r.file.parse().ok()).collect();
+        if names.is_empty() {
+            names.extend(self.name.parse().ok());
+        }
+        names
     }
 
     /// The PENDING record of a task the API has just accepted.
@@ -128,6 +147,7 @@ impl TaskRecord {
             error_kind: None,
             source,
             result: None,
+            renditions: envelope.renditions.clone(),
             owner: None,
             url: None,
         }

@@ -142,7 +142,7 @@ fn exercise(name: &str, data: &[u8]) -> bool {
     let _ = webp::decode_scaled(data, 1.0 + f64::from(data.len() as u32 % 8));
 
     let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);
-    let estimate = estimate_peak(data, &args, MAX_PIXELS);
+    let estimate = estimate_peak(data, std::slice::from_ref(&args), MAX_PIXELS);
     let limits = Limits { max_pixels: MAX_PIXELS, decoder_memory_mib: 64 };
     let (made, peak) = peak_of(|| make_thumbnail(data, &args, limits));
     let bound = match &estimate {

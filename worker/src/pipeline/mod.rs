@@ -76,6 +76,7 @@ pub enum PipelineError {
 
 /// How an image will be decoded for a thumbnail: in which orientation the box is planned, and how many times smaller
 /// than full size the decode may be.
+#[derive(Clone, Copy)]
 struct DecodePlan {
     orientation: Orientation,
     /// The box (width, height) in the source's stored orientation.
@@ -89,8 +90,7 @@ struct DecodePlan {
 }
 
 impl DecodePlan {
-    fn new(bytes: &[u8], probe: &Probe, args: &ResizeArgs) -> Self {
-        let orientation = decode::orientation(bytes, probe.format);
+    fn new(orientation: Orientation, probe: &Probe, args: &ResizeArgs) -> Self {
         // Plan in the source's stored orientation and rotate the small result: for a quarter turn the box turns
         // too, and the focus (given in the image as displayed) is mapped back to where it is stored.
         let turns = matches!(
@@ -106,6 +106,14 @@ impl DecodePlan {
         let reduction =
             (full.crop_width / f64::from(2 * full.width)).min(full.crop_height / f64::from(2 * full.height));
         Self { orientation, stored_box, focus, full, reduction: reduction.max(1.0) }
+    }
+
+    /// One plan per output, and the reduction the decode may use: the one the most demanding output allows.
+    fn all(bytes: &[u8], probe: &Probe, outputs: &[ResizeArgs]) -> (Vec<Self>, f64) {
+        let orientation = decode::orientation(bytes, probe.format);
+        let plans: Vec<Self> = outputs.iter().map(|args| Self::new(orientation, probe, args)).collect();
+        let reduction = plans.iter().map(|p| p.reduction).fold(f64::INFINITY, f64::min);
+        (plans, if reduction.is_finite() { reduction } else { 1.0 })
     }
 }
 
@@ -124,34 +132,58 @@ fn stored_point(orientation: Orientation, (x, y): (f64, f64)) -> (f64, f64) {
     }
 }
 
-/// The most memory making this thumbnail will need, in bytes, estimated from the header alone (see [`memory`]).
-pub fn estimate_peak(bytes: &[u8], args: &ResizeArgs, max_pixels: u64) -> Result<u64, PipelineError> {
+/// The most memory making these thumbnails will need, in bytes, estimated from the header alone (see [`memory`]):
+/// the decode, every encoded output kept until stored, and the largest output's resampling and encoding buffers.
+pub fn estimate_peak(bytes: &[u8], outputs: &[ResizeArgs], max_pixels: u64) -> Result<u64, PipelineError> {
     let probe = image_probe::probe(bytes, max_pixels)?;
     image_probe::without_panics(|| {
-        let plan = DecodePlan::new(bytes, &probe, args);
-        let output = u64::from(plan.full.width) * u64::from(plan.full.height) * 4;
-        memory::decode_peak(bytes, &probe, plan.reduction) + 3 * output + bytes.len() as u64
+        let (plans, reduction) = DecodePlan::all(bytes, &probe, outputs);
+        let sizes = plans.iter().map(|p| u64::from(p.full.width) * u64::from(p.full.height) * 4);
+        let (sum, largest) = sizes.fold((0, 0), |(sum, largest), size| (sum + size, largest.max(size)));
+        memory::decode_peak(bytes, &probe, reduction) + sum + 2 * largest + bytes.len() as u64
     })
     .map_err(PipelineError::Decode)
 }
 
-/// Makes the thumbnail `args` asks for from the encoded image `bytes`, within `limits`. A panic in a decoder is a
-/// decode error of this image (permanent), not a crash of the task.
+/// Makes the thumbnail `args` asks for from the encoded image `bytes`, within `limits`.
 pub fn make_thumbnail(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, PipelineError> {
-    image_probe::without_panics(|| make(bytes, args, limits)).map_err(PipelineError::Decode)?
+    let mut thumbnails = make_thumbnails(bytes, std::slice::from_ref(args), limits)?;
+    Ok(thumbnails.remove(0))
 }
 
-fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, PipelineError> {
+/// Makes one thumbnail per entry of `outputs` (renditions) from one decode of `bytes`, at the scale the most
+/// demanding one needs. Only the first carries a ThumbHash: they all show the same image. A panic in a decoder is
+/// a decode error of this image (permanent), not a crash of the task.
+pub fn make_thumbnails(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thumbnail>, PipelineError> {
+    image_probe::without_panics(|| make(bytes, outputs, limits)).map_err(PipelineError::Decode)?
+}
+
+fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thumbnail>, PipelineError> {
     let probe = image_probe::probe(bytes, limits.max_pixels)?;
-    let DecodePlan { orientation, stored_box: (box_w, box_h), focus, full, reduction } =
-        DecodePlan::new(bytes, &probe, args);
-    let source = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?;
+    let (plans, reduction) = DecodePlan::all(bytes, &probe, outputs);
+    let mut source = Some(decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?);
+    let mut thumbnails = Vec::with_capacity(outputs.len());
+    for (i, (args, plan)) in outputs.iter().zip(plans).enumerate() {
+        let small = resample(source.as_ref().expect("kept until the last resample"), args, plan)?;
+        if i + 1 == outputs.len() {
+            // Free the decoded image before the last encode: it is most of the task's memory.
+            source = None;
+        }
+        thumbnails.push(finish(small, args, i == 0)?);
+    }
+    drop(source);
+    Ok(thumbnails)
+}
+
+/// Resamples one output from the decoded `source` and turns it to the EXIF orientation.
+fn resample(source: &DynamicImage, args: &ResizeArgs, plan: DecodePlan) -> Result<DynamicImage, PipelineError> {
+    let DecodePlan { orientation, stored_box: (box_w, box_h), focus, full, .. } = plan;
     // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
     // which must not change the thumbnail's size.
     let focus = if args.auto_focus && args.fit == thumbq_common::task::Fit::Cover {
         // Scored on the decoded pixels, in the stored orientation the plan uses.
         let centred = geometry::plan(source.width(), source.height(), box_w, box_h, args.fit);
-        attention::focus(&source, centred.crop_width, centred.crop_height)
+        attention::focus(source, centred.crop_width, centred.crop_height)
     } else {
         focus
     };
@@ -168,12 +200,15 @@ fn make(bytes: &[u8], args: &ResizeArgs, limits: Limits) -> Result<Thumbnail, Pi
         plan.crop_width,
         plan.crop_height,
     );
-    Resizer::new().resize(&source, &mut small, &options).map_err(|e| PipelineError::Encode(e.to_string()))?;
-    drop(source);
+    Resizer::new().resize(source, &mut small, &options).map_err(|e| PipelineError::Encode(e.to_string()))?;
     small.apply_orientation(orientation);
+    Ok(small)
+}
 
+/// Encodes a finished output, with its ThumbHash when asked.
+fn finish(small: DynamicImage, args: &ResizeArgs, thumbhash: bool) -> Result<Thumbnail, PipelineError> {
     let (width, height) = (small.width(), small.height());
-    let thumbhash = Some(placeholder::thumbhash(&small));
+    let thumbhash = thumbhash.then(|| placeholder::thumbhash(&small));
     let bytes = encode::encode(small, args)?;
     let info = ImageInfo { format: args.format.name().to_owned(), width, height, bytes: bytes.len() as u64, thumbhash };
     Ok(Thumbnail { bytes, info })
@@ -269,6 +304,30 @@ mod tests {
     }
 
     #[test]
+    fn renditions_come_from_one_decode_at_the_scale_the_largest_needs() {
+        let source = include_bytes!("../../../assets/example.jpg");
+        let small = args(100, 100, Fit::Cover, OutputFormat::Png);
+        let large = args(600, 400, Fit::Contain, OutputFormat::Png);
+        let limits = Limits::pixels(1 << 30);
+        let both = make_thumbnails(source, &[small, large], limits).unwrap();
+        let (alone_small, alone_large) =
+            (make_thumbnail(source, &small, limits).unwrap(), make_thumbnail(source, &large, limits).unwrap());
+        // The largest rendition decides the decode's scale, so it is exactly what it is when made alone ...
+        assert_eq!(both[1].bytes, alone_large.bytes);
+        // ... and the small one, resampled from a larger decode, is at least as good as alone.
+        let reference = quality::reference(source, &small);
+        let psnr = |t: &Thumbnail| quality::psnr(&reference, &quality::flattened(&t.bytes));
+        assert!(psnr(&both[0]) >= psnr(&alone_small) - 0.1, "{} vs {}", psnr(&both[0]), psnr(&alone_small));
+        assert_eq!((both[0].info.width, both[1].info.width), (100, 600));
+        assert!(both[0].info.thumbhash.is_some() && both[1].info.thumbhash.is_none(), "one placeholder per task");
+        // One decode's memory and every output's, not one decode per rendition.
+        let peak = estimate_peak(source, &[small, large], 1 << 30).unwrap();
+        let peaks =
+            estimate_peak(source, &[small], 1 << 30).unwrap() + estimate_peak(source, &[large], 1 << 30).unwrap();
+        assert!(peak < peaks, "{peak} vs {peaks}");
+    }
+
+    #[test]
     fn fit_modes_give_their_sizes() {
         let source = sample_image(ImageFormat::Png, 400, 100);
         let size = |fit| {
@@ -342,7 +401,7 @@ mod tests {
             let source = test_images::progressive_jpeg(width, height, subsamp);
             for side in [100, 400, 1000] {
                 let args = args(side, side, Fit::Cover, OutputFormat::Jpeg);
-                let mib = estimate_peak(&source, &args, 1 << 30).unwrap().div_ceil(1 << 20);
+                let mib = estimate_peak(&source, std::slice::from_ref(&args), 1 << 30).unwrap().div_ceil(1 << 20);
                 let limits = Limits { max_pixels: 1 << 30, decoder_memory_mib: u32::try_from(mib).unwrap() };
                 make_thumbnail(&source, &args, limits)
                     .unwrap_or_else(|e| panic!("{width}x{height} {subsamp:?} for {side}: {mib} MiB: {e}"));

@@ -3,7 +3,7 @@
 //! writing removes what it wrote).
 
 use axum::{extract::State, http::StatusCode};
-use thumbq_common::access::Scope;
+use thumbq_common::{access::Scope, task::TaskRecord};
 
 use super::parse_name;
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
     state::AppState,
 };
 
-/// Delete a thumbnail, its original and its task record (erasure).
+/// Delete a thumbnail (with all its task's renditions), its original and its task record (erasure).
 ///
 /// `204` whether or not anything was left to delete, so a retried request is safe; `GET` answers `404` afterwards.
 /// With keys on, the key that uploaded the task may delete it, an `admin` key any; a thumbnail whose record has
@@ -23,8 +23,9 @@ use crate::{
     path = "/thumbnails/{name}",
     tag = "thumbnails",
     security(("api_key" = ["upload"])),
-    params(("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`",
-        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(png|jpg|webp)$",
+    params(("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or any of its renditions' (which \
+        erases them all)",
+        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp)$",
         example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")),
     responses(
         (status = 204, description = "Deleted, or nothing was there"),
@@ -39,12 +40,12 @@ pub async fn delete_thumbnail(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Upload)?;
     let name = parse_name(&name)?;
-    let record = state.states.get(name.id).await?.filter(|r| r.name == name.to_string());
+    let record = state.states.get(name.id).await?.filter(|r| r.has_file(&name));
     match &record {
         Some(record) => caller.require_owner_of(record.owner.as_deref())?,
         // Expired or already deleted: whose it was is unknown, so only an admin may erase what is still stored.
         None => {
-            if state.store.get_thumbnail(name).await.map_err(|e| store_unavailable(&e))?.is_some() {
+            if state.store.get_thumbnail(&name).await.map_err(|e| store_unavailable(&e))?.is_some() {
                 caller.require(Scope::Admin)?;
             }
         }
@@ -52,7 +53,11 @@ pub async fn delete_thumbnail(
     if let Some(record) = record.as_ref().filter(|r| !r.status.is_terminal()) {
         state.states.revoke(record.id).await?;
     }
-    state.store.delete_thumbnail(name).await.map_err(|e| store_unavailable(&e))?;
+    // Every file of the task: with renditions, naming one erases them all.
+    let files = record.as_ref().map_or_else(|| vec![name.clone()], TaskRecord::files);
+    for file in &files {
+        state.store.delete_thumbnail(file).await.map_err(|e| store_unavailable(&e))?;
+    }
     state.store.delete_original(name.id).await.map_err(|e| store_unavailable(&e))?;
     if let Some(record) = &record {
         state.states.delete(record).await?;

@@ -45,8 +45,8 @@ pub struct WaitParams {
     path = "/thumbnails/{name}",
     tag = "thumbnails",
     params(
-        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`",
-            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(png|jpg|webp)$",
+        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or a rendition's, `<uuid>-<rendition>.<ext>`",
+            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp)$",
             example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"),
         WaitParams,
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
@@ -87,7 +87,7 @@ pub async fn get_thumbnail(
     let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);
     // A stored thumbnail is final (written atomically, never changed), so it is served without asking Redis. A
     // store error here is not the answer yet: the record may say the task failed, or is still running.
-    match stored_thumbnail(&state, name, &headers).await {
+    match stored_thumbnail(&state, &name, &headers).await {
         Ok(Some(response)) => return Ok(response),
         Ok(None) => {}
         Err(e) => warn!(error = %e, "file store unreadable; answering from the task record"),
@@ -95,11 +95,11 @@ pub async fn get_thumbnail(
     let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
     let record =
         state.events.wait_until_finished(&state.states, name.id, wait, &state.shutdown).await?.ok_or_else(not_found)?;
-    if record.name != name.to_string() {
+    if !record.has_file(&name) {
         return Err(not_found());
     }
     match record.status {
-        TaskStatus::Success => match stored_thumbnail(&state, name, &headers).await? {
+        TaskStatus::Success => match stored_thumbnail(&state, &name, &headers).await? {
             Some(response) => Ok(response),
             // Erased since the record was read (`DELETE /thumbnails` removes the file, then the record), or lost:
             // either way there is no thumbnail to give; the operator sees the warning if it keeps happening.
@@ -129,7 +129,7 @@ pub async fn get_thumbnail(
 /// `THUMBQ_DOWNLOAD_REDIRECT`; `None` when it is not stored.
 async fn stored_thumbnail(
     state: &AppState,
-    name: ThumbnailName,
+    name: &ThumbnailName,
     headers: &HeaderMap,
 ) -> Result<Option<Response>, ApiError> {
     if let Some(ttl) = state.settings.store.download_redirect {
@@ -157,9 +157,9 @@ async fn stored_thumbnail(
     if matches {
         return Ok(Some((StatusCode::NOT_MODIFIED, cache).into_response()));
     }
-    restore_record_of(state, name);
+    restore_record_of(state, name.clone());
     let content_type = HeaderValue::from_static(name.format.content_type());
-    // The name is `<uuid>.<ext>`, checked on parsing: safe inside the quotes.
+    // The name is `<uuid>[-<rendition>].<ext>`, checked on parsing: safe inside the quotes.
     let disposition = HeaderValue::from_str(&format!("inline; filename=\"{name}\""))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, disposition)];
@@ -177,9 +177,9 @@ fn restore_record_of(state: &AppState, name: ThumbnailName) {
             if states.exists(name.id).await? {
                 return Ok(false);
             }
-            let Some(bytes) = store.get_thumbnail(name).await.ok().flatten() else { return Ok(false) };
+            let Some(bytes) = store.get_thumbnail(&name).await.ok().flatten() else { return Ok(false) };
             let Ok(probe) = thumbq_common::image_probe::probe(&bytes, max_pixels) else { return Ok(false) };
-            states.create(&TaskRecord::recovered(name, probe.info(bytes.len()))).await.map(|()| true)
+            states.create(&TaskRecord::recovered(&name, probe.info(bytes.len()))).await.map(|()| true)
         };
         match restore.await {
             Ok(true) => warn!(task_id = %name.id, "rebuilt the lost record of a stored thumbnail"),

@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 use thumbq_common::{
     access::Scope,
     image_probe,
-    task::{Fit, Focus, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
+    task::{
+        Fit, Focus, MAX_RENDITIONS, OutputFormat, Rendition, RenditionSpec, ResizeArgs, SourceFormat, TaskEnvelope,
+        TaskId, TaskRecord, TaskStatus, ThumbnailName,
+    },
 };
 use tracing::{Instrument, info, info_span, warn};
 use utoipa::{IntoParams, ToSchema};
@@ -29,8 +32,6 @@ use crate::{
     upload::Upload,
 };
 
-/// Largest thumbnail side in pixels.
-pub const MAX_SIDE: u32 = 2048;
 /// Longest long poll in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 /// Thumbnails never change once made: caches may keep them for a year.
@@ -45,7 +46,9 @@ pub fn router() -> Router<AppState> {
 
 /// A thumbnail name from a path, or the `400` that says what one looks like.
 pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
-    name.parse().map_err(|()| ApiError::BadRequest("not a thumbnail name: expected <uuid>.<png|jpg|webp>".into()))
+    name.parse().map_err(|()| {
+        ApiError::BadRequest("not a thumbnail name: expected <uuid>.<png|jpg|webp> or <uuid>-<rendition>.<ext>".into())
+    })
 }
 
 /// Optional query parameters of an upload.
@@ -72,6 +75,17 @@ pub struct UploadParams {
     pub quality: Option<u8>,
     /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
     pub lossless: Option<bool>,
+    /// Renditions by preset name, comma-separated (`THUMBQ_PRESETS`; by default `thumb` 160x160 cover, `small`
+    /// 320x320, `medium` 640x640 and `large` 1280x1280 contain): one task makes them all from one decode, each its
+    /// own file `<uuid>-<name>.<ext>`. The upload's `fit`, `format`, `quality`, `lossless` and `focus` fill in
+    /// what a preset leaves open (`quality` for lossy renditions, `focus` for cover ones); `width` and `height`
+    /// are refused.
+    #[param(example = "small,large")]
+    pub preset: Option<String>,
+    /// Ad-hoc renditions, `<width>x<height>` comma-separated, each named by its size; may join `preset`, at most 8
+    /// renditions in all.
+    #[param(pattern = r"^[0-9]+x[0-9]+(,[0-9]+x[0-9]+)*$", example = "100x100,640x480")]
+    pub sizes: Option<String>,
     /// `cover` only: `x,y`, the point the crop is centred on (as near as the edges allow), in fractions of the
     /// image's width and height as displayed, e.g. `0.8,0.3`; or `auto`: where an attention measure (detail,
     /// saturated colour, skin tones) finds the subject. Default: the centre.
@@ -79,38 +93,140 @@ pub struct UploadParams {
     pub focus: Option<String>,
 }
 
-impl UploadParams {
-    /// The arguments these parameters ask for, on an image whose format the probe read as `source`.
-    fn args(&self, source: thumbq_common::task::SourceFormat) -> Result<ResizeArgs, ApiError> {
-        let format = self.format.unwrap_or_else(|| OutputFormat::default_for(source));
-        let lossless = self.lossless.unwrap_or(false);
+/// The options of one output before they are checked: what the request or a preset asked for.
+struct Asked {
+    width: u32,
+    height: u32,
+    fit: Fit,
+    format: OutputFormat,
+    quality: Option<u8>,
+    lossless: bool,
+    focus: Option<Focus>,
+    auto_focus: bool,
+}
+
+impl Asked {
+    /// The checked arguments, or what makes no sense.
+    fn check(self) -> Result<ResizeArgs, ApiError> {
+        let Self { width, height, fit, format, quality, lossless, focus, auto_focus } = self;
         if lossless && format != OutputFormat::Webp {
             return Err(ApiError::BadRequest(format!("lossless applies to webp only, not to {}", format.name())));
         }
-        let quality = self.quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
+        let quality = quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
         if quality.is_some() && (format == OutputFormat::Png || lossless) {
             return Err(ApiError::BadRequest(
                 "quality applies to lossy outputs only: jpeg, or webp without lossless".into(),
             ));
         }
-        let fit = self.fit.unwrap_or_default();
-        let auto_focus = self.focus.as_deref() == Some("auto");
-        let focus = self.focus.as_deref().filter(|_| !auto_focus).map(parse_focus).transpose()?;
         if (focus.is_some() || auto_focus) && fit != Fit::Cover {
             return Err(ApiError::BadRequest("focus applies to fit=cover only".into()));
         }
-        Ok(ResizeArgs {
-            quality,
-            lossless,
-            focus,
+        let width = in_range("width", width, 1..=ResizeArgs::MAX_SIDE)?;
+        let height = in_range("height", height, 1..=ResizeArgs::MAX_SIDE)?;
+        Ok(ResizeArgs { quality, lossless, focus, auto_focus, ..ResizeArgs::new(width, height, fit, format) })
+    }
+}
+
+impl UploadParams {
+    /// The task these parameters ask for, on an image whose format the probe read as `source`: one thumbnail, or
+    /// with `preset`/`sizes` one rendition each.
+    fn envelope(&self, source: SourceFormat, presets: &[RenditionSpec]) -> Result<TaskEnvelope, ApiError> {
+        let (id, now) = (TaskId::new(), Utc::now());
+        let specs = self.renditions(presets)?;
+        if specs.is_empty() {
+            return Ok(TaskEnvelope::new(id, self.args(source)?, now));
+        }
+        if self.width.is_some() || self.height.is_some() {
+            return Err(ApiError::BadRequest(
+                "width and height size the single thumbnail: with preset or sizes, the sizes come from those".into(),
+            ));
+        }
+        let renditions = specs
+            .iter()
+            .map(|spec| {
+                let args = self.rendition_args(spec, source).map_err(|e| match e {
+                    ApiError::BadRequest(reason) => ApiError::BadRequest(format!("rendition {}: {reason}", spec.name)),
+                    other => other,
+                })?;
+                Ok((spec.name.clone(), args))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        // The upload's own options fill in where they mean something; one that fits no rendition is a mistake.
+        let unused = |what: &str| ApiError::BadRequest(format!("{what} applies to none of the renditions asked for"));
+        let used = |test: fn(&ResizeArgs) -> bool| renditions.iter().any(|(_, args)| test(args));
+        if self.quality.is_some() && !used(|a| a.format != OutputFormat::Png && !a.lossless) {
+            return Err(unused("quality"));
+        }
+        if self.focus.is_some() && !used(|a| a.fit == Fit::Cover) {
+            return Err(unused("focus"));
+        }
+        if self.lossless == Some(true) && !used(|a| a.lossless) {
+            return Err(unused("lossless"));
+        }
+        Ok(TaskEnvelope::with_renditions(id, renditions, now))
+    }
+
+    /// The presets and sizes asked for, in the order given; names unique, [`MAX_RENDITIONS`] at most.
+    fn renditions(&self, presets: &[RenditionSpec]) -> Result<Vec<RenditionSpec>, ApiError> {
+        let list = |text: &Option<String>| -> Vec<String> {
+            text.as_deref().map(|t| t.split(',').map(str::trim).map(str::to_owned).collect()).unwrap_or_default()
+        };
+        let mut specs: Vec<RenditionSpec> = Vec::new();
+        for name in list(&self.preset) {
+            let preset = presets.iter().find(|p| p.name.as_str() == name).ok_or_else(|| {
+                let known: Vec<&str> = presets.iter().map(|p| p.name.as_str()).collect();
+                ApiError::BadRequest(format!("no preset named {name:?}; this service has: {}", known.join(", ")))
+            })?;
+            specs.push(preset.clone());
+        }
+        for size in list(&self.sizes) {
+            specs.push(RenditionSpec::size(&size).map_err(ApiError::BadRequest)?);
+        }
+        if specs.len() > MAX_RENDITIONS {
+            return Err(ApiError::BadRequest(format!("at most {MAX_RENDITIONS} renditions per upload")));
+        }
+        if let Some(twice) = specs.iter().enumerate().find(|(i, s)| specs[..*i].iter().any(|o| o.name == s.name)) {
+            return Err(ApiError::BadRequest(format!("rendition {} is asked for twice", twice.1.name)));
+        }
+        Ok(specs)
+    }
+
+    /// The options of a single thumbnail.
+    fn args(&self, source: SourceFormat) -> Result<ResizeArgs, ApiError> {
+        let auto_focus = self.focus.as_deref() == Some("auto");
+        Asked {
+            width: self.width.unwrap_or(100),
+            height: self.height.unwrap_or(100),
+            fit: self.fit.unwrap_or_default(),
+            format: self.format.unwrap_or_else(|| OutputFormat::default_for(source)),
+            quality: self.quality,
+            lossless: self.lossless.unwrap_or(false),
+            focus: self.focus.as_deref().filter(|_| !auto_focus).map(parse_focus).transpose()?,
             auto_focus,
-            ..ResizeArgs::new(
-                in_range("width", self.width.unwrap_or(100), 1..=MAX_SIDE)?,
-                in_range("height", self.height.unwrap_or(100), 1..=MAX_SIDE)?,
-                fit,
-                format,
-            )
-        })
+        }
+        .check()
+    }
+
+    /// The options of one rendition: the preset's own, then the upload's where they mean something.
+    fn rendition_args(&self, spec: &RenditionSpec, source: SourceFormat) -> Result<ResizeArgs, ApiError> {
+        let fit = spec.fit.or(self.fit).unwrap_or_default();
+        let format = spec.format.or(self.format).unwrap_or_else(|| OutputFormat::default_for(source));
+        let lossless = spec.lossless || (self.lossless == Some(true) && format == OutputFormat::Webp);
+        let lossy = format != OutputFormat::Png && !lossless;
+        let cover = fit == Fit::Cover;
+        let auto_focus = cover && (spec.auto_focus || self.focus.as_deref() == Some("auto"));
+        let focus = self.focus.as_deref().filter(|f| cover && !auto_focus && *f != "auto").map(parse_focus);
+        Asked {
+            width: spec.width,
+            height: spec.height,
+            fit,
+            format,
+            quality: spec.quality.or(self.quality.filter(|_| lossy)),
+            lossless,
+            focus: focus.transpose()?,
+            auto_focus,
+        }
+        .check()
     }
 }
 
@@ -155,6 +271,10 @@ pub struct Accepted {
     /// Absolute URL of the task's record.
     #[schema(example = "http://127.0.0.1:8000/tasks/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
     pub status_url: String,
+    /// With `preset` or `sizes`: each rendition with its file's name and URL (`name` and `url` above are the
+    /// first rendition's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<Rendition>,
 }
 
 /// Upload an image and queue its thumbnail.
@@ -205,8 +325,7 @@ pub async fn create_thumbnail(
     let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let args = params.args(probe.format)?;
-    let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
+    let envelope = params.envelope(probe.format, &state.settings.presets)?;
     let record = TaskRecord { owner: caller.key, ..TaskRecord::pending(&envelope, Some(probe.info(bytes.len()))) };
     let span = info_span!("task", task_id = %envelope.id);
     // Run the accept sequence as its own task: a client that hangs up half-way must not leave half a task behind.
@@ -226,6 +345,7 @@ pub async fn create_thumbnail(
         url: state.thumbnail_url(&name),
         status_url: format!("{base}/tasks/{}", envelope.id),
         name,
+        renditions: state.present(TaskRecord::pending(&envelope, None)).renditions,
     };
     // The path (and signature) of the thumbnail's URL.
     let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url);
