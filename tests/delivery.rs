@@ -17,6 +17,7 @@ async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
         task: RESIZE_TASK.into(),
         args: record.args,
         renditions: Vec::new(),
+        callback_url: None,
         attempt: 1,
         created_at: record.created_at,
     };

@@ -33,3 +33,4 @@ mod support;
 mod sweep;
 mod tasks;
 mod thumbnails;
+mod webhooks;

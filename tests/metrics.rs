@@ -56,6 +56,8 @@ async fn every_metric_has_help_failure_counters_start_at_zero_and_methods_are_bo
     let queue = app.settings.amqp.queue.clone();
     let invented = reqwest::Method::from_bytes(b"BREW").unwrap();
     app.client.request(invented, format!("{}/health", app.base)).send().await.unwrap();
+    // The recorder is the process's: run alone, this test must make the request it looks for itself.
+    assert_eq!(app.get("/health").await.status(), 200);
 
     let api = app.get("/metrics").await.text().await.unwrap();
     let worker = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();

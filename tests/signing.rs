@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use image::ImageFormat;
 use reqwest::StatusCode;
-use thumbq_api::signing::UrlSigner;
+use thumbq_common::links::UrlSigner;
 use thumbq_common::{TaskRecord, access::Secret, fixtures::sample_image, settings::UrlSigning};
 
 use crate::support::spawn_api_with;

@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use thumbq_common::{broker::BrokerError, image_probe::ProbeError, state_store::StateError};
+use thumbq_common::{broker::BrokerError, image_probe::ProbeError, links::SignatureError, state_store::StateError};
 use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying after a 503.
@@ -144,6 +144,12 @@ impl From<ProbeError> for ApiError {
             ProbeError::NotAnImage | ProbeError::Unsupported(_) => Self::UnsupportedMediaType(e.to_string()),
             ProbeError::Unreadable { .. } | ProbeError::TooLarge { .. } => Self::Unprocessable(e.to_string()),
         }
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    fn from(e: SignatureError) -> Self {
+        Self::Forbidden(e.to_string())
     }
 }
 

@@ -12,7 +12,6 @@ pub mod limits;
 pub mod openapi;
 pub mod routes;
 pub mod server;
-pub mod signing;
 pub mod state;
 pub mod upload;
 

@@ -6,11 +6,12 @@ use thumbq_common::{
     Settings, TaskRecord,
     broker::{PublisherLink, Topology},
     file_store::SharedFileStore,
+    links::Links,
     state_store::StateStore,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{events::TaskEvents, signing::UrlSigner};
+use crate::events::TaskEvents;
 
 /// The API's shared state; cheap to clone.
 #[derive(Clone)]
@@ -31,8 +32,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Room for upload bodies, one permit a KiB (`THUMBQ_UPLOAD_MEMORY_MB`).
     pub upload_memory: Arc<tokio::sync::Semaphore>,
-    /// Signs download URLs when `THUMBQ_SIGNED_URLS` is on.
-    pub signer: Option<UrlSigner>,
+    /// Absolute URLs, signed when `THUMBQ_SIGNED_URLS` is on.
+    pub links: Links,
     /// Work a request leaves running after its answer (rebuilding a lost record); the server waits for it on
     /// shutdown, so none of it writes after the API has stopped.
     pub background: tokio_util::task::TaskTracker,
@@ -53,7 +54,7 @@ impl AppState {
             states,
             publisher: Arc::new(publisher),
             events,
-            signer: settings.access.signed_urls.clone().map(UrlSigner::new),
+            links: Links::new(&settings),
             background: tokio_util::task::TaskTracker::new(),
             upload_memory: Arc::new(tokio::sync::Semaphore::new(settings.limits.upload_memory_mb as usize * 1024)),
             settings: Arc::new(settings),
@@ -66,18 +67,11 @@ impl AppState {
 impl AppState {
     /// The absolute URL of the thumbnail `name`, signed when signed URLs are on.
     pub fn thumbnail_url(&self, name: &str) -> String {
-        let base = &self.settings.http.public_url;
-        match &self.signer {
-            Some(signer) => format!("{base}/thumbnails/{name}?{}", signer.query(name, chrono::Utc::now())),
-            None => format!("{base}/thumbnails/{name}"),
-        }
+        self.links.thumbnail_url(name)
     }
 
     /// A record as the API answers it: with the URLs of its thumbnail and renditions.
-    pub fn present(&self, mut record: TaskRecord) -> TaskRecord {
-        for rendition in &mut record.renditions {
-            rendition.url = Some(self.thumbnail_url(&rendition.file));
-        }
-        TaskRecord { url: Some(self.thumbnail_url(&record.name)), ..record }
+    pub fn present(&self, record: TaskRecord) -> TaskRecord {
+        self.links.present(record)
     }
 }

@@ -8,6 +8,7 @@ pub mod file_store;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod image_probe;
+pub mod links;
 pub mod reconnect;
 pub mod settings;
 pub mod shutdown;
@@ -15,6 +16,7 @@ pub mod state_store;
 pub mod task;
 pub mod telemetry;
 pub mod telemetry_metrics;
+pub mod webhook;
 
 pub use settings::Settings;
 pub use task::{TaskEnvelope, TaskId, TaskRecord, TaskStatus};

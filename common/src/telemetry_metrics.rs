@@ -42,6 +42,10 @@ fn describe() {
     describe_counter!("thumbq_task_retries_total", "Failed attempts after which another was scheduled.");
     describe_counter!("thumbq_dead_letters_total", "Messages moved to the dead-letter queue, by reason.");
     describe_counter!("thumbq_reconnects_total", "Recoveries of a dependency after an outage.");
+    describe_counter!(
+        "thumbq_webhook_deliveries_total",
+        "Webhook delivery attempts, by outcome: delivered, retried, refused (address guard), gave_up."
+    );
     describe_gauge!("thumbq_queue_depth", "Messages ready in each queue, read at scrape time.");
     describe_gauge!("thumbq_build_info", "Always 1; the labels name the running build.");
     gauge!("thumbq_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -72,6 +76,17 @@ pub fn zero_task_counters(queue: &str) {
     for dependency in ["redis", "rabbitmq"] {
         counter!("thumbq_reconnects_total", "dependency" => dependency).absolute(0);
     }
+    for outcome in WEBHOOK_OUTCOMES {
+        counter!("thumbq_webhook_deliveries_total", "queue" => queue.to_owned(), "outcome" => outcome).absolute(0);
+    }
+}
+
+/// How a webhook delivery attempt ended.
+pub const WEBHOOK_OUTCOMES: [&str; 4] = ["delivered", "retried", "refused", "gave_up"];
+
+/// A webhook delivery attempt ended (`outcome`, one of [`WEBHOOK_OUTCOMES`]): `thumbq_webhook_deliveries_total`.
+pub fn webhook_attempted(queue: &str, outcome: &'static str) {
+    counter!("thumbq_webhook_deliveries_total", "queue" => queue.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// The standard HTTP methods; any other is counted as `other`, so a client cannot invent label values.

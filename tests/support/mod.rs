@@ -10,6 +10,7 @@ pub mod faulty_store;
 pub mod process;
 pub mod proxy;
 pub mod queues;
+pub mod receiver;
 pub mod redis_failover;
 pub mod s3;
 pub mod services;

@@ -1,5 +1,7 @@
 //! A consuming session on one RabbitMQ connection: declare the topology, consume with manual acks and a prefetch of
 //! `concurrency`, run each delivery as its own task, and on shutdown stop consuming and drain what is in flight.
+//! With webhooks on, a second consumer on its own channel takes the webhooks' lane, with its own prefetch, so slow
+//! receivers and thumbnails never wait for each other.
 
 use std::sync::Arc;
 
@@ -12,7 +14,24 @@ use thumbq_common::broker::{self, BrokerError, Publisher, Topology, bounded};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
-use crate::{context::Context, processor};
+use crate::{context::Context, processor, webhook};
+
+/// Opens a channel consuming `queue` with manual acks and a prefetch of `prefetch`, each step within `timeout`.
+async fn open_consumer(
+    connection: &lapin::Connection,
+    queue: &str,
+    prefetch: u16,
+    tag: &str,
+    timeout: std::time::Duration,
+) -> Result<(lapin::Channel, lapin::Consumer), BrokerError> {
+    let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
+    // Per-consumer prefetch: quorum queues do not support global QoS.
+    bounded(timeout, "setting the prefetch", channel.basic_qos(prefetch, BasicQosOptions::default())).await?;
+    let consume =
+        channel.basic_consume(queue.into(), tag.into(), BasicConsumeOptions::default(), FieldTable::default());
+    let deliveries = bounded(timeout, "starting to consume", consume).await?;
+    Ok((channel, deliveries))
+}
 
 /// Runs one session until shutdown, when in-flight tasks have been drained (`Ok`), or until the connection fails
 /// (`Err`; the caller reconnects).
@@ -27,27 +46,25 @@ pub async fn consume(
     // Every step of the set-up is bounded: a broker that accepts and then stalls must not hang the worker.
     let publisher = Publisher::open(&connection, topology.clone(), timeout).await?;
     publisher.declare_topology().await?;
-    let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
-    // Per-consumer prefetch: quorum queues do not support global QoS.
-    bounded(
-        timeout,
-        "setting the prefetch",
-        channel.basic_qos(settings.worker.concurrency, BasicQosOptions::default()),
-    )
-    .await?;
     let tag = format!("thumbq-worker {}", settings.worker.id);
-    let consume = channel.basic_consume(
-        topology.work.as_str().into(),
-        tag.as_str().into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    );
-    let mut deliveries = bounded(timeout, "starting to consume", consume).await?;
+    let (channel, mut deliveries) =
+        open_consumer(&connection, &topology.work, settings.worker.concurrency, &tag, timeout).await?;
+    let webhook_lane = topology.webhooks.as_deref().filter(|_| ctx.webhooks.is_some());
+    let mut webhooks = match webhook_lane {
+        Some(lane) => Some(open_consumer(&connection, &lane.work, settings.webhook.concurrency, &tag, timeout).await?),
+        None => None,
+    };
     ctx.rabbitmq.recovered();
-    info!(queue = %topology.work, concurrency = settings.worker.concurrency, "consuming");
+    info!(queue = %topology.work, concurrency = settings.worker.concurrency, webhooks = webhooks.is_some(), "consuming");
 
     let in_flight = TaskTracker::new();
     let failure = loop {
+        let next_webhook = async {
+            match webhooks.as_mut() {
+                Some((_, stream)) => stream.next().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = shutdown.cancelled() => break None,
             next = deliveries.next() => match next {
@@ -57,15 +74,24 @@ pub async fn consume(
                 Some(Err(e)) => break Some(BrokerError::from(e)),
                 None => break Some(BrokerError::Unavailable("the consumer was cancelled by the broker".into())),
             },
+            next = next_webhook => match (next, ctx.webhooks.clone()) {
+                (Some(Ok(delivery)), Some(sender)) => {
+                    in_flight.spawn(webhook::deliver(ctx.clone(), sender, publisher.clone(), delivery));
+                }
+                (Some(Err(e)), _) => break Some(BrokerError::from(e)),
+                _ => break Some(BrokerError::Unavailable("the webhook consumer was cancelled by the broker".into())),
+            },
         }
     };
 
     // Stop new deliveries first; then let in-flight tasks finish and ack on the still-open channel. Deliveries
     // prefetched but not started are never acked, so RabbitMQ requeues them when the channel closes.
     if failure.is_none() {
-        let cancel = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
-        if let Err(e) = bounded(timeout, "cancelling the consumer", cancel).await {
-            warn!(error = %e, "could not cancel the consumer");
+        for channel in std::iter::once(&channel).chain(webhooks.as_ref().map(|(c, _)| c)) {
+            let cancel = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
+            if let Err(e) = bounded(timeout, "cancelling the consumer", cancel).await {
+                warn!(error = %e, "could not cancel the consumer");
+            }
         }
     }
     in_flight.close();

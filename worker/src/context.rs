@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, atomic::AtomicU64};
 
-use thumbq_common::{Settings, file_store::SharedFileStore, state_store::StateStore};
+use thumbq_common::{Settings, file_store::SharedFileStore, links::Links, state_store::StateStore};
 use tokio::sync::Semaphore;
 
 /// What every task needs: settings, stores and the worker's name.
@@ -19,6 +19,10 @@ pub struct Context {
     pub memory: Arc<Semaphore>,
     /// What this worker has done, for the registry.
     pub counters: Counters,
+    /// The URLs a webhook's record carries, as the API would answer them.
+    pub links: Links,
+    /// Sends completion webhooks; `None` without `THUMBQ_WEBHOOK_SECRET` (the worker then leaves them queued).
+    pub webhooks: Option<Arc<crate::webhook::Sender>>,
 }
 
 /// What this worker has done, for its registry entry.

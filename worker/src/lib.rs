@@ -11,6 +11,7 @@ pub mod registry;
 pub mod replay;
 pub mod retry;
 pub mod sweeper;
+pub mod webhook;
 
 use std::{
     sync::Arc,
@@ -49,6 +50,8 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     }
     let memory = Arc::new(tokio::sync::Semaphore::new(settings.worker.memory_budget_mb as usize));
     let ctx = Arc::new(Context {
+        links: thumbq_common::links::Links::new(&settings),
+        webhooks: webhook::Sender::new(&settings.webhook).map(Arc::new),
         settings,
         store,
         states,

@@ -26,6 +26,7 @@ use crate::{
     error::TaskError,
     pipeline::{self, Limits, PipelineError},
     retry::{self, Decision},
+    webhook,
 };
 
 /// How a delivery ended, for logs and tests.
@@ -33,8 +34,13 @@ use crate::{
 enum Outcome {
     /// The thumbnail is stored and SUCCESS recorded.
     Done,
-    /// Nothing to do: the task already ended or moved past this attempt, or its record is gone.
-    Skipped,
+    /// Nothing to do: the task already ended or moved past this attempt, or its record is gone. `ended`: it has
+    /// ended (SUCCESS, FAILURE, REVOKED), so its webhook is queued again: the delivery that ended it may have died
+    /// before queuing it (receivers deduplicate by the task id).
+    Skipped {
+        /// Whether the task has ended.
+        ended: bool,
+    },
 }
 
 /// Handles one delivery to the end: it is acked, or nacked back to the queue when it could not be settled.
@@ -58,7 +64,10 @@ pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: Delivery
                     ctx.counters.done.fetch_add(1, Ordering::Relaxed);
                 }
                 info!(?outcome, "task handled");
-                Ok(())
+                match outcome {
+                    Outcome::Done | Outcome::Skipped { ended: true } => webhook::queue_for(&publisher, &envelope).await,
+                    Outcome::Skipped { ended: false } => Ok(()),
+                }
             }
             Err(error) => settle_failure(&ctx, &publisher, &delivery, &envelope, &error).await,
         };
@@ -90,11 +99,11 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
                 // must not turn it into a retry or a dead letter.
                 delete_original(ctx, id).await;
             }
-            return Ok(Outcome::Skipped);
+            return Ok(Outcome::Skipped { ended: status.is_terminal() });
         }
         Update::Missing => {
             warn!("task has no record (withdrawn by the API, or expired); dropping it");
-            return Ok(Outcome::Skipped);
+            return Ok(Outcome::Skipped { ended: false });
         }
     }
     let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
@@ -124,11 +133,11 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
                     warn!(error = %e, "could not remove a thumbnail of a cancelled task");
                 }
             }
-            Outcome::Skipped
+            Outcome::Skipped { ended: update != Update::Missing }
         }
         Update::Refused(status) => {
             info!(%status, "another delivery of this task ended it first");
-            Outcome::Skipped
+            Outcome::Skipped { ended: status.is_terminal() }
         }
     };
     delete_original(ctx, id).await;
@@ -190,6 +199,7 @@ async fn settle_failure(
                     if update == Update::Applied {
                         telemetry_metrics::task_finished(&ctx.settings.amqp.queue, "failure");
                         ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        webhook::queue_for(publisher, envelope).await?;
                     }
                     warn!(error = %message, exhausted, "task failed");
                 }
@@ -249,14 +259,16 @@ fn poison_task_id(message_id: Option<&str>, body: &[u8]) -> Option<TaskId> {
     message_id.and_then(|id| id.parse().ok()).or_else(from_body)
 }
 
-async fn ack(delivery: &Delivery) {
+/// Acks a delivery; a failure is logged (the channel is gone, and RabbitMQ delivers the message again).
+pub(crate) async fn ack(delivery: &Delivery) {
     if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
         // The channel is gone; RabbitMQ redelivers the message and the duplicate is harmless.
         warn!(error = %e, "ack failed");
     }
 }
 
-async fn nack(delivery: &Delivery, requeue: bool) {
+/// Nacks a delivery, back to its queue with `requeue`.
+pub(crate) async fn nack(delivery: &Delivery, requeue: bool) {
     if let Err(e) = delivery.nack(BasicNackOptions { requeue, ..Default::default() }).await {
         warn!(error = %e, "nack failed");
     }

@@ -8,12 +8,15 @@
 //!   hold up a short one. No worker holds a message while it waits (Celery's countdowns do, and trip
 //!   `consumer_timeout`).
 //! - `<queue>.dead`: messages that will never succeed, with the reason in their headers.
+//! - `<queue>.webhooks`, `<queue>.webhooks.delay.<ms>`, `<queue>.webhooks.dead`: the same lane for completion
+//!   webhooks, with the same delays, so a slow receiver never holds up a thumbnail.
 
 use std::{sync::Arc, time::Duration};
 
 use crate::{
     settings::{AmqpSettings, RetrySettings},
     task::TaskEnvelope,
+    webhook::WebhookMessage,
 };
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
@@ -68,33 +71,43 @@ pub struct Topology {
     pub dead: String,
     /// The delay queues, shortest delay first.
     pub delays: Vec<DelayQueue>,
+    /// The webhooks' own lane (work, delay and dead-letter queues); `None` in that lane itself.
+    pub webhooks: Option<Arc<Topology>>,
     delivery_limit: u32,
     max_depth: u32,
     group_size: u32,
 }
 
 impl Topology {
-    /// The topology for these settings.
+    /// The topology for these settings: the tasks' lane, and the webhooks' lane beside it.
     pub fn new(amqp: &AmqpSettings, retry: &RetrySettings) -> Self {
+        // Webhooks wait in RabbitMQ while a receiver is down: no depth limit, so a task's end never fails on them.
+        let webhooks = Self::lane(&format!("{}.webhooks", amqp.queue), amqp, retry, 0);
+        Self { webhooks: Some(Arc::new(webhooks)), ..Self::lane(&amqp.queue, amqp, retry, amqp.max_queue_depth) }
+    }
+
+    fn lane(queue: &str, amqp: &AmqpSettings, retry: &RetrySettings, max_depth: u32) -> Self {
         let delays = retry
             .tiers()
             .into_iter()
-            .map(|delay| DelayQueue { delay, name: format!("{}.delay.{}", amqp.queue, delay.as_millis()) })
+            .map(|delay| DelayQueue { delay, name: format!("{queue}.delay.{}", delay.as_millis()) })
             .collect();
         Self {
-            work: amqp.queue.clone(),
-            dead: format!("{}.dead", amqp.queue),
+            work: queue.to_owned(),
+            dead: format!("{queue}.dead"),
             delays,
+            webhooks: None,
             delivery_limit: amqp.delivery_limit,
-            max_depth: amqp.max_queue_depth,
+            max_depth,
             group_size: amqp.quorum_group_size,
         }
     }
 
-    /// Every queue's name.
+    /// Every queue's name, the webhooks' lane's included.
     pub fn queue_names(&self) -> Vec<&str> {
         let mut names = vec![self.work.as_str(), self.dead.as_str()];
         names.extend(self.delays.iter().map(|d| d.name.as_str()));
+        names.extend(self.webhooks.iter().flat_map(|lane| lane.queue_names()));
         names
     }
 
@@ -127,6 +140,9 @@ impl Topology {
             let ttl = i64::try_from(queue.delay.as_millis()).unwrap_or(i64::MAX);
             args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
             declare(channel, &queue.name, args).await?;
+        }
+        if let Some(webhooks) = &self.webhooks {
+            Box::pin(webhooks.declare(channel)).await?;
         }
         Ok(())
     }
@@ -269,9 +285,51 @@ impl Publisher {
         self.publish(&queue.name, &envelope.to_json(), properties).await
     }
 
+    /// Publishes a webhook delivery to the webhooks' lane: its work queue, or after `delay` through its delay
+    /// queues.
+    pub async fn publish_webhook(&self, message: &WebhookMessage, delay: Option<Duration>) -> Result<(), BrokerError> {
+        let lane = self.webhooks_lane();
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(message.id.to_string().into());
+        let Some(delay) = delay else { return self.publish(&lane.work, &message.to_json(), properties).await };
+        let queue =
+            lane.delay_queue(delay).ok_or_else(|| BrokerError::Unavailable("no delay queues declared".into()))?;
+        let properties = properties.with_expiration(delay.min(queue.delay).as_millis().to_string().into());
+        self.publish(&queue.name, &message.to_json(), properties).await
+    }
+
+    /// The webhooks' lane of this publisher's topology.
+    fn webhooks_lane(&self) -> &Topology {
+        self.topology.webhooks.as_deref().unwrap_or(&self.topology)
+    }
+
     /// Publishes a message body to the dead-letter queue with the reason and error in its headers.
     pub async fn publish_dead(
         &self,
+        body: &[u8],
+        message_id: Option<&str>,
+        reason: &str,
+        error: &str,
+    ) -> Result<(), BrokerError> {
+        self.dead_letter(&self.topology.dead, body, message_id, reason, error).await
+    }
+
+    /// Publishes a webhook message that will not be delivered to the webhooks' dead-letter queue.
+    pub async fn publish_webhook_dead(
+        &self,
+        message: &WebhookMessage,
+        reason: &str,
+        error: &str,
+    ) -> Result<(), BrokerError> {
+        let id = message.id.to_string();
+        self.dead_letter(&self.webhooks_lane().dead, &message.to_json(), Some(&id), reason, error).await
+    }
+
+    async fn dead_letter(
+        &self,
+        queue: &str,
         body: &[u8],
         message_id: Option<&str>,
         reason: &str,
@@ -284,7 +342,7 @@ impl Publisher {
         if let Some(id) = message_id {
             properties = properties.with_message_id(id.into());
         }
-        self.publish(&self.topology.dead, body, properties).await
+        self.publish(queue, body, properties).await
     }
 
     async fn publish(&self, queue: &str, body: &[u8], properties: BasicProperties) -> Result<(), BrokerError> {

@@ -6,9 +6,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 mod access;
 mod env;
+mod webhook;
 
 pub use access::{AccessSettings, AuthMode, UrlSigning};
 use env::Env;
+pub use webhook::WebhookSettings;
 
 /// All of thumbq's settings; the API and the worker each use the parts they need.
 #[derive(Clone, Debug)]
@@ -33,6 +35,8 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Backoff of transient failures.
     pub retry: RetrySettings,
+    /// Completion webhooks.
+    pub webhook: WebhookSettings,
     /// Log output.
     pub log: LogSettings,
 }
@@ -433,6 +437,7 @@ impl Settings {
                 cap: env.millis("THUMBQ_RETRY_CAP_MS", 300_000)?,
                 max_attempts: env.positive("THUMBQ_RETRY_MAX_ATTEMPTS", 5)?,
             },
+            webhook: WebhookSettings::read(&env)?,
             log: LogSettings {
                 filter: env.string("THUMBQ_LOG", "info"),
                 json: match env.string("LOG_FORMAT", "text").as_str() {
@@ -551,7 +556,7 @@ mod tests {
 
     /// Every variable read here, by scanning this module's `env.…("VAR", …)` calls.
     fn variables_read() -> Vec<String> {
-        let source = [include_str!("mod.rs"), include_str!("access.rs")].concat();
+        let source = [include_str!("mod.rs"), include_str!("access.rs"), include_str!("webhook.rs")].concat();
         let mut vars: Vec<String> = source
             .split('"')
             .filter(|word| (word.starts_with("THUMBQ_") && word.len() > 7) || *word == "LOG_FORMAT")

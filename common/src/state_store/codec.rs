@@ -37,6 +37,8 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("result", record.result.as_ref().map(json)),
         ("owner", record.owner.clone()),
         ("renditions", Some(&record.renditions).filter(|r| !r.is_empty()).map(json)),
+        ("callback_url", record.callback_url.clone()),
+        ("webhook", record.webhook.as_ref().map(json)),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -73,6 +75,8 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "result": parsed("result")?,
         "owner": fields.get("owner"),
         "renditions": parsed("renditions")?.unwrap_or_else(|| serde_json::json!([])),
+        "callback_url": fields.get("callback_url"),
+        "webhook": parsed("webhook")?,
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -95,6 +99,17 @@ mod tests {
         record.worker = Some("w:1".into());
         record.owner = Some("mobile-app".into());
         record.renditions[1].result = record.source.clone();
+        record.callback_url = Some("https://hooks.example.com/thumbq".into());
+        record.webhook = Some(crate::task::WebhookLog {
+            state: crate::task::WebhookState::Delivered,
+            attempts: vec![crate::task::WebhookAttempt {
+                attempt: 1,
+                at: Utc::now(),
+                status: Some(200),
+                error: None,
+                ms: 12,
+            }],
+        });
         let mut fields: HashMap<String, String> =
             to_fields(&record).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         fields.insert(INDEX_FIELD.into(), "not part of the record".into());

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{StateError, StateStore, Update, codec, event};
-use crate::task::{FailureKind, ImageInfo, Rendition, TaskId, TaskStatus};
+use crate::task::{FailureKind, ImageInfo, Rendition, TaskId, TaskStatus, WebhookLog};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
@@ -108,6 +108,21 @@ impl StateStore {
     /// Cancels the task unless it has finished: REVOKED, whatever attempt it is at.
     pub async fn revoke(&self, id: TaskId) -> Result<Update, StateError> {
         self.apply(id, TaskStatus::Revoked, None, &[("finished_at", now()), ("next_retry_at", String::new())]).await
+    }
+
+    /// Writes the webhook's deliveries into the record, if the record still exists (an erased or expired task
+    /// must not come back as a hash without a TTL). Not a state change: the task's status stays. Returns whether
+    /// the record was there.
+    pub async fn record_webhook(&self, id: TaskId, log: &WebhookLog) -> Result<bool, StateError> {
+        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+                 redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) return 1",
+            )
+        });
+        let (key, value) = (self.keys.task(id), codec::json(log));
+        let written: i64 = self.run(async |conn| SCRIPT.key(&key).arg(&value).invoke_async(conn).await).await?;
+        Ok(written == 1)
     }
 
     async fn apply(

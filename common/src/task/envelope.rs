@@ -84,6 +84,9 @@ pub struct TaskEnvelope {
     /// messages of earlier versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<Rendition>,
+    /// Where the record is POSTed when the task ends; absent in messages of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
     /// The attempt this message is for, starting at 1.
     pub attempt: u32,
     /// When the task was accepted by the API.
@@ -99,6 +102,7 @@ impl TaskEnvelope {
             task: RESIZE_TASK.to_owned(),
             args,
             renditions: Vec::new(),
+            callback_url: None,
             attempt: 1,
             created_at,
         }

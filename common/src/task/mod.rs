@@ -11,6 +11,6 @@ mod status;
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
 pub use format::{Fit, OutputFormat, SourceFormat};
 pub use id::{InvalidTaskId, TaskId, ThumbnailName};
-pub use record::{FailureKind, ImageInfo, TaskRecord};
+pub use record::{FailureKind, ImageInfo, TaskRecord, WebhookAttempt, WebhookLog, WebhookState};
 pub use rendition::{DEFAULT_PRESETS, MAX_RENDITIONS, Rendition, RenditionName, RenditionSpec, parse_presets};
 pub use status::TaskStatus;

@@ -48,6 +48,45 @@ pub struct ImageInfo {
     pub thumbhash: Option<String>,
 }
 
+/// Where a task's completion webhook stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookState {
+    /// Queued or being retried.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Attempts ran out, or the target was refused: the message is with the webhook dead letters.
+    Failed,
+}
+
+/// One delivery attempt of a webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAttempt {
+    /// 1 for the first.
+    pub attempt: u32,
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 200)]
+    pub status: Option<u16>,
+    /// Why it did not count as delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub ms: u64,
+}
+
+/// A task's completion webhook: where it goes and every attempt so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookLog {
+    /// Where it stands.
+    pub state: WebhookState,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<WebhookAttempt>,
+}
+
 /// Everything known about a task, as `GET /tasks/{id}` shows it (like Celery's `AsyncResult`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskRecord {
@@ -87,6 +126,13 @@ pub struct TaskRecord {
     /// The renditions, each with its file and (once SUCCESS) its result; empty for a task of one thumbnail.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<Rendition>,
+    /// Where the record is POSTed when the task ends (SUCCESS, FAILURE or REVOKED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://hooks.example.com/thumbq")]
+    pub callback_url: Option<String>,
+    /// The completion webhook's deliveries, once one was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookLog>,
     /// The name of the API key that uploaded it; none when keys are off.
     #[serde(default)]
     #[schema(example = "mobile-app")]
@@ -148,6 +194,8 @@ impl TaskRecord {
             source,
             result: None,
             renditions: envelope.renditions.clone(),
+            callback_url: envelope.callback_url.clone(),
+            webhook: None,
             owner: None,
             url: None,
         }

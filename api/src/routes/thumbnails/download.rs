@@ -81,7 +81,7 @@ pub async fn get_thumbnail(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = super::parse_name(&name)?;
-    if let Some(signer) = &state.signer {
+    if let Some(signer) = state.links.signer() {
         signer.verify(&name.to_string(), params.expires, params.sig.as_deref(), chrono::Utc::now())?;
     }
     let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);

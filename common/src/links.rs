@@ -1,15 +1,69 @@
-//! Signed download URLs (`THUMBQ_SIGNED_URLS=1`): `/thumbnails/<name>?expires=<unix seconds>&sig=<signature>`, the
-//! signature being HMAC-SHA256 over `<name>:<expires>` with `THUMBQ_URL_SIGNING_KEY`, base64url. Every API process
-//! with the same key accepts every other's URLs; changing the key invalidates all of them.
+//! The URLs thumbq hands out: absolute, from `THUMBQ_PUBLIC_URL`, and signed when `THUMBQ_SIGNED_URLS=1`:
+//! `/thumbnails/<name>?expires=<unix seconds>&sig=<signature>`, the signature being HMAC-SHA256 over
+//! `<name>:<expires>` with `THUMBQ_URL_SIGNING_KEY`, base64url. Every process with the same key accepts every other's
+//! URLs; changing the key invalidates all of them. The API answers with these URLs, and the worker's webhooks carry
+//! the same.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use thumbq_common::settings::UrlSigning;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::error::ApiError;
+use crate::{Settings, TaskRecord, settings::UrlSigning};
+
+/// Why a download URL's signature does not hold.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignatureError {
+    /// No `expires` or `sig`.
+    #[error("this URL is not signed: ask the API for the thumbnail's URL")]
+    Unsigned,
+    /// The signature is not this name's and expiry's.
+    #[error("the URL's signature is not valid")]
+    Invalid,
+    /// Past its expiry.
+    #[error("the URL has expired: ask the API for a fresh one")]
+    Expired,
+}
+
+/// Builds the absolute (and, when on, signed) URLs of thumbnails and task records.
+#[derive(Clone, Debug)]
+pub struct Links {
+    public_url: String,
+    signer: Option<UrlSigner>,
+}
+
+impl Links {
+    /// The links these settings ask for.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            public_url: settings.http.public_url.clone(),
+            signer: settings.access.signed_urls.clone().map(UrlSigner::new),
+        }
+    }
+
+    /// The signer, when signed URLs are on.
+    pub fn signer(&self) -> Option<&UrlSigner> {
+        self.signer.as_ref()
+    }
+
+    /// The absolute URL of the thumbnail `name`, signed when signed URLs are on.
+    pub fn thumbnail_url(&self, name: &str) -> String {
+        let base = &self.public_url;
+        match &self.signer {
+            Some(signer) => format!("{base}/thumbnails/{name}?{}", signer.query(name, Utc::now())),
+            None => format!("{base}/thumbnails/{name}"),
+        }
+    }
+
+    /// A record as clients see it: with the URLs of its thumbnail and renditions.
+    pub fn present(&self, mut record: TaskRecord) -> TaskRecord {
+        for rendition in &mut record.renditions {
+            rendition.url = Some(self.thumbnail_url(&rendition.file));
+        }
+        TaskRecord { url: Some(self.thumbnail_url(&record.name)), ..record }
+    }
+}
 
 /// Signs and checks download URLs.
 #[derive(Clone, Debug)]
@@ -35,24 +89,24 @@ impl UrlSigner {
         format!("expires={expires}&sig={sig}")
     }
 
-    /// Ok when `expires` and `sig` are a valid, unexpired signature of `name`; else `403`.
+    /// Ok when `expires` and `sig` are a valid, unexpired signature of `name`.
     pub fn verify(
         &self,
         name: &str,
         expires: Option<i64>,
         sig: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SignatureError> {
         let (Some(expires), Some(sig)) = (expires, sig) else {
-            return Err(ApiError::Forbidden("this URL is not signed: ask the API for the thumbnail's URL".into()));
+            return Err(SignatureError::Unsigned);
         };
         let signature = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
         // `verify_slice` compares in constant time.
         if self.mac(name, expires).verify_slice(&signature).is_err() {
-            return Err(ApiError::Forbidden("the URL's signature is not valid".into()));
+            return Err(SignatureError::Invalid);
         }
         if expires < now.timestamp() {
-            return Err(ApiError::Forbidden("the URL has expired: ask the API for a fresh one".into()));
+            return Err(SignatureError::Expired);
         }
         Ok(())
     }
@@ -62,7 +116,7 @@ impl UrlSigner {
 mod tests {
     use std::time::Duration;
 
-    use thumbq_common::access::Secret;
+    use crate::access::Secret;
 
     use super::*;
 

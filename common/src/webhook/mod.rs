@@ -1,0 +1,54 @@
+//! Completion webhooks: when a task with a `callback_url` ends (SUCCESS, FAILURE or REVOKED), a worker POSTs its
+//! record there, signed ([`signature`]), to an address the guard allows ([`guard`]). Each delivery is a message of
+//! its own lane of queues (`<queue>.webhooks`, its delay queues, its dead letters), so a slow receiver holds up
+//! other webhooks at most, never thumbnails.
+
+pub mod guard;
+pub mod signature;
+
+use serde::{Deserialize, Serialize};
+
+use crate::task::TaskId;
+
+/// Version of [`WebhookMessage`]'s JSON layout.
+pub const WEBHOOK_VERSION: u32 = 1;
+
+/// One delivery attempt of one task's webhook, as queued. The body sent is the task's record as it is when the
+/// attempt runs, so a late attempt carries the latest state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookMessage {
+    /// Layout version, [`WEBHOOK_VERSION`].
+    pub version: u32,
+    /// The task whose record is sent.
+    pub id: TaskId,
+    /// Where to POST it (checked by the guard at upload).
+    pub url: String,
+    /// The attempt this message is for, starting at 1.
+    pub attempt: u32,
+}
+
+impl WebhookMessage {
+    /// The first attempt for task `id`.
+    pub fn new(id: TaskId, url: String) -> Self {
+        Self { version: WEBHOOK_VERSION, id, url, attempt: 1 }
+    }
+
+    /// The next attempt's message.
+    pub fn next_attempt(&self) -> Self {
+        Self { attempt: self.attempt + 1, ..self.clone() }
+    }
+
+    /// The JSON message body.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a WebhookMessage always serialises")
+    }
+
+    /// Parses a message body, refusing other versions.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        let message: Self = serde_json::from_slice(body).map_err(|e| format!("malformed webhook message: {e}"))?;
+        if message.version != WEBHOOK_VERSION {
+            return Err(format!("unsupported webhook message version {}", message.version));
+        }
+        Ok(message)
+    }
+}

@@ -1,0 +1,135 @@
+//! Delivering completion webhooks: one message of the webhooks' lane per attempt. The record is read when the
+//! attempt runs and POSTed as JSON; the outcome is written into the record's `webhook` log; a failure is retried
+//! after the retry tiers' delay until `THUMBQ_WEBHOOK_MAX_ATTEMPTS`, then dead-lettered. Like tasks, the next step
+//! is published (with a confirm) before the message is acked, so no webhook is lost between two attempts.
+
+mod sender;
+
+use std::{sync::Arc, time::Instant};
+
+use chrono::Utc;
+use lapin::message::Delivery;
+use thumbq_common::{
+    broker::{BrokerError, Publisher},
+    task::{TaskEnvelope, TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
+    telemetry_metrics,
+    webhook::WebhookMessage,
+};
+use tracing::{Instrument, info, info_span, warn};
+
+pub use sender::{DeliveryError, Sender};
+
+use crate::context::Context;
+
+/// Attempts kept in a record's log: the latest ones (a receiver down for a day must not grow the record).
+const KEPT_ATTEMPTS: usize = 20;
+
+/// Queues the first delivery of an ended task's webhook, if it asked for one.
+pub async fn queue_for(publisher: &Publisher, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
+    let Some(url) = &envelope.callback_url else { return Ok(()) };
+    publisher.publish_webhook(&WebhookMessage::new(envelope.id, url.clone()), None).await
+}
+
+/// Handles one webhook delivery to the end: acked once settled, else requeued.
+pub async fn deliver(ctx: Arc<Context>, sender: Arc<Sender>, publisher: Publisher, delivery: Delivery) {
+    let message = match WebhookMessage::from_json(&delivery.data) {
+        Ok(message) => message,
+        Err(reason) => {
+            warn!(error = %reason, "poison webhook message; dropping it");
+            return crate::processor::ack(&delivery).await;
+        }
+    };
+    let span = info_span!("webhook", task_id = %message.id, attempt = message.attempt);
+    async move {
+        match attempt(&ctx, &sender, &publisher, &message).await {
+            Ok(()) => crate::processor::ack(&delivery).await,
+            Err(e) => {
+                warn!(error = %e, "webhook attempt could not be settled; requeueing");
+                crate::processor::nack(&delivery, true).await;
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// One attempt: read the record, POST it, then record the outcome and queue what comes next.
+async fn attempt(
+    ctx: &Context,
+    sender: &Sender,
+    publisher: &Publisher,
+    message: &WebhookMessage,
+) -> Result<(), BrokerError> {
+    let record = match ctx.states.get(message.id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            info!("the task's record is gone (erased or expired); nothing to send");
+            return Ok(());
+        }
+        // Redis is down: try again after the shortest delay, without using up an attempt.
+        Err(e) => {
+            warn!(error = %e, "cannot read the task record; deferring the webhook");
+            let delay = publisher.topology().delays.first().map(|q| q.delay);
+            return publisher.publish_webhook(message, delay).await;
+        }
+    };
+    let event = event_name(record.status);
+    let mut log = record.webhook.clone().unwrap_or(WebhookLog { state: WebhookState::Pending, attempts: vec![] });
+    let body = serde_json::to_vec(&ctx.links.present(TaskRecord { webhook: None, ..record }))
+        .expect("a record always serialises");
+    let started = Instant::now();
+    let result = sender.send(&message.url, message.id, event, body).await;
+    let queue = &ctx.settings.amqp.queue;
+    let max_attempts = ctx.settings.webhook.max_attempts;
+    let error = result.as_ref().err().map(ToString::to_string);
+    log.state = match &result {
+        Ok(status) => {
+            info!(status, "webhook delivered");
+            telemetry_metrics::webhook_attempted(queue, "delivered");
+            WebhookState::Delivered
+        }
+        Err(DeliveryError::Refused(reason)) => {
+            warn!(%reason, "webhook target refused; dead-lettering");
+            publisher.publish_webhook_dead(message, "refused", reason).await?;
+            telemetry_metrics::webhook_attempted(queue, "refused");
+            WebhookState::Failed
+        }
+        Err(e) if message.attempt >= max_attempts => {
+            warn!(error = %e, "webhook attempts ran out; dead-lettering");
+            publisher.publish_webhook_dead(message, "attempts_exhausted", &e.to_string()).await?;
+            telemetry_metrics::webhook_attempted(queue, "gave_up");
+            WebhookState::Failed
+        }
+        Err(e) => {
+            let delay = ctx.settings.retry.delay_after(message.attempt);
+            warn!(error = %e, delay_ms = delay.as_millis() as u64, "webhook attempt failed; retrying");
+            publisher.publish_webhook(&message.next_attempt(), Some(delay)).await?;
+            telemetry_metrics::webhook_attempted(queue, "retried");
+            WebhookState::Pending
+        }
+    };
+    log.attempts.push(WebhookAttempt {
+        attempt: message.attempt,
+        at: Utc::now(),
+        status: result.as_ref().map_or_else(DeliveryError::status, |s| Some(*s)),
+        error,
+        ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    let excess = log.attempts.len().saturating_sub(KEPT_ATTEMPTS);
+    log.attempts.drain(..excess);
+    // The log is for people; the delivery itself is settled whether or not it is written.
+    if let Err(e) = ctx.states.record_webhook(message.id, &log).await {
+        warn!(error = %e, "could not record the webhook attempt");
+    }
+    Ok(())
+}
+
+/// The `Thumbq-Event` header: what happened to the task.
+fn event_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Success => "task.succeeded",
+        TaskStatus::Failure => "task.failed",
+        TaskStatus::Revoked => "task.revoked",
+        TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => "task.updated",
+    }
+}
