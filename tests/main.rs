@@ -7,6 +7,7 @@
 mod access;
 mod backpressure;
 mod cluster;
+mod colour;
 mod connections;
 mod dashboard;
 mod deletion;

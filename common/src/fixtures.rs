@@ -39,6 +39,71 @@ pub fn oriented_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
     out
 }
 
+/// A wide-gamut colour space the tests tag images with, and the reference conversion of its colours to sRGB.
+#[derive(Clone, Copy, Debug)]
+pub enum WideGamut {
+    /// Display P3 (phones' cameras): P3 primaries, D65, the sRGB tone curve.
+    DisplayP3,
+    /// Adobe RGB (1998) (cameras): wider greens, D65, gamma 563/256.
+    AdobeRgb,
+}
+
+impl WideGamut {
+    /// Its ICC profile, as moxcms writes it.
+    pub fn icc(self) -> Vec<u8> {
+        let profile = match self {
+            Self::DisplayP3 => moxcms::ColorProfile::new_display_p3(),
+            Self::AdobeRgb => moxcms::ColorProfile::new_adobe_rgb(),
+        };
+        profile.encode().expect("the profile encodes")
+    }
+
+    /// `rgb` of this space in sRGB, computed from the spaces' published definitions (tone curves and the
+    /// linear-light matrix between their primaries, both D65), independently of any colour engine; out-of-gamut
+    /// values are clipped.
+    pub fn to_srgb(self, rgb: [u8; 3]) -> [u8; 3] {
+        let srgb_decode = |v: f64| if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) };
+        let srgb_encode = |v: f64| if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+        let (decode, matrix): (&dyn Fn(f64) -> f64, [[f64; 3]; 3]) = match self {
+            Self::DisplayP3 => (
+                &srgb_decode,
+                [[1.224_940, -0.224_940, 0.0], [-0.042_057, 1.042_057, 0.0], [-0.019_638, -0.078_636, 1.098_274]],
+            ),
+            Self::AdobeRgb => (
+                &|v: f64| v.powf(563.0 / 256.0),
+                [[1.398_356, -0.398_356, 0.0], [0.0, 1.0, 0.0], [0.0, -0.042_929, 1.042_929]],
+            ),
+        };
+        let linear = rgb.map(|c| decode(f64::from(c) / 255.0));
+        let mut out = [0u8; 3];
+        for (channel, row) in out.iter_mut().zip(matrix) {
+            let value: f64 = row.iter().zip(linear).map(|(m, c)| m * c).sum();
+            *channel = (srgb_encode(value.clamp(0.0, 1.0)) * 255.0).round() as u8;
+        }
+        out
+    }
+
+    /// A flat `rgb` image of this space, tagged with its profile, as a JPEG (quality 100) or a PNG.
+    pub fn tagged_image(self, format: ImageFormat, rgb: [u8; 3], width: u32, height: u32) -> Vec<u8> {
+        let image = RgbImage::from_pixel(width, height, Rgb(rgb));
+        let mut out = Vec::new();
+        match format {
+            ImageFormat::Jpeg => {
+                let mut encoder = JpegEncoder::new_with_quality(&mut out, 100);
+                encoder.set_icc_profile(self.icc()).expect("JPEG takes a profile");
+                encoder.write_image(image.as_raw(), width, height, image::ExtendedColorType::Rgb8)
+            }
+            _ => {
+                let mut encoder = image::codecs::png::PngEncoder::new(&mut out);
+                encoder.set_icc_profile(self.icc()).expect("PNG takes a profile");
+                encoder.write_image(image.as_raw(), width, height, image::ExtendedColorType::Rgb8)
+            }
+        }
+        .expect("fixture encodes");
+        out
+    }
+}
+
 /// Encodes `image` as `format`.
 pub fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();

@@ -21,20 +21,29 @@ use super::{
     jpeg_layout,
 };
 
-/// The EXIF orientation recorded in the image's header (JPEG, PNG, WebP, TIFF), read without decoding pixels and
-/// within the header allocation limit.
-pub fn orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
-    let read = || -> image::ImageResult<Option<Orientation>> {
+/// What the image's header says about how to show its pixels.
+pub struct Header {
+    /// The EXIF orientation.
+    pub orientation: Orientation,
+    /// The embedded ICC profile, if any.
+    pub icc: Option<Vec<u8>>,
+}
+
+/// The EXIF orientation and the ICC profile recorded in the image's header (JPEG, PNG, WebP, TIFF), read without
+/// decoding pixels and within the header allocation limit.
+pub fn header(bytes: &[u8], format: SourceFormat) -> Header {
+    let read = || -> image::ImageResult<Header> {
         let mut decoder: Box<dyn ImageDecoder> = match format {
-            // A JPEG's EXIF lives in one APP1 segment (64 KB at most).
+            // A JPEG's EXIF lives in one APP1 segment (64 KB at most), its profile in APP2 segments.
             SourceFormat::Jpeg => Box::new(JpegDecoder::new(Cursor::new(bytes))?),
             other => {
                 Box::new(image_probe::limited_reader(bytes, other, image_probe::HEADER_ALLOC_LIMIT).into_decoder()?)
             }
         };
-        decoder.orientation().map(Some)
+        let icc = decoder.icc_profile().ok().flatten();
+        Ok(Header { orientation: decoder.orientation().unwrap_or(Orientation::NoTransforms), icc })
     };
-    read().ok().flatten().unwrap_or(Orientation::NoTransforms)
+    read().unwrap_or(Header { orientation: Orientation::NoTransforms, icc: None })
 }
 
 /// Decodes `bytes` (already probed as `format`) to 8-bit Luma, LumaA, RGB or RGBA pixels. `reduction` is how many

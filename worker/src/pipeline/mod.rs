@@ -3,6 +3,7 @@
 //! to the small result, encode. Deterministic, so every failure here is permanent.
 
 mod attention;
+mod colour;
 mod decode;
 mod encode;
 #[cfg(test)]
@@ -109,8 +110,7 @@ impl DecodePlan {
     }
 
     /// One plan per output, and the reduction the decode may use: the one the most demanding output allows.
-    fn all(bytes: &[u8], probe: &Probe, outputs: &[ResizeArgs]) -> (Vec<Self>, f64) {
-        let orientation = decode::orientation(bytes, probe.format);
+    fn all(orientation: Orientation, probe: &Probe, outputs: &[ResizeArgs]) -> (Vec<Self>, f64) {
         let plans: Vec<Self> = outputs.iter().map(|args| Self::new(orientation, probe, args)).collect();
         let reduction = plans.iter().map(|p| p.reduction).fold(f64::INFINITY, f64::min);
         (plans, if reduction.is_finite() { reduction } else { 1.0 })
@@ -137,7 +137,7 @@ fn stored_point(orientation: Orientation, (x, y): (f64, f64)) -> (f64, f64) {
 pub fn estimate_peak(bytes: &[u8], outputs: &[ResizeArgs], max_pixels: u64) -> Result<u64, PipelineError> {
     let probe = image_probe::probe(bytes, max_pixels)?;
     image_probe::without_panics(|| {
-        let (plans, reduction) = DecodePlan::all(bytes, &probe, outputs);
+        let (plans, reduction) = DecodePlan::all(decode::header(bytes, probe.format).orientation, &probe, outputs);
         let sizes = plans.iter().map(|p| u64::from(p.full.width) * u64::from(p.full.height) * 4);
         let (sum, largest) = sizes.fold((0, 0), |(sum, largest), size| (sum + size, largest.max(size)));
         memory::decode_peak(bytes, &probe, reduction) + sum + 2 * largest + bytes.len() as u64
@@ -160,11 +160,16 @@ pub fn make_thumbnails(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> 
 
 fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thumbnail>, PipelineError> {
     let probe = image_probe::probe(bytes, limits.max_pixels)?;
-    let (plans, reduction) = DecodePlan::all(bytes, &probe, outputs);
+    let header = decode::header(bytes, probe.format);
+    let (plans, reduction) = DecodePlan::all(header.orientation, &probe, outputs);
+    let to_srgb = colour::ToSrgb::new(header.icc.as_deref());
     let mut source = Some(decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?);
     let mut thumbnails = Vec::with_capacity(outputs.len());
     for (i, (args, plan)) in outputs.iter().zip(plans).enumerate() {
-        let small = resample(source.as_ref().expect("kept until the last resample"), args, plan)?;
+        let mut small = resample(source.as_ref().expect("kept until the last resample"), args, plan)?;
+        if let Some(to_srgb) = &to_srgb {
+            small = to_srgb.apply(small);
+        }
         if i + 1 == outputs.len() {
             // Free the decoded image before the last encode: it is most of the task's memory.
             source = None;
