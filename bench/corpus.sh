@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../deploy/native/lib.sh"
 
-apt_install mate-backgrounds gnome-backgrounds libvips-tools
+apt_install mate-backgrounds gnome-backgrounds libvips-tools libavif-bin
 corpus="$ROOT/bench/corpus"
 mkdir -p "$corpus/jpeg" "$corpus/png" "$corpus/webp"
 cp -u /usr/share/backgrounds/mate/*/*.jpg "$corpus/jpeg/"

@@ -224,6 +224,25 @@ async fn quality_and_lossless_shape_the_output_and_the_record_keeps_them_with_a_
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avif_output_is_served_as_image_avif_at_the_size_asked_for() {
+    let app = spawn_app().await;
+    let photo = include_bytes!("../assets/example.jpg").to_vec();
+    let accepted = app.upload_ok(photo.clone(), "width=160&height=120&format=avif").await;
+    assert!(accepted.name.ends_with(".avif"), "{}", accepted.name);
+    let response = app.wait_for_thumbnail(&accepted.name).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/avif");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(thumbq_worker::pipeline::quality::decode(&bytes).dimensions(), (160, 120));
+    let smaller = app.upload_ok(photo, "width=160&height=120&format=avif&quality=30").await;
+    let small = app.wait_for_thumbnail(&smaller.name).await.bytes().await.unwrap();
+    assert!(small.len() < bytes.len(), "quality 30 {} B vs default {} B", small.len(), bytes.len());
+    let response = app.upload(sample_image(ImageFormat::Png, 64, 64), "format=avif&lossless=true").await;
+    assert_eq!(response.status(), 400, "lossless is WebP's");
+    app.stop().await;
+}
+
 /// A JPEG photo-to-be whose EXIF holds a text that must never reach a thumbnail (standing in for GPS position).
 fn jpeg_with_secret_exif(secret: &[u8]) -> Vec<u8> {
     // A big-endian TIFF header, one IFD with ImageDescription (0x010E, ASCII) pointing past the IFD, then the text.
@@ -250,11 +269,11 @@ async fn no_metadata_of_the_original_reaches_a_thumbnail_in_any_format() {
     let app = spawn_app().await;
     let secret = b"GPS 52.3702N 4.8952E home of the uploader";
     let original = jpeg_with_secret_exif(secret);
-    for format in ["jpeg", "png", "webp", "webp&lossless=true"] {
+    for format in ["jpeg", "png", "webp", "webp&lossless=true", "avif"] {
         let accepted = app.upload_ok(original.clone(), &format!("format={format}")).await;
         let response = app.wait_for_thumbnail(&accepted.name).await;
         let bytes = response.bytes().await.unwrap();
-        assert!(image::load_from_memory(&bytes).is_ok(), "{format}");
+        thumbq_worker::pipeline::quality::decode(&bytes);
         assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{format}: the EXIF text leaked");
         for marker in [&b"Exif\0\0"[..], b"eXIf", b"EXIF", b"XMP", b"iCCP", b"ICCP"] {
             assert!(!bytes.windows(marker.len()).any(|w| w == marker), "{format}: a {marker:?} block");

@@ -50,7 +50,8 @@ running_pid() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q thumbq && echo "$pid"
 }
 
-# Makes the build possible: a C toolchain, cmake and nasm (libjpeg-turbo is built from its vendored sources), and
+# Makes the build possible: a C toolchain, cmake and nasm (libjpeg-turbo is built from its vendored sources; rav1e,
+# the AVIF encoder, assembles its kernels with nasm), and
 # cargo (the rustup toolchain when present, else rustup installed for this user; Debian's cargo is too old).
 ensure_cargo() {
   apt_install build-essential cmake nasm

@@ -333,7 +333,7 @@ impl TestApp {
         let response = self.wait_for_thumbnail(name).await;
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
         let bytes = response.bytes().await.expect("thumbnail bytes");
-        image::load_from_memory(&bytes).expect("the thumbnail decodes")
+        thumbq_worker::pipeline::quality::decode(&bytes)
     }
 
     /// `GET /tasks/{id}`, asserting 200.

@@ -84,7 +84,139 @@ fn main() {
         );
     }
     println!("jpeg: baseline JPEGs; jpeg-p: progressive JPEGs (every decoder pays about 4x for those).");
+    let photos: Vec<Vec<u8>> = list(&corpus.join("jpeg"))
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter(|b| !is_progressive(b))
+        .collect();
+    if !photos.is_empty() {
+        formats_at_equal_psnr(&photos[..photos.len().min(4)]);
+        what_options_cost(&photos);
+    }
     memory_of_a_50_megapixel_jpeg();
+}
+
+/// The PSNR every output format is brought to, against the lossless thumbnail: codec loss alone.
+const TARGET_DB: f64 = 38.0;
+
+/// JPEG, WebP and AVIF at the lowest quality that reaches [`TARGET_DB`] on average over `photos`, at 100x100 and
+/// 1280x1280: bytes and encode time per thumbnail.
+fn formats_at_equal_psnr(photos: &[Vec<u8>]) {
+    println!(
+        "\nOutput formats at equal PSNR ({TARGET_DB} dB against the lossless thumbnail), {} photos, encode only, one core:",
+        photos.len()
+    );
+    println!(
+        "{:<10} {:<5} {:>8} {:>9} {:>10} {:>9} {:>10}",
+        "size", "format", "quality", "PSNR", "bytes", "encode ms", "bytes/JPEG"
+    );
+    for side in [100, 1280] {
+        let fit = if side > 100 { Fit::Contain } else { Fit::Cover };
+        let lossless: Vec<image::DynamicImage> = photos
+            .iter()
+            .map(|photo| {
+                let args = ResizeArgs::new(side, side, fit, OutputFormat::Png);
+                let png = make_thumbnail(photo, &args, Limits::pixels(u64::MAX)).expect("thumbnail");
+                image::load_from_memory(&png.bytes).expect("PNG decodes")
+            })
+            .collect();
+        let measure = |format: OutputFormat, quality: u8| {
+            let args = ResizeArgs { quality: Some(quality), ..ResizeArgs::new(side, side, fit, format) };
+            let (mut bytes, mut db, mut took) = (0usize, 0.0, Duration::ZERO);
+            for image in &lossless {
+                let started = Instant::now();
+                let encoded = thumbq_worker::pipeline::encode(image.clone(), &args).expect("encodes");
+                took += started.elapsed();
+                bytes += encoded.len();
+                db += quality::psnr(&quality::flattened(&encoded), &image.to_rgb8());
+            }
+            let n = lossless.len() as f64;
+            (bytes as f64 / n, db / n, took.as_secs_f64() * 1000.0 / n)
+        };
+        let mut jpeg_bytes = f64::NAN;
+        for format in [OutputFormat::Jpeg, OutputFormat::Webp, OutputFormat::Avif] {
+            // The lowest quality reaching the target: PSNR rises with quality, so bisect.
+            let (mut low, mut high) = (1u8, 100u8);
+            while low < high {
+                let middle = low + (high - low) / 2;
+                if measure(format, middle).1 >= TARGET_DB { high = middle } else { low = middle + 1 }
+            }
+            let (bytes, db, ms) = measure(format, low);
+            if format == OutputFormat::Jpeg {
+                jpeg_bytes = bytes;
+            }
+            println!(
+                "{:<10} {:<5} {low:>8} {db:>9.2} {bytes:>10.0} {ms:>9.2} {:>10.2}",
+                format!("{side}x{side}"),
+                format.name(),
+                bytes / jpeg_bytes
+            );
+        }
+    }
+    println!(
+        "AVIF by rav1e at speed {} (one thread); WebP by libwebp; JPEG by libjpeg-turbo (4:4:4).",
+        thumbq_worker::pipeline::AVIF_SPEED
+    );
+}
+
+/// The added cost per image of `focus=auto`, of renditions and of an ICC profile, against a plain 100x100 cover
+/// JPEG of the same files in the same run.
+fn what_options_cost(photos: &[Vec<u8>]) {
+    let time = |photo: &[u8], outputs: &[ResizeArgs]| {
+        let mut runs: Vec<Duration> = (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                let made = thumbq_worker::pipeline::make_thumbnails(photo, outputs, Limits::pixels(u64::MAX));
+                std::hint::black_box(made.expect("thumbnails"));
+                started.elapsed()
+            })
+            .collect();
+        runs.sort();
+        runs[RUNS / 2].as_secs_f64() * 1000.0
+    };
+    let plain = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
+    let auto = ResizeArgs { auto_focus: true, ..plain };
+    let four: Vec<ResizeArgs> = [(100, 100), (120, 90), (90, 120), (128, 128)]
+        .map(|(w, h)| ResizeArgs::new(w, h, Fit::Cover, OutputFormat::Jpeg))
+        .into();
+    let tagged: Vec<(Vec<u8>, Vec<u8>)> = photos.iter().map(|p| with_p3_profile(p)).collect();
+    let n = photos.len() as f64;
+    let mean = |f: &dyn Fn(usize) -> f64| (0..photos.len()).map(f).sum::<f64>() / n;
+    let base = mean(&|i| time(&photos[i], &[plain]));
+    let focus = mean(&|i| time(&photos[i], &[auto]));
+    let renditions = mean(&|i| time(&photos[i], &four));
+    let untagged_copy = mean(&|i| time(&tagged[i].1, &[plain]));
+    let p3 = mean(&|i| time(&tagged[i].0, &[plain]));
+    println!(
+        "\nWhat options cost, {} baseline JPEGs, 100x100 cover JPEG, ms per image (median of {RUNS}):",
+        photos.len()
+    );
+    println!(
+        "plain {base:.2}; focus=auto {focus:.2} (+{:.2}); 4 renditions from one decode {renditions:.2} ({:.2} per thumbnail, {:.2}x one)",
+        focus - base,
+        renditions / 4.0,
+        renditions / base
+    );
+    println!(
+        "Display P3 profile converted to sRGB: {p3:.2} against {untagged_copy:.2} for the same pixels untagged (+{:.2})",
+        p3 - untagged_copy
+    );
+}
+
+/// A photo re-encoded twice at quality 95: tagged with a Display P3 profile, and untagged.
+fn with_p3_profile(photo: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    use image::ImageEncoder;
+    let rgb = image::load_from_memory(photo).expect("photo decodes").into_rgb8();
+    let encode = |icc: Option<Vec<u8>>| {
+        let mut out = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+        if let Some(icc) = icc {
+            encoder.set_icc_profile(icc).expect("JPEG takes a profile");
+        }
+        encoder.write_image(rgb.as_raw(), rgb.width(), rgb.height(), image::ExtendedColorType::Rgb8).expect("encodes");
+        out
+    };
+    (encode(Some(thumbq_common::fixtures::WideGamut::DisplayP3.icc())), encode(None))
 }
 
 /// Whether a JPEG is progressive, from its frame header (not from an EXIF thumbnail's).
@@ -125,10 +257,14 @@ fn memory_of_a_50_megapixel_jpeg() {
     );
 }
 
-/// Child mode: makes one thumbnail and prints the process's peak resident memory (VmHWM).
+/// Child mode: makes one thumbnail and prints the process's peak resident memory (VmHWM). The thumbnail is 100x100
+/// JPEG, or `THUMBQ_BENCH_PROBE=<side>:<format>` (e.g. `1280:avif`, to size an encoder's memory).
 fn rss_probe(path: &Path) {
     let bytes = std::fs::read(path).expect("probe input");
-    let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
+    let probe = std::env::var("THUMBQ_BENCH_PROBE").unwrap_or_else(|_| "100:jpeg".into());
+    let (side, format) = probe.split_once(':').expect("<side>:<format>");
+    let format = OutputFormat::ALL.into_iter().find(|f| f.name() == format).expect("an output format");
+    let args = ResizeArgs::new(side.parse().expect("a side"), side.parse().expect("a side"), Fit::Cover, format);
     let started = Instant::now();
     make_thumbnail(&bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail");
     let elapsed = started.elapsed();

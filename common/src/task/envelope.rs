@@ -54,6 +54,9 @@ impl ResizeArgs {
     pub const JPEG_QUALITY: u8 = 85;
     /// Lossy WebP's default quality (libwebp's own `cwebp` default is 75): close to JPEG 85 at a smaller size.
     pub const WEBP_QUALITY: u8 = 80;
+    /// AVIF's default quality (ravif's scale): within 1 dB of JPEG 85 at a third of its size (example photo at
+    /// 200x200: 37.9 dB in 4.1 KB against 38.8 dB in 12.8 KB; see `make bench`).
+    pub const AVIF_QUALITY: u8 = 80;
 
     /// A thumbnail of `width`×`height`, fitted by `fit`, as `format` at the format's default quality.
     pub const fn new(width: u32, height: u32, fit: Fit, format: OutputFormat) -> Self {
@@ -64,6 +67,7 @@ impl ResizeArgs {
     pub fn quality(&self) -> u8 {
         self.quality.unwrap_or(match self.format {
             OutputFormat::Webp => Self::WEBP_QUALITY,
+            OutputFormat::Avif => Self::AVIF_QUALITY,
             OutputFormat::Jpeg | OutputFormat::Png => Self::JPEG_QUALITY,
         })
     }

@@ -26,13 +26,16 @@ pub enum OutputFormat {
     Png,
     /// JPEG, lossy, no transparency.
     Jpeg,
-    /// WebP (lossless), keeps transparency.
+    /// WebP, lossy (or lossless on request), keeps transparency.
     Webp,
+    /// AVIF (AV1 still image, by rav1e), lossy, keeps transparency: the smallest at a given quality, the slowest to
+    /// encode.
+    Avif,
 }
 
 impl OutputFormat {
     /// Every output format.
-    pub const ALL: [Self; 3] = [Self::Png, Self::Jpeg, Self::Webp];
+    pub const ALL: [Self; 4] = [Self::Png, Self::Jpeg, Self::Webp, Self::Avif];
 
     /// The lower-case name, as requests, records and errors spell it (`jpeg`, not `jpg`).
     pub fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl OutputFormat {
             Self::Png => "png",
             Self::Jpeg => "jpeg",
             Self::Webp => "webp",
+            Self::Avif => "avif",
         }
     }
 
@@ -49,6 +53,7 @@ impl OutputFormat {
             Self::Png => "png",
             Self::Jpeg => "jpg",
             Self::Webp => "webp",
+            Self::Avif => "avif",
         }
     }
 
@@ -58,6 +63,7 @@ impl OutputFormat {
             Self::Png => "image/png",
             Self::Jpeg => "image/jpeg",
             Self::Webp => "image/webp",
+            Self::Avif => "image/avif",
         }
     }
 
@@ -67,6 +73,7 @@ impl OutputFormat {
             Self::Png => ImageFormat::Png,
             Self::Jpeg => ImageFormat::Jpeg,
             Self::Webp => ImageFormat::WebP,
+            Self::Avif => ImageFormat::Avif,
         }
     }
 

@@ -18,6 +18,9 @@ mod test_images;
 // PSNR against a reference: for the tests and `make bench`, not the worker.
 #[cfg(any(test, feature = "bench"))]
 pub mod quality;
+// `make bench` times the encoders alone.
+#[cfg(feature = "bench")]
+pub use encode::{AVIF_SPEED, encode};
 mod webp;
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
@@ -234,7 +237,7 @@ mod tests {
     }
 
     fn decoded(thumbnail: &Thumbnail) -> DynamicImage {
-        image::load_from_memory(&thumbnail.bytes).expect("the thumbnail decodes")
+        quality::decode(&thumbnail.bytes)
     }
 
     #[test]

@@ -25,7 +25,29 @@ pub fn reference(bytes: &[u8], args: &ResizeArgs) -> RgbImage {
 
 /// A thumbnail as compared: decoded, laid over white (colours under full transparency are undefined).
 pub fn flattened(encoded: &[u8]) -> RgbImage {
-    over_white(&image::load_from_memory(encoded).expect("thumbnail decodes"))
+    over_white(&decode(encoded))
+}
+
+/// Decodes a thumbnail of any output format: AVIF with libavif's `avifdec` (the reference decoder, which the test
+/// tools install; the worker itself only encodes AVIF), the others with `image`.
+pub fn decode(encoded: &[u8]) -> DynamicImage {
+    if image::guess_format(encoded).ok() != Some(image::ImageFormat::Avif) {
+        return image::load_from_memory(encoded).expect("thumbnail decodes");
+    }
+    let unique = format!("thumbq-avif-{}-{}", std::process::id(), fastrand::u64(..));
+    let (input, output) =
+        (std::env::temp_dir().join(format!("{unique}.avif")), std::env::temp_dir().join(format!("{unique}.png")));
+    std::fs::write(&input, encoded).expect("a temporary file");
+    let status = std::process::Command::new("avifdec")
+        .arg(&input)
+        .arg(&output)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("avifdec runs (deploy/native/test-tools.sh installs it)");
+    let decoded = std::fs::read(&output);
+    let _ = (std::fs::remove_file(&input), std::fs::remove_file(&output));
+    assert!(status.success(), "avifdec decodes the AVIF thumbnail");
+    image::load_from_memory(&decoded.expect("avifdec wrote a PNG")).expect("the PNG decodes")
 }
 
 /// Peak signal-to-noise ratio of `a` against `b` in dB (8-bit RGB; infinite when identical).
@@ -98,7 +120,9 @@ mod tests {
         let base = ResizeArgs::new(200, 200, Fit::Cover, OutputFormat::Webp);
         let png = flattened(&make(ResizeArgs { format: OutputFormat::Png, ..base }));
         let mut rows = Vec::new();
-        for (format, lossless) in [(OutputFormat::Jpeg, false), (OutputFormat::Webp, false)] {
+        for (format, lossless) in
+            [(OutputFormat::Jpeg, false), (OutputFormat::Webp, false), (OutputFormat::Avif, false)]
+        {
             let (low, high) = [30, 95].map(|q| make(ResizeArgs { format, lossless, quality: Some(q), ..base })).into();
             let (db_low, db_high) = (psnr(&flattened(&low), &png), psnr(&flattened(&high), &png));
             assert!(low.len() * 2 < high.len(), "{format:?}: q30 {} B vs q95 {} B", low.len(), high.len());
@@ -117,6 +141,18 @@ mod tests {
             lossy.len(),
             lossless.len()
         );
+    }
+
+    #[test]
+    fn default_avif_is_as_faithful_as_default_jpeg_and_smaller() {
+        let base = ResizeArgs::new(200, 200, Fit::Cover, OutputFormat::Avif);
+        let make = |args: ResizeArgs| make_thumbnail(PHOTO, &args, Limits::pixels(1 << 30)).unwrap().bytes;
+        let png = flattened(&make(ResizeArgs { format: OutputFormat::Png, ..base }));
+        let (avif, jpeg) = (make(base), make(ResizeArgs { format: OutputFormat::Jpeg, ..base }));
+        assert_eq!(image::guess_format(&avif).unwrap(), image::ImageFormat::Avif);
+        let (db_avif, db_jpeg) = (psnr(&flattened(&avif), &png), psnr(&flattened(&jpeg), &png));
+        assert!(db_avif >= db_jpeg - 1.5, "AVIF q80 {db_avif:.1} dB vs JPEG q85 {db_jpeg:.1} dB");
+        assert!(avif.len() < jpeg.len(), "AVIF {} B vs JPEG {} B", avif.len(), jpeg.len());
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct WaitParams {
     tag = "thumbnails",
     params(
         ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or a rendition's, `<uuid>-<rendition>.<ext>`",
-            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp)$",
+            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp|avif)$",
             example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"),
         WaitParams,
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
@@ -64,7 +64,7 @@ pub struct WaitParams {
             headers(("Retry-After" = u32, description = "Seconds until it is worth asking again"))),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "Not a thumbnail name, or a bad `wait`", body = ErrorBody,
-            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp>"})),
+            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif>"})),
         (status = 403, description = "Signed URLs are on and this one is unsigned, wrongly signed or expired", body = ErrorBody,
             example = json!({"error": "the URL has expired: ask the API for a fresh one"})),
         (status = 404, description = "No such thumbnail (never made, deleted, or expired)", body = ErrorBody),

@@ -45,7 +45,9 @@ pub fn router() -> Router<AppState> {
 /// A thumbnail name from a path, or the `400` that says what one looks like.
 pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
     name.parse().map_err(|()| {
-        ApiError::BadRequest("not a thumbnail name: expected <uuid>.<png|jpg|webp> or <uuid>-<rendition>.<ext>".into())
+        ApiError::BadRequest(
+            "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif> or <uuid>-<rendition>.<ext>".into(),
+        )
     })
 }
 

@@ -27,7 +27,7 @@ pub struct UploadParams {
     /// ratio) or `fill` (stretch to exactly width×height).
     #[param(inline)]
     pub fit: Option<Fit>,
-    /// `png`, `jpeg` or `webp`; default: the source's format when it is one of those, else `png`.
+    /// `png`, `jpeg`, `webp` or `avif`; default: the source's format when it is PNG, JPEG or WebP, else `png`.
     #[param(inline)]
     pub format: Option<OutputFormat>,
     /// Quality of a lossy output, 1..=100: JPEG (default 85) and lossy WebP (default 80). PNG and lossless WebP
@@ -82,7 +82,7 @@ impl Asked {
         let quality = quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
         if quality.is_some() && (format == OutputFormat::Png || lossless) {
             return Err(ApiError::BadRequest(
-                "quality applies to lossy outputs only: jpeg, or webp without lossless".into(),
+                "quality applies to lossy outputs only: jpeg, avif, or webp without lossless".into(),
             ));
         }
         if (focus.is_some() || auto_focus) && fit != Fit::Cover {
