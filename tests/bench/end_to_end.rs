@@ -73,7 +73,8 @@ fn main() {
     );
     let cpu_rows = Mutex::new(Vec::new());
     for (clients, workers, renditions) in rows() {
-        let row = runtime.block_on(run(&release, &images, clients, workers, renditions));
+        let load = Load { clients, workers, renditions, uploads: UPLOADS };
+        let row = runtime.block_on(run(&release, &images, load));
         let label =
             if renditions > 1 { format!("{clients}x{workers}x{renditions}") } else { format!("{clients}x{workers}") };
         cpu_rows
@@ -113,14 +114,45 @@ fn main() {
     for (label, Counts { cpu, .. }) in cpu_rows.lock().expect("rows").iter() {
         println!("{label:>15} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}", cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]);
     }
+    every_format(&runtime, &release, &corpus);
 }
 
-/// Baseline JPEGs of 1 to 4 megapixels.
-fn photos(dir: &Path) -> Vec<Vec<u8>> {
+/// Every corpus file (JPEG baseline and progressive up to 18 MP, PNG, 16-MP WebP), twice, from 8 clients to 2 fresh
+/// workers: the mixed load's throughput, latency and peak memory per process.
+fn every_format(runtime: &tokio::runtime::Runtime, release: &Path, corpus: &Path) {
+    let files: Vec<Vec<u8>> = ["jpeg", "png", "webp"]
+        .iter()
+        .flat_map(|dir| list(&corpus.join(dir)))
+        .filter_map(|f| std::fs::read(f).ok())
+        .collect();
+    let megabytes = files.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
+    let load = Load { clients: 8, workers: 2, renditions: 1, uploads: 2 * files.len() };
+    let row = runtime.block_on(run(release, &files, load));
+    println!(
+        "\nEvery corpus format: {} files ({megabytes:.1} MB: JPEG, PNG, WebP), each uploaded twice by 8 clients, 2 workers:",
+        files.len()
+    );
+    println!(
+        "{:>8} {:>9} {:>9} {:>10} {:>10} {:>13}",
+        "img/s", "p50 ms", "p99 ms", "API MB", "worker MB", "API cpu ms"
+    );
+    println!(
+        "{:>8.1} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>13.2}",
+        row.per_second, row.p50, row.p99, row.api_mb, row.worker_mb, row.cpu[0]
+    );
+}
+
+/// The files of a folder, sorted.
+fn list(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     files.sort();
     files
+}
+
+/// Baseline JPEGs of 1 to 4 megapixels.
+fn photos(dir: &Path) -> Vec<Vec<u8>> {
+    list(dir)
         .into_iter()
         .filter_map(|f| std::fs::read(f).ok())
         .filter(|bytes| {
@@ -234,7 +266,17 @@ fn listener_pid(url: &str) -> Option<u32> {
     text.split("pid=").nth(1)?.split(',').next()?.parse().ok()
 }
 
-async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize, renditions: usize) -> Row {
+/// One row's load: who uploads what.
+#[derive(Clone, Copy)]
+struct Load {
+    clients: usize,
+    workers: usize,
+    renditions: usize,
+    uploads: usize,
+}
+
+async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
+    let Load { clients, workers, renditions, uploads } = load;
     let store = tempfile::tempdir().expect("a store");
     let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
@@ -308,13 +350,13 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize,
                     *next += 1;
                     *next - 1
                 };
-                if i >= UPLOADS {
+                if i >= uploads {
                     return latencies;
                 }
                 let sent = Instant::now();
                 let response = client
                     .post(format!("{base}/thumbnails{query}"))
-                    .header("content-type", "image/jpeg")
+                    .header("content-type", "application/octet-stream")
                     .body(images[i % images.len()].clone())
                     .send()
                     .await
@@ -335,15 +377,15 @@ async fn run(release: &Path, images: &[Vec<u8>], clients: usize, workers: usize,
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let worker_mb = worker_processes.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
     let cpu_after = measure();
-    let redis_used = (redis_commands(&settings.redis.url).await - redis_before) / UPLOADS as f64;
-    let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / UPLOADS as f64);
-    let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / UPLOADS as f64).collect();
+    let redis_used = (redis_commands(&settings.redis.url).await - redis_before) / uploads as f64;
+    let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / uploads as f64);
+    let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / uploads as f64).collect();
     let workers_cpu: f64 = used[1..=workers].iter().sum();
     let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
     let row = Row {
         redis_commands: redis_used,
         s3_requests: s3_used,
-        per_second: UPLOADS as f64 / wall.as_secs_f64(),
+        per_second: uploads as f64 / wall.as_secs_f64(),
         p50: percentile(0.50),
         p99: percentile(0.99),
         api_mb: peak_mb(api.id()),
