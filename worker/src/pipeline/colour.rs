@@ -1,7 +1,9 @@
 //! Embedded ICC profiles: an RGB image tagged with another colour space (Display P3 from phones, Adobe RGB from
 //! cameras) is converted to sRGB, the space every browser assumes for an untagged image, because thumbnails carry no
 //! metadata and so no profile. Converted on each small output, after resampling: a few thousand pixels instead of
-//! millions, as libvips' thumbnail does. moxcms is the `image` crate's own colour engine.
+//! millions, as libvips' thumbnail does. A CMYK JPEG's inks are converted through its profile as it is decoded (at
+//! the decoded scale), since they cannot be told apart from RGB afterwards. moxcms is the `image` crate's own
+//! colour engine.
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 use moxcms::{ColorProfile, DataColorSpace, Layout, Transform8BitExecutor, TransformOptions};
@@ -14,8 +16,8 @@ pub struct ToSrgb {
 
 impl ToSrgb {
     /// The conversion for an embedded profile; `None` when there is nothing to do or nothing that can be done: no
-    /// profile, one that does not parse, sRGB itself, or a non-RGB profile (CMYK and grey images are decoded to
-    /// RGB or grey without it).
+    /// profile, one that does not parse, sRGB itself, or a non-RGB profile (a CMYK one is applied while decoding,
+    /// by [`CmykToSrgb`]; grey images keep their tones).
     pub fn new(icc: Option<&[u8]>) -> Option<Self> {
         let profile = ColorProfile::new_from_slice(icc?).ok()?;
         if profile.color_space != DataColorSpace::Rgb || is_srgb(&profile) {
@@ -45,6 +47,37 @@ impl ToSrgb {
             RgbImage::from_raw(width, height, converted).map(DynamicImage::ImageRgb8)
         };
         rebuilt.unwrap_or(image)
+    }
+}
+
+/// Converts a CMYK JPEG's inks to sRGB through its embedded CMYK profile (a press or proofing profile, a lookup
+/// table), at the decoded scale. Without a profile, a CMYK JPEG is left to the `image` crate's plain formula.
+pub struct CmykToSrgb {
+    transform: Box<Transform8BitExecutor>,
+}
+
+impl CmykToSrgb {
+    /// The conversion for an embedded profile, if it is a CMYK one that moxcms can use.
+    pub fn new(icc: Option<&[u8]>) -> Option<Self> {
+        let profile = ColorProfile::new_from_slice(icc?).ok()?;
+        if profile.color_space != DataColorSpace::Cmyk {
+            return None;
+        }
+        let srgb = ColorProfile::new_srgb();
+        // moxcms takes four-channel inks in its RGBA layout.
+        let transform =
+            profile.create_transform_8bit(Layout::Rgba, &srgb, Layout::Rgb, TransformOptions::default()).ok()?;
+        Some(Self { transform })
+    }
+
+    /// `cmyk` (4 bytes a pixel, `width`×`height`, inverted as Adobe stores it when `inverted`) as sRGB.
+    pub fn apply(&self, mut cmyk: Vec<u8>, inverted: bool, width: u32, height: u32) -> Option<RgbImage> {
+        if inverted {
+            cmyk.iter_mut().for_each(|ink| *ink = 255 - *ink);
+        }
+        let mut rgb = vec![0u8; cmyk.len() / 4 * 3];
+        self.transform.transform(&cmyk, &mut rgb).ok()?;
+        RgbImage::from_raw(width, height, rgb)
     }
 }
 
@@ -90,6 +123,44 @@ mod tests {
                         assert!(distance(colour, expected) > 8, "{space:?} {colour:?}: the test colour must move");
                     }
                 }
+            }
+        }
+    }
+
+    /// What LittleCMS (`transicc`, liblcms2-utils) makes of `inks` through `icc`, perceptual intent, to sRGB.
+    fn littlecms(icc: &std::path::Path, inks: [u8; 4]) -> [u8; 3] {
+        use std::io::Write;
+        let mut child = std::process::Command::new("transicc")
+            .arg("-i")
+            .arg(icc)
+            .args(["-o", "*sRGB", "-t", "0"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("transicc runs (deploy/native/test-tools.sh installs liblcms2-utils)");
+        let percent = inks.map(|ink| format!("{:.4}", f64::from(ink) * 100.0 / 255.0)).join(" ");
+        child.stdin.take().unwrap().write_all(format!("{percent}\n").as_bytes()).unwrap();
+        let output = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        let value = |channel: &str| {
+            let text = output.split(&format!("{channel}=")).nth(1).unwrap().split_whitespace().next().unwrap();
+            text.parse::<f64>().unwrap().round().clamp(0.0, 255.0) as u8
+        };
+        [value("R"), value("G"), value("B")]
+    }
+
+    #[test]
+    fn a_cmyk_jpeg_is_converted_through_its_profile_near_littlecms() {
+        // Ghostscript's default CMYK profile (a lookup-table press profile), from libgs-common.
+        let icc_path = std::path::Path::new("/usr/share/color/icc/ghostscript/default_cmyk.icc");
+        let icc = std::fs::read(icc_path).expect("libgs-common (deploy/native/test-tools.sh)");
+        for inks in [[51, 153, 204, 26], [179, 26, 77, 0], [0, 0, 0, 102], [0, 0, 0, 0]] {
+            let jpeg = crate::pipeline::test_images::cmyk_jpeg(inks, 64, 48, Some(&icc));
+            let (got, expected) = (centre_pixel(&jpeg), littlecms(icc_path, inks));
+            assert!(distance(got, expected) <= 10, "inks {inks:?}: {got:?}, LittleCMS {expected:?}");
+            // Without its profile the same file takes the plain formula: a picture, but not these colours.
+            let plain = centre_pixel(&crate::pipeline::test_images::cmyk_jpeg(inks, 64, 48, None));
+            if inks != [0, 0, 0, 0] {
+                assert!(distance(plain, expected) > 10, "inks {inks:?}: the profile must matter ({plain:?})");
             }
         }
     }

@@ -17,6 +17,7 @@ use turbojpeg::ScalingFactor;
 
 use super::{
     PipelineError,
+    colour::CmykToSrgb,
     jpeg::{self, DecodeLimits},
     jpeg_layout,
 };
@@ -48,8 +49,15 @@ pub fn header(bytes: &[u8], format: SourceFormat) -> Header {
 
 /// Decodes `bytes` (already probed as `format`) to 8-bit Luma, LumaA, RGB or RGBA pixels. `reduction` is how many
 /// times smaller than full size the decoded image may be (≥ 1): JPEG uses the largest DCT scale within it.
-/// `memory_mib` caps libjpeg-turbo's intermediate buffers (0: no cap).
-pub fn decode(bytes: &[u8], probe: &Probe, reduction: f64, memory_mib: u32) -> Result<DynamicImage, PipelineError> {
+/// `memory_mib` caps libjpeg-turbo's intermediate buffers (0: no cap). `icc`, the embedded profile: a CMYK JPEG's is
+/// applied while decoding (its inks cannot be told from RGB afterwards).
+pub fn decode(
+    bytes: &[u8],
+    probe: &Probe,
+    reduction: f64,
+    memory_mib: u32,
+    icc: Option<&[u8]>,
+) -> Result<DynamicImage, PipelineError> {
     let format = probe.format;
     if format == SourceFormat::Jpeg {
         // libjpeg-turbo, like zune-jpeg, fills a truncated JPEG with grey after a warning; a cut-off upload must
@@ -61,7 +69,10 @@ pub fn decode(bytes: &[u8], probe: &Probe, reduction: f64, memory_mib: u32) -> R
         let lighter = (jpeg_scale(reduction) == ScalingFactor::ONE_EIGHTH).then(|| layout.for_one_eighth(bytes));
         let limits = DecodeLimits { max_scans: MAX_SCANS, max_memory_mib: memory_mib };
         let source = lighter.flatten();
-        if let Some(image) = jpeg::decode_scaled(source.as_deref().unwrap_or(bytes), jpeg_scale(reduction), limits)? {
+        let to_srgb = CmykToSrgb::new(icc);
+        let cmyk = to_srgb.as_ref().map(|c| (c, layout.adobe()));
+        let data = source.as_deref().unwrap_or(bytes);
+        if let Some(image) = jpeg::decode_scaled(data, jpeg_scale(reduction), limits, cmyk)? {
             return Ok(image);
         }
     }
@@ -119,7 +130,7 @@ mod tests {
     /// libjpeg-turbo's decode of the whole file, with no cap on its memory.
     fn whole_file_decode(bytes: &[u8], reduction: f64) -> DynamicImage {
         let limits = DecodeLimits { max_scans: MAX_SCANS, max_memory_mib: 0 };
-        jpeg::decode_scaled(bytes, jpeg_scale(reduction), limits).expect("decodes").expect("YCbCr")
+        jpeg::decode_scaled(bytes, jpeg_scale(reduction), limits, None).expect("decodes").expect("YCbCr")
     }
 
     fn jpeg_probe(bytes: &[u8]) -> Probe {
@@ -137,7 +148,7 @@ mod tests {
                 jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
             assert!(lighter.len() * 3 < jpeg.len(), "{subsamp:?}: {} of {} bytes kept", lighter.len(), jpeg.len());
 
-            let fast = decode(&jpeg, &jpeg_probe(&jpeg), 8.0, 0).expect("decodes");
+            let fast = decode(&jpeg, &jpeg_probe(&jpeg), 8.0, 0, None).expect("decodes");
             let whole_file = whole_file_decode(&jpeg, 8.0);
             let expected = (width.div_ceil(8) as u32, height.div_ceil(8) as u32);
             assert_eq!((fast.width(), fast.height()), expected, "{subsamp:?}");
@@ -149,9 +160,10 @@ mod tests {
     fn a_jpeg_with_too_many_scans_is_refused_and_one_with_a_few_more_is_not() {
         let jpeg = progressive_jpeg(64, 48, Subsamp::Sub2x2);
         let padded = |extra| jpeg_layout::with_empty_scans(&jpeg, extra).expect("a complete JPEG");
-        let image = decode(&padded(20), &jpeg_probe(&padded(20)), 1.0, 0).expect("30 scans decode");
+        let image = decode(&padded(20), &jpeg_probe(&padded(20)), 1.0, 0, None).expect("30 scans decode");
         assert_eq!((image.width(), image.height()), (64, 48));
-        let err = decode(&padded(MAX_SCANS as usize), &jpeg_probe(&padded(MAX_SCANS as usize)), 1.0, 0).unwrap_err();
+        let err =
+            decode(&padded(MAX_SCANS as usize), &jpeg_probe(&padded(MAX_SCANS as usize)), 1.0, 0, None).unwrap_err();
         assert!(matches!(&err, PipelineError::Decode(message) if message.contains("scan")), "{err}");
     }
 
@@ -162,7 +174,7 @@ mod tests {
         jpeg[frame + 11] = 0; // the first component's sampling factors
         // The probe (zune-jpeg) refuses this header too; the decoder must not rely on that.
         let probe = Probe { format: SourceFormat::Jpeg, width: 320, height: 240 };
-        let err = decode(&jpeg, &probe, 8.0, 0).unwrap_err();
+        let err = decode(&jpeg, &probe, 8.0, 0, None).unwrap_err();
         assert!(matches!(err, PipelineError::Decode(_)), "{err}");
     }
 
@@ -171,7 +183,7 @@ mod tests {
         let jpeg = progressive_jpeg(320, 240, Subsamp::Sub2x2);
         let lighter =
             jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
-        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 0).expect("decodes");
+        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 0, None).expect("decodes");
         let whole_file = whole_file_decode(&jpeg, 4.0);
         let blurred = whole_file_decode(&lighter, 4.0);
         assert_eq!((image.width(), image.height()), (80, 60));
@@ -183,9 +195,9 @@ mod tests {
     fn libjpeg_turbo_refuses_a_progressive_jpeg_whose_coefficients_exceed_its_memory_cap() {
         // 2000×1500 at 4:4:4: 18 MB of coefficients, whatever the output scale.
         let jpeg = progressive_jpeg(2000, 1500, Subsamp::None);
-        let err = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 8).unwrap_err();
+        let err = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 8, None).unwrap_err();
         assert!(matches!(&err, PipelineError::Decode(message) if message.contains("Memory limit")), "{err}");
-        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 24).expect("decodes within 24 MiB");
+        let image = decode(&jpeg, &jpeg_probe(&jpeg), 4.0, 24, None).expect("decodes within 24 MiB");
         assert_eq!((image.width(), image.height()), (500, 375));
     }
 }

@@ -10,7 +10,7 @@ use std::ffi::{CStr, c_int};
 use image::{DynamicImage, GrayImage, RgbImage};
 use turbojpeg::{ScalingFactor, raw};
 
-use super::PipelineError;
+use super::{PipelineError, colour::CmykToSrgb};
 
 /// What a decode may cost.
 #[derive(Debug, Clone, Copy)]
@@ -61,12 +61,16 @@ impl Drop for Handle {
     }
 }
 
+/// How to turn a CMYK JPEG's inks into sRGB: its profile's conversion, and whether the inks are stored inverted.
+pub type Cmyk<'a> = (&'a CmykToSrgb, bool);
+
 /// Decodes a JPEG at `scale` (the lossless process always decodes at full size); `None` for colour spaces it
-/// leaves to `image` (CMYK, YCCK).
+/// leaves to `image`: CMYK and YCCK, unless `cmyk` says how to convert them (an embedded CMYK profile).
 pub fn decode_scaled(
     bytes: &[u8],
     scale: ScalingFactor,
     limits: DecodeLimits,
+    cmyk: Option<Cmyk<'_>>,
 ) -> Result<Option<DynamicImage>, PipelineError> {
     let mut handle = Handle::decompressor()?;
     handle.set(raw::TJPARAM_TJPARAM_SCANLIMIT, limits.max_scans)?;
@@ -77,6 +81,7 @@ pub fn decode_scaled(
     let (format, channels) = match handle.get(raw::TJPARAM_TJPARAM_COLORSPACE) as raw::TJCS {
         raw::TJCS_TJCS_GRAY => (raw::TJPF_TJPF_GRAY, 1),
         raw::TJCS_TJCS_YCbCr | raw::TJCS_TJCS_RGB => (raw::TJPF_TJPF_RGB, 3),
+        raw::TJCS_TJCS_CMYK | raw::TJCS_TJCS_YCCK if cmyk.is_some() => (raw::TJPF_TJPF_CMYK, 4),
         _ => return Ok(None),
     };
     let lossless = handle.get(raw::TJPARAM_TJPARAM_LOSSLESS) != 0;
@@ -99,8 +104,9 @@ pub fn decode_scaled(
     let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
         return Err(PipelineError::Decode("image too large".into()));
     };
-    let built = match channels {
-        1 => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+    let built = match (channels, cmyk) {
+        (1, _) => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+        (4, Some((to_srgb, inverted))) => to_srgb.apply(pixels, inverted, width, height).map(DynamicImage::ImageRgb8),
         _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
     };
     built.map(Some).ok_or_else(|| PipelineError::Decode("decoded buffer has the wrong size".into()))

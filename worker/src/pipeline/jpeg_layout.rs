@@ -27,6 +27,8 @@ pub struct Layout {
     scans: Vec<Scan>,
     /// Where the end-of-image marker ends; anything after it (some cameras append data) is not part of the image.
     end: usize,
+    /// Whether an Adobe (APP14) segment is present: Adobe's CMYK JPEGs store their inks inverted (255: no ink).
+    adobe: bool,
 }
 
 #[derive(Debug)]
@@ -49,7 +51,8 @@ struct Scan {
 /// Walks a JPEG's markers, skipping segments and entropy-coded data; `None` when the file stops before its
 /// end-of-image marker.
 pub fn read(data: &[u8]) -> Option<Layout> {
-    let mut layout = Layout { progressive: false, size: (0, 0), components: Vec::new(), scans: Vec::new(), end: 0 };
+    let mut layout =
+        Layout { progressive: false, size: (0, 0), components: Vec::new(), scans: Vec::new(), end: 0, adobe: false };
     let mut i = 2; // after SOI
     loop {
         while data.get(i) == Some(&0xFF) {
@@ -80,6 +83,7 @@ pub fn read(data: &[u8]) -> Option<Layout> {
                 layout.components =
                     components.map(|c| Component { id: c[0], sampling: (c[1] >> 4, c[1] & 15) }).collect();
             }
+            0xEE => layout.adobe |= header.starts_with(b"Adobe"),
             // Scan header: Ns, 2 bytes per component (identifier first), then Ss, Se, and Ah/Al in one byte.
             0xDA => {
                 let count = usize::from(*header.first()?);
@@ -106,6 +110,11 @@ fn entropy_coded_end(data: &[u8], mut i: usize) -> Option<usize> {
 }
 
 impl Layout {
+    /// Whether the file has an Adobe segment (its CMYK, if any, is stored inverted).
+    pub fn adobe(&self) -> bool {
+        self.adobe
+    }
+
     /// For a progressive JPEG: the same file without the AC scans a 1/8-scale decode does not read, which decodes at
     /// that scale to the same pixels; `None` when nothing can be dropped. Every other segment (Huffman tables defined
     /// between scans among them) stays, in its order.

@@ -171,7 +171,8 @@ fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thum
     let header = decode::header(bytes, probe.format);
     let (plans, reduction) = DecodePlan::all(header.orientation, &probe, outputs);
     let to_srgb = colour::ToSrgb::new(header.icc.as_deref());
-    let mut source = Some(decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib)?);
+    let decoded = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib, header.icc.as_deref())?;
+    let mut source = Some(decoded);
     let mut thumbnails = Vec::with_capacity(outputs.len());
     for (i, (args, plan)) in outputs.iter().zip(plans).enumerate() {
         let mut small = resample(source.as_ref().expect("kept until the last resample"), args, plan)?;

@@ -28,3 +28,24 @@ fn compress(pixels: &[u8], width: usize, height: usize, progressive: bool, subsa
     compressor.set_quality(90).expect("quality");
     compressor.compress_to_vec(image).expect("fixture encodes")
 }
+
+/// A flat CMYK JPEG of `inks` (C, M, Y, K; 0 none, 255 full), stored inverted behind an Adobe segment as Photoshop
+/// writes them, with the profile `icc` embedded in APP2 segments (split as the ICC specification says).
+pub fn cmyk_jpeg(inks: [u8; 4], width: usize, height: usize, icc: Option<&[u8]>) -> Vec<u8> {
+    let pixels: Vec<u8> = std::iter::repeat_n(inks.map(|ink| 255 - ink), width * height).flatten().collect();
+    let image = Image { pixels: pixels.as_slice(), width, pitch: width * 4, height, format: PixelFormat::CMYK };
+    let jpeg = turbojpeg::compress(image, 100, Subsamp::None).expect("a CMYK JPEG");
+    let mut out = jpeg[..2].to_vec();
+    if let Some(icc) = icc {
+        let chunks: Vec<&[u8]> = icc.chunks(65_519).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            out.extend([0xFF, 0xE2]);
+            out.extend(u16::try_from(2 + 14 + chunk.len()).expect("a segment length").to_be_bytes());
+            out.extend(b"ICC_PROFILE\0");
+            out.extend([u8::try_from(i + 1).expect("few chunks"), u8::try_from(chunks.len()).expect("few chunks")]);
+            out.extend(*chunk);
+        }
+    }
+    out.extend(&jpeg[2..]);
+    out
+}
