@@ -122,7 +122,7 @@ impl TaskEnvelope {
         let renditions = renditions
             .into_iter()
             .map(|(name, args)| {
-                let file = ThumbnailName { id, format: args.format, rendition: Some(name.clone()) }.to_string();
+                let file = ThumbnailName::of_rendition(id, &name, args.format).to_string();
                 Rendition { name, args, file, result: None, url: None }
             })
             .collect();
@@ -136,8 +136,10 @@ impl TaskEnvelope {
 
     /// The thumbnail this task is known by: its one thumbnail, or its first rendition.
     pub fn thumbnail_name(&self) -> ThumbnailName {
-        let rendition = self.renditions.first().map(|r| r.name.clone());
-        ThumbnailName { id: self.id, format: self.args.format, rendition }
+        match self.renditions.first() {
+            Some(first) => ThumbnailName::of_rendition(self.id, &first.name, first.args.format),
+            None => ThumbnailName { id: self.id, format: self.args.format, rendition: None },
+        }
     }
 
     /// Every file this task writes, with what goes in it: one thumbnail, or one file per rendition.
@@ -145,9 +147,7 @@ impl TaskEnvelope {
         if self.renditions.is_empty() {
             return vec![(self.thumbnail_name(), self.args)];
         }
-        let name =
-            |r: &Rendition| ThumbnailName { id: self.id, format: r.args.format, rendition: Some(r.name.clone()) };
-        self.renditions.iter().map(|r| (name(r), r.args)).collect()
+        self.renditions.iter().map(|r| (ThumbnailName::of_rendition(self.id, &r.name, r.args.format), r.args)).collect()
     }
 
     /// Serialises the envelope to its JSON message body.

@@ -62,6 +62,13 @@ pub struct ThumbnailName {
     pub rendition: Option<RenditionName>,
 }
 
+impl ThumbnailName {
+    /// The file of rendition `name` of task `id`, in `format`.
+    pub fn of_rendition(id: TaskId, name: &RenditionName, format: OutputFormat) -> Self {
+        Self { id, format, rendition: Some(name.clone()) }
+    }
+}
+
 impl fmt::Display for ThumbnailName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.rendition {
