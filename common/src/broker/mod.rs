@@ -362,15 +362,38 @@ impl Publisher {
         let confirmation = tokio::time::timeout(self.timeout, confirm)
             .await
             .map_err(|_| BrokerError::NotConfirmed(format!("no confirm within {:?}", self.timeout)))??;
-        // A quorum queue at its x-max-length with reject-publish nacks.
         if confirmation.is_nack() {
-            return Err(BrokerError::QueueFull(queue.to_owned()));
+            return Err(self.why_nacked(queue).await);
         }
         // A mandatory message that no queue took comes back as an ack with the message attached.
         if !confirmation.is_ack() || confirmation.take_message().is_some() {
             return Err(BrokerError::NotConfirmed(format!("queue {queue} refused the message")));
         }
         Ok(())
+    }
+}
+
+impl Publisher {
+    /// Tells the two reasons a quorum queue nacks apart. At its `x-max-length` (reject-publish) the queue is full:
+    /// a `503` that says so. Otherwise the queue had no leader (its node died and the election is still on, or this
+    /// channel's queue client still points at the dead leader: RabbitMQ 3.10 can keep nacking on such a channel after
+    /// a new leader is up). The channel is closed so the link opens a fresh one, which finds the new leader.
+    async fn why_nacked(&self, queue: &str) -> BrokerError {
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let declare = self.channel.queue_declare(queue.into(), passive, FieldTable::default());
+        let depth = bounded(self.timeout, "reading a queue depth", declare).await.map(|q| q.message_count());
+        let limit = if queue == self.topology.work { self.topology.max_depth } else { 0 };
+        if let Ok(depth) = depth
+            && limit > 0
+            && depth >= limit
+        {
+            return BrokerError::QueueFull(queue.to_owned());
+        }
+        let closing = self.channel.close(200, "a publish was nacked: reopening".into());
+        let _ = tokio::time::timeout(self.timeout, closing).await;
+        BrokerError::Unavailable(format!(
+            "queue {queue} refused the message without being full (no leader yet after a node failure?)"
+        ))
     }
 }
 
