@@ -30,6 +30,7 @@ mod retry;
 mod schema_fuzz;
 mod signing;
 mod state_store;
+mod streaming;
 mod support;
 mod sweep;
 mod tasks;

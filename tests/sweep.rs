@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use image::ImageFormat;
 use thumbq_common::{
     TaskId,
-    file_store::{FileStore, LocalFileStore},
+    file_store::{FileStore, LocalFileStore, whole},
     fixtures::sample_image,
 };
 use thumbq_worker::sweeper::{Ages, Swept, sweep};
@@ -37,12 +37,12 @@ async fn the_sweep_removes_expired_originals_and_interrupted_writes_and_nothing_
     let (hour, two_hours) = (Duration::from_secs(3600), Duration::from_secs(7200));
 
     let expired = TaskId::new(); // no record: it expired
-    store.put_original(expired, b"old".to_vec()).await.unwrap();
+    store.put_original(expired, whole(b"old".to_vec())).await.unwrap();
     age(&app.originals_dir().join(expired.to_string()), two_hours);
     let queued = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await; // a record, and no worker yet
     age(&app.originals_dir().join(queued.id.to_string()), two_hours);
     let fresh = TaskId::new(); // no record yet: the API is between storing it and recording the task
-    store.put_original(fresh, b"new".to_vec()).await.unwrap();
+    store.put_original(fresh, whole(b"new".to_vec())).await.unwrap();
     let (stale_tmp, fresh_tmp) = (app.thumbnails_dir().join(".tmp-crashed"), app.originals_dir().join(".tmp-writing"));
     std::fs::write(&stale_tmp, b"half").unwrap();
     age(&stale_tmp, two_hours);

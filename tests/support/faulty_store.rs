@@ -13,7 +13,7 @@ use std::{
 
 use async_trait::async_trait;
 use thumbq_common::{
-    file_store::{FileStore, SharedFileStore},
+    file_store::{Chunks, FileStore, SharedFileStore},
     task::{TaskId, ThumbnailName},
 };
 
@@ -54,8 +54,12 @@ impl FaultyStore {
 
 #[async_trait]
 impl FileStore for FaultyStore {
-    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()> {
-        self.inner.put_original(id, bytes).await
+    async fn put_original(&self, id: TaskId, chunks: Chunks<'_>) -> io::Result<u64> {
+        self.inner.put_original(id, chunks).await
+    }
+
+    fn buffers_originals(&self) -> bool {
+        self.inner.buffers_originals()
     }
 
     async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>> {

@@ -7,8 +7,10 @@ use std::{
 };
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
 
-use super::FileStore;
+use super::{Chunks, FileStore};
 use crate::task::{TaskId, ThumbnailName};
 
 /// A [`FileStore`] on the local file system: `<dir>/originals/<uuid>` and `<dir>/thumbnails/<uuid>.<ext>`.
@@ -35,9 +37,27 @@ impl LocalFileStore {
 
 #[async_trait]
 impl FileStore for LocalFileStore {
-    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()> {
-        let path = self.originals.join(id.to_string());
-        blocking(move || write_atomically(&path, &bytes)).await
+    async fn put_original(&self, id: TaskId, mut chunks: Chunks<'_>) -> io::Result<u64> {
+        let (dir, path) = (self.originals.clone(), self.originals.join(id.to_string()));
+        let temp = tokio::task::spawn_blocking(move || temporary_in(&dir)).await.map_err(io::Error::other)??;
+        // The temporary file is deleted when `temp_path` is dropped: also when this future is (the client left).
+        let (file, temp_path) = temp.into_parts();
+        // Chunks arrive in pieces of a few KiB: written in blocks, each a blocking call of its own.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BLOCK, tokio::fs::File::from_std(file));
+        let mut length = 0;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk).await?;
+            length += chunk.len() as u64;
+        }
+        file.flush().await?;
+        file.get_ref().sync_all().await?;
+        blocking(move || {
+            temp_path.persist(&path).map_err(|e| e.error)?;
+            sync_parent(&path)
+        })
+        .await?;
+        Ok(length)
     }
 
     async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>> {
@@ -109,6 +129,9 @@ async fn named_files_older_than<T: std::str::FromStr>(dir: &Path, age: Duration)
     Ok(paths.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect())
 }
 
+/// The size of the blocks a streamed original is written in.
+const WRITE_BLOCK: usize = 256 << 10;
+
 /// The name prefix of a file being written; only the sweep ever deletes one that was left behind.
 const TEMPORARY_PREFIX: &str = ".tmp-";
 
@@ -139,11 +162,21 @@ fn files_older_than(
 /// readers and concurrent writers of the same name never see a partial file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("store path has no parent"))?;
-    let mut temp = tempfile::Builder::new().prefix(TEMPORARY_PREFIX).tempfile_in(dir)?;
+    let mut temp = temporary_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
-    // The rename itself is only durable once the folder is synced.
+    sync_parent(path)
+}
+
+/// A new temporary file in `dir`, named so that the sweep recognises it.
+fn temporary_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new().prefix(TEMPORARY_PREFIX).tempfile_in(dir)
+}
+
+/// A rename is only durable once its folder is synced.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("store path has no parent"))?;
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -171,7 +204,7 @@ mod tests {
         let id = TaskId::new();
         let name = ThumbnailName { id, format: OutputFormat::Png, rendition: None };
 
-        store.put_original(id, b"original".to_vec()).await.unwrap();
+        store.put_original(id, super::super::whole(b"original".to_vec())).await.unwrap();
         store.put_thumbnail(&name, b"thumb".to_vec()).await.unwrap();
         assert_eq!(store.get_original(id).await.unwrap().as_deref(), Some(&b"original"[..]));
         assert_eq!(store.get_thumbnail(&name).await.unwrap().as_deref(), Some(&b"thumb"[..]));

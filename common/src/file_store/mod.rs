@@ -20,14 +20,31 @@ mod object;
 pub use local::LocalFileStore;
 pub use object::ObjectFileStore;
 
+/// An original arriving in pieces (an upload streamed from its request body). An error from the stream (the
+/// client went away, the upload passed its limit) ends the write and leaves nothing stored; it comes back as the
+/// write's error, unchanged, so the caller can tell it from a failure of the store.
+pub type Chunks<'a> = futures_util::stream::BoxStream<'a, io::Result<bytes::Bytes>>;
+
+/// The chunks of an original already whole in memory.
+pub fn whole(bytes: Vec<u8>) -> Chunks<'static> {
+    use futures_util::StreamExt;
+    futures_util::stream::once(async move { Ok(bytes::Bytes::from(bytes)) }).boxed()
+}
+
 /// A shared handle to a file store.
 pub type SharedFileStore = Arc<dyn FileStore>;
 
 /// Storage of uploaded originals and finished thumbnails.
 #[async_trait]
 pub trait FileStore: Send + Sync + 'static {
-    /// Stores an uploaded original, durably, replacing any earlier one of the same task.
-    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()>;
+    /// Stores an uploaded original as its chunks arrive, durably, replacing any earlier one of the same task;
+    /// returns its length. Nothing is stored unless every chunk arrived.
+    async fn put_original(&self, id: TaskId, chunks: Chunks<'_>) -> io::Result<u64>;
+    /// Whether [`FileStore::put_original`] holds the whole original in memory until it is stored: the API then
+    /// counts it against its upload memory.
+    fn buffers_originals(&self) -> bool {
+        false
+    }
     /// Reads an original; `None` when there is none.
     async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>>;
     /// Deletes an original; deleting a missing one succeeds.

@@ -8,10 +8,10 @@
 use std::{io, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::{
     Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutOptions,
-    PutPayload, RetryConfig,
+    PutPayload, PutPayloadMut, RetryConfig,
     aws::{AmazonS3Builder, AmazonS3ConfigKey},
     azure::{AzureConfigKey, MicrosoftAzureBuilder},
     gcp::{GoogleCloudStorageBuilder, GoogleConfigKey},
@@ -19,7 +19,7 @@ use object_store::{
     signer::Signer,
 };
 
-use super::FileStore;
+use super::{Chunks, FileStore};
 use crate::{
     settings::ObjectLocation,
     task::{TaskId, ThumbnailName},
@@ -179,8 +179,21 @@ impl ObjectFileStore {
 
 #[async_trait]
 impl FileStore for ObjectFileStore {
-    async fn put_original(&self, id: TaskId, bytes: Vec<u8>) -> io::Result<()> {
-        self.put(&self.original(id), bytes, None).await
+    fn buffers_originals(&self) -> bool {
+        true
+    }
+
+    async fn put_original(&self, id: TaskId, mut chunks: Chunks<'_>) -> io::Result<u64> {
+        // One PUT of the chunks as they came (no contiguous copy): a multipart upload would stream, but S3 wants
+        // parts of 5 MiB or more and three requests instead of one for what is mostly a small file.
+        let mut payload = PutPayloadMut::new();
+        while let Some(chunk) = chunks.next().await {
+            payload.push(chunk?);
+        }
+        let length = payload.content_length() as u64;
+        let options = PutOptions::default();
+        self.bounded(self.store.put_opts(&self.original(id), payload.freeze(), options)).await?;
+        Ok(length)
     }
 
     async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>> {

@@ -257,8 +257,9 @@ pub struct LimitSettings {
     pub max_upload_bytes: usize,
     /// `THUMBQ_MAX_PIXELS`, default `50000000`: images whose width × height is larger are refused (422).
     pub max_pixels: u64,
-    /// `THUMBQ_UPLOAD_MEMORY_MB`, default `256`: bytes of uploads the API reads at once; an upload waits for room
-    /// (up to 10 s, then `503`), so a burst of large uploads cannot exhaust its memory.
+    /// `THUMBQ_UPLOAD_MEMORY_MB`, default `256`: bytes of uploads the API holds at once (a streamed upload holds
+    /// its first MiB; one read whole, or kept for an S3 PUT, all of it); an upload waits for room (up to 10 s, then
+    /// `503`), so a burst of large uploads cannot exhaust its memory.
     pub upload_memory_mb: u32,
 }
 

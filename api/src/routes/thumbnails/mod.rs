@@ -15,7 +15,6 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use thumbq_common::{
     access::Scope,
-    image_probe,
     task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
 };
 use tracing::{Instrument, info, info_span, warn};
@@ -27,7 +26,7 @@ use crate::{
     error::{ApiError, ErrorBody, store_unavailable},
     extract::Query,
     state::AppState,
-    upload::Upload,
+    upload::{self, Upload},
 };
 
 /// Longest long poll in seconds.
@@ -129,26 +128,40 @@ pub async fn create_thumbnail(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<UploadParams>,
-    Upload { bytes, reservation }: Upload,
+    mut upload: Upload,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Upload)?;
-    let quota = caller.quota_bytes;
-    // Header parsing inflates compressed metadata: CPU work, kept off the async executor.
-    let (header, max_pixels) = (bytes.clone(), state.settings.limits.max_pixels);
-    let probe = tokio::task::spawn_blocking(move || image_probe::probe(&header, max_pixels))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let envelope = TaskEnvelope {
-        callback_url: params.callback_url(&state.settings.webhook)?,
-        ..params.envelope(probe.format, &state.settings.presets)?
+    if let Err(e) = caller.require(Scope::Upload) {
+        return Err(upload.refuse(e).await);
+    }
+    let head = upload.head(state.settings.limits.max_pixels).await?;
+    let envelope = match params.callback_url(&state.settings.webhook).and_then(|callback_url| {
+        Ok(TaskEnvelope { callback_url, ..params.envelope(head.probe.format, &state.settings.presets)? })
+    }) {
+        Ok(envelope) => envelope,
+        Err(e) => return Err(upload.refuse(e).await),
     };
-    let record = TaskRecord { owner: caller.key, ..TaskRecord::pending(&envelope, Some(probe.info(bytes.len()))) };
+    if state.store.buffers_originals() {
+        upload.reserve_whole().await?;
+    }
     let span = info_span!("task", task_id = %envelope.id);
-    // Run the accept sequence as its own task: a client that hangs up half-way must not leave half a task behind.
-    // The probe's handle on the bytes is gone: the buffer moves into a Vec without a copy.
-    let bytes = Vec::from(bytes);
+    // The original is written as it arrives: if the client hangs up half-way, the write stops and its temporary
+    // file goes with it.
+    let (chunks, reservation) = upload.into_chunks(head.bytes);
+    let length = state
+        .store
+        .put_original(envelope.id, chunks)
+        .instrument(span.clone())
+        .await
+        .map_err(|e| upload::refusal(e).unwrap_or_else(|e| store_unavailable(&e)))?;
+    drop(reservation);
+    let record = TaskRecord {
+        owner: caller.key,
+        ..TaskRecord::pending(&envelope, Some(head.probe.info(usize::try_from(length).unwrap_or(usize::MAX))))
+    };
+    // The rest of the accept sequence runs as its own task: from here on a client that hangs up must not leave
+    // half a task behind.
     let accepted =
-        tokio::spawn(accept(state.clone(), envelope.clone(), record, bytes, reservation, quota).instrument(span))
+        tokio::spawn(accept(state.clone(), envelope.clone(), record, length, caller.quota_bytes).instrument(span))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     accepted?;
@@ -169,35 +182,32 @@ pub async fn create_thumbnail(
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
-/// Stores the original, records PENDING and publishes the task, undoing the earlier steps if a later one fails.
-/// The upload's memory `_reservation` is released when the original is stored (or refused). With a `quota`, the
-/// original's bytes count against the uploading key's storage quota until the task finishes or is deleted.
+/// Records PENDING and publishes the task of a stored original of `length` bytes, undoing the earlier steps (the
+/// original included) if a later one fails. With a `quota`, the original's bytes count against the uploading key's
+/// storage quota until the task finishes or is deleted.
 async fn accept(
     state: AppState,
     envelope: TaskEnvelope,
     record: TaskRecord,
-    bytes: Vec<u8>,
-    _reservation: tokio::sync::OwnedSemaphorePermit,
+    length: u64,
     quota: Option<u64>,
 ) -> Result<(), ApiError> {
     let id = envelope.id;
-    if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota) {
-        let size = bytes.len() as u64;
-        if let Err(used) = state.states.reserve_quota(owner, id, size, quota).await? {
+    let queued = async {
+        if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota)
+            && let Err(used) = state.states.reserve_quota(owner, id, length, quota).await?
+        {
             return Err(ApiError::OverQuota(format!(
-                "the key {owner:?} has {used} bytes of originals in tasks not yet finished; {size} more would pass \
-                 its quota of {quota} bytes: retry when some have finished"
+                "the key {owner:?} has {used} bytes of originals in tasks not yet finished; {length} more would \
+                 pass its quota of {quota} bytes: retry when some have finished"
             )));
         }
-    }
-    let queued = async {
-        state.store.put_original(id, bytes).await.map_err(|e| store_unavailable(&e))?;
         state.states.create(&record).await?;
         state.publisher.get().await?.publish_task(&envelope).await?;
         Ok::<_, ApiError>(())
     };
     if let Err(e) = queued.await {
-        // Withdraw: the client is told 503 and must find nothing half-done (the quota's share is released with the
+        // Withdraw: the client is told why and must find nothing half-done (the quota's share is released with the
         // record). A worker that still receives the message (confirm lost, message kept) finds no record and drops
         // it.
         if let Err(cleanup) = state.states.delete(&record).await {

@@ -1,0 +1,56 @@
+//! Uploads are streamed to the store, never held whole: the original's file is being written while its body still
+//! arrives, a client that hangs up half-way leaves nothing behind, and a format whose header sits at its end (a TIFF
+//! written by libtiff's rules) is still accepted.
+
+use image::{GenericImageView, ImageFormat};
+use thumbq_common::fixtures::sample_image;
+use tokio::{io::AsyncWriteExt, net::TcpStream};
+
+use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_is_written_while_it_arrives_and_a_client_that_hangs_up_leaves_nothing() {
+    let app = spawn_api_with(|_| {}).await;
+    // A real JPEG header, then padding: 2 MB announced, 300 KB sent.
+    let mut body = sample_image(ImageFormat::Jpeg, 64, 64);
+    body.resize(2_000_000, 0);
+    let mut client = TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /thumbnails HTTP/1.1\r\nHost: test\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    client.write_all(&body[..300_000]).await.unwrap();
+    eventually("the original's temporary file is being written", async || !partial_originals(&app).is_empty()).await;
+    assert!(TestApp::files_in(&app.originals_dir()).iter().all(|f| is_temporary(f)), "nothing stored yet");
+
+    drop(client);
+    eventually("the partial original is deleted", async || TestApp::files_in(&app.originals_dir()).is_empty()).await;
+    assert!(app.redis_keys().await.iter().all(|k| !k.contains(":task:")), "no task was recorded");
+    assert_eq!(app.queue_depth(&app.settings.amqp.queue).await, 0, "no task was queued");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiff_whose_header_is_past_the_first_megabyte_is_read_whole_and_made_a_thumbnail() {
+    let app = spawn_app().await;
+    let tiff = sample_image(ImageFormat::Tiff, 800, 600);
+    // The image directory's offset, in a little-endian TIFF's bytes 4..8: past the window the API probes first.
+    let directory = u32::from_le_bytes(tiff[4..8].try_into().unwrap()) as usize;
+    assert!(directory > thumbq_api::upload::PROBE_WINDOW, "the directory is at {directory}");
+
+    let accepted = app.upload_ok(tiff, "").await;
+    assert_eq!(app.download_image(&accepted.name).await.dimensions(), (100, 100));
+    let record = app.task(accepted.id).await;
+    let source = record.source.expect("source info");
+    assert_eq!((source.width, source.height, source.format.as_str()), (800, 600, "tiff"));
+    app.stop().await;
+}
+
+fn partial_originals(app: &TestApp) -> Vec<std::path::PathBuf> {
+    TestApp::files_in(&app.originals_dir()).into_iter().filter(|f| is_temporary(f)).collect()
+}
+
+fn is_temporary(file: &std::path::Path) -> bool {
+    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".tmp-"))
+}
