@@ -93,7 +93,8 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         return Err(ProbeError::Unreadable { format: format.name(), reason });
     }
     let unreadable = |reason: String| ProbeError::Unreadable { format: format.name(), reason };
-    let (width, height) = without_panics(|| limited_reader(bytes, format, HEADER_ALLOC_LIMIT).into_dimensions())
+    let header = header_bytes(bytes, format);
+    let (width, height) = without_panics(|| limited_reader(header, format, HEADER_ALLOC_LIMIT).into_dimensions())
         .map_err(unreadable)?
         .map_err(|e| unreadable(e.to_string()))?;
     if width == 0 || height == 0 {
@@ -104,6 +105,34 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         return Err(ProbeError::TooLarge { width, height, max_pixels });
     }
     Ok(Probe { format, width, height })
+}
+
+/// The part of `bytes` a header read needs. For a JPEG, the segments up to and including the first scan's header
+/// (the frame, EXIF and ICC segments all come before it): the `image` crate's JPEG decoder copies all the input it is
+/// given before reading a marker, a 16 MB copy of a 16 MB photo for its dimensions alone. Other formats, and a JPEG
+/// whose markers cannot be walked, are given whole.
+pub fn header_bytes(bytes: &[u8], format: SourceFormat) -> &[u8] {
+    if format != SourceFormat::Jpeg {
+        return bytes;
+    }
+    let mut i = 2;
+    loop {
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else { return bytes };
+        i += 1;
+        match marker {
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD9 => return bytes,
+            _ => {}
+        }
+        let (Some(&high), Some(&low)) = (bytes.get(i), bytes.get(i + 1)) else { return bytes };
+        i += usize::from(u16::from_be_bytes([high, low]));
+        if marker == 0xDA {
+            return bytes.get(..i).unwrap_or(bytes);
+        }
+    }
 }
 
 /// Runs a third-party decoder, turning a panic into an error. Decoders are fuzzed, but a bug left in one must cost
@@ -161,6 +190,17 @@ mod tests {
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         sample_image(ImageFormat::Png, width, height)
+    }
+
+    #[test]
+    fn a_jpeg_header_is_read_from_the_segments_before_its_first_scan() {
+        let jpeg = sample_image(ImageFormat::Jpeg, 300, 200);
+        let header = header_bytes(&jpeg, SourceFormat::Jpeg);
+        assert!(header.len() < jpeg.len() / 2, "{} of {} bytes", header.len(), jpeg.len());
+        assert_eq!(&header[header.len() - 14..header.len() - 12], [0xFF, 0xDA], "ends with the scan header");
+        assert_eq!(probe(&jpeg, 1_000_000).unwrap(), Probe { format: SourceFormat::Jpeg, width: 300, height: 200 });
+        assert_eq!(header_bytes(&png(30, 20), SourceFormat::Png).len(), png(30, 20).len());
+        assert_eq!(header_bytes(b"\xFF\xD8\xFF", SourceFormat::Jpeg).len(), 3, "no markers to walk: whole");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use thumbq_worker::pipeline::{Limits, make_thumbnail, quality};
 const RUNS: usize = 5;
 
 fn main() {
-    if let Some(path) = std::env::args().nth(1).filter(|a| a.ends_with(".jpg")) {
+    if let Some(path) = std::env::args().nth(1).filter(|a| Path::new(a).is_file()) {
         return rss_probe(Path::new(&path));
     }
     let corpus = std::env::var("THUMBQ_BENCH_CORPUS")

@@ -1,6 +1,7 @@
 //! thumbq's worker: consumes resize tasks from RabbitMQ, makes the thumbnails, and records every task's state in
 //! Redis. [`run`] is the whole worker; `main.rs` only adds settings, logging and signals.
 
+pub mod allocator;
 pub mod consumer;
 pub mod context;
 pub mod error;

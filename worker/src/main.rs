@@ -1,6 +1,7 @@
 //! The `thumbq-worker` binary: runs the worker until SIGINT or SIGTERM (see [`thumbq_worker::run_from_env`]).
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    thumbq_worker::run_from_env().await
+fn main() -> anyhow::Result<()> {
+    // Before any thread starts: see `allocator`.
+    thumbq_worker::allocator::tune();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(thumbq_worker::run_from_env())
 }

@@ -19,7 +19,7 @@ use super::{
     PipelineError,
     colour::CmykToSrgb,
     jpeg::{self, DecodeLimits},
-    jpeg_layout,
+    jpeg_dc, jpeg_layout,
 };
 
 /// What the image's header says about how to show its pixels.
@@ -36,7 +36,7 @@ pub fn header(bytes: &[u8], format: SourceFormat) -> Header {
     let read = || -> image::ImageResult<Header> {
         let mut decoder: Box<dyn ImageDecoder> = match format {
             // A JPEG's EXIF lives in one APP1 segment (64 KB at most), its profile in APP2 segments.
-            SourceFormat::Jpeg => Box::new(JpegDecoder::new(Cursor::new(bytes))?),
+            SourceFormat::Jpeg => Box::new(JpegDecoder::new(Cursor::new(image_probe::header_bytes(bytes, format)))?),
             other => {
                 Box::new(image_probe::limited_reader(bytes, other, image_probe::HEADER_ALLOC_LIMIT).into_decoder()?)
             }
@@ -65,8 +65,16 @@ pub fn decode(
         let Some(layout) = jpeg_layout::read(bytes) else {
             return Err(PipelineError::Decode("the JPEG is truncated: its end-of-image marker is missing".into()));
         };
-        // At 1/8 scale only DC coefficients are read: most of a progressive JPEG's AC scans can go undecoded.
-        let lighter = (jpeg_scale(reduction) == ScalingFactor::ONE_EIGHTH).then(|| layout.for_one_eighth(bytes));
+        let one_eighth = jpeg_scale(reduction) == ScalingFactor::ONE_EIGHTH;
+        // At 1/8 scale a progressive JPEG needs its DC scans alone, and no coefficient buffer.
+        if one_eighth
+            && layout.progressive()
+            && let Some(image) = jpeg_dc::decode(bytes)
+        {
+            return Ok(image);
+        }
+        // Otherwise libjpeg-turbo, and at 1/8 scale most of a progressive JPEG's AC scans can go undecoded.
+        let lighter = one_eighth.then(|| layout.for_one_eighth(bytes));
         let limits = DecodeLimits { max_scans: MAX_SCANS, max_memory_mib: memory_mib };
         let source = lighter.flatten();
         let to_srgb = CmykToSrgb::new(icc);
@@ -148,7 +156,8 @@ mod tests {
                 jpeg_layout::read(&jpeg).and_then(|layout| layout.for_one_eighth(&jpeg)).expect("AC scans to drop");
             assert!(lighter.len() * 3 < jpeg.len(), "{subsamp:?}: {} of {} bytes kept", lighter.len(), jpeg.len());
 
-            let fast = decode(&jpeg, &jpeg_probe(&jpeg), 8.0, 0, None).expect("decodes");
+            // The path a progressive JPEG takes when the DC-only decoder declines it (`jpeg_dc`).
+            let fast = whole_file_decode(&lighter, 8.0);
             let whole_file = whole_file_decode(&jpeg, 8.0);
             let expected = (width.div_ceil(8) as u32, height.div_ceil(8) as u32);
             assert_eq!((fast.width(), fast.height()), expected, "{subsamp:?}");

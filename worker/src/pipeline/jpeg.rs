@@ -111,3 +111,39 @@ pub fn decode_scaled(
     };
     built.map(Some).ok_or_else(|| PipelineError::Decode("decoded buffer has the wrong size".into()))
 }
+
+/// A progressive JPEG with a restart marker every `restart_blocks` MCUs, for tests: the `turbojpeg` crate's
+/// compressor cannot ask for restart markers.
+#[cfg(test)]
+pub fn progressive_with_restarts(rgb: &RgbImage, subsamp: turbojpeg::Subsamp, restart_blocks: u32) -> Vec<u8> {
+    // SAFETY: tj3Init has no preconditions.
+    let mut handle = Handle(unsafe { raw::tj3Init(raw::TJINIT_TJINIT_COMPRESS as c_int) });
+    assert!(!handle.0.is_null());
+    handle.set(raw::TJPARAM_TJPARAM_QUALITY, 90).expect("quality");
+    handle.set(raw::TJPARAM_TJPARAM_SUBSAMP, subsamp as u32).expect("subsampling");
+    handle.set(raw::TJPARAM_TJPARAM_PROGRESSIVE, 1).expect("progressive");
+    handle.set(raw::TJPARAM_TJPARAM_RESTARTBLOCKS, restart_blocks).expect("restarts");
+    let (width, height) = (rgb.width() as c_int, rgb.height() as c_int);
+    let (mut out, mut size) = (std::ptr::null_mut(), 0);
+    // SAFETY: `rgb` holds width × height RGB pixels at pitch width × 3; libjpeg-turbo allocates `out` (freed below
+    // with tj3Free after the copy).
+    handle
+        .check(unsafe {
+            raw::tj3Compress8(
+                handle.0,
+                rgb.as_raw().as_ptr(),
+                width,
+                width * 3,
+                height,
+                raw::TJPF_TJPF_RGB as c_int,
+                &raw mut out,
+                &raw mut size,
+            )
+        })
+        .expect("compresses");
+    // SAFETY: `out` holds `size` bytes written by libjpeg-turbo.
+    let bytes = unsafe { std::slice::from_raw_parts(out, size as usize) }.to_vec();
+    // SAFETY: `out` was allocated by libjpeg-turbo and is not used after this.
+    unsafe { raw::tj3Free(out.cast()) };
+    bytes
+}

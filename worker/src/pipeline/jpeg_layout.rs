@@ -110,6 +110,11 @@ fn entropy_coded_end(data: &[u8], mut i: usize) -> Option<usize> {
 }
 
 impl Layout {
+    /// Whether the frame is progressive with Huffman coding.
+    pub fn progressive(&self) -> bool {
+        self.progressive
+    }
+
     /// Whether the file has an Adobe segment (its CMYK, if any, is stored inverted).
     pub fn adobe(&self) -> bool {
         self.adobe

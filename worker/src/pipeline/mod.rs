@@ -10,6 +10,7 @@ mod encode;
 mod fuzz;
 pub mod geometry;
 mod jpeg;
+mod jpeg_dc;
 mod jpeg_layout;
 pub mod memory;
 mod placeholder;
