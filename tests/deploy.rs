@@ -1,35 +1,120 @@
-//! The deployment files, read by a test since no cluster or Docker engine runs here: every manifest parses, every
-//! probe points at a route that exists on the port it names, grace periods outlast the worker's drain, KEDA
-//! scales the deployment that consumes the configured queue, and no file ships a default credential or runs the
-//! binaries as root on a writable root file system.
+//! The deployment files, checked here since no cluster or Docker engine runs: the Kubernetes set is rendered by
+//! kubectl's own kustomize (with and without the KEDA overlay) and validated against Kubernetes' and KEDA's schemas,
+//! the compose file against the Compose specification's; then every probe points at a route that exists on the port
+//! it names, grace periods outlast the worker's drain, memory limits cover the budgets, KEDA scales the deployment
+//! that consumes the configured queue, and no file ships a default credential or runs the binaries as root on a
+//! writable root file system. The validators are installed by `deploy/native/test-tools.sh` (`make test` runs it).
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, process::Command};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+use crate::support::tools::{piped, root, succeeds, text, tool};
+
+/// What `kubectl apply -k deploy/<dir>` would apply: kubectl's kustomize output.
+fn kustomize(dir: &str) -> String {
+    let output = succeeds(Command::new(tool("deploy-lint/bin/kubectl")).arg("kustomize").arg(root().join(dir)));
+    String::from_utf8(output.stdout).unwrap()
 }
 
-/// Every document of every manifest in `deploy/kubernetes`.
+fn documents(text: &str) -> Vec<Yaml> {
+    YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("kustomize's output does not parse: {e}"))
+}
+
+/// Every resource of the KEDA overlay: the base and the ScaledObject.
 fn manifests() -> Vec<Yaml> {
-    let dir = root().join("deploy/kubernetes");
-    let mut docs = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            continue; // examples/: not applied with the directory
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let parsed =
-            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-        docs.extend(parsed);
-    }
-    docs
+    documents(&kustomize("deploy/kubernetes/keda"))
 }
 
 fn of_kind<'a>(docs: &'a [Yaml], kind: &str) -> Vec<&'a Yaml> {
     docs.iter().filter(|d| d["kind"].as_str() == Some(kind)).collect()
+}
+
+#[test]
+fn the_kubernetes_set_applies_without_keda_and_validates_against_the_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = kustomize("deploy/kubernetes");
+    let kinds: Vec<String> = documents(&base)
+        .iter()
+        .map(|d| format!("{}/{}", d["apiVersion"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.iter().all(|k| !k.starts_with("keda.sh/")), "the base needs no KEDA: {kinds:?}");
+    assert!(kinds.iter().any(|k| k == "apps/v1/Deployment"), "{kinds:?}");
+    let rendered = dir.path().join("base.yaml");
+    std::fs::write(&rendered, &base).unwrap();
+    let examples = std::fs::read_dir(root().join("deploy/kubernetes/examples")).unwrap().map(|e| e.unwrap().path());
+    let mut validate = Command::new(tool("deploy-lint/bin/kubernetes-validate"));
+    succeeds(validate.args(["--strict", "--quiet"]).arg(&rendered).args(examples));
+
+    // The overlay adds KEDA's resources, which kubernetes-validate does not know: KEDA's own schemas check them.
+    let overlay = kustomize("deploy/kubernetes/keda");
+    let keda_check = || {
+        let mut node = Command::new("node");
+        node.arg(root().join("tests/support/crd-validate.mjs")).arg(tool("crd-models"));
+        node
+    };
+    let checked = piped(&mut keda_check(), &overlay);
+    let report = text(&checked);
+    assert!(checked.status.success(), "{report}");
+    assert!(report.contains("ok ScaledObject/thumbq-worker"), "{report}");
+    assert!(report.contains("ok TriggerAuthentication/thumbq-amqp"), "{report}");
+    // And they would catch a broken one.
+    let broken = piped(&mut keda_check(), &overlay.replace("minReplicaCount: 1", "minReplicaCount: one"));
+    assert!(!broken.status.success(), "{}", text(&broken));
+}
+
+#[test]
+fn the_compose_file_follows_the_compose_specification() {
+    let mut check = Command::new(tool("deploy-lint/bin/check-jsonschema"));
+    succeeds(
+        check.args(["--builtin-schema", "vendor.compose-spec"]).arg(root().join("deploy/docker/docker-compose.yml")),
+    );
+    let text = std::fs::read_to_string(root().join("deploy/docker/docker-compose.yml")).unwrap();
+    let compose = &YamlLoader::load_from_str(&text).unwrap()[0];
+    for service in ["rabbitmq", "redis", "api", "worker"] {
+        assert_eq!(compose["services"][service]["restart"].as_str(), Some("unless-stopped"), "{service}");
+    }
+    let redis: Vec<&str> =
+        compose["services"]["redis"]["command"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert!(redis.windows(2).any(|w| w == ["--appendonly", "yes"]), "Redis keeps its data: {redis:?}");
+    assert!(compose["services"]["redis"]["volumes"][0].as_str().unwrap().ends_with(":/data"));
+}
+
+#[test]
+fn the_image_listens_on_every_interface_and_caches_its_dependencies() {
+    let dockerfile = std::fs::read_to_string(root().join("deploy/docker/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("THUMBQ_BIND=0.0.0.0:8000"), "a published port must reach the API");
+    let cook = dockerfile.find("cargo chef cook").expect("dependencies are built in a layer of their own");
+    let sources = dockerfile[cook..].find("COPY . .").expect("the sources come after");
+    assert!(dockerfile[cook + sources..].contains("cargo build --release"));
+}
+
+/// Mebibytes of a Kubernetes quantity such as `576Mi` or `1Gi`.
+fn mebibytes(quantity: &str) -> i64 {
+    let (number, unit) = quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap_or(quantity.len()));
+    let number: i64 = number.parse().unwrap();
+    match unit {
+        "Mi" => number,
+        "Gi" => number * 1024,
+        other => panic!("unexpected unit {other} in {quantity}"),
+    }
+}
+
+#[test]
+fn memory_limits_cover_each_process_budget() {
+    let docs = manifests();
+    for (name, budget) in [("thumbq-api", "THUMBQ_UPLOAD_MEMORY_MB"), ("thumbq-worker", "THUMBQ_WORKER_MEMORY_MB")] {
+        let deployment =
+            of_kind(&docs, "Deployment").into_iter().find(|d| d["metadata"]["name"].as_str() == Some(name));
+        let container = &deployment.unwrap()["spec"]["template"]["spec"]["containers"][0];
+        let env = container["env"].as_vec().unwrap();
+        let value =
+            env.iter().find(|e| e["name"].as_str() == Some(budget)).unwrap_or_else(|| panic!("{name} sets {budget}"));
+        let budget: i64 = value["value"].as_str().unwrap().parse().unwrap();
+        let limit = mebibytes(container["resources"]["limits"]["memory"].as_str().unwrap());
+        assert!(limit >= budget + 64, "{name}: limit {limit} Mi < budget {budget} Mi + 64 Mi for the process");
+        assert_eq!(container["imagePullPolicy"].as_str(), Some("IfNotPresent"), "{name}");
+    }
 }
 
 #[test]

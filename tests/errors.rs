@@ -127,9 +127,9 @@ async fn with_rabbitmq_unreachable_uploads_get_503_and_leave_nothing_behind() {
     assert!(app.redis_keys().await.is_empty(), "no task record is left behind");
 
     let ready = app.get("/ready").await;
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200, "downloads and task records are still served");
     let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["checks"]["redis"], "ok");
+    assert_eq!((body["status"].as_str(), body["checks"]["redis"].as_str()), (Some("degraded"), Some("ok")));
     assert_ne!(body["checks"]["rabbitmq"], "ok");
     app.stop().await;
 }
@@ -145,7 +145,9 @@ async fn with_redis_unreachable_uploads_get_503_and_leave_nothing_behind() {
     let message = expect_error(response, 503).await;
     assert!(message.contains("redis"), "{message}");
     assert!(TestApp::files_in(&app.originals_dir()).is_empty());
-    let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let ready: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["rabbitmq"], "ok");
     assert_ne!(ready["checks"]["redis"], "ok");
     app.stop().await;
@@ -194,8 +196,10 @@ async fn with_a_broker_that_accepts_and_goes_silent_every_upload_answers_within_
         (app.get("/ready").await.status().as_u16(), started.elapsed())
     };
     let (answers, ready) = tokio::join!(futures_util::future::join_all(uploads), ready);
-    for (status, took) in answers.into_iter().chain([ready]) {
-        assert_eq!(status, 503);
+    // Uploads are refused; readiness, which RabbitMQ does not decide, answers within the same bound.
+    let expected: Vec<u16> = answers.iter().map(|_| 503).chain([200]).collect();
+    for ((status, took), expected) in answers.into_iter().chain([ready]).zip(expected) {
+        assert_eq!(status, expected);
         assert!(took < timeout + std::time::Duration::from_secs(1), "answered after {took:?}");
     }
     assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "refused uploads leave no original");

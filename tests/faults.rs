@@ -67,12 +67,14 @@ async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
     let fault = async {
         watcher.until_count(TaskStatus::Success, 5).await;
         proxy.cut(); // both API and worker lose their connections; new ones are refused for a while
-        // While RabbitMQ is unreachable: uploads are refused with Retry-After, /ready names RabbitMQ, and finished
-        // thumbnails are still served.
+        // While RabbitMQ is unreachable: uploads are refused with Retry-After, /ready names RabbitMQ but keeps the
+        // API in its load balancer (degraded), and finished thumbnails are still served.
         let refused = app.upload(sample_image(ImageFormat::Png, 8, 8), "").await;
         assert_eq!((refused.status().as_u16(), refused.headers()["retry-after"].to_str().unwrap()), (503, "5"));
-        let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
-        assert_eq!(ready["checks"]["redis"], "ok");
+        let ready = app.get("/ready").await;
+        assert_eq!(ready.status(), 200);
+        let ready: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!((ready["status"].as_str(), ready["checks"]["redis"].as_str()), (Some("degraded"), Some("ok")));
         assert_ne!(ready["checks"]["rabbitmq"], "ok");
         assert_eq!(app.get(&format!("/thumbnails/{}", finished.name)).await.status(), 200);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -81,7 +83,8 @@ async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
     let (accepted, ()) = tokio::join!(uploads, fault);
     assert_eq!(accepted.len(), BATCH);
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
-    assert_eq!(app.get("/ready").await.status(), 200, "the API reconnected");
+    let ready: serde_json::Value = app.get("/ready").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "the API reconnected: {ready}");
     app.stop().await;
 }
 

@@ -22,6 +22,7 @@ mod isolation;
 mod licences;
 mod memory;
 mod metrics;
+mod monitoring;
 mod object_store;
 mod openapi;
 mod registry;

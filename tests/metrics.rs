@@ -38,6 +38,7 @@ async fn api_and_worker_metrics_count_a_small_batch() {
     assert!(api.contains("thumbq_http_request_duration_seconds_bucket"), "latency histogram exported");
     assert_eq!(sample(&api, "thumbq_queue_depth", &[("queue", &queue)]), 0.0);
     assert!(api.contains(&format!("thumbq_queue_depth{{queue=\"{queue}.dead\"}}")), "dead-letter depth exported");
+    assert_eq!(sample(&api, "thumbq_workers_online", &[("queue", &queue)]), 1.0, "{api}");
 
     let worker = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
     assert_eq!(sample(&worker, "thumbq_tasks_finished_total", &[("queue", &queue), ("status", "success")]), 3.0);

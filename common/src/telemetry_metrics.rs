@@ -47,6 +47,7 @@ fn describe() {
         "Webhook delivery attempts, by outcome: delivered, retried, refused (address guard), gave_up."
     );
     describe_gauge!("thumbq_queue_depth", "Messages ready in each queue, read at scrape time.");
+    describe_gauge!("thumbq_workers_online", "Workers with a live heartbeat in Redis, read at scrape time.");
     describe_gauge!("thumbq_build_info", "Always 1; the labels name the running build.");
     gauge!("thumbq_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     process_collector().describe();
@@ -140,4 +141,10 @@ pub fn reconnected(dependency: &'static str) {
 /// Messages waiting in a queue, read by a passive declare at scrape time: `thumbq_queue_depth`.
 pub fn queue_depth(queue: &str, messages: u32) {
     gauge!("thumbq_queue_depth", "queue" => queue.to_owned()).set(f64::from(messages));
+}
+
+/// Workers with a live heartbeat, read by the API at scrape time: `thumbq_workers_online`, labelled with the work
+/// queue like the task metrics.
+pub fn workers_online(queue: &str, workers: usize) {
+    gauge!("thumbq_workers_online", "queue" => queue.to_owned()).set(workers as f64);
 }

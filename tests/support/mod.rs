@@ -14,6 +14,7 @@ pub mod receiver;
 pub mod redis_failover;
 pub mod s3;
 pub mod services;
+pub mod tools;
 pub mod watcher;
 
 pub use app::{

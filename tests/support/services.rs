@@ -40,10 +40,10 @@ pub async fn delete_queues(amqp: &AmqpSettings, queues: &[impl AsRef<str>]) {
 /// Deletes every Redis key under the prefix, ignoring errors.
 pub async fn delete_keys(redis: &RedisSettings) {
     let Ok(keys) = keys_under(redis).await else { return };
-    if let (false, Ok(client)) = (keys.is_empty(), redis::Client::open(redis.url.as_str())) {
-        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-        }
+    if let (false, Ok(client)) = (keys.is_empty(), redis::Client::open(redis.url.as_str()))
+        && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+    {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
 }
 

@@ -17,8 +17,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(get_metrics))
 }
 
-/// Prometheus metrics: HTTP requests, tasks published, queue depths (work, delay, dead-letter), reconnects,
-/// `process_*` and build info.
+/// Prometheus metrics: HTTP requests, tasks published, queue depths (work, delay, dead-letter) and workers online
+/// (the same in every API process: aggregate with `max`), reconnects, `process_*` and build info.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -31,12 +31,20 @@ pub async fn get_metrics(State(state): State<AppState>, caller: Caller) -> Resul
     if !state.settings.access.metrics_open {
         caller.require(Scope::Admin)?;
     }
-    // Depths are refreshed on each scrape; when RabbitMQ is down the last known values stay.
-    if let Ok(publisher) = state.publisher.get().await {
+    // Cluster-wide views, refreshed on each scrape (every API process reports the same values: aggregate them with
+    // `max`, deploy/monitoring/alerts.yml does); while RabbitMQ or Redis is down the last known values stay.
+    let depths = async {
+        let Ok(publisher) = state.publisher.get().await else { return };
         if let Ok(depths) = publisher.queue_depths().await {
             depths.iter().for_each(|(queue, messages)| telemetry_metrics::queue_depth(queue, *messages));
         }
-    }
+    };
+    let workers = async {
+        if let Ok(workers) = state.states.workers().await {
+            telemetry_metrics::workers_online(&state.settings.amqp.queue, workers.len());
+        }
+    };
+    tokio::join!(depths, workers);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry_metrics::render(&state.metrics)))
 }
 

@@ -101,7 +101,8 @@ mod tests {
 
     #[test]
     fn the_crop_finds_an_off_centre_subject_by_its_detail_its_colour_or_its_skin_tone() {
-        let checker = |x: u32, y: u32| if (x / 4 + y / 4) % 2 == 0 { Rgb([20, 20, 20]) } else { Rgb([235, 235, 235]) };
+        let checker =
+            |x: u32, y: u32| if (x / 4 + y / 4).is_multiple_of(2) { Rgb([20, 20, 20]) } else { Rgb([235, 235, 235]) };
         let cases: [(&str, DynamicImage, Rect); 3] = [
             ("detail at the left", scene(800, 300, (40, 100, 120, 120), checker), (40, 100, 120, 120)),
             (
