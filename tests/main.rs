@@ -9,6 +9,7 @@ mod backpressure;
 mod cluster;
 mod colour;
 mod connections;
+mod console;
 mod dashboard;
 mod deletion;
 mod delivery;

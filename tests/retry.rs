@@ -5,7 +5,12 @@ use std::{path::PathBuf, time::Duration};
 
 use image::ImageFormat;
 use thumbq_common::{
-    TaskStatus, broker::REASON_HEADER, fixtures::sample_image, settings::StoreLocation, task::FailureKind,
+    TaskStatus,
+    broker::REASON_HEADER,
+    dead_letters::{DeadLetters, Handled, Selection, Treatment},
+    fixtures::sample_image,
+    settings::StoreLocation,
+    task::FailureKind,
 };
 
 use crate::support::{Backend, TestApp, proxy::Proxy, queues::header_text, services::address_of, spawn_api_on};
@@ -161,8 +166,10 @@ async fn a_lasting_fault_fails_then_replays(backend: Backend) {
     app.publish_raw(b"not a task", None).await;
     let poisoned = async || app.peek_dead_letters().await.len() > BATCH;
     crate::support::eventually("the poison message is dead-lettered", poisoned).await;
-    let replayed = thumbq_worker::replay::replay_dead_letters(&app.settings, None).await.unwrap();
-    assert_eq!(replayed, thumbq_worker::replay::Replayed { tasks: BATCH, kept: 1 });
+    let dead = DeadLetters::open(&app.settings, "test replay").await.unwrap();
+    let replayed = dead.handle(&app.states, Treatment::Replay, Selection::All { limit: None }, None).await.unwrap();
+    dead.close().await;
+    assert_eq!(replayed, Handled { tasks: BATCH, kept: 1, discarded: 0 });
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
     for task in &accepted {
         assert_eq!(app.task(task.id).await.attempts, 1, "a replay starts the attempts afresh");

@@ -12,7 +12,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use thumbq_common::{broker::BrokerError, image_probe::ProbeError, links::SignatureError, state_store::StateError};
+use thumbq_common::{
+    broker::BrokerError, dead_letters::DeadLetterError, image_probe::ProbeError, links::SignatureError,
+    state_store::StateError, task::InvalidTaskId,
+};
 use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying after a 503.
@@ -169,6 +172,21 @@ impl From<BrokerError> for ApiError {
                 Self::Busy("the work queue is full (THUMBQ_MAX_QUEUE_DEPTH); try again later".into())
             }
             other => Self::Unavailable { dependency: "rabbitmq", cause: other.to_string() },
+        }
+    }
+}
+
+impl From<InvalidTaskId> for ApiError {
+    fn from(e: InvalidTaskId) -> Self {
+        Self::BadRequest(e.to_string())
+    }
+}
+
+impl From<DeadLetterError> for ApiError {
+    fn from(e: DeadLetterError) -> Self {
+        match e {
+            DeadLetterError::Broker(e) => e.into(),
+            DeadLetterError::State(e) => e.into(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod broker;
+pub mod dead_letters;
 pub mod file_store;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

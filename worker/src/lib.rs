@@ -9,7 +9,6 @@ pub mod metrics_listener;
 pub mod pipeline;
 pub mod processor;
 pub mod registry;
-pub mod replay;
 pub mod retry;
 pub mod sweeper;
 pub mod webhook;
@@ -23,6 +22,7 @@ use anyhow::Context as _;
 use thumbq_common::{
     Settings,
     broker::Topology,
+    dead_letters::{DeadLetters, Selection, Treatment},
     file_store::SharedFileStore,
     reconnect::{Backoff, Outage, reconnect_backoff},
     state_store::StateStore,
@@ -108,7 +108,14 @@ pub async fn run_from_env() -> anyhow::Result<()> {
         }
         ["replay-dead-letters", rest @ ..] if rest.len() <= 1 => {
             let limit = rest.first().map(|n| n.parse::<usize>()).transpose().context("N must be a number")?;
-            let done = replay::replay_dead_letters(&settings, limit).await.context("failed to replay dead letters")?;
+            let states = StateStore::new(&settings.redis)?;
+            let replay = async {
+                let dead = DeadLetters::open(&settings, "thumbq-worker replay").await?;
+                let done = dead.handle(&states, Treatment::Replay, Selection::All { limit }, None).await;
+                dead.close().await;
+                done
+            };
+            let done = replay.await.context("failed to replay dead letters")?;
             println!("replayed {} task(s); kept {} message(s) that are not tasks", done.tasks, done.kept);
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per resource.
 
 pub mod dashboard;
+pub mod dead_letters;
 pub mod health;
 pub mod metrics;
 pub mod stats;
@@ -17,6 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(thumbnails::router())
         .merge(tasks::router())
+        .merge(dead_letters::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(workers::router())

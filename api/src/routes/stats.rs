@@ -1,11 +1,15 @@
-//! `GET /stats`: the system at a glance: queue depths, workers online, recent throughput and outcomes.
+//! `GET /stats`: the system at a glance: queue depths, workers online, recent throughput and outcomes;
+//! `GET /stats/history`: the last hour per 10-second bucket, for the dashboard's charts.
 
 use std::collections::BTreeMap;
 
 use axum::{Json, Router, extract::State, routing::get};
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
-use thumbq_common::access::Scope;
+use thumbq_common::{
+    access::Scope,
+    state_store::history::{BUCKET_SECONDS, HistoryBucket},
+};
 use utoipa::ToSchema;
 
 use crate::{
@@ -16,7 +20,7 @@ use crate::{
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/stats", get(get_stats))
+    Router::new().route("/stats", get(get_stats)).route("/stats/history", get(get_history))
 }
 
 /// Outcomes over a window.
@@ -72,4 +76,33 @@ pub async fn get_stats(State(state): State<AppState>, caller: Caller) -> Result<
         last_minute: window(60).await?,
         last_hour: window(3600).await?,
     }))
+}
+
+/// The answer of `GET /stats/history`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct History {
+    /// Width of each bucket, seconds.
+    #[schema(example = 10)]
+    pub bucket_seconds: u64,
+    /// The last hour, oldest first; the last bucket is the current one, still filling.
+    pub buckets: Vec<HistoryBucket>,
+}
+
+/// Tasks finished per 10 seconds over the last hour, by outcome, with their latency from upload.
+///
+/// Kept in Redis by the workers' state changes, so every API process answers the same and the history survives
+/// restarts of the API and reloads of the dashboard.
+#[utoipa::path(
+    get,
+    path = "/stats/history",
+    tag = "workers",
+    security(("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "360 buckets, oldest first", body = History),
+        (status = 503, description = "Redis is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn get_history(State(state): State<AppState>, caller: Caller) -> Result<Json<History>, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(History { bucket_seconds: BUCKET_SECONDS, buckets: state.states.history().await? }))
 }

@@ -54,7 +54,7 @@ pub async fn get_task(
 
 /// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
 async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
-    let id: TaskId = id.parse().map_err(|e: thumbq_common::task::InvalidTaskId| ApiError::BadRequest(e.to_string()))?;
+    let id: TaskId = id.parse()?;
     state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))
 }
 
@@ -87,7 +87,10 @@ pub async fn cancel_task(
     let record = record_of(&state, &id).await?;
     caller.require_owner_of(record.owner.as_deref())?;
     match state.states.revoke(record.id).await? {
-        Update::Applied | Update::Refused(TaskStatus::Revoked) => {}
+        Update::Applied => {
+            state.states.record_action(record.id, "cancelled", caller.key.as_deref()).await?;
+        }
+        Update::Refused(TaskStatus::Revoked) => {}
         Update::Refused(status) => {
             return Err(ApiError::Conflict(format!(
                 "task {} has finished ({status}); to erase it, DELETE /thumbnails/{}",

@@ -1,11 +1,13 @@
 //! A [`TaskRecord`] as the fields of a Redis hash and back: scalars as text, times as RFC 3339 (nanoseconds kept),
-//! nested values as JSON. `None` fields are left out; fields this version does not know are ignored.
+//! nested values as JSON. `None` fields are left out; fields this version does not know are ignored. The `history`
+//! field is appended to by the transition script, which has only Redis's clock in milliseconds: its times are
+//! stored as epoch milliseconds.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::task::TaskRecord;
+use crate::task::{StateChange, TaskRecord};
 
 /// The hash field holding the task's index entry (not part of the record).
 pub const INDEX_FIELD: &str = "index";
@@ -39,9 +41,40 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("renditions", Some(&record.renditions).filter(|r| !r.is_empty()).map(json)),
         ("callback_url", record.callback_url.clone()),
         ("webhook", record.webhook.as_ref().map(json)),
+        ("history", Some(stored_history(&record.history))),
+        ("actions", Some(&record.actions).filter(|a| !a.is_empty()).map(json)),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
+}
+
+/// The state changes as stored: `at` in epoch milliseconds.
+fn stored_history(history: &[StateChange]) -> String {
+    let entries: Vec<serde_json::Value> = history
+        .iter()
+        .map(|change| {
+            let mut entry = serde_json::to_value(change).expect("state changes always serialise");
+            entry["at"] = change.at.timestamp_millis().into();
+            entry
+        })
+        .collect();
+    json(&entries)
+}
+
+/// The stored state changes with their `at` back as RFC 3339 (records written before the field existed have none).
+fn parsed_history(stored: Option<serde_json::Value>) -> Result<serde_json::Value, String> {
+    let mut entries = stored.unwrap_or_else(|| serde_json::json!([]));
+    // cjson, in the transition script, writes an empty table as `{}`.
+    if entries.as_object().is_some_and(serde_json::Map::is_empty) {
+        entries = serde_json::json!([]);
+    }
+    for entry in entries.as_array_mut().ok_or("history: not a list")? {
+        // Lua numbers are doubles: cjson may write a whole number of milliseconds in exponent form.
+        let ms = entry["at"].as_f64().ok_or("history: a time is not in milliseconds")?.round() as i64;
+        let at = DateTime::from_timestamp_millis(ms).ok_or("history: a time is out of range")?;
+        entry["at"] = serde_json::to_value(at).map_err(|e| e.to_string())?;
+    }
+    Ok(entries)
 }
 
 /// Rebuilds a record from its hash fields.
@@ -77,6 +110,8 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "renditions": parsed("renditions")?.unwrap_or_else(|| serde_json::json!([])),
         "callback_url": fields.get("callback_url"),
         "webhook": parsed("webhook")?,
+        "history": parsed_history(parsed("history")?)?,
+        "actions": parsed("actions")?.unwrap_or_else(|| serde_json::json!([])),
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -110,10 +145,25 @@ mod tests {
                 ms: 12,
             }],
         });
+        record.history.push(crate::task::StateChange {
+            status: crate::task::TaskStatus::Started,
+            at: DateTime::from_timestamp_millis(1_763_900_000_123).unwrap(),
+            attempt: 1,
+            worker: Some("w:1".into()),
+            error: None,
+        });
+        record.actions.push(crate::task::OperatorAction { at: Utc::now(), action: "replayed".into(), by: None });
+        // The history's times are kept to the millisecond, the script's precision.
+        record.history[0].at = DateTime::from_timestamp_millis(record.created_at.timestamp_millis()).unwrap();
         let mut fields: HashMap<String, String> =
             to_fields(&record).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         fields.insert(INDEX_FIELD.into(), "not part of the record".into());
         // RFC 3339 keeps nanoseconds, so the record comes back identical.
         assert_eq!(from_fields(&fields).unwrap(), record);
+        // A record written before the history existed, or whose script wrote an empty table, reads back.
+        fields.insert("history".into(), "{}".into());
+        assert!(from_fields(&fields).unwrap().history.is_empty());
+        fields.remove("history");
+        assert!(from_fields(&fields).unwrap().history.is_empty());
     }
 }

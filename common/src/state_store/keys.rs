@@ -46,6 +46,12 @@ impl Keys {
         format!("{}finished", self.prefix)
     }
 
+    /// The prefix of the per-10-second history buckets (`<prefix>history:<bucket start, epoch ms>`, hashes of
+    /// finished tasks by status and their latency, written by the transition script, kept an hour).
+    pub fn history_prefix(&self) -> String {
+        format!("{}history:", self.prefix)
+    }
+
     /// The pub/sub channel announcing changed tasks.
     pub fn events(&self) -> String {
         format!("{}events", self.prefix)

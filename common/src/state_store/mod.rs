@@ -4,6 +4,7 @@
 //! - `<prefix>index:all`, `<prefix>index:<STATUS>`: the creation-time indexes behind listing ([`index`]).
 //! - `<prefix>events`: a pub/sub channel carrying every change ([`event`]); the API's long poll waits on it.
 //! - `<prefix>finished`: tasks finished in the last hour, for `/stats`.
+//! - `<prefix>history:<ms>`: finished tasks and their latency per 10-second bucket, for the dashboard ([`history`]).
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
 //! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`access`]).
 //!
@@ -13,6 +14,7 @@ pub mod access;
 pub mod codec;
 mod connection;
 pub mod event;
+pub mod history;
 pub mod index;
 pub mod keys;
 pub mod transition;

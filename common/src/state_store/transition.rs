@@ -6,31 +6,50 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{StateError, StateStore, Update, codec, event};
-use crate::task::{FailureKind, ImageInfo, Rendition, TaskId, TaskStatus, WebhookLog};
+use crate::task::{FailureKind, ImageInfo, OperatorAction, Rendition, TaskId, TaskStatus, WebhookLog};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
-// 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), then field/value pairs; an
-// empty value deletes the field.
+// 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), 8 the history buckets'
+// prefix, then field/value pairs; an empty value deletes the field.
 const BODY: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner', 'history')
 if not cur[1] then return 'MISSING' end
 local attempts = tonumber(cur[2]) or 0
 local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', attempt)
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local log = cur[5] and cjson.decode(cur[5]) or {}
+local change = {status = ARGV[4], at = ms, attempt = attempt}
+if ARGV[4] == 'STARTED' then change.worker = redis.call('HGET', KEYS[1], 'worker') or nil end
+if ARGV[4] == 'RETRY' or ARGV[4] == 'FAILURE' then change.error = redis.call('HGET', KEYS[1], 'error') or nil end
+log[#log + 1] = change
+while #log > 50 do table.remove(log, 1) end
+redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if cur[3] and cur[1] ~= ARGV[4] then
   redis.call('ZREM', index[cur[1]], cur[3])
   redis.call('ZADD', index[ARGV[4]], 0, cur[3])
 end
 if terminal[ARGV[4]] then
-  local now = redis.call('TIME')
-  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  -- The dashboard's history: finished tasks and their latency from upload, per 10-second bucket, kept an hour.
+  local bucket = ARGV[8] .. (ms - ms % 10000)
+  redis.call('HINCRBY', bucket, string.lower(ARGV[4]), 1)
+  local created = tonumber(string.match(cur[3] or '', '^(%d+):'))
+  if created and ARGV[4] ~= 'REVOKED' then
+    redis.call('HINCRBY', bucket, 'latency_ms_sum', ms - created)
+    redis.call('HINCRBY', bucket, 'latency_count', 1)
+    if ms - created > (tonumber(redis.call('HGET', bucket, 'latency_ms_max')) or 0) then
+      redis.call('HSET', bucket, 'latency_ms_max', ms - created)
+    end
+  end
+  redis.call('EXPIRE', bucket, 3700)
   redis.call('ZADD', KEYS[2], ms, ARGV[6])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
   if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
@@ -125,6 +144,23 @@ impl StateStore {
         Ok(written == 1)
     }
 
+    /// Appends what an operator did to the task's `actions`, if the record still exists. Not a state change.
+    /// Returns whether the record was there.
+    pub async fn record_action(&self, id: TaskId, action: &str, by: Option<&str>) -> Result<bool, StateError> {
+        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+                 local actions = cjson.decode(redis.call('HGET', KEYS[1], 'actions') or '[]') \
+                 actions[#actions + 1] = cjson.decode(ARGV[1]) \
+                 redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions)) return 1",
+            )
+        });
+        let entry = OperatorAction { at: Utc::now(), action: action.to_owned(), by: by.map(str::to_owned) };
+        let (key, value) = (self.keys.task(id), codec::json(&entry));
+        let written: i64 = self.run(async |conn| SCRIPT.key(&key).arg(&value).invoke_async(conn).await).await?;
+        Ok(written == 1)
+    }
+
     async fn apply(
         &self,
         id: TaskId,
@@ -145,7 +181,8 @@ impl StateStore {
             .arg(status.to_string())
             .arg(attempt.into().map(|a| a.to_string()).unwrap_or_default())
             .arg(format!("{id} {status}"))
-            .arg(keys.in_flight_prefix());
+            .arg(keys.in_flight_prefix())
+            .arg(keys.history_prefix());
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }

@@ -11,6 +11,8 @@ mod status;
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
 pub use format::{Fit, OutputFormat, SourceFormat};
 pub use id::{InvalidTaskId, TaskId, ThumbnailName};
-pub use record::{FailureKind, ImageInfo, TaskRecord, WebhookAttempt, WebhookLog, WebhookState};
+pub use record::{
+    FailureKind, ImageInfo, OperatorAction, StateChange, TaskRecord, WebhookAttempt, WebhookLog, WebhookState,
+};
 pub use rendition::{DEFAULT_PRESETS, MAX_RENDITIONS, Rendition, RenditionName, RenditionSpec, parse_presets};
 pub use status::TaskStatus;

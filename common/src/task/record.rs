@@ -87,6 +87,39 @@ pub struct WebhookLog {
     pub attempts: Vec<WebhookAttempt>,
 }
 
+/// One state a task entered, as its record's `history` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StateChange {
+    /// The state entered.
+    pub status: TaskStatus,
+    /// When (Redis's clock, millisecond precision).
+    pub at: DateTime<Utc>,
+    /// The attempt it belongs to (0 before the first).
+    pub attempt: u32,
+    /// The worker, for STARTED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "host-a:4242")]
+    pub worker: Option<String>,
+    /// The error, for RETRY and FAILURE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What an operator did to a task from the dashboard or the API, as its record's `actions` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OperatorAction {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What: `replayed` (a dead letter sent back to the work queue), `purged` (its dead letter discarded),
+    /// `cancelled`.
+    #[schema(example = "replayed")]
+    pub action: String,
+    /// The API key that did it; none when keys are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "ops")]
+    pub by: Option<String>,
+}
+
 /// Everything known about a task, as `GET /tasks/{id}` shows it (like Celery's `AsyncResult`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskRecord {
@@ -133,6 +166,12 @@ pub struct TaskRecord {
     /// The completion webhook's deliveries, once one was tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookLog>,
+    /// Every state the task entered, oldest first (the latest 50).
+    #[serde(default)]
+    pub history: Vec<StateChange>,
+    /// What operators did to it, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<OperatorAction>,
     /// The name of the API key that uploaded it; none when keys are off.
     #[serde(default)]
     #[schema(example = "mobile-app")]
@@ -196,6 +235,14 @@ impl TaskRecord {
             renditions: envelope.renditions.clone(),
             callback_url: envelope.callback_url.clone(),
             webhook: None,
+            history: vec![StateChange {
+                status: TaskStatus::Pending,
+                at: envelope.created_at,
+                attempt: 0,
+                worker: None,
+                error: None,
+            }],
+            actions: Vec::new(),
             owner: None,
             url: None,
         }

@@ -1,0 +1,132 @@
+//! The operator's actions on dead letters: replay every one, or one task's, back to the work queue; purge them.
+//! Each is recorded in the affected tasks' records; the dashboard uses these routes and nothing else.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    routing::{delete, post},
+};
+use serde::Deserialize;
+use thumbq_common::{
+    TaskId, TaskRecord,
+    access::Scope,
+    dead_letters::{DeadLetters, Handled, Selection, Treatment},
+};
+use utoipa::IntoParams;
+
+use crate::{
+    access::Caller,
+    error::{ApiError, ErrorBody},
+    extract::{Path, Query},
+    state::AppState,
+};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dead-letters/replay", post(replay_dead_letters))
+        .route("/dead-letters", delete(purge_dead_letters))
+        .route("/tasks/{id}/replay", post(replay_task))
+}
+
+/// Query parameters of `POST /dead-letters/replay`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReplayParams {
+    /// At most this many tasks (1..=100000); default: every one.
+    #[param(minimum = 1, maximum = 100_000, example = 100)]
+    pub limit: Option<usize>,
+}
+
+/// Runs one action on a connection of its own, closed afterwards whatever happened; `by` is the caller's key.
+async fn run(
+    state: &AppState,
+    treatment: Treatment,
+    selection: Selection,
+    by: Option<&str>,
+) -> Result<Handled, ApiError> {
+    let dead = DeadLetters::open(&state.settings, "thumbq-api dead letters").await?;
+    let done = dead.handle(&state.states, treatment, selection, by).await;
+    dead.close().await;
+    Ok(done?)
+}
+
+/// Replay dead letters: every dead-lettered task goes back to the work queue as a fresh first attempt, its record
+/// back to PENDING with `replayed` in its `actions`. Messages that are not tasks stay in the dead-letter queue.
+#[utoipa::path(
+    post,
+    path = "/dead-letters/replay",
+    tag = "tasks",
+    security(("api_key" = ["admin"])),
+    params(ReplayParams),
+    responses(
+        (status = 200, description = "What was replayed", body = Handled,
+            example = json!({"tasks": 3, "kept": 1, "discarded": 0})),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 503, description = "RabbitMQ or Redis is unavailable; what was replayed stays replayed", body = ErrorBody),
+    )
+)]
+pub async fn replay_dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ReplayParams>,
+) -> Result<Json<Handled>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let limit = params.limit.map(|l| crate::error::in_range("limit", l, 1..=100_000)).transpose()?;
+    let done = run(&state, Treatment::Replay, Selection::All { limit }, caller.key.as_deref()).await?;
+    tracing::info!(tasks = done.tasks, kept = done.kept, "dead letters replayed");
+    Ok(Json(done))
+}
+
+/// Purge dead letters: every dead letter is discarded (the messages that are not tasks too); each task's record
+/// stays FAILURE, with `purged` in its `actions`.
+#[utoipa::path(
+    delete,
+    path = "/dead-letters",
+    tag = "tasks",
+    security(("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "What was discarded", body = Handled,
+            example = json!({"tasks": 3, "kept": 0, "discarded": 1})),
+        (status = 503, description = "RabbitMQ or Redis is unavailable; what was purged stays purged", body = ErrorBody),
+    )
+)]
+pub async fn purge_dead_letters(State(state): State<AppState>, caller: Caller) -> Result<Json<Handled>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let done = run(&state, Treatment::Purge, Selection::All { limit: None }, caller.key.as_deref()).await?;
+    tracing::info!(tasks = done.tasks, discarded = done.discarded, "dead letters purged");
+    Ok(Json(done))
+}
+
+/// Replay one task's dead letter: the task goes back to the work queue as a fresh first attempt; its record (now
+/// PENDING, with `replayed` in its `actions`) is the answer.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/replay",
+    tag = "tasks",
+    security(("api_key" = ["admin"])),
+    params(("id" = uuid::Uuid, Path, description = "The task's id (a lower-case hyphenated UUID)",
+        example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")),
+    responses(
+        (status = 200, description = "Replayed: the record, now PENDING", body = TaskRecord),
+        (status = 400, description = "Not a task id", body = ErrorBody),
+        (status = 404, description = "The task has no dead letter", body = ErrorBody,
+            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has no dead letter"})),
+        (status = 503, description = "RabbitMQ or Redis is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn replay_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TaskRecord>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let id: TaskId = id.parse()?;
+    let done = run(&state, Treatment::Replay, Selection::Task(id), caller.key.as_deref()).await?;
+    if done.tasks == 0 {
+        return Err(ApiError::NotFound(format!("task {id} has no dead letter")));
+    }
+    let record = state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))?;
+    Ok(Json(state.present(record)))
+}

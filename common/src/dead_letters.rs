@@ -1,0 +1,163 @@
+//! The operator's actions on the dead-letter queue, shared by the API's routes and `thumbq-worker
+//! replay-dead-letters`: replay (every dead-lettered task, or one, back to the work queue as a fresh first attempt,
+//! its record back to PENDING) and purge (discard them, their records kept as they ended). Each action is written
+//! into the task's record.
+//!
+//! Messages are taken with `basic.get` on a channel of their own. One that is passed over (poison, or not the task
+//! asked for) stays unacknowledged until that channel closes, so the next get moves on and it returns to the queue
+//! afterwards; the dead-letter queue has no delivery limit, so this costs it nothing. A replayed task is published
+//! with a confirm before its dead letter is acked: a crash half-way loses nothing (it may replay a task twice, which
+//! is harmless).
+
+use std::sync::Arc;
+
+use lapin::{
+    Channel, Connection,
+    message::BasicGetMessage,
+    options::{BasicAckOptions, BasicGetOptions},
+};
+use tracing::{info, warn};
+
+use crate::{
+    Settings, TaskEnvelope, TaskId,
+    broker::{self, BrokerError, Publisher, Topology, bounded},
+    state_store::{StateError, StateStore},
+};
+
+/// Which dead letters an action takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Every task, or the first `limit`.
+    All {
+        /// At most this many; `None` for all.
+        limit: Option<usize>,
+    },
+    /// Only this task's.
+    Task(TaskId),
+}
+
+/// What to do with the selected dead letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Treatment {
+    /// Back to the work queue as a fresh first attempt, the record back to PENDING.
+    Replay,
+    /// Discarded (with every dead letter selected, the messages that are not tasks too); the record stays as it
+    /// ended.
+    Purge,
+}
+
+/// What an action did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Handled {
+    /// Tasks replayed or purged.
+    pub tasks: usize,
+    /// Messages left in the dead-letter queue: not tasks (poison) when replaying, or not the task asked for.
+    pub kept: usize,
+    /// Messages that are not tasks (poison), discarded by a purge of every dead letter.
+    pub discarded: usize,
+}
+
+/// Why an action stopped; what was done so far stays done.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    /// RabbitMQ failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// Redis failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// A connection to the dead-letter queue for one action; [`DeadLetters::close`] returns what was passed over.
+pub struct DeadLetters {
+    connection: Connection,
+    channel: Channel,
+    publisher: Publisher,
+    topology: Arc<Topology>,
+    timeout: std::time::Duration,
+}
+
+impl DeadLetters {
+    /// Connects (as `name` in RabbitMQ's views) and declares the topology, each step within the AMQP timeout.
+    pub async fn open(settings: &Settings, name: &str) -> Result<Self, DeadLetterError> {
+        let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
+        let timeout = settings.amqp.timeout;
+        let connection = broker::connect(&settings.amqp, name).await?;
+        let publisher = Publisher::open(&connection, topology.clone(), timeout).await?;
+        publisher.declare_topology().await?;
+        let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
+        Ok(Self { connection, channel, publisher, topology, timeout })
+    }
+
+    /// Replays or purges the selected dead letters; `by` is the API key that asked, recorded with the action.
+    pub async fn handle(
+        &self,
+        states: &StateStore,
+        treatment: Treatment,
+        selection: Selection,
+        by: Option<&str>,
+    ) -> Result<Handled, DeadLetterError> {
+        let mut done = Handled::default();
+        while let Some((envelope, message)) = self.next(selection, treatment == Treatment::Purge, &mut done).await? {
+            let id = envelope.id;
+            match treatment {
+                Treatment::Replay => {
+                    let fresh = TaskEnvelope { attempt: 1, ..envelope };
+                    states.requeue(&fresh).await?;
+                    states.record_action(id, "replayed", by).await?;
+                    self.publisher.publish_task(&fresh).await?;
+                }
+                Treatment::Purge => {
+                    states.record_action(id, "purged", by).await?;
+                }
+            }
+            self.ack(message).await?;
+            info!(task_id = %id, ?treatment, "dead letter handled");
+            done.tasks += 1;
+        }
+        Ok(done)
+    }
+
+    /// The next selected dead letter that is a task, or `None` when the queue has no more or the selection is done.
+    /// Passes over (counting them in `done`) the others; with `discard_poison` and every dead letter selected, acks
+    /// those that are not tasks.
+    async fn next(
+        &self,
+        selection: Selection,
+        discard_poison: bool,
+        done: &mut Handled,
+    ) -> Result<Option<(TaskEnvelope, BasicGetMessage)>, DeadLetterError> {
+        let every = match selection {
+            Selection::All { limit } if limit.is_some_and(|limit| done.tasks >= limit) => return Ok(None),
+            Selection::Task(_) if done.tasks == 1 => return Ok(None),
+            Selection::All { .. } => true,
+            Selection::Task(_) => false,
+        };
+        loop {
+            let get = self.channel.basic_get(self.topology.dead.as_str().into(), BasicGetOptions { no_ack: false });
+            let Some(message) = bounded(self.timeout, "reading a dead letter", get).await? else { return Ok(None) };
+            match TaskEnvelope::from_json(&message.delivery.data) {
+                Ok(envelope) if every || selection == Selection::Task(envelope.id) => {
+                    return Ok(Some((envelope, message)));
+                }
+                Err(_) if every && discard_poison => {
+                    self.ack(message).await?;
+                    done.discarded += 1;
+                }
+                _ => done.kept += 1,
+            }
+        }
+    }
+
+    async fn ack(&self, message: BasicGetMessage) -> Result<(), BrokerError> {
+        bounded(self.timeout, "acking a dead letter", message.delivery.ack(BasicAckOptions::default())).await.map(drop)
+    }
+
+    /// Closes the connection: the messages passed over return to the queue.
+    pub async fn close(self) {
+        let closing = self.connection.close(200, "dead-letter action done".into());
+        if let Err(e) = tokio::time::timeout(self.timeout, closing).await.unwrap_or(Ok(())) {
+            warn!(error = %e, "closing the dead-letter connection failed");
+        }
+    }
+}
