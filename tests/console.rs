@@ -66,22 +66,11 @@ async fn records_list_every_state_and_action_and_the_hour_history_counts_each_ou
     app.stop().await;
 }
 
-/// Breaks (or mends) the local store's thumbnail folder: a file where it should be (permissions do not stop root).
-fn break_folder(dir: &std::path::Path, broken: bool) {
-    if broken {
-        std::fs::remove_dir_all(dir).unwrap();
-        std::fs::write(dir, b"not a folder").unwrap();
-    } else {
-        std::fs::remove_file(dir).unwrap();
-        std::fs::create_dir(dir).unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_replayed_one_or_all_and_purged_and_each_record_says_so() {
     let app = spawn_api_with(|_| {}).await;
     app.start_worker().await;
-    break_folder(&app.thumbnails_dir(), true);
+    crate::support::break_folder(&app.thumbnails_dir(), true);
     let tasks: Vec<_> =
         futures_util::future::join_all((0..3).map(|i| app.upload_ok(sample_image(ImageFormat::Png, 40 + i, 30), "")))
             .await;
@@ -93,7 +82,7 @@ async fn dead_letters_are_replayed_one_or_all_and_purged_and_each_record_says_so
     for task in &tasks {
         assert_eq!(app.task(task.id).await.status, TaskStatus::Failure);
     }
-    break_folder(&app.thumbnails_dir(), false);
+    crate::support::break_folder(&app.thumbnails_dir(), false);
 
     // One task, by id: back to PENDING with the action recorded, then made; a second replay finds no dead letter.
     let replay = |path: String| app.client.post(format!("{}{path}", app.base)).send();

@@ -1,17 +1,31 @@
-//! The dashboard in a real browser: headless Chromium (installed by `deploy/native/test-tools.sh`) loads
-//! `/dashboard`, runs its scripts against the live API, and the rendered page shows the tasks and the worker.
-//! `UPDATE_SNAPSHOTS=1` also writes the README's screenshot, `docs/dashboard.png`.
+//! The operator console in a real browser: headless Chromium (installed by `deploy/native/test-tools.sh`) loads
+//! `/dashboard`, runs its scripts against the live API, and the rendered page shows the tasks and the worker; driven
+//! through playwright-core, a search finds a task by id and a dead-lettered task is replayed from its detail view
+//! until it succeeds, with no console error and no request beyond the API. `UPDATE_SNAPSHOTS=1` also writes the
+//! README's screenshot, `docs/dashboard.png`.
 
 use std::time::Duration;
 
 use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
 
-use crate::support::{browser::chromium, spawn_api_with};
+use crate::support::{
+    browser::{chromium, console},
+    spawn_api_with,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
-    let app = spawn_api_with(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
+    // The README's screenshot shows the names a deployment has, not a test's.
+    let snapshot = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let app = spawn_api_with(|s| {
+        s.worker.heartbeat = Duration::from_secs(1);
+        if snapshot {
+            s.amqp.queue = "thumbq.resize".into();
+            s.worker.id = "host-a:worker-1".into();
+        }
+    })
+    .await;
     app.start_worker().await;
     let accepted = app.upload_batch((0..3).map(|i| sample_image(ImageFormat::Jpeg, 300 + i, 200)).collect(), 2).await;
     assert_eq!(app.assert_all_finished(&accepted).await, 3);
@@ -28,10 +42,10 @@ async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
     assert!(dom.contains("No dead letters"));
     assert!(dom.contains("<span id=\"updated\">updated "), "every JSON route answered (the header says when)");
 
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+    if snapshot {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dashboard.png");
-        chromium(&url, &[format!("--screenshot={path}"), "--window-size=1100,760".into(), "--hide-scrollbars".into()])
-            .await;
+        let report = console(&url, serde_json::json!({"search": accepted[0].name, "screenshot": path})).await;
+        assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     }
     app.stop().await;
 }
@@ -44,5 +58,41 @@ async fn with_keys_on_the_dashboard_asks_for_an_admin_key_and_shows_no_data() {
     assert!(dom.contains("<form id=\"login\">"), "the key form is shown:\n{dom}");
     assert!(dom.contains("an admin API key is needed"), "{dom}");
     assert!(dom.contains("<table id=\"workers\"></table>"), "no data without a key");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_console_a_search_finds_a_task_and_a_dead_letter_is_replayed_to_success() {
+    let app = spawn_api_with(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
+    app.start_worker().await;
+    crate::support::break_folder(&app.thumbnails_dir(), true);
+    let failed = app.upload_ok(sample_image(ImageFormat::Png, 50, 40), "").await;
+    crate::support::eventually("the task is dead-lettered", async || app.peek_dead_letters().await.len() == 1).await;
+    crate::support::break_folder(&app.thumbnails_dir(), false);
+    let done = app.upload_ok(sample_image(ImageFormat::Png, 60, 40), "").await;
+    assert_eq!(app.wait_for_thumbnail(&done.name).await.status(), 200);
+    let url = format!("{}/dashboard", app.base);
+
+    // A search by thumbnail name opens that task, on a narrow screen too; nothing is fetched from elsewhere.
+    let report = console(&url, serde_json::json!({"search": done.name, "width": 420})).await;
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["external"], serde_json::json!([]), "{report}");
+    assert_eq!(report["too_wide"], false, "a 420-pixel screen needs no sideways scrolling: {report}");
+    assert!(report["steps"][0].as_str().unwrap().ends_with(&done.id.to_string()), "{report}");
+    assert!(report["detail"].as_str().unwrap().contains("SUCCESS"), "{report}");
+    let rows = report["rows"].as_array().unwrap();
+    assert!(rows.contains(&done.id.to_string().into()) && rows.contains(&failed.id.to_string().into()), "{report}");
+    let axes: Vec<&str> = report["axes"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    assert!(axes.contains(&"-60 min") && axes.contains(&"now") && axes.iter().any(|a| a.ends_with("/s")), "{axes:?}");
+
+    // The failed task, found by id, replayed through its Replay button (confirmed), reaches SUCCESS.
+    let report = console(&url, serde_json::json!({"search": failed.id.to_string(), "replay": true})).await;
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert!(report["steps"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with("confirmed: Replay")));
+    let record = app.task(failed.id).await;
+    assert_eq!(record.status, thumbq_common::TaskStatus::Success);
+    assert_eq!(record.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["replayed"]);
+    assert!(app.peek_dead_letters().await.is_empty());
+    assert_eq!(app.wait_for_thumbnail(&failed.name).await.status(), 200);
     app.stop().await;
 }

@@ -47,14 +47,7 @@ impl StoreFault {
 
     fn set(&self, broken: bool) {
         match (self, broken) {
-            (Self::Folder(dir), true) => {
-                std::fs::remove_dir_all(dir).unwrap();
-                std::fs::write(dir, b"not a folder").unwrap();
-            }
-            (Self::Folder(dir), false) => {
-                std::fs::remove_file(dir).unwrap();
-                std::fs::create_dir(dir).unwrap();
-            }
+            (Self::Folder(dir), broken) => crate::support::break_folder(dir, broken),
             (Self::Link(proxy), true) => proxy.cut(),
             (Self::Link(proxy), false) => proxy.restore(),
         }

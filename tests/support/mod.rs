@@ -18,6 +18,7 @@ pub mod tools;
 pub mod watcher;
 
 pub use app::{
-    Backend, DEADLINE, TestApp, eventually, spawn_api_on, spawn_api_with, spawn_app, spawn_app_on, test_settings,
+    Backend, DEADLINE, TestApp, break_folder, eventually, spawn_api_on, spawn_api_with, spawn_app, spawn_app_on,
+    test_settings,
 };
 pub use cleanup::ScratchRedis;

@@ -1,0 +1,47 @@
+// Drives the operator console in Debian's Chromium with playwright-core (installed by deploy/native/test-tools.sh
+// into the folder given first). Usage: node console.mjs <playwright folder> <console URL> '<JSON plan>'; the plan
+// may ask to {"search": "<id or name>"}, then {"replay": true} (click Replay, accept the dialog, wait for SUCCESS),
+// at {"width": px}, with {"screenshot": "<path>"}. Prints one JSON line: the console errors, the requests that left
+// the page's origin, whether the page is wider than the window, the task rows and the detail shown.
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [modules, url, planText] = process.argv.slice(2);
+const plan = JSON.parse(planText || "{}");
+const { chromium } = await import(pathToFileURL(join(modules, "node_modules/playwright-core/index.mjs")).href);
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+const result = { errors: [], external: [], steps: [] };
+try {
+  const page = await browser.newPage({ viewport: { width: plan.width || 1100, height: 800 } });
+  const origin = new URL(url).origin;
+  page.on("console", (m) => m.type() === "error" && result.errors.push(m.text()));
+  page.on("pageerror", (e) => result.errors.push(String(e)));
+  page.on("response", (r) => r.status() >= 400 && result.errors.push(`${r.status()} ${r.request().method()} ${r.url()}`));
+  page.on("request", (r) => !r.url().startsWith(origin) && !r.url().startsWith("data:") && result.external.push(r.url()));
+  page.on("dialog", (d) => { result.steps.push("confirmed: " + d.message()); d.accept(); });
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("updated").textContent.startsWith("updated"), null, { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll("#throughput polyline").length === 2, null, { timeout: 20000 });
+  if (plan.search) {
+    await page.fill("#query", plan.search);
+    await page.click("#search button");
+    await page.waitForFunction(() => !document.getElementById("detail").hidden, null, { timeout: 20000 });
+    result.steps.push("found " + (await page.textContent("#detail-id")));
+  }
+  if (plan.replay) {
+    await page.click("#replay-one");
+    await page.waitForFunction(() => document.querySelector("#detail-body .status")?.textContent === "SUCCESS", null, { timeout: 30000 });
+    result.steps.push("replayed to SUCCESS");
+  }
+  result.rows = await page.$$eval("#tasks tr.task", (rows) => rows.map((r) => r.dataset.id));
+  result.detail = await page.$eval("#detail", (d) => (d.hidden ? null : d.innerText));
+  result.too_wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  result.axes = await page.$$eval("#throughput text", (labels) => labels.map((l) => l.textContent));
+  if (plan.screenshot) await page.screenshot({ path: plan.screenshot, fullPage: true });
+} catch (e) {
+  result.failed = String(e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.failed ? 1 : 0);
