@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use redis::Script;
 
-use super::{StateError, StateStore, Update, codec, event};
+use super::{StateError, StateStore, Update, codec, event, history};
 use crate::task::{FailureKind, ImageInfo, OperatorAction, Rendition, TaskId, TaskStatus, WebhookLog};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
@@ -39,7 +39,7 @@ if cur[3] and cur[1] ~= ARGV[4] then
 end
 if terminal[ARGV[4]] then
   -- The dashboard's history: finished tasks and their latency from upload, per 10-second bucket, kept an hour.
-  local bucket = ARGV[8] .. (ms - ms % 10000)
+  local bucket = ARGV[8] .. (ms - ms % bucket_ms)
   redis.call('HINCRBY', bucket, string.lower(ARGV[4]), 1)
   local created = tonumber(string.match(cur[3] or '', '^(%d+):'))
   if created and ARGV[4] ~= 'REVOKED' then
@@ -49,7 +49,7 @@ if terminal[ARGV[4]] then
       redis.call('HSET', bucket, 'latency_ms_max', ms - created)
     end
   end
-  redis.call('EXPIRE', bucket, 3700)
+  redis.call('EXPIRE', bucket, bucket_ttl)
   redis.call('ZADD', KEYS[2], ms, ARGV[6])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
   if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
@@ -58,18 +58,24 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 'OK'
 ";
 
-/// The script: tables generated from [`TaskStatus`], then [`BODY`].
+/// The script: tables generated from [`TaskStatus`] and the history's bucket width and lifetime from
+/// [`history`](super::history), then [`BODY`].
 pub fn script() -> Script {
     let rank: Vec<String> = TaskStatus::ALL.iter().map(|s| format!("{s} = {}", s.rank())).collect();
     let terminal: Vec<String> =
         TaskStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| format!("{s} = true")).collect();
     let index: Vec<String> =
         TaskStatus::ALL.iter().enumerate().map(|(i, s)| format!("{s} = KEYS[{}]", i + 3)).collect();
+    let (width, kept) = (history::BUCKET_SECONDS, history::BUCKET_SECONDS * history::BUCKETS);
     Script::new(&format!(
-        "local rank = {{{}}}\nlocal terminal = {{{}}}\nlocal index = {{{}}}\n{BODY}",
+        "local rank = {{{}}}\nlocal terminal = {{{}}}\nlocal index = {{{}}}\n\
+         local bucket_ms = {}\nlocal bucket_ttl = {}\n{BODY}",
         rank.join(", "),
         terminal.join(", "),
-        index.join(", ")
+        index.join(", "),
+        width * 1000,
+        // A bucket outlives the hour it is shown for by one bucket, so the oldest one shown is never half gone.
+        kept + width,
     ))
 }
 
