@@ -1,6 +1,6 @@
 //! Uploads are streamed to the store, never held whole: the original's file is being written while its body still
-//! arrives, a client that hangs up half-way leaves nothing behind, and a format whose header sits at its end (a TIFF
-//! written by libtiff's rules) is still accepted.
+//! arrives (and no task points at it yet), a client that hangs up half-way leaves nothing behind, and a format whose
+//! header sits at its end (a TIFF written by libtiff's rules) is still accepted.
 
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::fixtures::sample_image;
@@ -21,8 +21,10 @@ async fn the_original_is_written_while_it_arrives_and_a_client_that_hangs_up_lea
     );
     client.write_all(head.as_bytes()).await.unwrap();
     client.write_all(&body[..300_000]).await.unwrap();
-    eventually("the original's temporary file is being written", async || !partial_originals(&app).is_empty()).await;
-    assert!(TestApp::files_in(&app.originals_dir()).iter().all(|f| is_temporary(f)), "nothing stored yet");
+    // Written under its final name, but no task points at it until it is whole.
+    eventually("the original is being written", async || written(&app) > 0).await;
+    assert!(written(&app) <= 300_000, "no more than arrived");
+    assert!(app.redis_keys().await.iter().all(|k| !k.contains(":task:")), "no task is recorded while it arrives");
 
     drop(client);
     eventually("the partial original is deleted", async || TestApp::files_in(&app.originals_dir()).is_empty()).await;
@@ -47,10 +49,7 @@ async fn a_tiff_whose_header_is_past_the_first_megabyte_is_read_whole_and_made_a
     app.stop().await;
 }
 
-fn partial_originals(app: &TestApp) -> Vec<std::path::PathBuf> {
-    TestApp::files_in(&app.originals_dir()).into_iter().filter(|f| is_temporary(f)).collect()
-}
-
-fn is_temporary(file: &std::path::Path) -> bool {
-    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".tmp-"))
+/// Bytes in the originals folder.
+fn written(app: &TestApp) -> u64 {
+    TestApp::files_in(&app.originals_dir()).iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum()
 }

@@ -5,6 +5,8 @@
 //! from upload to downloadable (p50, p99), peak resident memory of each process, and the per-task overhead (queue,
 //! HTTP, Redis, storage) measured against the pipeline alone on the same files in the same run.
 //!
+//! Then the API's CPU per upload, parted in a run of its own: all uploads first, then their polls and downloads.
+//!
 //! A row may ask for renditions (`8x2x4`: 4 thumbnails of about 100 px per upload, one task, one decode): its CPU
 //! per thumbnail shows what one durable message per upload costs once several thumbnails share it.
 //!
@@ -73,7 +75,7 @@ fn main() {
     );
     let cpu_rows = Mutex::new(Vec::new());
     for (clients, workers, renditions) in rows() {
-        let load = Load { clients, workers, renditions, uploads: UPLOADS };
+        let load = Load { clients, workers, renditions, uploads: UPLOADS, split: false };
         let row = runtime.block_on(run(&release, &images, load));
         let label =
             if renditions > 1 { format!("{clients}x{workers}x{renditions}") } else { format!("{clients}x{workers}") };
@@ -114,7 +116,28 @@ fn main() {
     for (label, Counts { cpu, .. }) in cpu_rows.lock().expect("rows").iter() {
         println!("{label:>15} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}", cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]);
     }
+    api_split(&runtime, &release, &images, pipeline_ms);
     every_format(&runtime, &release, &corpus);
+}
+
+/// The API's CPU per upload, parted: the upload request (body, header probe, original stored, record, publish with
+/// confirm) and the client's long poll and download of the thumbnail, measured in two phases of one run (8
+/// clients, 2 workers), against the pipeline alone on the same files.
+fn api_split(runtime: &tokio::runtime::Runtime, release: &Path, images: &[Vec<u8>], pipeline_ms: f64) {
+    let load = Load { clients: 8, workers: 2, renditions: 1, uploads: UPLOADS, split: true };
+    let row = runtime.block_on(run(release, images, load));
+    let poll = row.cpu[0] - row.api_uploads;
+    println!("\nAPI CPU per upload, in two phases (8 clients upload all {UPLOADS}, then long-poll and download each):");
+    println!("{:>12} {:>12} {:>12} {:>12} {:>14}", "upload ms", "poll+get ms", "API ms", "pipeline ms", "API/pipeline");
+    println!(
+        "{:>12.2} {:>12.2} {:>12.2} {:>12.1} {:>14.2}",
+        row.api_uploads,
+        poll,
+        row.cpu[0],
+        pipeline_ms,
+        row.cpu[0] / pipeline_ms
+    );
+    println!("(upload alone / pipeline: {:.2})", row.api_uploads / pipeline_ms);
 }
 
 /// Every corpus file (JPEG baseline and progressive up to 18 MP, PNG, 16-MP WebP), twice, from 8 clients to 2 fresh
@@ -126,7 +149,7 @@ fn every_format(runtime: &tokio::runtime::Runtime, release: &Path, corpus: &Path
         .filter_map(|f| std::fs::read(f).ok())
         .collect();
     let megabytes = files.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
-    let load = Load { clients: 8, workers: 2, renditions: 1, uploads: 2 * files.len() };
+    let load = Load { clients: 8, workers: 2, renditions: 1, uploads: 2 * files.len(), split: false };
     let row = runtime.block_on(run(release, &files, load));
     println!(
         "\nEvery corpus format: {} files ({megabytes:.1} MB: JPEG, PNG, WebP), each uploaded twice by 8 clients, 2 workers:",
@@ -247,6 +270,8 @@ struct Row {
     worker_mb: f64,
     /// CPU ms per task of: API, workers (all), RabbitMQ, Redis, the benchmark's clients.
     cpu: [f64; 5],
+    /// The API's CPU ms per task until the last upload was answered (with `split`: the uploads alone).
+    api_uploads: f64,
 }
 
 /// CPU time (user + system) of a process so far, in ms.
@@ -273,10 +298,12 @@ struct Load {
     workers: usize,
     renditions: usize,
     uploads: usize,
+    /// Upload everything first, then long-poll and download: the API's CPU of each phase on its own.
+    split: bool,
 }
 
 async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
-    let Load { clients, workers, renditions, uploads } = load;
+    let Load { clients, workers, renditions, uploads, split } = load;
     let store = tempfile::tempdir().expect("a store");
     let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
@@ -337,11 +364,13 @@ async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
     let images = Arc::new(images.to_vec());
     // One thumbnail, or renditions: the task ends when all are stored, so waiting for the first waits for all.
     let query = if renditions > 1 { format!("?sizes={}", RENDITIONS[..renditions].join(",")) } else { String::new() };
+    // With `split`, uploads only; their thumbnails' URLs wait here for the second phase.
+    let urls = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
         let (next, images, client, base) = (next.clone(), images.clone(), client.clone(), base.clone());
-        let query = query.clone();
+        let (query, urls) = (query.clone(), urls.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -364,6 +393,12 @@ async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
                 assert_eq!(response.status(), 202);
                 let accepted: serde_json::Value = response.json().await.expect("json");
                 let url = format!("{}?wait=30", accepted["url"].as_str().expect("url"));
+                if split {
+                    // The latency of a split row is the upload's alone.
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    urls.lock().expect("urls").push(url);
+                    continue;
+                }
                 let thumbnail = client.get(url).send().await.expect("download");
                 assert_eq!(thumbnail.status(), 200);
                 thumbnail.bytes().await.expect("bytes");
@@ -373,6 +408,24 @@ async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
     }
     let mut latencies: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
     let wall = started.elapsed();
+    // The split: the same uploads' long polls and downloads, after the API's CPU for the uploads alone was read.
+    let api_after_uploads = cpu_ms(api.id());
+    if split {
+        let urls = Arc::new(Mutex::new(std::mem::take(&mut *urls.lock().expect("urls"))));
+        let mut polls = tokio::task::JoinSet::new();
+        for _ in 0..clients {
+            let (urls, client) = (urls.clone(), client.clone());
+            polls.spawn(async move {
+                loop {
+                    let Some(url) = urls.lock().expect("urls").pop() else { return };
+                    let thumbnail = client.get(url).send().await.expect("download");
+                    assert_eq!(thumbnail.status(), 200);
+                    thumbnail.bytes().await.expect("bytes");
+                }
+            });
+        }
+        polls.join_all().await;
+    }
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let worker_mb = worker_processes.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
@@ -382,6 +435,7 @@ async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
     let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / uploads as f64).collect();
     let workers_cpu: f64 = used[1..=workers].iter().sum();
     let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
+    let api_uploads = (api_after_uploads - cpu_before[0]) / uploads as f64;
     let row = Row {
         redis_commands: redis_used,
         s3_requests: s3_used,
@@ -391,6 +445,7 @@ async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
         api_mb: peak_mb(api.id()),
         worker_mb,
         cpu,
+        api_uploads,
     };
     for child in worker_processes.iter_mut().chain(std::iter::once(&mut api)) {
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();

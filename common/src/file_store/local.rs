@@ -8,7 +8,6 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use super::{Chunks, FileStore};
 use crate::task::{TaskId, ThumbnailName};
@@ -38,23 +37,40 @@ impl LocalFileStore {
 #[async_trait]
 impl FileStore for LocalFileStore {
     async fn put_original(&self, id: TaskId, mut chunks: Chunks<'_>) -> io::Result<u64> {
-        let (dir, path) = (self.originals.clone(), self.originals.join(id.to_string()));
-        let temp = tokio::task::spawn_blocking(move || temporary_in(&dir)).await.map_err(io::Error::other)??;
-        // The temporary file is deleted when `temp_path` is dropped: also when this future is (the client left).
-        let (file, temp_path) = temp.into_parts();
-        // Chunks arrive in pieces of a few KiB: written in blocks, each a blocking call of its own.
-        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BLOCK, tokio::fs::File::from_std(file));
+        let path = self.originals.join(id.to_string());
+        // Chunks arrive in pieces of a few KiB: they are gathered (not copied) into blocks, and each block is written
+        // by one blocking job while the next arrives. The first job creates the file, the last one syncs it: three
+        // hops to the blocking pool for a typical upload, where tokio::fs takes one (and a copy) per write.
+        // The original is written under its final name, not renamed into place: its id is new, and nothing reads it
+        // before the task is published, after this returns. That spares a journal commit per upload (a rename after
+        // the file's sync is a second one). The file is deleted when its `TempPath` guard is dropped: also when
+        // this future is (the client left), with a job's result if one is still running; a crash half-way leaves an
+        // original without a record, which the sweep removes.
+        let mut block = Block::default();
+        let mut in_flight: Option<tokio::task::JoinHandle<io::Result<Open>>> = None;
         let mut length = 0;
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
-            file.write_all(&chunk).await?;
             length += chunk.len() as u64;
+            block.push(chunk);
+            if block.len >= WRITE_BLOCK {
+                let open = match in_flight.take() {
+                    Some(job) => Some(job.await.map_err(io::Error::other)??),
+                    None => None,
+                };
+                let (block, path) = (std::mem::take(&mut block), path.clone());
+                in_flight = Some(tokio::task::spawn_blocking(move || block.write(open, &path)));
+            }
         }
-        file.flush().await?;
-        file.get_ref().sync_all().await?;
+        let open = match in_flight {
+            Some(job) => Some(job.await.map_err(io::Error::other)??),
+            None => None,
+        };
         blocking(move || {
-            temp_path.persist(&path).map_err(|e| e.error)?;
-            sync_parent(&path)
+            let (file, guard) = block.write(open, &path)?;
+            file.sync_all()?;
+            sync_parent(&path)?;
+            guard.keep().map(drop).map_err(|e| e.error)
         })
         .await?;
         Ok(length)
@@ -131,6 +147,42 @@ async fn named_files_older_than<T: std::str::FromStr>(dir: &Path, age: Duration)
 
 /// The size of the blocks a streamed original is written in.
 const WRITE_BLOCK: usize = 256 << 10;
+
+/// An original being written, and the guard that deletes it when dropped before it is complete.
+type Open = (std::fs::File, tempfile::TempPath);
+
+/// Chunks of an upload gathered for one write.
+#[derive(Default)]
+struct Block {
+    chunks: Vec<bytes::Bytes>,
+    len: usize,
+}
+
+impl Block {
+    fn push(&mut self, chunk: bytes::Bytes) {
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    /// Appends the block to `open`, or to a new file at `path` (a blocking job).
+    fn write(self, open: Option<Open>, path: &Path) -> io::Result<Open> {
+        let (mut file, temp) = match open {
+            Some(open) => open,
+            None => {
+                // The guard comes after the file: one over a file that already existed would delete it.
+                let file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+                let guard = tempfile::TempPath::try_from_path(path).inspect_err(|_| {
+                    let _ = std::fs::remove_file(path);
+                })?;
+                (file, guard)
+            }
+        };
+        for chunk in &self.chunks {
+            file.write_all(chunk)?;
+        }
+        Ok((file, temp))
+    }
+}
 
 /// The name prefix of a file being written; only the sweep ever deletes one that was left behind.
 const TEMPORARY_PREFIX: &str = ".tmp-";
@@ -215,5 +267,35 @@ mod tests {
         assert_eq!(store.get_original(id).await.unwrap(), None);
         let leftovers: Vec<_> = std::fs::read_dir(store.thumbnails_dir()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files remain");
+    }
+
+    /// Chunks of `sizes` bytes each, then an error if `fails`.
+    fn chunks(sizes: &[usize], fails: bool) -> Chunks<'static> {
+        let mut items: Vec<io::Result<bytes::Bytes>> =
+            sizes.iter().enumerate().map(|(i, &n)| Ok(bytes::Bytes::from(vec![i as u8; n]))).collect();
+        if fails {
+            items.push(Err(io::Error::other("the client went away")));
+        }
+        futures_util::stream::iter(items).boxed()
+    }
+
+    #[tokio::test]
+    async fn an_original_in_many_blocks_is_stored_whole_and_a_failed_one_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalFileStore::open(dir.path()).unwrap();
+        let sizes = [100, WRITE_BLOCK, 70_000, WRITE_BLOCK + 1, 5];
+        let id = TaskId::new();
+        let length = store.put_original(id, chunks(&sizes, false)).await.unwrap();
+        let expected: Vec<u8> = sizes.iter().enumerate().flat_map(|(i, &n)| vec![i as u8; n]).collect();
+        assert_eq!(length, expected.len() as u64);
+        assert_eq!(store.get_original(id).await.unwrap(), Some(expected));
+
+        let failed = TaskId::new();
+        assert!(store.put_original(failed, chunks(&sizes, true)).await.is_err());
+        assert_eq!(store.get_original(failed).await.unwrap(), None, "a failed upload leaves nothing");
+        // An id is written once: a second write fails and leaves the first one as it was.
+        assert!(store.put_original(id, chunks(&[3], false)).await.is_err());
+        assert_eq!(store.get_original(id).await.unwrap().map(|o| o.len()), Some(length as usize));
+        assert_eq!(std::fs::read_dir(dir.path().join("originals")).unwrap().count(), 1);
     }
 }

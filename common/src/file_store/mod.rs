@@ -37,8 +37,8 @@ pub type SharedFileStore = Arc<dyn FileStore>;
 /// Storage of uploaded originals and finished thumbnails.
 #[async_trait]
 pub trait FileStore: Send + Sync + 'static {
-    /// Stores an uploaded original as its chunks arrive, durably, replacing any earlier one of the same task;
-    /// returns its length. Nothing is stored unless every chunk arrived.
+    /// Stores the original of a new task as its chunks arrive, durably; returns its length. Nothing is left unless
+    /// every chunk arrived. Nothing may read it before this returns (the task is published after).
     async fn put_original(&self, id: TaskId, chunks: Chunks<'_>) -> io::Result<u64>;
     /// Whether [`FileStore::put_original`] holds the whole original in memory until it is stored: the API then
     /// counts it against its upload memory.

@@ -2,23 +2,57 @@
 //! Sentinel names (`THUMBQ_REDIS_SENTINELS`), looked up again for every new connection so that a failover is
 //! followed.
 
-use deadpool_redis::{PoolConfig, Runtime, Timeouts, sentinel};
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, PoolConfig, RecycleResult, Timeouts};
+use deadpool_redis::{Runtime, sentinel};
 use redis::{ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, aio::MultiplexedConnection};
 
 use super::StateError;
 use crate::settings::RedisSettings;
 
+/// A pooled connection used this recently is handed out again without a check. deadpool-redis checks every
+/// connection with `UNWATCH` + `PING` before each use: a round trip as dear as the command itself, one in three of
+/// all Redis commands under load. A connection that dies unchecked fails its command, which is discarded (see
+/// [`Pooled::discard_if_broken`]) and reported as Redis being unavailable, as a failure right after a check is; the
+/// window is HikariCP's `aliveBypassWindowMs` default. thumbq never uses `WATCH`, so there is none to undo.
+const CHECKED_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
+/// deadpool-redis's manager (direct or through Sentinel), its check skipped for recently used connections.
+pub(super) struct CheckedWhenIdle<M>(M);
+
+impl<M> managed::Manager for CheckedWhenIdle<M>
+where
+    M: managed::Manager<Type = MultiplexedConnection, Error = RedisError>,
+{
+    type Type = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
+        self.0.create().await
+    }
+
+    async fn recycle(&self, conn: &mut MultiplexedConnection, metrics: &Metrics) -> RecycleResult<RedisError> {
+        if metrics.last_used() < CHECKED_IF_IDLE_FOR {
+            return Ok(());
+        }
+        self.0.recycle(conn, metrics).await
+    }
+}
+
+type Pool<M> = managed::Pool<CheckedWhenIdle<M>>;
+
 /// The connection pool: straight to one Redis, or through Sentinel to the current primary.
 #[derive(Clone)]
 pub(super) enum Pools {
-    Direct(deadpool_redis::Pool),
-    Sentinel(sentinel::Pool),
+    Direct(Pool<deadpool_redis::Manager>),
+    Sentinel(Pool<sentinel::Manager>),
 }
 
 /// A pooled connection of either kind.
 pub(super) enum Pooled {
-    Direct(deadpool_redis::Connection),
-    Sentinel(sentinel::Connection),
+    Direct(Object<CheckedWhenIdle<deadpool_redis::Manager>>),
+    Sentinel(Object<CheckedWhenIdle<sentinel::Manager>>),
 }
 
 impl Pools {
@@ -26,21 +60,22 @@ impl Pools {
     pub(super) fn new(settings: &RedisSettings) -> Result<Self, StateError> {
         let timeouts =
             Timeouts { wait: Some(settings.timeout), create: Some(settings.timeout), recycle: Some(settings.timeout) };
-        let pool = Some(PoolConfig { timeouts, ..PoolConfig::new(32) });
+        let config = PoolConfig { timeouts, ..PoolConfig::new(32) };
         let unavailable = |e: &dyn std::fmt::Display| StateError::Unavailable(e.to_string());
         if settings.sentinels.is_empty() {
-            let config = deadpool_redis::Config { pool, ..deadpool_redis::Config::from_url(settings.url.clone()) };
-            return config.create_pool(Some(Runtime::Tokio1)).map(Self::Direct).map_err(|e| unavailable(&e));
+            let manager = deadpool_redis::Manager::new(settings.url.as_str()).map_err(|e| unavailable(&e))?;
+            let pool = managed::Pool::builder(CheckedWhenIdle(manager)).config(config).runtime(Runtime::Tokio1);
+            return pool.build().map(Self::Direct).map_err(|e| unavailable(&e));
         }
-        let config = sentinel::Config {
-            urls: Some(sentinel_urls(settings)),
-            server_type: sentinel::SentinelServerType::Master,
-            master_name: settings.master_name.clone(),
-            connections: None,
-            node_connection_info: Some(node_info(settings).map_err(|e| unavailable(&e))?),
-            pool,
-        };
-        config.create_pool(Some(Runtime::Tokio1)).map(Self::Sentinel).map_err(|e| unavailable(&e))
+        let manager = sentinel::Manager::new(
+            sentinel_urls(settings),
+            settings.master_name.clone(),
+            Some(node_info(settings).map_err(|e| unavailable(&e))?),
+            sentinel::SentinelServerType::Master,
+        )
+        .map_err(|e| unavailable(&e))?;
+        let pool = managed::Pool::builder(CheckedWhenIdle(manager)).config(config).runtime(Runtime::Tokio1);
+        pool.build().map(Self::Sentinel).map_err(|e| unavailable(&e))
     }
 
     pub(super) async fn get(&self) -> Result<Pooled, StateError> {
@@ -60,17 +95,17 @@ impl Pooled {
         }
     }
 
-    /// Leaves a connection that failed out of the pool. A pooled connection is checked with a PING before reuse,
-    /// but a demoted primary still answers PING while it refuses writes (`READONLY`): after a failover, only a new
-    /// connection (through Sentinel) reaches the new primary.
+    /// Leaves a connection that failed out of the pool. A pooled connection idle for a while is checked with a
+    /// PING before reuse, but a demoted primary still answers PING while it refuses writes (`READONLY`): after a
+    /// failover, only a new connection (through Sentinel) reaches the new primary.
     pub(super) fn discard_if_broken(self, error: &RedisError) {
         let broken = error.is_io_error()
             || error.is_connection_dropped()
             || error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
         if broken {
             match self {
-                Self::Direct(conn) => drop(deadpool_redis::Connection::take(conn)),
-                Self::Sentinel(conn) => drop(sentinel::Connection::take(conn)),
+                Self::Direct(conn) => drop(Object::take(conn)),
+                Self::Sentinel(conn) => drop(Object::take(conn)),
             }
         }
     }
