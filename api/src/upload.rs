@@ -109,8 +109,8 @@ impl Upload {
         Ok(Some(chunk))
     }
 
-    /// Reads the body until the header in its first bytes can be probed (CPU work, kept off the async executor);
-    /// a header not found in the [`PROBE_WINDOW`] is looked for in the whole upload.
+    /// Reads the body until the header in its first bytes can be probed (on a blocking thread unless the probe is
+    /// quick, see [`image_probe::is_quick`]); a header not found in the [`PROBE_WINDOW`] is looked for in the whole upload.
     pub async fn head(&mut self, max_pixels: u64) -> Result<Head, ApiError> {
         let mut bytes = Vec::with_capacity(PROBE_AT[0]);
         let mut steps = PROBE_AT.iter();
@@ -128,13 +128,18 @@ impl Upload {
                 continue;
             }
             probe_at = steps.next().copied();
-            let (header, probed) = tokio::task::spawn_blocking(move || {
-                let probed = image_probe::probe(&bytes, max_pixels);
-                (bytes, probed)
-            })
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            bytes = header;
+            let probed = if image_probe::is_quick(&bytes) {
+                image_probe::probe(&bytes, max_pixels)
+            } else {
+                let (header, probed) = tokio::task::spawn_blocking(move || {
+                    let probed = image_probe::probe(&bytes, max_pixels);
+                    (bytes, probed)
+                })
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                bytes = header;
+                probed
+            };
             match probed {
                 Ok(probe) => return Ok(Head { bytes, probe }),
                 // A header cut short by the window: read on.

@@ -78,6 +78,15 @@ pub fn limited_reader(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> Ima
     reader
 }
 
+/// Whether [`probe`] is quick on `bytes`, so that an async task may call it: a JPEG's header is read up to its first
+/// scan ([`header_bytes`]), a WebP's from its first chunks, neither inflates anything, and at most 1 MiB is looked
+/// at (a copy of it is the worst case, about 0.1 ms). Other formats may inflate compressed metadata (a PNG's `iCCP`,
+/// up to [`HEADER_ALLOC_LIMIT`]) or read a TIFF's directories wherever they are: CPU work for a blocking thread.
+pub fn is_quick(bytes: &[u8]) -> bool {
+    bytes.len() <= 1 << 20
+        && matches!(image::guess_format(bytes), Ok(image::ImageFormat::Jpeg | image::ImageFormat::WebP))
+}
+
 /// Sniffs the format of `bytes` and reads the dimensions from the header, refusing images over `max_pixels`.
 /// Allocates at most [`HEADER_ALLOC_LIMIT`]; CPU-bound for compressed metadata, so async callers run it on a
 /// blocking thread.
@@ -201,6 +210,18 @@ mod tests {
         assert_eq!(probe(&jpeg, 1_000_000).unwrap(), Probe { format: SourceFormat::Jpeg, width: 300, height: 200 });
         assert_eq!(header_bytes(&png(30, 20), SourceFormat::Png).len(), png(30, 20).len());
         assert_eq!(header_bytes(b"\xFF\xD8\xFF", SourceFormat::Jpeg).len(), 3, "no markers to walk: whole");
+    }
+
+    #[test]
+    fn only_a_jpeg_or_webp_head_of_at_most_1_mib_is_probed_on_the_async_executor() {
+        let mut jpeg = sample_image(ImageFormat::Jpeg, 30, 20);
+        assert!(is_quick(&jpeg));
+        assert!(is_quick(&sample_image(ImageFormat::WebP, 30, 20)));
+        assert!(!is_quick(&png(30, 20)), "a PNG may inflate its iCCP chunk");
+        assert!(!is_quick(&png_with_icc_bomb(1 << 20)));
+        assert!(!is_quick(&sample_image(ImageFormat::Tiff, 30, 20)));
+        jpeg.resize((1 << 20) + 1, 0);
+        assert!(!is_quick(&jpeg), "past 1 MiB");
     }
 
     #[test]

@@ -39,8 +39,8 @@ impl FileStore for LocalFileStore {
     async fn put_original(&self, id: TaskId, mut chunks: Chunks<'_>) -> io::Result<u64> {
         let path = self.originals.join(id.to_string());
         // Chunks arrive in pieces of a few KiB: they are gathered (not copied) into blocks, and each block is written
-        // by one blocking job while the next arrives. The first job creates the file, the last one syncs it: three
-        // hops to the blocking pool for a typical upload, where tokio::fs takes one (and a copy) per write.
+        // by one blocking job while the next arrives. The first job creates the file, the last one syncs it: one hop
+        // to the blocking pool for a typical upload, where tokio::fs takes one (and a copy) per write.
         // The original is written under its final name, not renamed into place: its id is new, and nothing reads it
         // before the task is published, after this returns. That spares a journal commit per upload (a rename after
         // the file's sync is a second one). The file is deleted when its `TempPath` guard is dropped: also when
@@ -145,8 +145,11 @@ async fn named_files_older_than<T: std::str::FromStr>(dir: &Path, age: Duration)
     Ok(paths.iter().filter_map(|p| p.file_name()?.to_str()?.parse().ok()).collect())
 }
 
-/// The size of the blocks a streamed original is written in.
-const WRITE_BLOCK: usize = 256 << 10;
+/// The size of the blocks a streamed original is written in. One block gathers while the one before is written:
+/// 2 MiB at most, the share of upload memory the API reserves for an upload (twice its 1 MiB probe window). Most
+/// uploads are under 1 MiB and written by a single blocking job (256 KiB blocks took three for a typical 0.63 MB
+/// photo, and 0.1 ms more of the API's CPU per upload).
+const WRITE_BLOCK: usize = 1 << 20;
 
 /// An original being written, and the guard that deletes it when dropped before it is complete.
 type Open = (std::fs::File, tempfile::TempPath);
