@@ -110,7 +110,8 @@ impl Upload {
     }
 
     /// Reads the body until the header in its first bytes can be probed (on a blocking thread unless the probe is
-    /// quick, see [`image_probe::is_quick`]); a header not found in the [`PROBE_WINDOW`] is looked for in the whole upload.
+    /// quick, see [`image_probe::is_quick`]); a header not found in the [`PROBE_WINDOW`] is looked for in the whole
+    /// upload.
     pub async fn head(&mut self, max_pixels: u64) -> Result<Head, ApiError> {
         let mut bytes = Vec::with_capacity(PROBE_AT[0]);
         let mut steps = PROBE_AT.iter();

@@ -63,18 +63,12 @@ impl FileStore for LocalFileStore {
             length += chunk.len() as u64;
             block.push(chunk);
             if block.len >= WRITE_BLOCK {
-                let open = match in_flight.take() {
-                    Some(job) => Some(job.await.map_err(io::Error::other)??),
-                    None => None,
-                };
+                let open = finished(in_flight.take()).await?;
                 let (block, path) = (std::mem::take(&mut block), path.clone());
                 in_flight = Some(tokio::task::spawn_blocking(move || block.write(open, &path)));
             }
         }
-        let open = match in_flight {
-            Some(job) => Some(job.await.map_err(io::Error::other)??),
-            None => None,
-        };
+        let open = finished(in_flight).await?;
         blocking(move || {
             let (file, guard) = block.write(open, &path)?;
             file.sync_all()?;
@@ -162,6 +156,14 @@ const WRITE_BLOCK: usize = 1 << 20;
 
 /// An original being written, and the guard that deletes it when dropped before it is complete.
 type Open = (std::fs::File, tempfile::TempPath);
+
+/// The file a block job left open, once it has finished; `None` when no job ran yet.
+async fn finished(job: Option<tokio::task::JoinHandle<io::Result<Open>>>) -> io::Result<Option<Open>> {
+    match job {
+        Some(job) => job.await.map_err(io::Error::other)?.map(Some),
+        None => Ok(None),
+    }
+}
 
 /// Chunks of an upload gathered for one write.
 #[derive(Default)]

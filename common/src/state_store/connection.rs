@@ -12,8 +12,8 @@ use super::StateError;
 use crate::settings::RedisSettings;
 
 /// A pooled connection used this recently is handed out again without a check. deadpool-redis checks every
-/// connection with `UNWATCH` + `PING` before each use: a round trip as dear as the command itself, one in three of
-/// all Redis commands under load. A connection that dies unchecked fails its command, which is discarded (see
+/// connection with `UNWATCH` + `PING` before each use: a round trip as dear as the command itself, half of all
+/// round trips under load. A connection that dies unchecked fails its command, which is discarded (see
 /// [`Pooled::discard_if_broken`]) and reported as Redis being unavailable, as a failure right after a check is; the
 /// window is HikariCP's `aliveBypassWindowMs` default. thumbq never uses `WATCH`, so there is none to undo.
 const CHECKED_IF_IDLE_FOR: Duration = Duration::from_millis(500);
@@ -42,6 +42,14 @@ where
 
 type Pool<M> = managed::Pool<CheckedWhenIdle<M>>;
 
+/// A pool of `manager`'s connections on tokio; connects to nothing yet.
+fn pool<M>(manager: M, config: PoolConfig) -> Result<Pool<M>, managed::BuildError>
+where
+    M: managed::Manager<Type = MultiplexedConnection, Error = RedisError>,
+{
+    managed::Pool::builder(CheckedWhenIdle(manager)).config(config).runtime(Runtime::Tokio1).build()
+}
+
 /// The connection pool: straight to one Redis, or through Sentinel to the current primary.
 #[derive(Clone)]
 pub(super) enum Pools {
@@ -64,8 +72,7 @@ impl Pools {
         let unavailable = |e: &dyn std::fmt::Display| StateError::Unavailable(e.to_string());
         if settings.sentinels.is_empty() {
             let manager = deadpool_redis::Manager::new(settings.url.as_str()).map_err(|e| unavailable(&e))?;
-            let pool = managed::Pool::builder(CheckedWhenIdle(manager)).config(config).runtime(Runtime::Tokio1);
-            return pool.build().map(Self::Direct).map_err(|e| unavailable(&e));
+            return pool(manager, config).map(Self::Direct).map_err(|e| unavailable(&e));
         }
         let manager = sentinel::Manager::new(
             sentinel_urls(settings),
@@ -74,8 +81,7 @@ impl Pools {
             sentinel::SentinelServerType::Master,
         )
         .map_err(|e| unavailable(&e))?;
-        let pool = managed::Pool::builder(CheckedWhenIdle(manager)).config(config).runtime(Runtime::Tokio1);
-        pool.build().map(Self::Sentinel).map_err(|e| unavailable(&e))
+        pool(manager, config).map(Self::Sentinel).map_err(|e| unavailable(&e))
     }
 
     pub(super) async fn get(&self) -> Result<Pooled, StateError> {
