@@ -87,11 +87,13 @@ async fn with_keys_on_each_route_answers_by_scope() {
         assert_eq!(call(&app.client, Method::GET, url(path), Some(&admin)).await.status(), 200, "{path}");
     }
 
-    // The right scope: the upload is recorded as the uploader's, readable with the read key.
+    // The right scope: the upload is recorded as the uploader's; another key's read key does not see it, admin does.
     let response = upload(&app, Some(&uploader)).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let accepted: serde_json::Value = response.json().await.unwrap();
-    let task = call(&app.client, Method::GET, accepted["status_url"].as_str().unwrap().into(), Some(&reader)).await;
+    let status_url: String = accepted["status_url"].as_str().unwrap().into();
+    assert_eq!(call(&app.client, Method::GET, status_url.clone(), Some(&reader)).await.status(), 404);
+    let task = call(&app.client, Method::GET, status_url, Some(&admin)).await;
     assert_eq!(task.status(), 200);
     assert_eq!(task.json::<TaskRecord>().await.unwrap().owner.as_deref(), Some("uploader"));
     assert_eq!(call(&app.client, Method::GET, url("/tasks"), Some(&reader)).await.status(), 200);

@@ -81,7 +81,8 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 async fn an_upload_announcing_more_than_the_limit_gets_413_at_once() {
     let app = spawn_api_with(|s| s.limits.max_upload_bytes = 1 << 20).await;
     let mut stream = connect(&app).await;
-    let head = "POST /thumbnails HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 999999999\r\n\r\n";
+    let head =
+        "POST /thumbnails HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 999999999\r\n\r\n";
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 4096];
     let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer)).await;

@@ -4,6 +4,7 @@
 // Panicking on the unexpected is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod abuse;
 mod access;
 mod backpressure;
 mod cluster;
@@ -26,6 +27,7 @@ mod metrics;
 mod monitoring;
 mod object_store;
 mod openapi;
+mod ownership;
 mod registry;
 mod renditions;
 mod retry;

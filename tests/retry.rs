@@ -143,7 +143,9 @@ async fn a_lasting_fault_fails_then_replays(backend: Backend) {
     for task in &accepted {
         let response = app.wait_for_thumbnail(&task.name).await;
         assert_eq!(response.status(), 500, "retries exhausted on an internal fault");
-        let record: thumbq_common::TaskRecord = response.json().await.unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+        let record = app.task(task.id).await;
         assert_eq!((record.attempts, record.error_kind), (4, Some(FailureKind::Internal)));
     }
     let letters = app.peek_dead_letters().await;

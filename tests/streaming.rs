@@ -16,7 +16,7 @@ async fn the_original_is_written_while_it_arrives_and_a_client_that_hangs_up_lea
     body.resize(3_000_000, 0);
     let mut client = TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
     let head = format!(
-        "POST /thumbnails HTTP/1.1\r\nHost: test\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        "POST /thumbnails HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     client.write_all(head.as_bytes()).await.unwrap();

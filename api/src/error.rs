@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 404: no such task or thumbnail.
     #[error("{0}")]
     NotFound(String),
+    /// 421: the request names a host this API does not answer to (keys off: see `THUMBQ_ALLOWED_HOSTS`).
+    #[error("{0}")]
+    WrongHost(String),
     /// 405 with `Allow`: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -98,6 +101,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::WrongHost(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) | Self::OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -120,6 +124,7 @@ impl IntoResponse for ApiError {
                 tracing::warn!(dependency, error = %cause, "dependency unavailable")
             }
             Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            Self::Busy(reason) => tracing::warn!(error = %reason, "at capacity"),
             _ => {}
         }
         let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();

@@ -6,6 +6,9 @@
 //! - CORS for the origins in `THUMBQ_CORS_ORIGINS` only, with `tower-http`.
 //! - Cross-site writes without a key are refused: a page elsewhere can make a visitor's browser POST a multipart form
 //!   here without any preflight, which with keys off would upload (or delete) in the visitor's name.
+//! - With keys off, only requests naming a loopback host, the host of `THUMBQ_PUBLIC_URL` or one of
+//!   `THUMBQ_ALLOWED_HOSTS` are answered (`421` otherwise): a page elsewhere whose name is re-pointed at 127.0.0.1
+//!   (DNS rebinding) is same-origin to the browser, so only the `Host` it sends gives it away.
 
 use std::sync::LazyLock;
 
@@ -18,6 +21,8 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use thumbq_common::settings::{AllowedHosts, AuthMode};
 
 use crate::{error::ApiError, routes::dashboard::PAGE, state::AppState};
 
@@ -42,8 +47,21 @@ static DASHBOARD_CSP: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Middleware: refuses cross-site writes without a key, and adds the security headers to every answer.
+/// Middleware: refuses requests to a host a keys-off API does not answer to and cross-site writes without a key,
+/// and adds the security headers to every answer.
 pub async fn secure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let probe = matches!(request.uri().path(), "/health" | "/ready");
+    if state.settings.access.auth == AuthMode::Off && !probe && !host_allowed(&request, &state) {
+        return with_headers(
+            ApiError::WrongHost(
+                "this API, running without keys, answers only to loopback host names, the host of \
+                 THUMBQ_PUBLIC_URL and THUMBQ_ALLOWED_HOSTS"
+                    .into(),
+            )
+            .into_response(),
+            "",
+        );
+    }
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let keyless = !request.headers().contains_key(header::AUTHORIZATION);
     if writes && keyless && is_cross_site(request.headers(), &state) {
@@ -94,6 +112,45 @@ fn is_cross_site(headers: &HeaderMap, state: &AppState) -> bool {
     !allowed
 }
 
+/// Whether the request's host (its `Host` header, or the authority of an absolute URI) is one a keys-off API
+/// answers to. A request without one (HTTP/1.0) is not a browser's.
+fn host_allowed(request: &Request, state: &AppState) -> bool {
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().unwrap_or("\u{0}"),
+        None => match request.uri().authority() {
+            Some(authority) => authority.as_str(),
+            None => return true,
+        },
+    };
+    let name = host_name(host);
+    let listed = match &state.settings.access.allowed_hosts {
+        AllowedHosts::Any => return true,
+        AllowedHosts::Listed(hosts) => hosts.iter().any(|h| *h == name),
+    };
+    let public = host_name(origin_of(&state.settings.http.public_url).split_once("://").map_or("", |(_, h)| h));
+    listed || name == public || is_loopback_name(&name)
+}
+
+/// The host of a `host[:port]`, lower-case, without a trailing dot (`[::1]:80` gives `[::1]`).
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(host, |(inside, _)| &host[..inside.len() + 2]),
+        None => {
+            host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |p| p.0)
+        }
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `localhost`, `*.localhost` (RFC 6761: always loopback), or a loopback address.
+fn is_loopback_name(name: &str) -> bool {
+    let address = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// `scheme://host[:port]` of a URL.
 fn origin_of(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
@@ -128,6 +185,21 @@ mod tests {
         assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
         assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(PAGE.matches("<script>").count() == 1 && PAGE.matches("<style>").count() == 1);
+    }
+
+    #[test]
+    fn host_names_lose_their_port_and_only_loopback_names_are_loopback() {
+        assert_eq!(host_name("LocalHost.:8000"), "localhost");
+        assert_eq!(host_name("[::1]:8000"), "[::1]");
+        assert_eq!(host_name("attacker.example"), "attacker.example");
+        for name in ["localhost", "app.localhost", "127.0.0.1", "127.1.2.3", "[::1]", "[::ffff:127.0.0.1]"] {
+            assert!(is_loopback_name(&host_name(name)), "{name}");
+        }
+        for name in
+            ["attacker.example", "localhost.attacker.example", "10.0.0.1", "0.0.0.0", "[::]", "127.0.0.1.nip.io"]
+        {
+            assert!(!is_loopback_name(&host_name(name)), "{name}");
+        }
     }
 
     #[test]

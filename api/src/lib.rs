@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -61,9 +62,10 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (publisher, http, background) =
         (state.publisher.clone(), state.settings.http.clone(), state.background.clone());
+    let trusted = state.settings.access.trusted_proxies.clone();
     let bound = state.settings.redis.timeout + state.settings.store.timeout;
     info!(address = %listener.local_addr()?, "api listening");
-    server::serve(listener, app(state), &http, shutdown).await;
+    server::serve(listener, app(state), &http, &trusted, shutdown).await;
     // Each background job is one Redis check and at most one store read and one Redis write, each bounded.
     background.close();
     let _ = tokio::time::timeout(bound * 2, background.wait()).await;

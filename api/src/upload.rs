@@ -1,7 +1,8 @@
 //! The uploaded image, from either request shape the API accepts: a `multipart/form-data` file field named `image`,
 //! or the raw request body with an `image/*` (or `application/octet-stream`) content type.
 //!
-//! The body is streamed, never held whole: the handler reads the first bytes ([`Upload::head`]) until the image's
+//! Extracting an upload first checks that the caller may upload (see [`Caller`]). The body is streamed, never held
+//! whole: the handler reads the first bytes ([`Upload::head`]) until the image's
 //! header can be probed, then hands the head and the rest of the body to the file store as one stream of chunks
 //! ([`Upload::into_chunks`]), which writes them as they arrive. Only a format whose header is not in its first
 //! [`PROBE_WINDOW`] bytes (a TIFF whose directory sits at its end) is read whole before the probe. Before any of the
@@ -17,12 +18,13 @@ use axum::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use thumbq_common::{
+    access::Scope,
     file_store::Chunks,
     image_probe::{self, Probe, ProbeError},
 };
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{access::Caller, error::ApiError, state::AppState};
 
 /// The multipart field that carries the image.
 pub const FIELD: &str = "image";
@@ -69,6 +71,10 @@ impl FromRequest<AppState> for Upload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Who may upload is settled before a byte is read or any upload memory is taken: a client without the
+        // `upload` scope gets its 401 or 403 at once and holds nothing.
+        let caller = req.extensions().get::<Caller>().ok_or_else(|| ApiError::Internal("no caller".into()))?;
+        caller.require(Scope::Upload)?;
         let max = state.settings.limits.max_upload_bytes;
         let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
         if announced.is_some_and(|length: usize| length > max + MULTIPART_OVERHEAD) {

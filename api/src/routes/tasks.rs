@@ -38,8 +38,11 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 200, description = "The task's record", body = TaskRecord),
         (status = 400, description = "Not a task id", body = ErrorBody),
-        (status = 404, description = "No such task (never existed, or expired)", body = ErrorBody,
+        (status = 401, description = "Keys are on and the request has no valid key", body = ErrorBody),
+        (status = 403, description = "The key lacks the `read` scope", body = ErrorBody),
+        (status = 404, description = "No such task (never existed, expired, or another key's)", body = ErrorBody,
             example = json!({"error": "no task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11"})),
+        (status = 429, description = "Over the rate limit", body = ErrorBody),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -49,7 +52,7 @@ pub async fn get_task(
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(state.present(record_of(&state, &id).await?)))
+    Ok(Json(state.present(caller.owned(record_of(&state, &id).await?)?)))
 }
 
 /// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
@@ -71,7 +74,7 @@ async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
     responses(
         (status = 200, description = "Cancelled: the record, now REVOKED", body = TaskRecord),
         (status = 400, description = "Not a task id", body = ErrorBody),
-        (status = 404, description = "No such task (never existed, or expired)", body = ErrorBody),
+        (status = 404, description = "No such task (never existed, expired, or another key's)", body = ErrorBody),
         (status = 409, description = "The task has finished (SUCCESS or FAILURE); delete its thumbnail instead",
             body = ErrorBody,
             example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has finished (SUCCESS); to erase it, DELETE /thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"})),
@@ -84,8 +87,7 @@ pub async fn cancel_task(
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     caller.require(Scope::Upload)?;
-    let record = record_of(&state, &id).await?;
-    caller.require_owner_of(record.owner.as_deref())?;
+    let record = caller.owned(record_of(&state, &id).await?)?;
     match state.states.revoke(record.id).await? {
         Update::Applied => {
             state.states.record_action(record.id, "cancelled", caller.key.as_deref()).await?;
@@ -131,7 +133,9 @@ pub struct ListParams {
 ///
 /// When more tasks follow, the answer has a `Link: </tasks?…&cursor=…>; rel="next"` header: follow it for the next
 /// page. Walking the pages returns every task exactly once, with or without a status filter, however many tasks
-/// were created in the same millisecond. The index behind it expires with the task records.
+/// were created in the same millisecond. The index behind it expires with the task records. With keys on, a key
+/// without `admin` lists only the tasks it uploaded; filtered by status, such a page may come up short (at most
+/// 1,000 tasks are looked at per page) and still have a next page.
 #[utoipa::path(
     get,
     path = "/tasks",
@@ -157,7 +161,7 @@ pub async fn list_tasks(
         .cursor
         .map(|c| c.parse::<IndexEntry>().map_err(|e| ApiError::BadRequest(format!("cursor: {e}"))))
         .transpose()?;
-    let page = state.states.list(params.status, limit, cursor.as_ref()).await?;
+    let page = state.states.list(params.status, caller.listing_owner(), limit, cursor.as_ref()).await?;
     let records: Vec<TaskRecord> = page.records.into_iter().map(|r| state.present(r)).collect();
     let mut response = Json(records).into_response();
     if let Some(next) = page.next {

@@ -1,9 +1,10 @@
 //! Who may use the API, and how fast: `THUMBQ_AUTH`, key seeding, rate limits.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use ipnet::IpNet;
 
 use super::{SettingsError, env::Env};
-use std::time::Duration;
 
 use crate::access::{Rate, RateLimit, Secret};
 
@@ -28,9 +29,21 @@ pub struct AccessSettings {
     /// `THUMBQ_RATE_LIMIT`, default `20/s`, and `THUMBQ_RATE_BURST`, default `40`: each key's limit unless the key
     /// has its own.
     pub key_rate: RateLimit,
-    /// `THUMBQ_ANON_RATE_LIMIT`, default `100/s`, and `THUMBQ_ANON_RATE_BURST`, default `200`: the limit per client
-    /// address for requests without a key (every request when auth is off; downloads when it is on).
+    /// `THUMBQ_ANON_RATE_LIMIT`, default `off` on a loopback `THUMBQ_BIND` and `100/s` elsewhere (as
+    /// `THUMBQ_AUTH=auto` decides), and `THUMBQ_ANON_RATE_BURST`, default `200`: the limit per client address for
+    /// requests without a key (every request when auth is off; downloads when it is on). Requests with an unknown
+    /// key are charged here too.
     pub anonymous_rate: RateLimit,
+    /// `THUMBQ_TRUSTED_PROXIES`, default none: CIDRs (`10.0.0.0/8,fd00::/8`) of the proxies in front of the API
+    /// (an ingress, a load balancer). Only when the TCP peer is one of them is the client's address taken from
+    /// `X-Forwarded-For` / `Forwarded` (the right-most address that is not itself a trusted proxy); otherwise those
+    /// headers are ignored, so a client cannot pick its own rate-limit bucket.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `THUMBQ_ALLOWED_HOSTS`, default none: host names (no port) the API answers to besides loopback names and
+    /// the host of `THUMBQ_PUBLIC_URL`, comma-separated, or `*` for any. Checked only while auth is off (a page
+    /// on another site could otherwise reach a keys-off API through DNS rebinding); with keys on any host is
+    /// answered.
+    pub allowed_hosts: AllowedHosts,
     /// `THUMBQ_METRICS_OPEN`, default `false`: serve `/metrics` without a key, for a scraper inside the cluster.
     pub metrics_open: bool,
     /// `THUMBQ_CORS_ORIGINS`, default none: comma-separated origins (`https://app.example.com`) whose pages may call
@@ -39,6 +52,15 @@ pub struct AccessSettings {
     /// `THUMBQ_SIGNED_URLS`, default `false`: thumbnail URLs carry an expiry and an HMAC-SHA256 signature
     /// (`?expires=…&sig=…`), and downloads without a valid one get `403`.
     pub signed_urls: Option<UrlSigning>,
+}
+
+/// Which `Host` names a keys-off API answers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowedHosts {
+    /// Any host (`THUMBQ_ALLOWED_HOSTS=*`).
+    Any,
+    /// Loopback names, the public URL's host, and these (lower-case, no port).
+    Listed(Vec<String>),
 }
 
 /// How download URLs are signed.
@@ -71,7 +93,15 @@ impl AccessSettings {
             auth,
             keys_file: Some(env.string("THUMBQ_API_KEYS_FILE", "")).filter(|f| !f.is_empty()).map(PathBuf::from),
             key_rate: limit("THUMBQ_RATE_LIMIT", "20/s", "THUMBQ_RATE_BURST", 40)?,
-            anonymous_rate: limit("THUMBQ_ANON_RATE_LIMIT", "100/s", "THUMBQ_ANON_RATE_BURST", 200)?,
+            // On a loopback bind every client is a local script: no limit unless asked for.
+            anonymous_rate: limit(
+                "THUMBQ_ANON_RATE_LIMIT",
+                if bind.ip().is_loopback() { "off" } else { "100/s" },
+                "THUMBQ_ANON_RATE_BURST",
+                200,
+            )?,
+            trusted_proxies: cidrs(env)?,
+            allowed_hosts: allowed_hosts(env)?,
             metrics_open: env.flag("THUMBQ_METRICS_OPEN", false)?,
             cors_origins: origins(env)?,
             signed_urls: signing(env)?,
@@ -95,6 +125,37 @@ fn origins(env: &Env<'_>) -> Result<Vec<String>, SettingsError> {
     Ok(origins)
 }
 
+/// `THUMBQ_TRUSTED_PROXIES`: CIDRs, or bare addresses (a single host).
+fn cidrs(env: &Env<'_>) -> Result<Vec<IpNet>, SettingsError> {
+    let list = env.string("THUMBQ_TRUSTED_PROXIES", "");
+    list.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| env.error("THUMBQ_TRUSTED_PROXIES", c, "expected CIDRs such as 10.0.0.0/8, fd00::/8"))
+        })
+        .collect()
+}
+
+/// `THUMBQ_ALLOWED_HOSTS`: `*`, or host names without a port.
+fn allowed_hosts(env: &Env<'_>) -> Result<AllowedHosts, SettingsError> {
+    let list = env.string("THUMBQ_ALLOWED_HOSTS", "");
+    if list.trim() == "*" {
+        return Ok(AllowedHosts::Any);
+    }
+    let mut hosts = Vec::new();
+    for host in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        if host.contains(['/', ':', '*']) && !host.starts_with('[') {
+            let reason = "each entry is a host name or address without scheme or port (or * alone for any host)";
+            return Err(env.error("THUMBQ_ALLOWED_HOSTS", host, reason));
+        }
+        hosts.push(host.to_ascii_lowercase());
+    }
+    Ok(AllowedHosts::Listed(hosts))
+}
+
 /// `THUMBQ_SIGNED_URLS` and, when on, its key and TTL.
 fn signing(env: &Env<'_>) -> Result<Option<UrlSigning>, SettingsError> {
     if !env.flag("THUMBQ_SIGNED_URLS", false)? {
@@ -107,4 +168,42 @@ fn signing(env: &Env<'_>) -> Result<Option<UrlSigning>, SettingsError> {
     }
     let ttl = Duration::from_secs(env.positive("THUMBQ_SIGNED_URL_TTL_SECS", 3600)?);
     Ok(Some(UrlSigning { key: Secret::new(key), ttl }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Settings;
+
+    fn read(vars: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(|var| vars.iter().find(|(name, _)| *name == var).map(|(_, v)| (*v).to_owned())).unwrap()
+    }
+
+    #[test]
+    fn the_anonymous_limit_is_off_on_loopback_and_on_elsewhere_unless_set() {
+        assert_eq!(read(&[]).access.anonymous_rate.rate.interval_us(), 0, "a local script is never throttled");
+        let public = read(&[("THUMBQ_BIND", "0.0.0.0:8000")]).access.anonymous_rate;
+        assert_eq!((public.rate.to_string().as_str(), public.burst), ("100/s", 200));
+        let set = read(&[("THUMBQ_ANON_RATE_LIMIT", "5/s")]).access.anonymous_rate;
+        assert_eq!(set.rate.to_string(), "5/s");
+    }
+
+    #[test]
+    fn trusted_proxies_and_allowed_hosts_are_read_and_checked() {
+        let settings = read(&[
+            ("THUMBQ_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,192.0.2.7"),
+            ("THUMBQ_ALLOWED_HOSTS", "Thumbs.Internal"),
+        ]);
+        let nets: Vec<String> = settings.access.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]);
+        assert_eq!(settings.access.allowed_hosts, super::AllowedHosts::Listed(vec!["thumbs.internal".into()]));
+        assert_eq!(read(&[("THUMBQ_ALLOWED_HOSTS", "*")]).access.allowed_hosts, super::AllowedHosts::Any);
+        for (var, bad) in [
+            ("THUMBQ_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("THUMBQ_ALLOWED_HOSTS", "http://x"),
+            ("THUMBQ_ALLOWED_HOSTS", "x:80"),
+        ] {
+            let error = Settings::from_lookup(|v| (v == var).then(|| bad.to_owned())).unwrap_err();
+            assert!(error.to_string().contains(var), "{error}");
+        }
+    }
 }

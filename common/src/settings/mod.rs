@@ -8,7 +8,7 @@ mod access;
 mod env;
 mod webhook;
 
-pub use access::{AccessSettings, AuthMode, UrlSigning};
+pub use access::{AccessSettings, AllowedHosts, AuthMode, UrlSigning};
 use env::Env;
 pub use webhook::WebhookSettings;
 
@@ -248,6 +248,10 @@ pub struct HttpSettings {
     pub idle_timeout: Duration,
     /// `THUMBQ_MAX_CONNECTIONS`, default `1024`: open connections at most; more wait in the listen backlog.
     pub max_connections: usize,
+    /// `THUMBQ_MAX_CONNECTIONS_PER_CLIENT`, default `64`: open connections from one client address at most (the
+    /// proxies of `THUMBQ_TRUSTED_PROXIES` excepted); more are answered `429` and closed, so one client cannot
+    /// hold every slot of `THUMBQ_MAX_CONNECTIONS`.
+    pub max_connections_per_client: usize,
 }
 
 /// Limits on uploads.
@@ -405,6 +409,7 @@ impl Settings {
                 header_read_timeout: Duration::from_secs(env.positive("THUMBQ_HEADER_READ_TIMEOUT_SECS", 10)?),
                 idle_timeout: Duration::from_secs(env.positive("THUMBQ_IDLE_TIMEOUT_SECS", 60)?),
                 max_connections: env.positive("THUMBQ_MAX_CONNECTIONS", 1024)?,
+                max_connections_per_client: env.positive("THUMBQ_MAX_CONNECTIONS_PER_CLIENT", 64)?,
             },
             access: AccessSettings::read(&env, bind)?,
             limits: LimitSettings {

@@ -61,6 +61,9 @@ pub struct Page {
     pub next: Option<IndexEntry>,
 }
 
+/// The most index entries one page of a listing examines (see [`StateStore::list`]).
+pub const MAX_EXAMINED: usize = 1000;
+
 impl StateStore {
     /// Writes the record of a newly accepted task and indexes it.
     pub async fn create(&self, record: &TaskRecord) -> Result<(), StateError> {
@@ -72,11 +75,16 @@ impl StateStore {
         let expired_before = IndexEntry::of(record.id, Utc::now() - self.ttl).0[..13].to_owned();
         let (channel, payload) = (self.keys.events(), event::payload(record.id, record.status));
         let (all, by_status) = (self.keys.index_all(), self.keys.index_of(record.status));
-        let indexes = self.keys.indexes();
+        let mut indexes = self.keys.indexes();
+        let by_owner = record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner));
+        indexes.extend(by_owner.clone());
         self.run_durable(async |conn| {
             let mut pipe = redis::pipe();
             pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
             pipe.zadd(&all, entry.as_str(), 0).ignore().zadd(&by_status, entry.as_str(), 0).ignore();
+            if let Some(by_owner) = &by_owner {
+                pipe.zadd(by_owner, entry.as_str(), 0).ignore();
+            }
             // Entries older than the TTL point at expired records: trimming them here keeps the indexes bounded.
             for index in &indexes {
                 pipe.zrembylex(index, "-", format!("({expired_before}")).ignore();
@@ -92,16 +100,26 @@ impl StateStore {
         self.run(async |conn| conn.exists(&key).await).await
     }
 
-    /// Records newest first, with `status` when given, starting after `after` (a previous page's `next`).
+    /// Records newest first, with `status` when given, of `owner`'s tasks only when given, starting after `after`
+    /// (a previous page's `next`).
+    ///
+    /// An owner's listing filtered by status reads the owner's index and skips the other states, so it examines
+    /// at most [`MAX_EXAMINED`] entries per page: a page may come up short with a `next` cursor to go on from.
     pub async fn list(
         &self,
         status: Option<TaskStatus>,
+        owner: Option<&str>,
         limit: usize,
         after: Option<&IndexEntry>,
     ) -> Result<Page, StateError> {
-        let index = status.map_or_else(|| self.keys.index_all(), |s| self.keys.index_of(s));
+        let index = match (owner, status) {
+            (Some(owner), _) => self.keys.index_of_owner(owner),
+            (None, Some(s)) => self.keys.index_of(s),
+            (None, None) => self.keys.index_all(),
+        };
         let mut max = after.map_or_else(|| "+".to_owned(), |entry| format!("({entry}"));
         let mut records = Vec::with_capacity(limit);
+        let mut examined = 0;
         // One more than asked, to know whether a next page exists. Entries of expired records are skipped, so a
         // round may come up short; each round costs two round trips (the range, then the records pipelined).
         loop {
@@ -134,7 +152,12 @@ impl StateStore {
                 }
                 records.push(record);
             }
+            examined += entries.len();
             match entries.last() {
+                Some(last) if entries.len() == want && examined >= MAX_EXAMINED => {
+                    let next = last.parse().ok();
+                    return Ok(Page { records, next });
+                }
                 Some(last) if entries.len() == want => max = format!("({last}"),
                 _ => return Ok(Page { records, next: None }),
             }
@@ -150,20 +173,22 @@ impl StateStore {
 
     /// Deletes a task's record and index entries (the API withdrawing an upload it could not queue).
     pub async fn delete(&self, record: &TaskRecord) -> Result<(), StateError> {
+        self.run_durable(async |conn| self.deletion(record).query_async(conn).await).await
+    }
+
+    /// The atomic pipeline that deletes a task's record, its index entries and its share of its key's quota.
+    pub(super) fn deletion(&self, record: &TaskRecord) -> redis::Pipeline {
         let (key, entry) = (self.keys.task(record.id), IndexEntry::of(record.id, record.created_at));
-        let indexes = self.keys.indexes();
-        self.run_durable(async |conn| {
-            let mut pipe = redis::pipe();
-            pipe.atomic().del(&key).ignore();
-            for index in &indexes {
-                pipe.zrem(index, entry.as_str()).ignore();
-            }
-            if let Some(owner) = &record.owner {
-                pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
-            }
-            pipe.query_async(conn).await
-        })
-        .await
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key).ignore();
+        for index in self.keys.indexes() {
+            pipe.zrem(index, entry.as_str()).ignore();
+        }
+        if let Some(owner) = &record.owner {
+            pipe.zrem(self.keys.index_of_owner(owner), entry.as_str()).ignore();
+            pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
+        }
+        pipe
     }
 
     /// Puts a task back to PENDING with no attempts, whatever its state: the operator's override when replaying a

@@ -36,6 +36,16 @@ impl Keys {
         format!("{}index:{status}", self.prefix)
     }
 
+    /// The tasks one API key uploaded, laid out like [`Self::index_all`]: what a key without `admin` lists.
+    pub fn index_of_owner(&self, owner: &str) -> String {
+        format!("{}index:owner:{owner}", self.prefix)
+    }
+
+    /// The mark an erased task leaves behind (see [`erasure`](super::erasure)).
+    pub fn erased(&self, id: TaskId) -> String {
+        format!("{}erased:{id}", self.prefix)
+    }
+
     /// Every index: all tasks, then one per status in [`TaskStatus::ALL`] order.
     pub fn indexes(&self) -> Vec<String> {
         std::iter::once(self.index_all()).chain(TaskStatus::ALL.iter().map(|s| self.index_of(*s))).collect()

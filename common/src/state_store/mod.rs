@@ -3,6 +3,8 @@
 //! - `<prefix>task:<id>`: one hash per task ([`codec`]), expiring `result_ttl` after its last change.
 //! - `<prefix>index:all`, `<prefix>index:<STATUS>`: the creation-time indexes behind listing ([`index`]).
 //! - `<prefix>events`: a pub/sub channel carrying every change ([`event`]); the API's long poll waits on it.
+//! - `<prefix>index:owner:<key>`: each API key's tasks, for listings without `admin` ([`index`]);
+//!   `<prefix>erased:<id>`: the mark an erased task leaves ([`erasure`]).
 //! - `<prefix>finished`: tasks finished in the last hour, for `/stats`.
 //! - `<prefix>history:<ms>`: finished tasks and their latency per 10-second bucket, for the dashboard ([`history`]).
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
@@ -13,6 +15,7 @@
 pub mod access;
 pub mod codec;
 mod connection;
+pub mod erasure;
 pub mod event;
 pub mod history;
 pub mod index;

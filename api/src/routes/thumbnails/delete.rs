@@ -3,7 +3,7 @@
 //! writing removes what it wrote).
 
 use axum::{extract::State, http::StatusCode};
-use thumbq_common::{access::Scope, task::TaskRecord};
+use thumbq_common::{access::Scope, task::ThumbnailName};
 
 use super::parse_name;
 use crate::{
@@ -16,8 +16,9 @@ use crate::{
 /// Delete a thumbnail (with all its task's renditions), its original and its task record (erasure).
 ///
 /// `204` whether or not anything was left to delete, so a retried request is safe; `GET` answers `404` afterwards.
-/// With keys on, the key that uploaded the task may delete it, an `admin` key any; a thumbnail whose record has
-/// expired (so whose owner is unknown) needs `admin`.
+/// A name that is not one of its task's files is a `404` that erases nothing. With keys on, the key that uploaded
+/// the task may delete it, an `admin` key any (another key's task is a `404`); a thumbnail whose record has expired
+/// (so whose owner is unknown) needs `admin`.
 #[utoipa::path(
     delete,
     path = "/thumbnails/{name}",
@@ -30,6 +31,10 @@ use crate::{
     responses(
         (status = 204, description = "Deleted, or nothing was there"),
         (status = 400, description = "Not a thumbnail name", body = ErrorBody),
+        (status = 401, description = "Keys are on and the request has no valid key", body = ErrorBody),
+        (status = 403, description = "The key lacks the `upload` scope, or (for a thumbnail without a record) `admin`", body = ErrorBody),
+        (status = 404, description = "The task has no file of that name, or is another key's", body = ErrorBody),
+        (status = 429, description = "Over the rate limit", body = ErrorBody),
         (status = 503, description = "Redis or the file store is unavailable; nothing is reported deleted", body = ErrorBody),
     )
 )]
@@ -40,28 +45,37 @@ pub async fn delete_thumbnail(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Upload)?;
     let name = parse_name(&name)?;
-    let record = state.states.get(name.id).await?.filter(|r| r.has_file(&name));
-    match &record {
-        Some(record) => caller.require_owner_of(record.owner.as_deref())?,
-        // Expired or already deleted: whose it was is unknown, so only an admin may erase what is still stored.
-        None => {
-            if state.store.get_thumbnail(&name).await.map_err(|e| store_unavailable(&e))?.is_some() {
-                caller.require(Scope::Admin)?;
-            }
-        }
+    let Some(record) = state.states.get(name.id).await? else {
+        return erase_unrecorded(&state, &caller, &name).await;
+    };
+    // Ownership by the task's id, before the name is looked at: another key's task is not there for this caller.
+    let record = caller.owned(record)?;
+    if !record.has_file(&name) {
+        // Not one of the task's files (another extension or rendition): nothing is touched.
+        return Err(ApiError::NotFound(format!("no thumbnail named {name}")));
     }
-    if let Some(record) = record.as_ref().filter(|r| !r.status.is_terminal()) {
+    if !record.status.is_terminal() {
         state.states.revoke(record.id).await?;
     }
     // Every file of the task: with renditions, naming one erases them all.
-    let files = record.as_ref().map_or_else(|| vec![name.clone()], TaskRecord::files);
-    for file in &files {
+    for file in &record.files() {
         state.store.delete_thumbnail(file).await.map_err(|e| store_unavailable(&e))?;
     }
-    state.store.delete_original(name.id).await.map_err(|e| store_unavailable(&e))?;
-    if let Some(record) = &record {
-        state.states.delete(record).await?;
+    state.store.delete_original(record.id).await.map_err(|e| store_unavailable(&e))?;
+    state.states.erase(&record).await?;
+    tracing::info!(task_id = %record.id, "thumbnail deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erasure of a thumbnail whose record has expired, was lost, or is already erased: whose it was is unknown, so
+/// only an `admin` key may erase what is still stored; with nothing stored it is done already (`204`).
+async fn erase_unrecorded(state: &AppState, caller: &Caller, name: &ThumbnailName) -> Result<StatusCode, ApiError> {
+    if state.store.get_thumbnail(name).await.map_err(|e| store_unavailable(&e))?.is_none() {
+        return Ok(StatusCode::NO_CONTENT);
     }
-    tracing::info!(task_id = %name.id, "thumbnail deleted");
+    caller.require(Scope::Admin)?;
+    state.store.delete_thumbnail(name).await.map_err(|e| store_unavailable(&e))?;
+    state.store.delete_original(name.id).await.map_err(|e| store_unavailable(&e))?;
+    tracing::info!(task_id = %name.id, "thumbnail without a record deleted");
     Ok(StatusCode::NO_CONTENT)
 }

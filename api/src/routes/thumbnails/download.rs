@@ -8,10 +8,10 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thumbq_common::task::{FailureKind, TaskRecord, TaskStatus, ThumbnailName};
-use tracing::warn;
-use utoipa::IntoParams;
+use tracing::{info, warn};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{IMMUTABLE, ImageBytes, MAX_WAIT_SECS};
 use crate::{
@@ -34,12 +34,33 @@ pub struct WaitParams {
     pub sig: Option<String>,
 }
 
+/// What a download answers while there is no thumbnail: the task's state and, for a failure, its error code. The
+/// task's record (its owner, its webhook, its URLs) is at `GET /tasks/{id}`, behind the `read` scope: a thumbnail's
+/// name is all a download needs, so it is all a download tells.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DownloadStatus {
+    /// The task's state.
+    pub status: TaskStatus,
+    /// Why it failed (FAILURE only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<DownloadError>,
+}
+
+/// The error of a failed task, as a download tells it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DownloadError {
+    /// `invalid_image` (the upload could not be made into a thumbnail) or `internal` (retries ran out on a fault
+    /// of the service; its log has the cause).
+    #[schema(example = "invalid_image")]
+    pub code: String,
+}
+
 /// Download a thumbnail, or see why it is not ready.
 ///
-/// `200` with the image once the task succeeded; `202` with the task's record while it is PENDING, STARTED or
-/// RETRY; `422` or `500` with the record (and its error) when it failed; `410` with the record when it was
-/// cancelled. With `?wait=N` the answer comes as soon
-/// as the task finishes, or after N seconds.
+/// `200` with the image once the task succeeded; `202` with the task's state while it is PENDING, STARTED or
+/// RETRY; `422` or `500` with the state and an error code when it failed; `410` when it was cancelled. With
+/// `?wait=N` the answer comes as soon as the task finishes, or after N seconds. A file is served only while its
+/// task's record says SUCCESS (or, for a thumbnail whose record expired, when it was not erased).
 #[utoipa::path(
     get,
     path = "/thumbnails/{name}",
@@ -52,7 +73,7 @@ pub struct WaitParams {
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
     ),
     responses(
-        (status = 200, description = "The thumbnail (`image/png`, `image/jpeg` or `image/webp`)", content_type = "image/*",
+        (status = 200, description = "The thumbnail (`image/png`, `image/jpeg`, `image/webp` or `image/avif`)", content_type = "image/*",
             body = ImageBytes,
             headers(
                 ("ETag" = String, description = "Strong validator; send it back in If-None-Match"),
@@ -60,17 +81,24 @@ pub struct WaitParams {
             )),
         (status = 302, description = "With `THUMBQ_DOWNLOAD_REDIRECT=1`: the thumbnail is at the presigned object-store URL in `Location`",
             headers(("Location" = String, description = "A presigned URL of the object store, valid for `THUMBQ_DOWNLOAD_REDIRECT_TTL_SECS`"))),
-        (status = 202, description = "Not ready yet: the task's record", body = TaskRecord,
-            headers(("Retry-After" = u32, description = "Seconds until it is worth asking again"))),
+        (status = 202, description = "Not ready yet: the task's state", body = DownloadStatus,
+            headers(("Retry-After" = u32, description = "Seconds until it is worth asking again")),
+            example = json!({"status": "STARTED"})),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "Not a thumbnail name, or a bad `wait`", body = ErrorBody,
             example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif>"})),
+        (status = 401, description = "Keys are on and the request carries an unknown or malformed key", body = ErrorBody),
         (status = 403, description = "Signed URLs are on and this one is unsigned, wrongly signed or expired", body = ErrorBody,
             example = json!({"error": "the URL has expired: ask the API for a fresh one"})),
         (status = 404, description = "No such thumbnail (never made, deleted, or expired)", body = ErrorBody),
-        (status = 410, description = "The task was cancelled (REVOKED): there will be no thumbnail", body = TaskRecord),
-        (status = 422, description = "The task failed: the image could not be processed", body = TaskRecord),
-        (status = 500, description = "The task failed: retries ran out on an internal fault", body = TaskRecord),
+        (status = 410, description = "The task was cancelled (REVOKED): there will be no thumbnail", body = DownloadStatus,
+            example = json!({"status": "REVOKED"})),
+        (status = 422, description = "The task failed: the image could not be processed", body = DownloadStatus,
+            example = json!({"status": "FAILURE", "error": {"code": "invalid_image"}})),
+        (status = 429, description = "Over the anonymous rate limit of the client's address", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 500, description = "The task failed: retries ran out on an internal fault", body = DownloadStatus,
+            example = json!({"status": "FAILURE", "error": {"code": "internal"}})),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -85,44 +113,70 @@ pub async fn get_thumbnail(
         signer.verify(&name.to_string(), params.expires, params.sig.as_deref(), chrono::Utc::now())?;
     }
     let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);
-    // A stored thumbnail is final (written atomically, never changed), so it is served without asking Redis. A
-    // store error here is not the answer yet: the record may say the task failed, or is still running.
-    match stored_thumbnail(&state, &name, &headers).await {
-        Ok(Some(response)) => return Ok(response),
-        Ok(None) => {}
-        Err(e) => warn!(error = %e, "file store unreadable; answering from the task record"),
-    }
     let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
-    let record =
-        state.events.wait_until_finished(&state.states, name.id, wait, &state.shutdown).await?.ok_or_else(not_found)?;
-    if !record.has_file(&name) {
-        return Err(not_found());
-    }
-    match record.status {
-        TaskStatus::Success => match stored_thumbnail(&state, &name, &headers).await? {
-            Some(response) => Ok(response),
-            // Erased since the record was read (`DELETE /thumbnails` removes the file, then the record), or lost:
-            // either way there is no thumbnail to give; the operator sees the warning if it keeps happening.
-            None => {
-                warn!(task_id = %record.id, "the record says SUCCESS but the thumbnail is not in the store (erased?)");
-                Err(not_found())
-            }
-        },
+    let record = match state.states.get(name.id).await {
+        Ok(record) => record,
+        // Without Redis the store answers alone: a stored thumbnail is final (written atomically, never changed),
+        // and an erasure cannot finish while Redis is down.
+        Err(e) => {
+            warn!(error = %e, "redis unreadable; answering from the file store alone");
+            return stored_thumbnail(&state, &name, &headers).await?.ok_or_else(|| e.into());
+        }
+    };
+    let record = match record {
+        None => return unrecorded(&state, &name, &headers).await,
+        Some(record) if !record.has_file(&name) => return Err(not_found()),
+        Some(record) if !wait.is_zero() && !record.status.is_terminal() => state
+            .events
+            .wait_until_finished(&state.states, name.id, wait, &state.shutdown)
+            .await?
+            .ok_or_else(not_found)?,
+        Some(record) => record,
+    };
+    let (status, error) = match record.status {
+        // The record decides, not the store: the thumbnail of a task erased while it ran may be in the store for a
+        // moment (its worker removes it on finding the task gone).
+        TaskStatus::Success => {
+            return match stored_thumbnail(&state, &name, &headers).await? {
+                Some(response) => Ok(response),
+                // Erased since the record was read (`DELETE /thumbnails` removes the files, then the record), or
+                // lost: either way there is no thumbnail to give; the operator sees the warning if it recurs.
+                None => {
+                    warn!(task_id = %record.id, "the record says SUCCESS but the thumbnail is not in the store (erased?)");
+                    Err(not_found())
+                }
+            };
+        }
         TaskStatus::Failure => {
-            let status = match record.error_kind {
-                Some(FailureKind::InvalidImage) => StatusCode::UNPROCESSABLE_ENTITY,
+            let kind = record.error_kind.unwrap_or(FailureKind::Internal);
+            // The client gets the code; the cause stays here, with the task it belongs to.
+            info!(task_id = %record.id, error = record.error.as_deref().unwrap_or(""), code = kind.as_str(), "download of a failed task");
+            let status = match kind {
+                FailureKind::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            Ok((status, Json(state.present(record))).into_response())
+            (status, Some(DownloadError { code: kind.as_str().to_owned() }))
         }
-        TaskStatus::Revoked => Ok((StatusCode::GONE, Json(state.present(record))).into_response()),
-        TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => Ok((
-            StatusCode::ACCEPTED,
-            [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
-            Json(state.present(record)),
-        )
-            .into_response()),
+        TaskStatus::Revoked => (StatusCode::GONE, None),
+        TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => {
+            let body = DownloadStatus { status: record.status, error: None };
+            let retry = [(header::RETRY_AFTER, HeaderValue::from_static("1"))];
+            return Ok((StatusCode::ACCEPTED, retry, Json(body)).into_response());
+        }
+    };
+    Ok((status, Json(DownloadStatus { status: record.status, error })).into_response())
+}
+
+/// A thumbnail without a record: its record expired (thumbnails outlive records), was lost in a Redis failover,
+/// or the task was erased. The first two are served (and the record rebuilt), an erased one is not.
+async fn unrecorded(state: &AppState, name: &ThumbnailName, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
+    if state.states.erased(name.id).await? {
+        return Err(not_found());
     }
+    let response = stored_thumbnail(state, name, headers).await?.ok_or_else(not_found)?;
+    restore_record_of(state, name.clone());
+    Ok(response)
 }
 
 /// The stored thumbnail as a `200` (or `304` when the client has it), or as a `302` to the object store with
@@ -157,7 +211,6 @@ async fn stored_thumbnail(
     if matches {
         return Ok(Some((StatusCode::NOT_MODIFIED, cache).into_response()));
     }
-    restore_record_of(state, name.clone());
     let content_type = HeaderValue::from_static(name.format.content_type());
     // The name is `<uuid>[-<rendition>].<ext>`, checked on parsing: safe inside the quotes.
     let disposition = HeaderValue::from_str(&format!("inline; filename=\"{name}\""))
@@ -167,14 +220,13 @@ async fn stored_thumbnail(
 }
 
 /// Rebuilds, in the background, the record of a thumbnail that is stored but has no record (lost in a Redis
-/// failover): `GET /tasks/{id}` and the listing then find it again. Costs the download one `EXISTS`, off its path;
-/// only a missing record costs more. The store is read again before writing, so an erasure that raced this
+/// failover, or expired before the thumbnail): `GET /tasks/{id}` and the listing then find it again. The store is read again before writing, so an erasure that raced this
 /// download is not undone (a narrow window remains; such a record expires with the result TTL).
 fn restore_record_of(state: &AppState, name: ThumbnailName) {
     let (states, store, max_pixels) = (state.states.clone(), state.store.clone(), state.settings.limits.max_pixels);
     state.background.spawn(async move {
         let restore = async {
-            if states.exists(name.id).await? {
+            if states.exists(name.id).await? || states.erased(name.id).await? {
                 return Ok(false);
             }
             let Some(bytes) = store.get_thumbnail(&name).await.ok().flatten() else { return Ok(false) };

@@ -13,10 +13,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use thumbq_common::{
-    access::Scope,
-    task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName},
-};
+use thumbq_common::task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName};
 use tracing::{Instrument, info, info_span, warn};
 use utoipa::ToSchema;
 
@@ -110,6 +107,10 @@ pub struct Accepted {
             headers(("Location" = String, description = "Path of the thumbnail, `/thumbnails/{name}`"))),
         (status = 400, description = "Missing `image` field, empty upload or bad parameter", body = ErrorBody,
             example = json!({"error": "missing multipart field `image` (found field(s) file)"})),
+        (status = 401, description = "Keys are on and the request has no valid key (answered before the body is read)", body = ErrorBody),
+        (status = 403, description = "The key lacks the `upload` scope (answered before the body is read)", body = ErrorBody),
+        (status = 429, description = "Over the rate limit, or the key's storage quota is taken by unfinished tasks", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 413, description = "Upload over the size limit (answered from `Content-Length` alone when it says so)",
             body = ErrorBody, example = json!({"error": "the upload is larger than the limit of 26214400 bytes"})),
         (status = 414, description = "The request's URI (with its query) is over 8 KiB", body = ErrorBody),
@@ -128,11 +129,9 @@ pub async fn create_thumbnail(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<UploadParams>,
+    // Extracting the upload checks the `upload` scope before reading or reserving anything.
     mut upload: Upload,
 ) -> Result<Response, ApiError> {
-    if let Err(e) = caller.require(Scope::Upload) {
-        return Err(upload.refuse(e).await);
-    }
     let head = upload.head(state.settings.limits.max_pixels).await?;
     let envelope = match params.callback_url(&state.settings.webhook).and_then(|callback_url| {
         Ok(TaskEnvelope { callback_url, ..params.envelope(head.probe.format, &state.settings.presets)? })
