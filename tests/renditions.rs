@@ -87,6 +87,9 @@ async fn a_rendition_request_that_makes_no_sense_is_a_400_that_says_why_and_queu
         ("preset=small,huge", "no preset named \"huge\"; this service has: small, card, large"),
         ("preset=small&width=50", "width and height size the single thumbnail"),
         ("preset=small,small", "rendition small is asked for twice"),
+        ("sizes=01x1,1x1", "rendition 1x1 is asked for twice"),
+        ("sizes=64x48,064x0048", "rendition 64x48 is asked for twice"),
+        ("sizes=%2B1x1", "not a size"),
         ("preset=small&sizes=100x100,1x1,2x2,3x3,4x4,5x5,6x6,7x7", "at most 8 renditions"),
         ("sizes=100", "not a size"),
         ("sizes=0x10", "not a size"),
@@ -104,5 +107,18 @@ async fn a_rendition_request_that_makes_no_sense_is_a_400_that_says_why_and_queu
     }
     assert!(app.stored_originals().await.is_empty(), "nothing was stored");
     assert!(app.redis_keys().await.iter().all(|k| !k.contains(":task:")), "nothing was recorded");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_hoc_size_is_named_and_stored_in_its_canonical_spelling() {
+    let app = spawn_api_on(Backend::Local, |_| {}).await;
+    let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "sizes=01x1,064x0048").await;
+    let named: Vec<(&str, String)> = accepted.renditions.iter().map(|r| (r.name.as_str(), r.file.clone())).collect();
+    let id = accepted.id;
+    assert_eq!(named, [("1x1", format!("{id}-1x1.png")), ("64x48", format!("{id}-64x48.png"))]);
+    let record = app.task(id).await;
+    let stored: Vec<&str> = record.renditions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(stored, ["1x1", "64x48"], "the record keeps the canonical names");
     app.stop().await;
 }

@@ -170,3 +170,38 @@ async fn a_callback_url_is_refused_when_webhooks_are_off_or_it_is_not_http() {
     assert!(app.stored_originals().await.is_empty(), "nothing was kept");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_purpose_addresses_are_refused_at_upload_in_every_translation_form() {
+    let app = spawn_api_with(|s| webhooks_on(s, false)).await;
+    for target in [
+        "http://[64:ff9b:1::a00:1]/",                     // local-use NAT64
+        "http://[::ffff:0:a9fe:a9fe]/",                   // SIIT, 169.254.169.254
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", // Teredo, client 10.0.0.1
+        "http://192.88.99.1/",                            // 6to4 relay anycast
+        "http://[100::1]/",                               // discard-only
+        "http://[2001:2::1]/",                            // benchmarking
+        "http://[2001:10::1]/",                           // ORCHID
+    ] {
+        let response = app.upload(sample_image(ImageFormat::Png, 32, 32), &format!("callback_url={target}")).await;
+        assert_eq!(response.status(), 400, "{target}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("internal address"), "{target}: {body}");
+    }
+    assert!(app.stored_originals().await.is_empty(), "nothing was kept");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_url_too_long_once_percent_encoded_is_refused_at_upload_not_at_delivery() {
+    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    // 1,029 characters with 1,000 spaces: 3,029 once each space is stored as `%20`.
+    let target = format!("https://hooks.example.com/{}end", "%20".repeat(1000));
+    let response = app.upload(sample_image(ImageFormat::Png, 32, 32), &format!("callback_url={target}")).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("longer than 2048 characters once normalised"), "{body}");
+    assert!(app.stored_originals().await.is_empty(), "nothing was kept");
+    assert!(app.redis_keys().await.iter().all(|k| !k.contains(":task:")), "nothing was recorded");
+    app.stop().await;
+}

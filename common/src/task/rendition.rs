@@ -99,10 +99,11 @@ pub struct RenditionSpec {
 }
 
 impl RenditionSpec {
-    /// An ad-hoc size, `<width>x<height>`, named by itself.
+    /// An ad-hoc size, `<width>x<height>`, named by the size in its canonical spelling: `01x1` and `1x001` are
+    /// the rendition `1x1`, so two spellings of one size are one name (asked for twice, not two files).
     pub fn size(text: &str) -> Result<Self, String> {
         let (width, height) = parse_size(text)?;
-        Ok(Self::plain(text.parse()?, width, height))
+        Ok(Self::plain(format!("{width}x{height}").parse()?, width, height))
     }
 
     /// A preset, `<width>x<height>[:option]...`; options are a fit (`cover`, `contain`, `fill`), a format (`png`,
@@ -144,9 +145,11 @@ impl RenditionSpec {
     }
 }
 
-/// `<width>x<height>`, each side 1..=[`ResizeArgs::MAX_SIDE`].
+/// `<width>x<height>`, each side decimal digits (leading zeros allowed, no sign) in 1..=[`ResizeArgs::MAX_SIDE`].
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let side = |v: &str| v.parse::<u32>().ok().filter(|v| (1..=ResizeArgs::MAX_SIDE).contains(v));
+    // `u32::from_str` takes a `+` sign too; the documented pattern is digits only.
+    let digits = |v: &str| v.bytes().all(|b| b.is_ascii_digit());
+    let side = |v: &str| v.parse::<u32>().ok().filter(|n| digits(v) && (1..=ResizeArgs::MAX_SIDE).contains(n));
     let parsed = text.split_once('x').and_then(|(w, h)| Some((side(w)?, side(h)?)));
     parsed
         .ok_or_else(|| format!("{text:?} is not a size: expected <width>x<height>, each 1..={}", ResizeArgs::MAX_SIDE))
@@ -204,10 +207,14 @@ mod tests {
     }
 
     #[test]
-    fn an_ad_hoc_size_is_named_by_itself() {
+    fn an_ad_hoc_size_is_named_by_its_canonical_spelling() {
         let spec = RenditionSpec::size("640x480").unwrap();
         assert_eq!((spec.name.as_str(), spec.width, spec.height, spec.fit), ("640x480", 640, 480, None));
         assert!(RenditionSpec::size("640x480:webp").is_err());
+        for (text, name) in [("01x1", "1x1"), ("0640x00480", "640x480"), ("1x0001", "1x1")] {
+            assert_eq!(RenditionSpec::size(text).unwrap().name.as_str(), name, "{text}");
+        }
+        assert!(RenditionSpec::size("+64x48").is_err(), "digits only, as documented");
         assert!(serde_json::from_str::<RenditionName>("\"../x\"").is_err());
     }
 }

@@ -1,14 +1,18 @@
 //! The address guard of outgoing webhooks (SSRF): a `callback_url` may only reach the public internet, unless
-//! `THUMBQ_WEBHOOK_ALLOW_PRIVATE=1`. The URL is checked when the upload names it (scheme, host, literal addresses),
-//! and every address its host resolves to is checked again at delivery, by the resolver the HTTP client connects
-//! through, so the connection goes to an address that was checked and no second lookup can swap it (DNS
-//! rebinding). Written here because no maintained crate covers the IPv4-in-IPv6 forms and the cloud metadata names.
+//! `THUMBQ_WEBHOOK_ALLOW_PRIVATE=1`. The URL is checked when the upload names it (scheme, host, literal addresses,
+//! length), and every address its host resolves to is checked again at delivery, by the resolver the HTTP client
+//! connects through, so the connection goes to an address that was checked and no second lookup can swap it (DNS
+//! rebinding). Which addresses are public is decided in [`ranges`]. Written here because no maintained crate covers
+//! the IPv4-in-IPv6 forms and the cloud metadata names (`Ipv6Addr::is_global` is unstable and ignores embedded
+//! IPv4 addresses).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod ranges;
+
+use std::net::IpAddr;
 
 use url::{Host, Url};
 
-/// Longest `callback_url` accepted.
+/// Longest `callback_url` accepted, as given and as stored (normalised and percent-encoded).
 pub const MAX_URL_LEN: usize = 2048;
 
 /// Host names of cloud metadata services that do not look internal by their address alone.
@@ -17,28 +21,38 @@ const METADATA_HOSTS: [&str; 3] = ["metadata.google.internal", "metadata.goog", 
 /// Why a webhook target is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refusal {
-    /// Not a URL, or longer than [`MAX_URL_LEN`].
+    /// Not a URL, or longer than [`MAX_URL_LEN`] as given or once normalised.
     #[error("callback_url is not a URL: {0}")]
     NotAUrl(String),
     /// A scheme other than http and https, credentials in the URL, or no host.
     #[error("callback_url must be an http or https URL with a host and no credentials")]
     Scheme,
     /// An address that is not on the public internet.
-    #[error("callback_url reaches {0}, an internal address (loopback, private, link-local or metadata): refused")]
+    #[error(
+        "callback_url reaches {0}, an internal address (loopback, private, link-local, metadata or another \
+         special-purpose range that is not globally reachable): refused"
+    )]
     Internal(IpAddr),
     /// A cloud metadata service's name.
     #[error("callback_url names a cloud metadata service: refused")]
     Metadata,
 }
 
-/// Checks a `callback_url`: http or https, a host, no user or password; with `allow_private` off, no internal
-/// literal address and no metadata host name. Decimal, octal and hexadecimal IPv4 spellings (`2130706433`,
-/// `0177.0.0.1`) are addresses too: the WHATWG parser reads them as such, so they are checked as addresses.
+/// Checks a `callback_url`: http or https, a host, no user or password, at most [`MAX_URL_LEN`] characters as
+/// stored; with `allow_private` off, no internal literal address and no metadata host name. Decimal, octal and
+/// hexadecimal IPv4 spellings (`2130706433`, `0177.0.0.1`) are addresses too: the WHATWG parser reads them as
+/// such, so they are checked as addresses.
 pub fn check_url(text: &str, allow_private: bool) -> Result<Url, Refusal> {
+    let too_long = |what: &str| Refusal::NotAUrl(format!("longer than {MAX_URL_LEN} characters{what}"));
     if text.len() > MAX_URL_LEN {
-        return Err(Refusal::NotAUrl(format!("longer than {MAX_URL_LEN} characters")));
+        return Err(too_long(""));
     }
     let url = Url::parse(text).map_err(|e| Refusal::NotAUrl(e.to_string()))?;
+    // Parsing percent-encodes (a space becomes `%20`), so the URL stored and sent can be three times the text:
+    // the bound holds for what is kept, or a URL accepted here would only be refused at delivery.
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(too_long(" once normalised (percent-encoded)"));
+    }
     if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
         return Err(Refusal::Scheme);
     }
@@ -58,65 +72,12 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, Refusal> {
     Ok(url)
 }
 
-/// Refuses every address that is not on the public internet: loopback, private, shared (CGNAT), link-local (with
-/// the 169.254.169.254 metadata service), unspecified, broadcast, multicast, documentation and reserved ranges,
-/// unique-local and site-local IPv6, and IPv4 addresses carried inside IPv6 (mapped, compatible, NAT64, 6to4).
+/// Refuses every address that is not globally reachable: each range of the IANA special-purpose registries
+/// that is not (loopback, private, shared, link-local with the metadata services, documentation, benchmarking,
+/// local-use translation, discard-only...), multicast, and any IPv6 address carrying an IPv4 address that is
+/// refused (mapped, compatible, SIIT, NAT64, 6to4, Teredo).
 pub fn check_ip(ip: IpAddr) -> Result<(), Refusal> {
-    let internal = match ip {
-        IpAddr::V4(v4) => internal_v4(v4),
-        IpAddr::V6(v6) => match embedded_v4(v6) {
-            Some(v4) => internal_v4(v4),
-            None => internal_v6(v6),
-        },
-    };
-    if internal { Err(Refusal::Internal(ip)) } else { Ok(()) }
-}
-
-fn internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        // Shared address space (RFC 6598, carrier-grade NAT; Alibaba Cloud's metadata service is 100.100.100.200).
-        || (a == 100 && (64..128).contains(&b))
-        // IETF protocol assignments (192.0.0.0/24) and benchmarking (198.18.0.0/15).
-        || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (18..20).contains(&b))
-        // Reserved (240.0.0.0/4).
-        || a >= 240
-}
-
-fn internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        // Unique local fc00::/7 (AWS's fd00:ec2::254 metadata service), link-local fe80::/10, site-local fec0::/10.
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || (first & 0xffc0) == 0xfec0
-        // Documentation 2001:db8::/32.
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
-}
-
-/// The IPv4 address an IPv6 address carries, if it is one of the forms that reach an IPv4 host: IPv4-mapped
-/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated but routable by some stacks), NAT64
-/// (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`).
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    let s = ip.segments();
-    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
-        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_loopback() && !ip.is_unspecified() => Some(low),
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)),
-        _ => None,
-    }
+    if ranges::is_global(ip) { Ok(()) } else { Err(Refusal::Internal(ip)) }
 }
 
 #[cfg(test)]
@@ -134,6 +95,8 @@ mod tests {
             "http://93.184.216.34:8080/hook?x=1",
             "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
             "https://8.8.8.8/",
+            "https://1.1.1.1/",
+            "https://[2606:4700::1111]/",
         ] {
             assert!(check_url(url, false).is_ok(), "{url}");
         }
@@ -153,6 +116,19 @@ mod tests {
             assert!(check_url(url, true).is_err(), "{url}");
         }
         assert!(check_url(&format!("https://example.com/{}", "a".repeat(MAX_URL_LEN)), true).is_err());
+    }
+
+    #[test]
+    fn the_length_bound_holds_for_the_url_as_stored_after_percent_encoding() {
+        // 1,029 characters as given; each space becomes `%20`, so 3,029 once normalised.
+        let spaced = format!("https://hooks.example.com/{}end", " ".repeat(1000));
+        assert_eq!(spaced.len(), 1029);
+        assert_eq!(Url::parse(&spaced).unwrap().as_str().len(), 3029);
+        let refusal = check_url(&spaced, true).unwrap_err();
+        assert!(refusal.to_string().contains("once normalised"), "{refusal}");
+        // The longest URL that needs no encoding passes as it is.
+        let longest = format!("https://hooks.example.com/{}", "a".repeat(MAX_URL_LEN - 26));
+        assert_eq!(check_url(&longest, false).unwrap().as_str().len(), MAX_URL_LEN);
     }
 
     #[test]
@@ -178,6 +154,22 @@ mod tests {
         }
         assert!(check_url("http://172.32.0.1/", false).is_ok(), "just outside 172.16/12");
         assert!(check_url("http://100.128.0.1/", false).is_ok(), "just outside 100.64/10");
+    }
+
+    #[test]
+    fn the_special_purpose_forms_the_hostile_test_found_are_refused_at_upload() {
+        for url in [
+            "http://[64:ff9b:1::a00:1]/",                     // local-use NAT64
+            "http://[::ffff:0:a9fe:a9fe]/",                   // SIIT, 169.254.169.254
+            "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", // Teredo, client 10.0.0.1
+            "http://192.88.99.1/",                            // 6to4 relay anycast
+            "http://[100::1]/",                               // discard-only
+            "http://[2001:2::1]/",                            // benchmarking
+            "http://[2001:10::1]/",                           // ORCHID
+        ] {
+            let refusal = check_url(url, false).unwrap_err();
+            assert!(matches!(refusal, Refusal::Internal(_)), "{url}: {refusal}");
+        }
     }
 
     #[test]
@@ -235,6 +227,7 @@ mod tests {
     fn resolved_addresses_are_checked_one_by_one() {
         assert!(check_ip("127.0.0.1".parse().unwrap()).is_err());
         assert!(check_ip("::ffff:10.1.1.1".parse().unwrap()).is_err());
+        assert!(check_ip("64:ff9b:1::a00:1".parse().unwrap()).is_err());
         assert!(check_ip("93.184.216.34".parse().unwrap()).is_ok());
         assert!(check_ip("2606:4700::1111".parse().unwrap()).is_ok());
     }

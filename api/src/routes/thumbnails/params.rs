@@ -152,6 +152,7 @@ impl UploadParams {
         if specs.len() > MAX_RENDITIONS {
             return Err(ApiError::BadRequest(format!("at most {MAX_RENDITIONS} renditions per upload")));
         }
+        // Sizes are named in their canonical spelling (`01x1` is `1x1`), so comparing names compares sizes.
         if let Some(twice) = specs.iter().enumerate().find(|(i, s)| specs[..*i].iter().any(|o| o.name == s.name)) {
             return Err(ApiError::BadRequest(format!("rendition {} is asked for twice", twice.1.name)));
         }
