@@ -1,7 +1,12 @@
 //! Errors of one task, and the one place that decides which are worth retrying.
 //!
 //! Rule: a failure that the same input will always reproduce (a corrupt image, a missing original, a crash in the
-//! decoder) is permanent; a failure of the machinery around it (file store I/O, Redis) is transient and retried.
+//! decoder, a task over its time limit) is permanent; a failure of the machinery around it (file store I/O, Redis)
+//! is transient and retried.
+//!
+//! The task's record (and so its download, its webhook and the dead letters) carries [`TaskError::public_message`]:
+//! what was wrong with the user's image as it is, but for a fault of the machinery only what failed. Its cause
+//! (which may name server paths and addresses) goes to the worker's log, in the task's span.
 
 use std::io;
 
@@ -49,7 +54,28 @@ impl TaskError {
     pub fn failure_kind(&self) -> FailureKind {
         match self {
             Self::Image(PipelineError::Probe(_) | PipelineError::Decode(_)) => FailureKind::InvalidImage,
+            Self::Image(PipelineError::TimeLimit { .. }) => FailureKind::TimeLimit,
             _ => FailureKind::Internal,
+        }
+    }
+
+    /// What the task's record says about this error: the message itself when it describes the request or the
+    /// user's image (no server detail in it), else a safe sentence naming what failed. The full error goes to the
+    /// log.
+    pub fn public_message(&self) -> String {
+        let internal = |what: &str| format!("internal error: {what}; the worker's log has the cause");
+        match self {
+            Self::Image(
+                PipelineError::Probe(_)
+                | PipelineError::Decode(_)
+                | PipelineError::OverBudget { .. }
+                | PipelineError::TimeLimit { .. },
+            )
+            | Self::MissingOriginal => self.to_string(),
+            Self::Image(PipelineError::Encode(_)) => internal("the thumbnail could not be encoded"),
+            Self::Crashed(_) => internal("the image pipeline crashed"),
+            Self::Store(_) => internal("the file store could not be read or written"),
+            Self::State(_) => internal("the task store (Redis) failed"),
         }
     }
 }
@@ -61,7 +87,9 @@ mod tests {
 
     #[test]
     fn each_kind_of_error_is_classified_once() {
-        let cases: [(TaskError, bool, FailureKind); 8] = [
+        let time_limit = PipelineError::TimeLimit { limit: std::time::Duration::from_secs(60), made: 3, of: 8 };
+        let cases: [(TaskError, bool, FailureKind); 9] = [
+            (time_limit.into(), false, FailureKind::TimeLimit),
             (PipelineError::OverBudget { needed_mib: 900, budget_mib: 512 }.into(), false, FailureKind::Internal),
             (PipelineError::Decode("truncated".into()).into(), false, FailureKind::InvalidImage),
             (PipelineError::Probe(ProbeError::NotAnImage).into(), false, FailureKind::InvalidImage),
@@ -79,5 +107,28 @@ mod tests {
         assert!(!corrupt.is_retryable());
         assert!(TaskError::State(StateError::Unavailable("x".into())).is_redis_outage());
         assert!(!TaskError::Store(io::Error::other("x")).is_redis_outage());
+    }
+
+    #[test]
+    fn records_get_the_image_s_problem_as_it_is_but_no_server_detail_of_an_internal_fault() {
+        let path = "/srv/thumbq/store/thumbnails/.tmp-1234";
+        let store = TaskError::Store(io::Error::new(io::ErrorKind::PermissionDenied, format!("at path {path:?}")));
+        assert!(store.to_string().contains(path), "the log keeps the cause: {store}");
+        let internal = [
+            store,
+            TaskError::Crashed(format!("panicked at {path}")),
+            PipelineError::Encode(format!("cannot write {path}")).into(),
+            StateError::Unavailable("redis://10.0.0.7:6379 refused".into()).into(),
+        ];
+        for error in internal {
+            let message = error.public_message();
+            assert!(message.starts_with("internal error: ") && message.contains("log"), "{message}");
+            assert!(!message.contains('/') && !message.contains(".tmp") && !message.contains("10.0"), "{message}");
+        }
+        let truncated = TaskError::from(PipelineError::Decode("the JPEG is truncated".into()));
+        assert_eq!(truncated.public_message(), truncated.to_string(), "the user's image is described as it is");
+        let late =
+            TaskError::from(PipelineError::TimeLimit { limit: std::time::Duration::from_secs(60), made: 1, of: 8 });
+        assert!(late.public_message().starts_with("time limit: "), "{}", late.public_message());
     }
 }

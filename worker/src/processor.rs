@@ -24,7 +24,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::{
     context::Context,
     error::TaskError,
-    pipeline::{self, Limits, PipelineError},
+    pipeline::{self, Deadline, Limits, PipelineError},
     retry::{self, Decision},
     webhook,
 };
@@ -110,7 +110,12 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
     let (names, outputs): (Vec<ThumbnailName>, Vec<ResizeArgs>) = envelope.outputs().into_iter().unzip();
     let memory = admit(ctx, &original, &outputs).await?;
     // The admitted share is also libjpeg-turbo's own cap: a file the estimate got wrong fails, not the worker.
-    let limits = Limits { max_pixels: ctx.settings.limits.max_pixels, decoder_memory_mib: memory.num_permits() as u32 };
+    // The time limit counts from here: waiting for memory is not work.
+    let limits = Limits {
+        max_pixels: ctx.settings.limits.max_pixels,
+        decoder_memory_mib: memory.num_permits() as u32,
+        deadline: Some(Deadline::after(ctx.settings.worker.task_time_limit)),
+    };
     let thumbnails = tokio::task::spawn_blocking(move || pipeline::make_thumbnails(&original, &outputs, limits))
         .await
         .map_err(|e| TaskError::Crashed(e.to_string()))??;
@@ -173,16 +178,18 @@ async fn settle_failure(
     envelope: &TaskEnvelope,
     error: &TaskError,
 ) -> Result<(), BrokerError> {
-    let (id, attempt, message) = (envelope.id, envelope.attempt, error.to_string());
+    // The record (and the dead letter) gets the safe message; the cause, which may name server paths, goes to the
+    // log only, in the task's span.
+    let (id, attempt, message) = (envelope.id, envelope.attempt, error.public_message());
     if error.is_redis_outage() {
         // The task cannot be recorded, so it must not end: park it in the shortest delay queue, same attempt.
         // The outage itself is logged once by the state store.
-        tracing::debug!(error = %message, "redis unavailable; deferring the task");
+        tracing::debug!(error = %error, "redis unavailable; deferring the task");
         return defer(publisher, envelope).await;
     }
     match retry::decide(error, attempt, &ctx.settings.retry) {
         Decision::Retry(delay) => {
-            warn!(error = %message, delay_ms = delay.as_millis() as u64, "attempt failed; retrying");
+            warn!(error = %error, delay_ms = delay.as_millis() as u64, "attempt failed; retrying");
             // Publish before recording RETRY: the record may then lag, but the task can never be stuck in RETRY
             // with no message behind it.
             publisher.publish_delayed(&envelope.next_attempt(), delay).await?;
@@ -201,7 +208,7 @@ async fn settle_failure(
                         ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
                         webhook::queue_for(publisher, envelope).await?;
                     }
-                    warn!(error = %message, exhausted, "task failed");
+                    warn!(error = %error, exhausted, "task failed");
                 }
                 Err(e) => {
                     warn!(error = %e, "could not record FAILURE; deferring the task");

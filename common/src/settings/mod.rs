@@ -265,6 +265,10 @@ pub struct LimitSettings {
     /// its first MiB; one read whole, or kept for an S3 PUT, all of it); an upload waits for room (up to 10 s, then
     /// `503`), so a burst of large uploads cannot exhaust its memory.
     pub upload_memory_mb: u32,
+    /// `THUMBQ_MAX_TASK_WORK_MS`, default `10000`: an upload whose thumbnails would take longer to make, in
+    /// milliseconds of one core as [`estimate_ms`](crate::task::estimate_ms) estimates them from their sizes,
+    /// formats and qualities, is refused (400).
+    pub max_task_work_ms: u64,
 }
 
 /// Worker settings.
@@ -291,6 +295,10 @@ pub struct WorkerSettings {
     /// `THUMBQ_WORKER_HEARTBEAT_SECS`, default `5`: how often a worker refreshes its registry entry, which expires
     /// after three missed heartbeats.
     pub heartbeat: Duration,
+    /// `THUMBQ_TASK_TIME_LIMIT_SECS`, default `60`: a task whose image pipeline runs longer fails (`time_limit`, not
+    /// retried). Checked between steps (after the decode, after each rendition's resample and encode), so one step
+    /// may run past it; keep it well below RabbitMQ's `consumer_timeout` (30 min).
+    pub task_time_limit: Duration,
 }
 
 /// Exponential backoff of transient task failures; each delay is served by a RabbitMQ delay queue.
@@ -416,6 +424,7 @@ impl Settings {
                 max_upload_bytes: env.positive("THUMBQ_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?,
                 max_pixels: env.positive("THUMBQ_MAX_PIXELS", 50_000_000)?,
                 upload_memory_mb: env.positive("THUMBQ_UPLOAD_MEMORY_MB", 256)?,
+                max_task_work_ms: env.positive("THUMBQ_MAX_TASK_WORK_MS", crate::task::DEFAULT_MAX_TASK_WORK_MS)?,
             },
             presets: {
                 let text = env.string("THUMBQ_PRESETS", crate::task::DEFAULT_PRESETS);
@@ -428,6 +437,7 @@ impl Settings {
                 shutdown_grace: Duration::from_secs(env.parse("THUMBQ_SHUTDOWN_GRACE_SECS", 30)?),
                 heartbeat: Duration::from_secs(env.positive("THUMBQ_WORKER_HEARTBEAT_SECS", 5)?),
                 memory_budget_mb: env.positive("THUMBQ_WORKER_MEMORY_MB", 512)?,
+                task_time_limit: Duration::from_secs(env.positive("THUMBQ_TASK_TIME_LIMIT_SECS", 60)?),
                 sweep_interval: Duration::from_secs(env.positive("THUMBQ_SWEEP_INTERVAL_SECS", 3600)?),
                 metrics: match env.parse::<u16>("THUMBQ_WORKER_METRICS_PORT", 9100)? {
                     0 => None,

@@ -7,6 +7,7 @@ mod id;
 mod record;
 mod rendition;
 mod status;
+mod work;
 
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
 pub use format::{Fit, OutputFormat, SourceFormat};
@@ -16,3 +17,4 @@ pub use record::{
 };
 pub use rendition::{DEFAULT_PRESETS, MAX_RENDITIONS, Rendition, RenditionName, RenditionSpec, parse_presets};
 pub use status::TaskStatus;
+pub use work::{DEFAULT_MAX_TASK_WORK_MS, TooMuchWork, check_work, estimate_ms, ms_per_megapixel};

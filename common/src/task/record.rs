@@ -14,6 +14,8 @@ pub enum FailureKind {
     InvalidImage,
     /// Retries ran out on an internal fault (storage, Redis): answered 500.
     Internal,
+    /// The task ran over the worker's time limit (`THUMBQ_TASK_TIME_LIMIT_SECS`); not retried.
+    TimeLimit,
 }
 
 impl FailureKind {
@@ -22,6 +24,7 @@ impl FailureKind {
         match self {
             Self::InvalidImage => "invalid_image",
             Self::Internal => "internal",
+            Self::TimeLimit => "time_limit",
         }
     }
 }

@@ -143,7 +143,7 @@ fn exercise(name: &str, data: &[u8]) -> bool {
 
     let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);
     let estimate = estimate_peak(data, std::slice::from_ref(&args), MAX_PIXELS);
-    let limits = Limits { max_pixels: MAX_PIXELS, decoder_memory_mib: 64 };
+    let limits = Limits { decoder_memory_mib: 64, ..Limits::pixels(MAX_PIXELS) };
     let (made, peak) = peak_of(|| make_thumbnail(data, &args, limits));
     let bound = match &estimate {
         // What admission would reserve for it, with room for the encoder and the allocator's rounding.

@@ -1,9 +1,11 @@
 //! Making a thumbnail: bytes in, bytes out, no I/O. Header first (refusing over-limit images before any pixel is
 //! allocated), decode, resample with `fast_image_resize` (Lanczos3, alpha premultiplied), apply the EXIF orientation
-//! to the small result, encode. Deterministic, so every failure here is permanent.
+//! to the small result, encode. Deterministic, so every failure here is permanent; so is the one that is not, the
+//! time limit ([`Deadline`]): the same work would run as long again.
 
 mod attention;
 mod colour;
+mod deadline;
 mod decode;
 mod encode;
 #[cfg(test)]
@@ -24,6 +26,7 @@ pub mod quality;
 pub use encode::{AVIF_SPEED, encode};
 mod webp;
 
+pub use deadline::Deadline;
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, metadata::Orientation};
 use thumbq_common::{
@@ -48,12 +51,19 @@ pub struct Limits {
     /// libjpeg-turbo's cap on its intermediate buffers, in MiB (0: no cap): the backstop behind the worker's
     /// admission estimate, which it sets to the task's admitted share.
     pub decoder_memory_mib: u32,
+    /// When the task must give up (`THUMBQ_TASK_TIME_LIMIT_SECS`); `None`: never.
+    pub deadline: Option<Deadline>,
 }
 
 impl Limits {
-    /// A pixel limit alone, for callers with no memory budget (benchmarks, tests).
+    /// A pixel limit alone, for callers with no memory budget nor time limit (benchmarks, tests).
     pub const fn pixels(max_pixels: u64) -> Self {
-        Self { max_pixels, decoder_memory_mib: 0 }
+        Self { max_pixels, decoder_memory_mib: 0, deadline: None }
+    }
+
+    /// Fails once the deadline, if any, has passed, with `made` of `of` thumbnails made.
+    fn check_time(&self, made: usize, of: usize) -> Result<(), PipelineError> {
+        self.deadline.map_or(Ok(()), |deadline| deadline.check(made, of))
     }
 }
 
@@ -77,6 +87,20 @@ pub enum PipelineError {
     /// Resampling or encoding failed.
     #[error("the thumbnail cannot be made: {0}")]
     Encode(String),
+    /// The task ran past its time limit and gave up between two steps.
+    #[error(
+        "time limit: the task ran over this worker's time limit of {} s with {made} of {of} thumbnail(s) made; \
+         ask for fewer or smaller sizes, a lower quality, or a faster format than avif",
+        limit.as_secs_f64()
+    )]
+    TimeLimit {
+        /// `THUMBQ_TASK_TIME_LIMIT_SECS`.
+        limit: std::time::Duration,
+        /// Thumbnails finished before it gave up.
+        made: usize,
+        /// Thumbnails asked for.
+        of: usize,
+    },
 }
 
 /// How an image will be decoded for a thumbnail: in which orientation the box is planned, and how many times smaller
@@ -173,10 +197,17 @@ fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thum
     let (plans, reduction) = DecodePlan::all(header.orientation, &probe, outputs);
     let to_srgb = colour::ToSrgb::new(header.icc.as_deref());
     let decoded = decode::decode(bytes, &probe, reduction, limits.decoder_memory_mib, header.icc.as_deref())?;
+    let of = outputs.len();
+    limits.check_time(0, of)?;
     let mut source = Some(decoded);
-    let mut thumbnails = Vec::with_capacity(outputs.len());
+    let mut thumbnails = Vec::with_capacity(of);
     for (i, (args, plan)) in outputs.iter().zip(plans).enumerate() {
+        if i > 0 {
+            // Not after the last encode: by then the work is done, and giving it up would waste it.
+            limits.check_time(i, of)?;
+        }
         let mut small = resample(source.as_ref().expect("kept until the last resample"), args, plan)?;
+        limits.check_time(i, of)?;
         if let Some(to_srgb) = &to_srgb {
             small = to_srgb.apply(small);
         }
@@ -427,7 +458,7 @@ mod tests {
             for side in [100, 400, 1000] {
                 let args = args(side, side, Fit::Cover, OutputFormat::Jpeg);
                 let mib = estimate_peak(&source, std::slice::from_ref(&args), 1 << 30).unwrap().div_ceil(1 << 20);
-                let limits = Limits { max_pixels: 1 << 30, decoder_memory_mib: u32::try_from(mib).unwrap() };
+                let limits = Limits { decoder_memory_mib: u32::try_from(mib).unwrap(), ..Limits::pixels(1 << 30) };
                 make_thumbnail(&source, &args, limits)
                     .unwrap_or_else(|e| panic!("{width}x{height} {subsamp:?} for {side}: {mib} MiB: {e}"));
             }

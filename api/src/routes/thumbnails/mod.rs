@@ -134,7 +134,10 @@ pub async fn create_thumbnail(
 ) -> Result<Response, ApiError> {
     let head = upload.head(state.settings.limits.max_pixels).await?;
     let envelope = match params.callback_url(&state.settings.webhook).and_then(|callback_url| {
-        Ok(TaskEnvelope { callback_url, ..params.envelope(head.probe.format, &state.settings.presets)? })
+        Ok(TaskEnvelope {
+            callback_url,
+            ..params.envelope(head.probe.format, &state.settings.presets, state.settings.limits.max_task_work_ms)?
+        })
     }) {
         Ok(envelope) => envelope,
         Err(e) => return Err(upload.refuse(e).await),

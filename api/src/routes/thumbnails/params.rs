@@ -5,7 +5,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use thumbq_common::{
     settings::WebhookSettings,
-    task::{Fit, Focus, MAX_RENDITIONS, OutputFormat, RenditionSpec, ResizeArgs, SourceFormat, TaskEnvelope, TaskId},
+    task::{
+        Fit, Focus, MAX_RENDITIONS, OutputFormat, RenditionSpec, ResizeArgs, SourceFormat, TaskEnvelope, TaskId,
+        check_work,
+    },
     webhook::guard,
 };
 use utoipa::IntoParams;
@@ -96,12 +99,22 @@ impl Asked {
 
 impl UploadParams {
     /// The task these parameters ask for, on an image whose format the probe read as `source`: one thumbnail, or
-    /// with `preset`/`sizes` one rendition each.
-    pub fn envelope(&self, source: SourceFormat, presets: &[RenditionSpec]) -> Result<TaskEnvelope, ApiError> {
+    /// with `preset`/`sizes` one rendition each; refused when making it is estimated to cost over `max_work_ms`
+    /// (`THUMBQ_MAX_TASK_WORK_MS`).
+    pub fn envelope(
+        &self,
+        source: SourceFormat,
+        presets: &[RenditionSpec],
+        max_work_ms: u64,
+    ) -> Result<TaskEnvelope, ApiError> {
         let (id, now) = (TaskId::new(), Utc::now());
+        let work =
+            |outputs: &[ResizeArgs]| check_work(outputs, max_work_ms).map_err(|e| ApiError::BadRequest(e.to_string()));
         let specs = self.renditions(presets)?;
         if specs.is_empty() {
-            return Ok(TaskEnvelope::new(id, self.args(source)?, now));
+            let args = self.args(source)?;
+            work(&[args])?;
+            return Ok(TaskEnvelope::new(id, args, now));
         }
         if self.width.is_some() || self.height.is_some() {
             return Err(ApiError::BadRequest(
@@ -130,6 +143,7 @@ impl UploadParams {
         if self.lossless == Some(true) && !used(|a| a.lossless) {
             return Err(unused("lossless"));
         }
+        work(&renditions.iter().map(|(_, args)| *args).collect::<Vec<_>>())?;
         Ok(TaskEnvelope::with_renditions(id, renditions, now))
     }
 
