@@ -45,6 +45,9 @@ async fn a_task_over_its_time_limit_fails_for_good_with_time_limit_and_its_messa
     let error = record.error.unwrap_or_default();
     assert!(error.starts_with("time limit: ") && error.contains("0 of 2 thumbnail(s)"), "{error}");
     assert_eq!(record.attempts, 1, "not retried");
+    let download = app.get(&format!("/thumbnails/{}", task.name)).await;
+    assert_eq!(download.status(), 422, "the upload's own weight, not a fault of the service");
+    assert_eq!(download.json::<serde_json::Value>().await.unwrap()["error"]["code"], "time_limit");
 
     let queue = app.settings.amqp.queue.clone();
     eventually("the message is taken", async || app.queue_depth(&queue).await == 0).await;

@@ -14,7 +14,7 @@ pub enum FailureKind {
     InvalidImage,
     /// Retries ran out on an internal fault (storage, Redis): answered 500.
     Internal,
-    /// The task ran over the worker's time limit (`THUMBQ_TASK_TIME_LIMIT_SECS`); not retried.
+    /// The task ran over the worker's time limit (`THUMBQ_TASK_TIME_LIMIT_SECS`); not retried: answered 422.
     TimeLimit,
 }
 

@@ -49,8 +49,9 @@ pub struct DownloadStatus {
 /// The error of a failed task, as a download tells it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DownloadError {
-    /// `invalid_image` (the upload could not be made into a thumbnail) or `internal` (retries ran out on a fault
-    /// of the service; its log has the cause).
+    /// `invalid_image` (the upload could not be made into a thumbnail), `time_limit` (not within
+    /// `THUMBQ_TASK_TIME_LIMIT_SECS`) or `internal` (retries ran out on a fault of the service; its log has the
+    /// cause).
     #[schema(example = "invalid_image")]
     pub code: String,
 }
@@ -58,7 +59,7 @@ pub struct DownloadError {
 /// Download a thumbnail, or see why it is not ready.
 ///
 /// `200` with the image once the task succeeded; `202` with the task's state while it is PENDING, STARTED or
-/// RETRY; `422` or `500` with the state and an error code when it failed; `410` when it was cancelled. With
+/// RETRY; `422` (`invalid_image`, `time_limit`) or `500` (`internal`) with the state and an error code when it failed; `410` when it was cancelled. With
 /// `?wait=N` the answer comes as soon as the task finishes, or after N seconds. A file is served only while its
 /// task's record says SUCCESS (or, for a thumbnail whose record expired, when it was not erased).
 #[utoipa::path(
@@ -93,7 +94,7 @@ pub struct DownloadError {
         (status = 404, description = "No such thumbnail (never made, deleted, or expired)", body = ErrorBody),
         (status = 410, description = "The task was cancelled (REVOKED): there will be no thumbnail", body = DownloadStatus,
             example = json!({"status": "REVOKED"})),
-        (status = 422, description = "The task failed: the image could not be processed", body = DownloadStatus,
+        (status = 422, description = "The task failed: the image could not be processed (`invalid_image`), or not within the time limit (`time_limit`)", body = DownloadStatus,
             example = json!({"status": "FAILURE", "error": {"code": "invalid_image"}})),
         (status = 429, description = "Over the anonymous rate limit of the client's address", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
@@ -152,7 +153,8 @@ pub async fn get_thumbnail(
             // The client gets the code; the cause stays here, with the task it belongs to.
             info!(task_id = %record.id, error = record.error.as_deref().unwrap_or(""), code = kind.as_str(), "download of a failed task");
             let status = match kind {
-                FailureKind::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
+                // The upload itself could not be made into a thumbnail, or not within the task time limit.
+                FailureKind::InvalidImage | FailureKind::TimeLimit => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, Some(DownloadError { code: kind.as_str().to_owned() }))
