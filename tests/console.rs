@@ -1,11 +1,15 @@
 //! What the operator's console shows and does, through the public API: every state a task entered, the actions
-//! taken on it, and the last hour's history kept in Redis (so every API process, and a reloaded page, sees it).
+//! taken on it, and the last hour's history kept in Redis (so every API process, and a reloaded page, sees it); the
+//! dead-letter actions, which never bring back an erased or cancelled task.
 
 use chrono::{Duration, Utc};
 use image::ImageFormat;
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::support::spawn_api_with;
+use crate::{
+    support::{receiver::Receiver, spawn_api_with},
+    webhooks::{webhook_settled, webhooks_on},
+};
 
 /// The statuses a task's record lists in its history, in order.
 fn statuses(history: &[thumbq_common::task::StateChange]) -> Vec<TaskStatus> {
@@ -140,5 +144,91 @@ async fn with_keys_on_dead_letter_actions_want_an_admin_key() {
         let response = app.client.request(method.clone(), format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(response.status(), 401, "{method} {path}");
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_skips_an_erased_task_drops_its_dead_letter_and_sends_no_webhook() {
+    let receiver = Receiver::start(&[200]).await;
+    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    app.start_worker().await;
+    let query = format!("callback_url={}", receiver.url);
+    crate::support::break_folder(&app.thumbnails_dir(), true);
+    let erased = app.upload_ok(sample_image(ImageFormat::Png, 40, 30), &query).await;
+    crate::support::eventually("the task is dead-lettered", async || app.peek_dead_letters().await.len() == 1).await;
+    assert_eq!(webhook_settled(&app, erased.id).await.status, TaskStatus::Failure);
+    crate::support::break_folder(&app.thumbnails_dir(), false);
+    let response = app.client.delete(format!("{}/thumbnails/{}", app.base, erased.name)).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+
+    let replay = app.client.post(format!("{}/dead-letters/replay", app.base)).send().await.unwrap();
+    assert_eq!(replay.status(), 200);
+    let done: serde_json::Value = replay.json().await.unwrap();
+    assert_eq!(done, serde_json::json!({"tasks": 0, "kept": 0, "discarded": 0, "skipped": 1}));
+    assert!(app.peek_dead_letters().await.is_empty(), "the dead letter is dropped");
+    assert_eq!(app.get(&format!("/tasks/{}", erased.id)).await.status(), 404, "no record comes back");
+    let listed: Vec<thumbq_common::TaskRecord> = app.get("/tasks").await.json().await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    assert!(!app.states.exists(erased.id).await.unwrap());
+
+    // A later task's webhook arrives after anything the replay could have set off: the erased task sent only the
+    // webhook of its failure, before it was erased.
+    let later = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), &query).await;
+    webhook_settled(&app, later.id).await;
+    let sent: Vec<String> = receiver.received().iter().map(|r| r.json()["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(sent, [erased.id.to_string(), later.id.to_string()]);
+    assert_eq!(app.get(&format!("/tasks/{}", erased.id)).await.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_cancelled_after_it_was_dead_lettered_stays_revoked_when_replayed() {
+    let receiver = Receiver::start(&[200]).await;
+    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let query = format!("callback_url={}", receiver.url);
+    let one = app.upload_ok(sample_image(ImageFormat::Png, 40, 30), &query).await;
+    let all = app.upload_ok(sample_image(ImageFormat::Png, 41, 30), &query).await;
+    // Dead-lettered unfinished, as at the delivery limit; then cancelled.
+    assert_eq!(app.dead_letter_work_queue().await, 2);
+    for task in [&one, &all] {
+        let response = app.client.delete(format!("{}/tasks/{}", app.base, task.id)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    app.start_worker().await;
+
+    let by_id = app.client.post(format!("{}/tasks/{}/replay", app.base, one.id)).send().await.unwrap();
+    assert_eq!(by_id.status(), 409);
+    let body: serde_json::Value = by_id.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("cancelled"), "{body}");
+    let replay = app.client.post(format!("{}/dead-letters/replay", app.base)).send().await.unwrap();
+    let done: serde_json::Value = replay.json().await.unwrap();
+    assert_eq!(done, serde_json::json!({"tasks": 0, "kept": 0, "discarded": 0, "skipped": 1}));
+    assert!(app.peek_dead_letters().await.is_empty(), "both dead letters are dropped");
+    for task in [&one, &all] {
+        let record = app.task(task.id).await;
+        assert_eq!(record.status, TaskStatus::Revoked);
+        assert_eq!(record.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["cancelled"]);
+        assert_eq!(statuses(&record.history), [TaskStatus::Pending, TaskStatus::Revoked]);
+    }
+
+    // A later task's webhook arrives after anything the replays could have set off: the cancelled ones sent none.
+    let later = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), &query).await;
+    webhook_settled(&app, later.id).await;
+    let sent: Vec<String> = receiver.received().iter().map(|r| r.json()["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(sent, [later.id.to_string()]);
+    assert_eq!(app.task(one.id).await.status, TaskStatus::Revoked);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_dead_letters_refuses_an_unknown_parameter_and_purges_nothing() {
+    let app = spawn_api_with(|_| {}).await;
+    app.upload_ok(sample_image(ImageFormat::Png, 40, 30), "").await;
+    assert_eq!(app.dead_letter_work_queue().await, 1);
+    let response = app.client.delete(format!("{}/dead-letters?x=1", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains('x'), "{body}");
+    assert_eq!(app.peek_dead_letters().await.len(), 1, "nothing purged");
     app.stop().await;
 }

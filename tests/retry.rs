@@ -164,7 +164,7 @@ async fn a_lasting_fault_fails_then_replays(backend: Backend) {
     let dead = DeadLetters::open(&app.settings, "test replay").await.unwrap();
     let replayed = dead.handle(&app.states, Treatment::Replay, Selection::All { limit: None }, None).await.unwrap();
     dead.close().await;
-    assert_eq!(replayed, Handled { tasks: BATCH, kept: 1, discarded: 0 });
+    assert_eq!(replayed, Handled { tasks: BATCH, kept: 1, discarded: 0, skipped: 0 });
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
     for task in &accepted {
         assert_eq!(app.task(task.id).await.attempts, 1, "a replay starts the attempts afresh");

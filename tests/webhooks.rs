@@ -14,13 +14,14 @@ use crate::support::{TestApp, eventually, receiver::Receiver, spawn_api_with};
 
 const SECRET: &str = "whsec_test_0123456789abcdef0123456789";
 
-fn webhooks_on(settings: &mut Settings, allow_private: bool) {
+/// Webhooks on, signed with [`SECRET`]; `allow_private` lets them reach a receiver on loopback.
+pub(crate) fn webhooks_on(settings: &mut Settings, allow_private: bool) {
     settings.webhook.secret = Some(Secret::new(SECRET.into()));
     settings.webhook.allow_private = allow_private;
 }
 
 /// Waits until the task's webhook log is no longer pending, and returns the record.
-async fn webhook_settled(app: &TestApp, id: TaskId) -> TaskRecord {
+pub(crate) async fn webhook_settled(app: &TestApp, id: TaskId) -> TaskRecord {
     eventually("the webhook is settled", async || {
         app.task(id).await.webhook.is_some_and(|w| w.state != WebhookState::Pending)
     })
@@ -52,7 +53,7 @@ async fn a_finished_task_posts_its_signed_record_and_a_500_is_retried_until_deli
     for request in &received {
         assert!(verified(&request.body, request.header("thumbq-signature")), "the signature verifies");
         assert!(!verified(b"{}", request.header("thumbq-signature")), "and holds for that body only");
-        assert_eq!(request.header("idempotency-key"), accepted.id.to_string());
+        assert_eq!(request.header("idempotency-key"), format!("{}:task.succeeded:0", accepted.id), "one per event");
         assert_eq!(request.header("thumbq-event"), "task.succeeded");
         assert_eq!(request.header("content-type"), "application/json");
         let body = request.json();
@@ -203,5 +204,41 @@ async fn a_callback_url_too_long_once_percent_encoded_is_refused_at_upload_not_a
     assert!(body["error"].as_str().unwrap().contains("longer than 2048 characters once normalised"), "{body}");
     assert!(app.stored_originals().await.is_empty(), "nothing was kept");
     assert!(app.redis_keys().await.iter().all(|k| !k.contains(":task:")), "nothing was recorded");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_replay_the_success_has_its_own_idempotency_key_and_retries_of_one_event_share_theirs() {
+    let receiver = Receiver::start(&[500, 200, 503, 200]).await;
+    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    app.start_worker().await;
+    crate::support::break_folder(&app.thumbnails_dir(), true);
+    let query = format!("callback_url={}", receiver.url);
+    let task = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), &query).await;
+    eventually("the task is dead-lettered", async || app.peek_dead_letters().await.len() == 1).await;
+    assert_eq!(webhook_settled(&app, task.id).await.status, TaskStatus::Failure);
+    crate::support::break_folder(&app.thumbnails_dir(), false);
+
+    let replay = app.client.post(format!("{}/tasks/{}/replay", app.base, task.id)).send().await.unwrap();
+    assert_eq!(replay.status(), 200);
+    eventually("the success's webhook is delivered", async || {
+        let record = app.task(task.id).await;
+        record.status == TaskStatus::Success && record.webhook.is_some_and(|w| w.state == WebhookState::Delivered)
+    })
+    .await;
+    let sent: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| (r.header("thumbq-event").to_owned(), r.header("idempotency-key").to_owned()))
+        .collect();
+    let (failed, succeeded) = (format!("{}:task.failed:0", task.id), format!("{}:task.succeeded:1", task.id));
+    let expected = [
+        ("task.failed", &failed),
+        ("task.failed", &failed),
+        ("task.succeeded", &succeeded),
+        ("task.succeeded", &succeeded),
+    ]
+    .map(|(event, key)| (event.to_owned(), key.clone()));
+    assert_eq!(sent, expected.to_vec(), "each event retried under its own key");
     app.stop().await;
 }

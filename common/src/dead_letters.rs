@@ -8,6 +8,10 @@
 //! afterwards; the dead-letter queue has no delivery limit, so this costs it nothing. A replayed task is published
 //! with a confirm before its dead letter is acked: a crash half-way loses nothing (it may replay a task twice, which
 //! is harmless).
+//!
+//! A replay never brings back a task that was erased (its record is gone, or expired) or cancelled (REVOKED): the
+//! record's return to PENDING is conditional inside Redis, so a concurrent erase or cancel cannot slip in between
+//! the check and the reset. Such a dead letter is skipped and dropped (acked), and counted in [`Handled::skipped`].
 
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use tracing::{info, warn};
 use crate::{
     Settings, TaskEnvelope, TaskId,
     broker::{self, BrokerError, Publisher, Topology, bounded},
-    state_store::{StateError, StateStore},
+    state_store::{StateError, StateStore, Update},
 };
 
 /// Which dead letters an action takes.
@@ -29,7 +33,7 @@ use crate::{
 pub enum Selection {
     /// Every task, or the first `limit`.
     All {
-        /// At most this many; `None` for all.
+        /// At most this many tasks, replayed, purged or skipped; `None` for all.
         limit: Option<usize>,
     },
     /// Only this task's.
@@ -39,7 +43,8 @@ pub enum Selection {
 /// What to do with the selected dead letters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Treatment {
-    /// Back to the work queue as a fresh first attempt, the record back to PENDING.
+    /// Back to the work queue as a fresh first attempt, the record back to PENDING; skipped (the dead letter
+    /// dropped) for a task erased or cancelled.
     Replay,
     /// Discarded (with every dead letter selected, the messages that are not tasks too); the record stays as it
     /// ended.
@@ -55,6 +60,9 @@ pub struct Handled {
     pub kept: usize,
     /// Messages that are not tasks (poison), discarded by a purge of every dead letter.
     pub discarded: usize,
+    /// Dead letters of tasks that were erased (or expired) or cancelled, dropped by a replay without bringing the
+    /// task back.
+    pub skipped: usize,
 }
 
 /// Why an action stopped; what was done so far stays done.
@@ -103,9 +111,16 @@ impl DeadLetters {
             match treatment {
                 Treatment::Replay => {
                     let fresh = TaskEnvelope { attempt: 1, ..envelope };
-                    states.requeue(&fresh).await?;
-                    states.record_action(id, "replayed", by).await?;
-                    self.publisher.publish_task(&fresh).await?;
+                    match states.requeue(&fresh, by).await? {
+                        Update::Applied => self.publisher.publish_task(&fresh).await?,
+                        refused => {
+                            // Erased or cancelled: the dead letter goes, the task stays as its owner left it.
+                            self.ack(message).await?;
+                            info!(task_id = %id, ?refused, "dead letter of an erased or cancelled task dropped");
+                            done.skipped += 1;
+                            continue;
+                        }
+                    }
                 }
                 Treatment::Purge => {
                     states.record_action(id, "purged", by).await?;
@@ -128,7 +143,10 @@ impl DeadLetters {
         done: &mut Handled,
     ) -> Result<Option<(TaskEnvelope, BasicGetMessage)>, DeadLetterError> {
         let every = match selection {
-            Selection::All { limit } if limit.is_some_and(|limit| done.tasks >= limit) => return Ok(None),
+            Selection::All { limit } if limit.is_some_and(|limit| done.tasks + done.skipped >= limit) => {
+                return Ok(None);
+            }
+            // One task's: after one is handled; skipped ones go on, to drop any duplicate of a gone task too.
             Selection::Task(_) if done.tasks == 1 => return Ok(None),
             Selection::All { .. } => true,
             Selection::Task(_) => false,

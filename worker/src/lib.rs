@@ -116,7 +116,11 @@ pub async fn run_from_env() -> anyhow::Result<()> {
                 done
             };
             let done = replay.await.context("failed to replay dead letters")?;
-            println!("replayed {} task(s); kept {} message(s) that are not tasks", done.tasks, done.kept);
+            println!(
+                "replayed {} task(s); skipped {} erased or cancelled task(s), their dead letters dropped; kept {} \
+                 message(s) that are not tasks",
+                done.tasks, done.skipped, done.kept
+            );
             Ok(())
         }
         ["-h" | "--help"] => {

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Deserialize;
 use thumbq_common::{
-    TaskId, TaskRecord,
+    TaskId, TaskRecord, TaskStatus,
     access::Scope,
     dead_letters::{DeadLetters, Handled, Selection, Treatment},
 };
@@ -39,6 +39,11 @@ pub struct ReplayParams {
     pub limit: Option<usize>,
 }
 
+/// Query parameters of `DELETE /dead-letters`: none, and an unknown one is a `400` as on every other route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeParams {}
+
 /// Runs one action on a connection of its own, closed afterwards whatever happened; `by` is the caller's key.
 async fn run(
     state: &AppState,
@@ -53,7 +58,8 @@ async fn run(
 }
 
 /// Replay dead letters: every dead-lettered task goes back to the work queue as a fresh first attempt, its record
-/// back to PENDING with `replayed` in its `actions`. Messages that are not tasks stay in the dead-letter queue.
+/// back to PENDING with `replayed` in its `actions`. A task erased or cancelled since is not brought back: its dead
+/// letter is dropped and counted in `skipped`. Messages that are not tasks stay in the dead-letter queue.
 #[utoipa::path(
     post,
     path = "/dead-letters/replay",
@@ -62,8 +68,8 @@ async fn run(
     params(ReplayParams),
     responses(
         (status = 200, description = "What was replayed", body = Handled,
-            example = json!({"tasks": 3, "kept": 1, "discarded": 0})),
-        (status = 400, description = "Bad limit", body = ErrorBody),
+            example = json!({"tasks": 3, "kept": 1, "discarded": 0, "skipped": 1})),
+        (status = 400, description = "Bad limit, or an unknown parameter", body = ErrorBody),
         (status = 503, description = "RabbitMQ or Redis is unavailable; what was replayed stays replayed", body = ErrorBody),
     )
 )]
@@ -75,7 +81,7 @@ pub async fn replay_dead_letters(
     caller.require(Scope::Admin)?;
     let limit = params.limit.map(|l| crate::error::in_range("limit", l, 1..=100_000)).transpose()?;
     let done = run(&state, Treatment::Replay, Selection::All { limit }, caller.key.as_deref()).await?;
-    tracing::info!(tasks = done.tasks, kept = done.kept, "dead letters replayed");
+    tracing::info!(tasks = done.tasks, kept = done.kept, skipped = done.skipped, "dead letters replayed");
     Ok(Json(done))
 }
 
@@ -88,11 +94,16 @@ pub async fn replay_dead_letters(
     security(("api_key" = ["admin"])),
     responses(
         (status = 200, description = "What was discarded", body = Handled,
-            example = json!({"tasks": 3, "kept": 0, "discarded": 1})),
+            example = json!({"tasks": 3, "kept": 0, "discarded": 1, "skipped": 0})),
+        (status = 400, description = "An unknown parameter (this route takes none)", body = ErrorBody),
         (status = 503, description = "RabbitMQ or Redis is unavailable; what was purged stays purged", body = ErrorBody),
     )
 )]
-pub async fn purge_dead_letters(State(state): State<AppState>, caller: Caller) -> Result<Json<Handled>, ApiError> {
+pub async fn purge_dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(PurgeParams {}): Query<PurgeParams>,
+) -> Result<Json<Handled>, ApiError> {
     caller.require(Scope::Admin)?;
     let done = run(&state, Treatment::Purge, Selection::All { limit: None }, caller.key.as_deref()).await?;
     tracing::info!(tasks = done.tasks, discarded = done.discarded, "dead letters purged");
@@ -100,7 +111,8 @@ pub async fn purge_dead_letters(State(state): State<AppState>, caller: Caller) -
 }
 
 /// Replay one task's dead letter: the task goes back to the work queue as a fresh first attempt; its record (now
-/// PENDING, with `replayed` in its `actions`) is the answer.
+/// PENDING, with `replayed` in its `actions`) is the answer. A task cancelled since (`409`) or erased (`404`) is
+/// not brought back; its dead letter is dropped.
 #[utoipa::path(
     post,
     path = "/tasks/{id}/replay",
@@ -111,8 +123,12 @@ pub async fn purge_dead_letters(State(state): State<AppState>, caller: Caller) -
     responses(
         (status = 200, description = "Replayed: the record, now PENDING", body = TaskRecord),
         (status = 400, description = "Not a task id", body = ErrorBody),
-        (status = 404, description = "The task has no dead letter", body = ErrorBody,
+        (status = 404, description = "The task has no dead letter, or was erased (its dead letter is dropped)",
+            body = ErrorBody,
             example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has no dead letter"})),
+        (status = 409, description = "The task was cancelled (REVOKED): it stays so, its dead letter is dropped",
+            body = ErrorBody,
+            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 was cancelled; its dead letter was dropped"})),
         (status = 503, description = "RabbitMQ or Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -124,9 +140,15 @@ pub async fn replay_task(
     caller.require(Scope::Admin)?;
     let id: TaskId = id.parse()?;
     let done = run(&state, Treatment::Replay, Selection::Task(id), caller.key.as_deref()).await?;
-    if done.tasks == 0 {
-        return Err(ApiError::NotFound(format!("task {id} has no dead letter")));
+    let record = state.states.get(id).await?;
+    match record {
+        Some(record) if done.tasks > 0 => Ok(Json(state.present(record))),
+        Some(record) if done.skipped > 0 && record.status == TaskStatus::Revoked => {
+            Err(ApiError::Conflict(format!("task {id} was cancelled; its dead letter was dropped")))
+        }
+        None if done.skipped > 0 => {
+            Err(ApiError::NotFound(format!("task {id} was erased; its dead letter was dropped")))
+        }
+        _ => Err(ApiError::NotFound(format!("task {id} has no dead letter"))),
     }
-    let record = state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))?;
-    Ok(Json(state.present(record)))
 }

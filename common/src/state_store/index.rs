@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
 use super::{StateError, StateStore, codec, event};
-use crate::task::{StateChange, TaskEnvelope, TaskId, TaskRecord, TaskStatus};
+use crate::task::{TaskId, TaskRecord, TaskStatus};
 
 /// A task's position in the indexes, `<creation ms>:<id>`; handed to clients as the cursor of the next page.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,24 +189,6 @@ impl StateStore {
             pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
         }
         pipe
-    }
-
-    /// Puts a task back to PENDING with no attempts, whatever its state: the operator's override when replaying a
-    /// dead letter. Keeps the source info, the history (a PENDING entry added) and the actions; recreates the
-    /// record if it expired.
-    pub async fn requeue(&self, envelope: &TaskEnvelope) -> Result<(), StateError> {
-        let fresh = TaskRecord::pending(envelope, None);
-        let record = match self.get(envelope.id).await? {
-            Some(previous) => {
-                let mut history = previous.history;
-                history.extend(fresh.history.iter().cloned().map(|change| StateChange { at: Utc::now(), ..change }));
-                let (source, owner, actions) = (previous.source, previous.owner, previous.actions);
-                TaskRecord { source, owner, history, actions, ..fresh }
-            }
-            None => fresh,
-        };
-        self.delete(&record).await?;
-        self.create(&record).await
     }
 
     /// Tasks that reached SUCCESS and FAILURE since `since` (at most an hour back); cancelled ones count in neither.

@@ -10,7 +10,8 @@
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
 //! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`access`]).
 //!
-//! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis.
+//! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis; so does a
+//! replay's return to PENDING ([`requeue`]), refused for an erased or cancelled task.
 
 pub mod access;
 pub mod codec;
@@ -20,6 +21,7 @@ pub mod event;
 pub mod history;
 pub mod index;
 pub mod keys;
+pub mod requeue;
 pub mod transition;
 pub mod workers;
 

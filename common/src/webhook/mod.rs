@@ -2,13 +2,26 @@
 //! record there, signed ([`signature`]), to an address the guard allows ([`guard`]). Each delivery is a message of
 //! its own lane of queues (`<queue>.webhooks`, its delay queues, its dead letters), so a slow receiver holds up
 //! other webhooks at most, never thumbnails.
+//!
+//! Each event has its own `Idempotency-Key` ([`idempotency_key`]): retries of one delivery share it, so a receiver
+//! can drop duplicates, while the events of a replayed task (`task.failed`, then `task.succeeded`) differ.
 
 pub mod guard;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};
 
-use crate::task::TaskId;
+use crate::{
+    state_store::requeue,
+    task::{TaskId, TaskRecord},
+};
+
+/// The `Idempotency-Key` of a delivery of `record` announcing `event`: `<task id>:<event>:<generation>`, where
+/// the generation counts the task's replays ([`requeue::replays`]). Derived from the record the attempt sends, so
+/// every retry of one event sends the same key; a task ends once per generation, so no two events share one.
+pub fn idempotency_key(record: &TaskRecord, event: &str) -> String {
+    format!("{}:{event}:{}", record.id, requeue::replays(record))
+}
 
 /// Version of [`WebhookMessage`]'s JSON layout.
 pub const WEBHOOK_VERSION: u32 = 1;

@@ -13,7 +13,7 @@ use thumbq_common::{
     broker::{BrokerError, Publisher},
     task::{TaskEnvelope, TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
     telemetry_metrics,
-    webhook::WebhookMessage,
+    webhook::{WebhookMessage, idempotency_key},
 };
 use tracing::{Instrument, info, info_span, warn};
 
@@ -74,11 +74,12 @@ async fn attempt(
         }
     };
     let event = event_name(record.status);
+    let key = idempotency_key(&record, event);
     let mut log = record.webhook.clone().unwrap_or(WebhookLog { state: WebhookState::Pending, attempts: vec![] });
     let body = serde_json::to_vec(&ctx.links.present(TaskRecord { webhook: None, ..record }))
         .expect("a record always serialises");
     let started = Instant::now();
-    let result = sender.send(&message.url, message.id, event, body).await;
+    let result = sender.send(&message.url, &key, event, body).await;
     let queue = &ctx.settings.amqp.queue;
     let max_attempts = ctx.settings.webhook.max_attempts;
     let error = result.as_ref().err().map(ToString::to_string);

@@ -9,7 +9,6 @@ use reqwest::{
 use thumbq_common::{
     access::Secret,
     settings::WebhookSettings,
-    task::TaskId,
     webhook::{guard, signature},
 };
 
@@ -98,9 +97,9 @@ impl Sender {
         Some(Self { client, secret, allow_private: settings.allow_private })
     }
 
-    /// POSTs `body` (a task record, JSON) to `url`: signed, with the task id as idempotency key. `Ok` with the
-    /// status on a 2xx.
-    pub async fn send(&self, url: &str, id: TaskId, event: &str, body: Vec<u8>) -> Result<u16, DeliveryError> {
+    /// POSTs `body` (a task record, JSON) to `url`: signed, with the event's idempotency key
+    /// ([`idempotency_key`](thumbq_common::webhook::idempotency_key)). `Ok` with the status on a 2xx.
+    pub async fn send(&self, url: &str, key: &str, event: &str, body: Vec<u8>) -> Result<u16, DeliveryError> {
         // Checked again here: the settings may have changed since the upload, and a literal address never reaches
         // the resolver.
         let url = guard::check_url(url, self.allow_private).map_err(|e| DeliveryError::Refused(e.to_string()))?;
@@ -111,7 +110,7 @@ impl Sender {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(concat!("thumbq-webhook/", env!("CARGO_PKG_VERSION"))))
             .header(signature::SIGNATURE_HEADER, signed)
-            .header("Idempotency-Key", id.to_string())
+            .header("Idempotency-Key", key)
             .header("Thumbq-Event", event)
             .body(body);
         let mut response = request.send().await.map_err(|e| classify(&e))?;

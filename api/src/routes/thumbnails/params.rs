@@ -57,8 +57,9 @@ pub struct UploadParams {
     pub focus: Option<String>,
     /// An http(s) URL the task's record is POSTed to when it ends (SUCCESS, FAILURE or REVOKED), signed in the
     /// `Thumbq-Signature` header (`t=…,v1=…`: HMAC-SHA256 of `<t>.<body>` with the service's webhook secret), with
-    /// the task id as `Idempotency-Key`. Retried with backoff; never to loopback, private, link-local or metadata
-    /// addresses unless the service allows them. Needs `THUMBQ_WEBHOOK_SECRET` on the service.
+    /// `<task id>:<event>:<replays>` as `Idempotency-Key`. Retried with backoff; never to loopback, private, link-local or metadata
+    /// addresses, nor any other special-purpose range of the IANA registries, unless the service allows them. Needs
+    /// `THUMBQ_WEBHOOK_SECRET` on the service.
     #[param(example = "https://hooks.example.com/thumbq", max_length = 2048)]
     pub callback_url: Option<String>,
 }

@@ -1,0 +1,94 @@
+//! Replaying a task: its record back to PENDING as one Lua script run inside Redis, so a concurrent erase (the
+//! record deleted) or cancel (REVOKED) either happens first, and the replay is refused, or after, and acts on the
+//! replayed task. Nothing brings back a record that is gone or a task that was cancelled.
+
+use redis::Script;
+
+use super::{StateError, StateStore, Update, codec, event};
+use crate::task::{OperatorAction, TaskEnvelope, TaskRecord, TaskStatus};
+
+/// The action a replay records in the task's `actions`.
+pub const REPLAYED: &str = "replayed";
+
+/// How often the task was replayed: its generation, 0 for a task never replayed. Derived from the record's
+/// `actions` (the script below writes the action with the reset, in one step), so every reader of one version of
+/// the record agrees on it; the webhooks' idempotency keys carry it.
+pub fn replays(record: &TaskRecord) -> usize {
+    record.actions.iter().filter(|a| a.action == REPLAYED).count()
+}
+
+// KEYS: 1 record, 2 the index of every task, 3.. the status indexes in TaskStatus::ALL order (see the generated
+// header). ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 the index entry, 5 the action (JSON), 6 the prefix of
+// the per-key indexes, then the fresh record's field/value pairs.
+const BODY: &str = r"
+local cur = redis.call('HMGET', KEYS[1], 'status', 'index', 'source', 'owner', 'history', 'actions')
+if not cur[1] then return 'MISSING' end
+if cur[1] == 'REVOKED' then return cur[1] end
+redis.call('DEL', KEYS[1])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if cur[3] then redis.call('HSET', KEYS[1], 'source', cur[3]) end
+if cur[4] then redis.call('HSET', KEYS[1], 'owner', cur[4]) end
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local log = cur[5] and cjson.decode(cur[5]) or {}
+log[#log + 1] = {status = 'PENDING', at = ms, attempt = 0}
+while #log > 50 do table.remove(log, 1) end
+redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
+local actions = cur[6] and cjson.decode(cur[6]) or {}
+actions[#actions + 1] = cjson.decode(ARGV[5])
+redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions), 'index', ARGV[4])
+if cur[2] then
+  for i = 2, #KEYS do redis.call('ZREM', KEYS[i], cur[2]) end
+end
+if cur[4] then
+  if cur[2] then redis.call('ZREM', ARGV[6] .. cur[4], cur[2]) end
+  redis.call('ZADD', ARGV[6] .. cur[4], 0, ARGV[4])
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[4])
+redis.call('ZADD', index.PENDING, 0, ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 'OK'
+";
+
+/// The script: the status indexes' table generated from [`TaskStatus`], then [`BODY`].
+fn script() -> Script {
+    let index: Vec<String> =
+        TaskStatus::ALL.iter().enumerate().map(|(i, s)| format!("{s} = KEYS[{}]", i + 3)).collect();
+    Script::new(&format!("local index = {{{}}}\n{BODY}", index.join(", ")))
+}
+
+impl StateStore {
+    /// Puts a task back to PENDING with no attempts, `replayed` (by the key `by`) added to its actions: the
+    /// operator's override when replaying a dead letter. Keeps the source, the owner, the history (a PENDING entry
+    /// added) and the actions. Refused, changing nothing, when the record is gone ([`Update::Missing`]: erased or
+    /// expired) or the task was cancelled ([`Update::Refused`] with REVOKED).
+    pub async fn requeue(&self, envelope: &TaskEnvelope, by: Option<&str>) -> Result<Update, StateError> {
+        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(script);
+        let fresh = TaskRecord::pending(envelope, None);
+        let entry = super::IndexEntry::of(fresh.id, fresh.created_at);
+        let action = OperatorAction { at: chrono::Utc::now(), action: REPLAYED.to_owned(), by: by.map(str::to_owned) };
+        let mut invocation = SCRIPT.key(self.keys.task(fresh.id));
+        for index in self.keys.indexes() {
+            invocation.key(index);
+        }
+        invocation
+            .arg(self.keys.events())
+            .arg(event::payload(fresh.id, TaskStatus::Pending))
+            .arg(self.ttl.as_secs())
+            .arg(entry.as_str())
+            .arg(codec::json(&action))
+            .arg(self.keys.index_of_owner(""));
+        // The script appends to the stored history and actions rather than replacing them.
+        for (field, value) in codec::to_fields(&fresh).into_iter().filter(|(f, _)| !matches!(*f, "history" | "actions"))
+        {
+            invocation.arg(field).arg(value);
+        }
+        let reply: String = self.run_durable(async |conn| invocation.invoke_async(conn).await).await?;
+        Ok(match reply.as_str() {
+            "OK" => Update::Applied,
+            "MISSING" => Update::Missing,
+            other => Update::Refused(other.parse().map_err(|reason| StateError::Corrupt { id: fresh.id, reason })?),
+        })
+    }
+}
