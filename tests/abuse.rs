@@ -171,7 +171,7 @@ async fn with_keys_off_only_loopback_and_configured_hosts_are_answered() {
     for host in [format!("attacker.example:{port}"), "attacker.example".into(), format!("127.0.0.1.nip.io:{port}")] {
         let answer = get("/tasks", &host).await;
         assert!(answer.starts_with("HTTP/1.1 421"), "{host}: {answer}");
-        assert!(answer.contains("\"error\""), "{answer}");
+        assert!(answer.contains("\"code\":\"host_not_allowed\""), "{answer}");
     }
     let mut stream = connect_from(&app, [127, 0, 0, 1]).await;
     let delete = format!("DELETE /dead-letters HTTP/1.1\r\nHost: attacker.example:{port}\r\nConnection: close\r\n\r\n");

@@ -1,4 +1,4 @@
-//! Bad input and missing services: the right status, a JSON `{"error": …}` body, and nothing left behind.
+//! Bad input and missing services: the right status, a JSON `{"error": …, "code": …}` body, and nothing left behind.
 
 use image::ImageFormat;
 use thumbq_common::{
@@ -9,14 +9,27 @@ use thumbq_common::{
 
 use crate::support::{TestApp, spawn_api_with, spawn_app};
 
-/// Asserts the status and that the body is `{"error": "<non-empty message>"}`; returns the message.
-async fn expect_error(response: reqwest::Response, status: u16) -> String {
+/// Asserts the status and that the body is `{"error": "<non-empty message>", "code": "<snake_case>"}`; returns the
+/// message and the code.
+async fn error_of(response: reqwest::Response, status: u16) -> (String, String) {
     assert_eq!(response.status(), status);
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: serde_json::Value = response.json().await.unwrap();
     let message = body["error"].as_str().unwrap_or_else(|| panic!("no error message in {body}")).to_owned();
-    assert!(!message.is_empty());
-    message
+    let code = body["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_owned();
+    assert!(!message.is_empty() && !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    (message, code)
+}
+
+/// [`error_of`], for tests that read the message.
+async fn expect_error(response: reqwest::Response, status: u16) -> String {
+    error_of(response, status).await.0
+}
+
+/// Asserts the status and the code of an error answer: what a program branches on.
+async fn expect_code(response: reqwest::Response, status: u16, code: &str) {
+    let (message, got) = error_of(response, status).await;
+    assert_eq!(got, code, "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,25 +37,23 @@ async fn uploads_that_are_not_usable_images_are_refused_with_the_right_status() 
     let app = spawn_api_with(|_| {}).await;
     let png = || sample_image(ImageFormat::Png, 32, 32);
 
-    let empty = expect_error(app.upload(Vec::new(), "").await, 400).await;
-    assert!(empty.contains("empty"), "{empty}");
-    let text = expect_error(app.upload(b"just some text, named x.png".to_vec(), "").await, 415).await;
-    assert!(text.contains("not an image"), "{text}");
-    let unsupported = expect_error(app.upload(b"P6\n2 2\n255\n000000000000".to_vec(), "").await, 415).await;
-    assert!(unsupported.contains("unsupported"), "{unsupported}");
-    let bomb = expect_error(app.upload(png_header(100_000, 100_000), "").await, 422).await;
-    assert!(bomb.contains("100000x100000"), "{bomb}");
-    expect_error(app.upload(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRbroken".to_vec(), "").await, 422).await;
+    expect_code(app.upload(Vec::new(), "").await, 400, "missing_image").await;
+    expect_code(app.upload(b"just some text, named x.png".to_vec(), "").await, 415, "not_an_image").await;
+    expect_code(app.upload(b"P6\n2 2\n255\n000000000000".to_vec(), "").await, 415, "unsupported_format").await;
+    expect_code(app.upload(png_header(100_000, 100_000), "").await, 422, "too_many_pixels").await;
+    let broken = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRbroken".to_vec();
+    expect_code(app.upload(broken, "").await, 422, "unreadable_image").await;
 
     let wrong_field = expect_error(app.upload_field("file", png(), "").await, 400).await;
     assert!(wrong_field.contains("`image`") && wrong_field.contains("file"), "{wrong_field}");
-    expect_error(app.upload_raw(png(), "text/plain", "").await, 415).await;
-    expect_error(app.upload_raw(png(), "", "").await, 400).await;
+    expect_code(app.upload_raw(png(), "text/plain", "").await, 415, "unsupported_content_type").await;
+    expect_code(app.upload_raw(png(), "", "").await, 400, "missing_image").await;
     expect_error(app.upload_raw(Vec::new(), "image/png", "").await, 400).await;
 
-    for query in ["width=0", "height=2049", "width=abc", "fit=zoom", "format=gif", "widht=10"] {
-        expect_error(app.upload(png(), query).await, 400).await;
+    for query in ["width=0", "height=2049", "width=abc", "fit=zoom", "format=gif"] {
+        expect_code(app.upload(png(), query).await, 400, "invalid_parameter").await;
     }
+    expect_code(app.upload(png(), "widht=10").await, 400, "unknown_parameter").await;
     assert!(TestApp::files_in(&app.originals_dir()).is_empty(), "refused uploads store nothing");
     assert!(app.redis_keys().await.is_empty(), "refused uploads record nothing");
     app.stop().await;
@@ -53,7 +64,7 @@ async fn an_upload_over_the_size_limit_is_refused_with_413() {
     let app = spawn_api_with(|s| s.limits.max_upload_bytes = 10_000).await;
     let big = sample_image(ImageFormat::Bmp, 100, 100); // 30 KB of pixels
     assert!(big.len() > 10_000);
-    expect_error(app.upload(big.clone(), "").await, 413).await;
+    expect_code(app.upload(big.clone(), "").await, 413, "too_large").await;
     expect_error(app.upload_raw(big, "image/bmp", "").await, 413).await;
     let small = sample_image(ImageFormat::Png, 8, 8);
     assert_eq!(app.upload(small, "").await.status(), 202);

@@ -74,3 +74,44 @@ async fn swagger_ui_is_served_from_the_binary_without_external_requests() {
     assert_eq!(script.status(), 200, "the Swagger UI bundle is vendored into the binary");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_describes_the_running_configuration() {
+    let operation = |doc: &serde_json::Value, path: &str, method: &str| doc["paths"][path][method].clone();
+    let names = |op: &serde_json::Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .map_or_else(Vec::new, |p| p.iter().map(|p| p["name"].as_str().unwrap().into()).collect())
+    };
+
+    // The default (keys off, no webhook secret, no signed URLs): nothing a client could not use.
+    let app = spawn_api_with(|_| {}).await;
+    let plain: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    app.stop().await;
+    let upload = operation(&plain, "/thumbnails", "post");
+    assert!(upload["security"].is_null() && upload["responses"]["401"].is_null(), "{upload}");
+    assert!(!names(&upload).contains(&"callback_url".into()), "no webhooks without THUMBQ_WEBHOOK_SECRET");
+    let download = names(&operation(&plain, "/thumbnails/{name}", "get"));
+    assert!(!download.contains(&"sig".into()) && !download.contains(&"expires".into()), "{download:?}");
+    assert!(plain["components"]["securitySchemes"]["api_key"].is_null());
+
+    // Keys, webhooks and signed URLs on: each appears where it applies.
+    let app = spawn_api_with(|s| {
+        s.access.auth = thumbq_common::settings::AuthMode::Keys;
+        s.webhook.secret = Some(thumbq_common::access::Secret::new("a-webhook-secret".into()));
+        s.access.signed_urls = Some(thumbq_common::settings::UrlSigning {
+            key: thumbq_common::access::Secret::new("a-test-signing-key-of-32-chars-at-least".into()),
+            ttl: std::time::Duration::from_secs(60),
+        });
+    })
+    .await;
+    let full: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    app.stop().await;
+    let upload = operation(&full, "/thumbnails", "post");
+    assert_eq!(upload["security"][0]["api_key"][0], "upload");
+    assert!(upload["responses"]["401"].is_object());
+    assert!(names(&upload).contains(&"callback_url".into()));
+    let download = names(&operation(&full, "/thumbnails/{name}", "get"));
+    assert!(download.contains(&"sig".into()) && download.contains(&"expires".into()), "{download:?}");
+    assert!(full["components"]["securitySchemes"]["api_key"].is_object());
+}

@@ -22,7 +22,11 @@ use thumbq_common::{
     state_store::access::RateVerdict,
 };
 
-use crate::{client::client_ip, error::ApiError, state::AppState};
+use crate::{
+    client::client_ip,
+    error::{ApiError, ErrorCode},
+    state::AppState,
+};
 
 /// Who is calling.
 #[derive(Clone, Debug)]
@@ -40,10 +44,14 @@ impl Caller {
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         match &self.key {
             _ if self.scopes.allow(scope) => Ok(()),
-            None => Err(ApiError::Unauthorized(format!(
-                "this needs an API key with the `{scope}` scope: send `Authorization: Bearer <key>`"
-            ))),
-            Some(name) => Err(ApiError::Forbidden(format!("the key {name:?} does not have the `{scope}` scope"))),
+            None => Err(ApiError::Unauthorized(
+                ErrorCode::MissingKey,
+                format!("this needs an API key with the `{scope}` scope: send `Authorization: Bearer <key>`"),
+            )),
+            Some(name) => Err(ApiError::Forbidden(
+                ErrorCode::MissingScope,
+                format!("the key {name:?} does not have the `{scope}` scope"),
+            )),
         }
     }
 
@@ -59,7 +67,7 @@ impl Caller {
         if self.owns(record.owner.as_deref()) {
             Ok(record)
         } else {
-            Err(ApiError::NotFound(format!("no task {}", record.id)))
+            Err(ApiError::NotFound(ErrorCode::TaskNotFound, format!("no task {}", record.id)))
         }
     }
 
@@ -127,7 +135,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 async fn refuse(state: &AppState, address: Option<IpAddr>, why: &str) -> Response {
     match charge_address(state, address).await.filter(|v| !v.allowed) {
         Some(verdict) => too_many(verdict),
-        None => ApiError::Unauthorized(why.into()).into_response(),
+        None => ApiError::Unauthorized(ErrorCode::InvalidKey, why.into()).into_response(),
     }
 }
 

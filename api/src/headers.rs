@@ -24,7 +24,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use thumbq_common::settings::{AllowedHosts, AuthMode};
 
-use crate::{error::ApiError, routes::dashboard::PAGE, state::AppState};
+use crate::{
+    error::{ApiError, ErrorCode},
+    routes::dashboard::PAGE,
+    state::AppState,
+};
 
 /// The Swagger UI's policy: its scripts and styles are files served from here; it styles elements inline and
 /// draws icons from `data:` URLs.
@@ -67,6 +71,7 @@ pub async fn secure(State(state): State<AppState>, request: Request, next: Next)
     if writes && keyless && is_cross_site(request.headers(), &state) {
         return with_headers(
             ApiError::Forbidden(
+                ErrorCode::CrossSite,
                 "cross-site request refused: a page on another site may not upload or delete here without a key \
                  (allow its origin with THUMBQ_CORS_ORIGINS)"
                     .into(),

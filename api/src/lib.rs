@@ -26,10 +26,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 use tracing::info;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{error::ApiError, openapi::ApiDoc, state::AppState, upload::MULTIPART_OVERHEAD};
+use crate::{
+    error::{ApiError, ErrorCode},
+    state::AppState,
+    upload::MULTIPART_OVERHEAD,
+};
 
 /// The complete application: routes, documentation, limits, tracing and timeouts.
 pub fn app(state: AppState) -> Router {
@@ -44,8 +47,8 @@ pub fn app(state: AppState) -> Router {
     // any body is read.
     let router = Router::new()
         .merge(routes::router())
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .fallback(|| async { ApiError::NotFound("no such route; see /docs".into()) })
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document(&state.settings)))
+        .fallback(|| async { ApiError::NotFound(ErrorCode::RouteNotFound, "no such route; see /docs".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(axum::middleware::from_fn(routes::metrics::track_http))
         .layer(body_limit)

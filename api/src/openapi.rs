@@ -1,12 +1,18 @@
 //! The OpenAPI document, served at `/openapi.json` and browsed with the vendored Swagger UI at `/docs`.
+//!
+//! [`document`] describes the running configuration, not every configuration: operations list the API key only when
+//! keys are on, `callback_url` exists only where webhooks can be signed, and `expires`/`sig` only with signed URLs.
+//! A client generated from it, or a schema-driven fuzzer, then meets the server it reads about.
 
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        Content, HttpMethod, Ref, ResponseBuilder,
+        Content, HttpMethod, Ref, RefOr, ResponseBuilder,
         security::{Http, HttpAuthScheme, SecurityScheme},
     },
 };
+
+use thumbq_common::{Settings, settings::AuthMode};
 
 use crate::{error::ErrorBody, routes};
 
@@ -51,6 +57,39 @@ pub const API_KEY: &str = "api_key";
 )]
 pub struct ApiDoc;
 
+/// The document of an API running with `settings` (see the module's doc).
+pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
+    let mut openapi = ApiDoc::openapi();
+    let keys = settings.access.auth == AuthMode::Keys;
+    let webhooks = settings.webhook.secret.is_some();
+    let signed = settings.access.signed_urls.is_some();
+    for (path, item) in &mut openapi.paths.paths {
+        for operation in [&mut item.get, &mut item.post, &mut item.delete].into_iter().flatten() {
+            if !keys {
+                operation.security = None;
+                // No key can be missing or unknown (a 403 remains: cross-site writes are refused).
+                operation.responses.responses.retain(|status, _| status != "401");
+            }
+            let parameters = operation.parameters.get_or_insert_with(Vec::new);
+            parameters.retain(|p| match p {
+                RefOr::T(p) => match p.name.as_str() {
+                    "callback_url" => webhooks,
+                    "expires" | "sig" => signed || path != "/thumbnails/{name}",
+                    _ => true,
+                },
+                RefOr::Ref(_) => true,
+            });
+            if parameters.is_empty() {
+                operation.parameters = None;
+            }
+        }
+    }
+    if !keys && let Some(components) = openapi.components.as_mut() {
+        components.security_schemes.remove(API_KEY);
+    }
+    openapi
+}
+
 /// Adds the API-key scheme, and to every operation that lists it the `401`, `403` and `429` answers, once here
 /// rather than in every route's annotations.
 struct KeyedRoutes;
@@ -65,14 +104,14 @@ impl Modify for KeyedRoutes {
                 .into(),
         );
         components.add_security_scheme(API_KEY, SecurityScheme::Http(bearer));
-        let error = |description: &str, example: &str| {
+        let error = |description: &str, example: &str, code: &str| {
             ResponseBuilder::new()
                 .description(description)
                 .content(
                     "application/json",
                     Content::builder()
                         .schema(Some(Ref::from_schema_name("ErrorBody")))
-                        .example(Some(serde_json::json!({ "error": example })))
+                        .example(Some(serde_json::json!({ "error": example, "code": code })))
                         .build(),
                 )
                 .build()
@@ -91,13 +130,18 @@ impl Modify for KeyedRoutes {
                     error(
                         "No API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)",
                         "unknown or revoked API key",
+                        "invalid_key",
                     )
                     .into(),
                 );
                 responses.insert(
                     "403".into(),
-                    error("The key lacks the scope this needs", "the key \"ci\" does not have the `admin` scope")
-                        .into(),
+                    error(
+                        "The key lacks the scope this needs",
+                        "the key \"ci\" does not have the `admin` scope",
+                        "missing_scope",
+                    )
+                    .into(),
                 );
                 responses.insert(
                     "429".into(),
@@ -105,6 +149,7 @@ impl Modify for KeyedRoutes {
                         "Over the rate limit (see `Retry-After` and the `RateLimit-*` headers), or, for an upload, \
                          over the key's storage quota",
                         "too many requests: over the rate limit; retry in 1 s",
+                        "rate_limited",
                     )
                     .into(),
                 );

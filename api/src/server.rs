@@ -100,8 +100,9 @@ pub async fn serve(
 /// The `429` a connection over its address's cap gets before it is closed. Written by hand: no request is read, so
 /// no HTTP machinery is spent on it.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
-    retry-after: 1\r\nconnection: close\r\ncontent-length: 112\r\n\r\n\
-    {\"error\":\"too many open connections from your address (THUMBQ_MAX_CONNECTIONS_PER_CLIENT); reuse or close some\"}";
+    retry-after: 1\r\nconnection: close\r\ncontent-length: 142\r\n\r\n\
+    {\"error\":\"too many open connections from your address (THUMBQ_MAX_CONNECTIONS_PER_CLIENT); reuse or close some\",\
+    \"code\":\"too_many_connections\"}";
 
 /// Answers a connection over its address's cap and closes it. What the client sent is read (a little, briefly)
 /// first, so that closing does not reset the connection before the client reads the answer.
@@ -182,6 +183,7 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 429 "));
         assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
-        assert!(serde_json::from_str::<serde_json::Value>(body).unwrap()["error"].is_string());
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(body["error"].is_string() && body["code"] == "too_many_connections", "{body}");
     }
 }

@@ -24,7 +24,11 @@ use thumbq_common::{
 };
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{access::Caller, error::ApiError, state::AppState};
+use crate::{
+    access::Caller,
+    error::{ApiError, ErrorCode},
+    state::AppState,
+};
 
 /// The multipart field that carries the image.
 pub const FIELD: &str = "image";
@@ -90,12 +94,12 @@ impl FromRequest<AppState> for Upload {
         } else if content_type.starts_with("image/") || content_type.starts_with("application/octet-stream") {
             req.into_body().into_data_stream().map_err(|e| body_error(&e)).boxed()
         } else if content_type.is_empty() {
-            return Err(ApiError::BadRequest(format!("no Content-Type: {}", how_to_upload())));
+            return Err(ApiError::BadRequest(ErrorCode::MissingImage, format!("no Content-Type: {}", how_to_upload())));
         } else {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "Content-Type {content_type} is not accepted: {}",
-                how_to_upload()
-            )));
+            return Err(ApiError::UnsupportedMediaType(
+                ErrorCode::UnsupportedContentType,
+                format!("Content-Type {content_type} is not accepted: {}", how_to_upload()),
+            ));
         };
         let budget_kib = state.settings.limits.upload_memory_mb.saturating_mul(1024);
         // Fused: a refusal drains what is left, perhaps after the end was already read.
@@ -239,7 +243,10 @@ async fn acquire(
     match tokio::time::timeout(MEMORY_WAIT, semaphore.acquire_many_owned(kib)).await {
         Ok(Ok(permit)) => Ok(permit),
         Ok(Err(closed)) => Err(ApiError::Internal(closed.to_string())),
-        Err(_) => Err(ApiError::Busy("too many uploads in flight (THUMBQ_UPLOAD_MEMORY_MB); try again shortly".into())),
+        Err(_) => Err(ApiError::Busy(
+            ErrorCode::UploadsBusy,
+            "too many uploads in flight (THUMBQ_UPLOAD_MEMORY_MB); try again shortly".into(),
+        )),
     }
 }
 
@@ -256,7 +263,7 @@ async fn image_field(
 ) -> Result<BoxStream<'static, Result<Bytes, ApiError>>, ApiError> {
     let content_type = content_type.and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+        .map_err(|e| ApiError::BadRequest(ErrorCode::MalformedBody, format!("malformed multipart body: {e}")))?;
     let limits = multer::SizeLimit::new().whole_stream((max + MULTIPART_OVERHEAD) as u64);
     let mut multipart = multer::Multipart::with_constraints(
         body.into_data_stream(),
@@ -277,19 +284,21 @@ async fn image_field(
         seen.push(name);
     }
     let found = if seen.is_empty() { "no fields".to_owned() } else { format!("field(s) {}", seen.join(", ")) };
-    Err(ApiError::BadRequest(format!("missing multipart field `{FIELD}` (found {found})")))
+    Err(ApiError::BadRequest(ErrorCode::MissingImage, format!("missing multipart field `{FIELD}` (found {found})")))
 }
 
 fn multipart_error(e: &multer::Error, max: usize) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => too_large(max),
-        multer::Error::StreamReadFailed(inner) => ApiError::BadRequest(format!("the upload was cut off: {inner}")),
-        other => ApiError::BadRequest(format!("malformed multipart body: {other}")),
+        multer::Error::StreamReadFailed(inner) => {
+            ApiError::BadRequest(ErrorCode::UploadCutOff, format!("the upload was cut off: {inner}"))
+        }
+        other => ApiError::BadRequest(ErrorCode::MalformedBody, format!("malformed multipart body: {other}")),
     }
 }
 
 fn body_error(e: &axum::Error) -> ApiError {
-    ApiError::BadRequest(format!("the upload was cut off: {e}"))
+    ApiError::BadRequest(ErrorCode::UploadCutOff, format!("the upload was cut off: {e}"))
 }
 
 /// The `413` of an upload over `max` bytes.

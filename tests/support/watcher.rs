@@ -22,19 +22,6 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// The next status of task `id` not yet returned by `next`; fails the test after [`DEADLINE`].
-    pub async fn next(&mut self, id: TaskId) -> TaskStatus {
-        let wait = async {
-            loop {
-                if let Some(at) = self.seen.iter().position(|(i, _)| *i == id) {
-                    return self.seen.remove(at).1;
-                }
-                self.receive().await;
-            }
-        };
-        tokio::time::timeout(DEADLINE, wait).await.unwrap_or_else(|_| panic!("no event for {id} within {DEADLINE:?}"))
-    }
-
     /// Waits until `count` different tasks have reached `status`.
     pub async fn until_count(&mut self, status: TaskStatus, count: usize) {
         let reached = |seen: &[(TaskId, TaskStatus)]| {

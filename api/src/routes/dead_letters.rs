@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 
 use crate::{
     access::Caller,
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::{Path, Query},
     state::AppState,
 };
@@ -125,10 +125,10 @@ pub async fn purge_dead_letters(
         (status = 400, description = "Not a task id", body = ErrorBody),
         (status = 404, description = "The task has no dead letter, or was erased (its dead letter is dropped)",
             body = ErrorBody,
-            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has no dead letter"})),
+            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has no dead letter", "code": "no_dead_letter"})),
         (status = 409, description = "The task was cancelled (REVOKED): it stays so, its dead letter is dropped",
             body = ErrorBody,
-            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 was cancelled; its dead letter was dropped"})),
+            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 was cancelled; its dead letter was dropped", "code": "task_cancelled"})),
         (status = 503, description = "RabbitMQ or Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -143,12 +143,13 @@ pub async fn replay_task(
     let record = state.states.get(id).await?;
     match record {
         Some(record) if done.tasks > 0 => Ok(Json(state.present(record))),
-        Some(record) if done.skipped > 0 && record.status == TaskStatus::Revoked => {
-            Err(ApiError::Conflict(format!("task {id} was cancelled; its dead letter was dropped")))
-        }
+        Some(record) if done.skipped > 0 && record.status == TaskStatus::Revoked => Err(ApiError::Conflict(
+            ErrorCode::TaskCancelled,
+            format!("task {id} was cancelled; its dead letter was dropped"),
+        )),
         None if done.skipped > 0 => {
-            Err(ApiError::NotFound(format!("task {id} was erased; its dead letter was dropped")))
+            Err(ApiError::NotFound(ErrorCode::TaskErased, format!("task {id} was erased; its dead letter was dropped")))
         }
-        _ => Err(ApiError::NotFound(format!("task {id} has no dead letter"))),
+        _ => Err(ApiError::NotFound(ErrorCode::NoDeadLetter, format!("task {id} has no dead letter"))),
     }
 }

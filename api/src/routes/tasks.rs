@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 
 use crate::{
     access::Caller,
-    error::{ApiError, ErrorBody, in_range},
+    error::{ApiError, ErrorBody, ErrorCode, in_range},
     extract::{Path, Query},
     state::AppState,
 };
@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
         (status = 401, description = "Keys are on and the request has no valid key", body = ErrorBody),
         (status = 403, description = "The key lacks the `read` scope", body = ErrorBody),
         (status = 404, description = "No such task (never existed, expired, or another key's)", body = ErrorBody,
-            example = json!({"error": "no task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11"})),
+            example = json!({"error": "no task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11", "code": "task_not_found"})),
         (status = 429, description = "Over the rate limit", body = ErrorBody),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
@@ -58,7 +58,7 @@ pub async fn get_task(
 /// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
 async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
     let id: TaskId = id.parse()?;
-    state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no task {id}")))
+    state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(ErrorCode::TaskNotFound, format!("no task {id}")))
 }
 
 /// Cancel a task that has not finished: it becomes REVOKED (Celery's name), no thumbnail is made, its original is
@@ -77,7 +77,7 @@ async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
         (status = 404, description = "No such task (never existed, expired, or another key's)", body = ErrorBody),
         (status = 409, description = "The task has finished (SUCCESS or FAILURE); delete its thumbnail instead",
             body = ErrorBody,
-            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has finished (SUCCESS); to erase it, DELETE /thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"})),
+            example = json!({"error": "task 6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11 has finished (SUCCESS); to erase it, DELETE /thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg", "code": "already_finished"})),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -94,12 +94,12 @@ pub async fn cancel_task(
         }
         Update::Refused(TaskStatus::Revoked) => {}
         Update::Refused(status) => {
-            return Err(ApiError::Conflict(format!(
-                "task {} has finished ({status}); to erase it, DELETE /thumbnails/{}",
-                record.id, record.name
-            )));
+            return Err(ApiError::Conflict(
+                ErrorCode::AlreadyFinished,
+                format!("task {} has finished ({status}); to erase it, DELETE /thumbnails/{}", record.id, record.name),
+            ));
         }
-        Update::Missing => return Err(ApiError::NotFound(format!("no task {}", record.id))),
+        Update::Missing => return Err(ApiError::NotFound(ErrorCode::TaskNotFound, format!("no task {}", record.id))),
     }
     // A worker that meets the REVOKED record deletes the original too: a failure here is not the client's.
     if let Err(e) = state.store.delete_original(record.id).await {
@@ -124,7 +124,7 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<usize>,
     /// Where to continue: the `cursor` of the previous page's `Link: <…>; rel="next"` header. Opaque.
-    #[param(value_type = Option<String>, pattern = r"^[0-9]{13}:[0-9a-f-]{36}$",
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{13}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
         example = "1763891584028:6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
     pub cursor: Option<String>,
 }
@@ -146,7 +146,7 @@ pub struct ListParams {
         (status = 200, description = "Task records, newest first", body = Vec<TaskRecord>,
             headers(("Link" = String, description = "`<path of the next page>; rel=\"next\"`, when there is one"))),
         (status = 400, description = "Bad status, limit or cursor", body = ErrorBody,
-            example = json!({"error": "limit must be between 1 and 100, got 0"})),
+            example = json!({"error": "limit must be between 1 and 100, got 0", "code": "invalid_parameter"})),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -159,7 +159,9 @@ pub async fn list_tasks(
     let limit = in_range("limit", params.limit.unwrap_or(20), 1..=MAX_LIMIT)?;
     let cursor = params
         .cursor
-        .map(|c| c.parse::<IndexEntry>().map_err(|e| ApiError::BadRequest(format!("cursor: {e}"))))
+        .map(|c| {
+            c.parse::<IndexEntry>().map_err(|e| ApiError::BadRequest(ErrorCode::InvalidCursor, format!("cursor: {e}")))
+        })
         .transpose()?;
     let page = state.states.list(params.status, caller.listing_owner(), limit, cursor.as_ref()).await?;
     let records: Vec<TaskRecord> = page.records.into_iter().map(|r| state.present(r)).collect();

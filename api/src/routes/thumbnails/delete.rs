@@ -8,7 +8,7 @@ use thumbq_common::{access::Scope, task::ThumbnailName};
 use super::parse_name;
 use crate::{
     access::Caller,
-    error::{ApiError, ErrorBody, store_unavailable},
+    error::{ApiError, ErrorBody, ErrorCode, store_unavailable},
     extract::Path,
     state::AppState,
 };
@@ -52,7 +52,7 @@ pub async fn delete_thumbnail(
     let record = caller.owned(record)?;
     if !record.has_file(&name) {
         // Not one of the task's files (another extension or rendition): nothing is touched.
-        return Err(ApiError::NotFound(format!("no thumbnail named {name}")));
+        return Err(ApiError::NotFound(ErrorCode::ThumbnailNotFound, format!("no thumbnail named {name}")));
     }
     if !record.status.is_terminal() {
         state.states.revoke(record.id).await?;

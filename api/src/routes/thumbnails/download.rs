@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{IMMUTABLE, ImageBytes, MAX_WAIT_SECS};
 use crate::{
-    error::{ApiError, ErrorBody, in_range, store_unavailable},
+    error::{ApiError, ErrorBody, ErrorCode, in_range, store_unavailable},
     extract::{Path, Query},
     state::AppState,
 };
@@ -87,10 +87,10 @@ pub struct DownloadError {
             example = json!({"status": "STARTED"})),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "Not a thumbnail name, or a bad `wait`", body = ErrorBody,
-            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif>"})),
+            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif>", "code": "invalid_name"})),
         (status = 401, description = "Keys are on and the request carries an unknown or malformed key", body = ErrorBody),
         (status = 403, description = "Signed URLs are on and this one is unsigned, wrongly signed or expired", body = ErrorBody,
-            example = json!({"error": "the URL has expired: ask the API for a fresh one"})),
+            example = json!({"error": "the URL has expired: ask the API for a fresh one", "code": "url_expired"})),
         (status = 404, description = "No such thumbnail (never made, deleted, or expired)", body = ErrorBody),
         (status = 410, description = "The task was cancelled (REVOKED): there will be no thumbnail", body = DownloadStatus,
             example = json!({"status": "REVOKED"})),
@@ -114,7 +114,7 @@ pub async fn get_thumbnail(
         signer.verify(&name.to_string(), params.expires, params.sig.as_deref(), chrono::Utc::now())?;
     }
     let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);
-    let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
+    let not_found = || ApiError::NotFound(ErrorCode::ThumbnailNotFound, format!("no thumbnail named {name}"));
     let record = match state.states.get(name.id).await {
         Ok(record) => record,
         // Without Redis the store answers alone: a stored thumbnail is final (written atomically, never changed),
@@ -172,7 +172,7 @@ pub async fn get_thumbnail(
 /// A thumbnail without a record: its record expired (thumbnails outlive records), was lost in a Redis failover,
 /// or the task was erased. The first two are served (and the record rebuilt), an erased one is not.
 async fn unrecorded(state: &AppState, name: &ThumbnailName, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no thumbnail named {name}"));
+    let not_found = || ApiError::NotFound(ErrorCode::ThumbnailNotFound, format!("no thumbnail named {name}"));
     if state.states.erased(name.id).await? {
         return Err(not_found());
     }

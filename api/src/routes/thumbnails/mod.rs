@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use self::params::UploadParams;
 use crate::{
     access::Caller,
-    error::{ApiError, ErrorBody, store_unavailable},
+    error::{ApiError, ErrorBody, ErrorCode, store_unavailable},
     extract::Query,
     state::AppState,
     upload::{self, Upload},
@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
 pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
     name.parse().map_err(|()| {
         ApiError::BadRequest(
+            ErrorCode::InvalidName,
             "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif> or <uuid>-<rendition>.<ext>".into(),
         )
     })
@@ -106,23 +107,23 @@ pub struct Accepted {
         (status = 202, description = "Accepted and queued", body = Accepted,
             headers(("Location" = String, description = "Path of the thumbnail, `/thumbnails/{name}`"))),
         (status = 400, description = "Missing `image` field, empty upload or bad parameter", body = ErrorBody,
-            example = json!({"error": "missing multipart field `image` (found field(s) file)"})),
+            example = json!({"error": "missing multipart field `image` (found field(s) file)", "code": "missing_image"})),
         (status = 401, description = "Keys are on and the request has no valid key (answered before the body is read)", body = ErrorBody),
         (status = 403, description = "The key lacks the `upload` scope (answered before the body is read)", body = ErrorBody),
         (status = 429, description = "Over the rate limit, or the key's storage quota is taken by unfinished tasks", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 413, description = "Upload over the size limit (answered from `Content-Length` alone when it says so)",
-            body = ErrorBody, example = json!({"error": "the upload is larger than the limit of 26214400 bytes"})),
+            body = ErrorBody, example = json!({"error": "the upload is larger than the limit of 26214400 bytes", "code": "too_large"})),
         (status = 414, description = "The request's URI (with its query) is over 8 KiB", body = ErrorBody),
         (status = 415, description = "Not an image, or an unsupported format", body = ErrorBody,
-            example = json!({"error": "the upload is not an image (its first bytes match no known image format)"})),
+            example = json!({"error": "the upload is not an image (its first bytes match no known image format)", "code": "not_an_image"})),
         (status = 422, description = "Unreadable header, or more pixels than the limit", body = ErrorBody,
-            example = json!({"error": "the image is 100000x100000 pixels, over the limit of 50000000 pixels"})),
+            example = json!({"error": "the image is 100000x100000 pixels, over the limit of 50000000 pixels", "code": "too_many_pixels"})),
         (status = 503, description = "RabbitMQ, Redis or the file store is unavailable, the work queue is full \
             (`THUMBQ_MAX_QUEUE_DEPTH`), or too many uploads are being read (`THUMBQ_UPLOAD_MEMORY_MB`); nothing is kept; \
             retry after `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait")),
-            example = json!({"error": "rabbitmq is unavailable; try again shortly"})),
+            example = json!({"error": "rabbitmq is unavailable; try again shortly", "code": "service_unavailable"})),
     )
 )]
 pub async fn create_thumbnail(

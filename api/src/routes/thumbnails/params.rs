@@ -13,7 +13,7 @@ use thumbq_common::{
 };
 use utoipa::IntoParams;
 
-use crate::error::{ApiError, in_range};
+use crate::error::{ApiError, ErrorCode, in_range};
 
 /// Optional query parameters of an upload.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -81,16 +81,20 @@ impl Asked {
     fn check(self) -> Result<ResizeArgs, ApiError> {
         let Self { width, height, fit, format, quality, lossless, focus, auto_focus } = self;
         if lossless && format != OutputFormat::Webp {
-            return Err(ApiError::BadRequest(format!("lossless applies to webp only, not to {}", format.name())));
+            return Err(ApiError::BadRequest(
+                ErrorCode::InvalidParameter,
+                format!("lossless applies to webp only, not to {}", format.name()),
+            ));
         }
         let quality = quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
         if quality.is_some() && (format == OutputFormat::Png || lossless) {
             return Err(ApiError::BadRequest(
+                ErrorCode::InvalidParameter,
                 "quality applies to lossy outputs only: jpeg, avif, or webp without lossless".into(),
             ));
         }
         if (focus.is_some() || auto_focus) && fit != Fit::Cover {
-            return Err(ApiError::BadRequest("focus applies to fit=cover only".into()));
+            return Err(ApiError::BadRequest(ErrorCode::InvalidParameter, "focus applies to fit=cover only".into()));
         }
         let width = in_range("width", width, 1..=ResizeArgs::MAX_SIDE)?;
         let height = in_range("height", height, 1..=ResizeArgs::MAX_SIDE)?;
@@ -109,8 +113,9 @@ impl UploadParams {
         max_work_ms: u64,
     ) -> Result<TaskEnvelope, ApiError> {
         let (id, now) = (TaskId::new(), Utc::now());
-        let work =
-            |outputs: &[ResizeArgs]| check_work(outputs, max_work_ms).map_err(|e| ApiError::BadRequest(e.to_string()));
+        let work = |outputs: &[ResizeArgs]| {
+            check_work(outputs, max_work_ms).map_err(|e| ApiError::BadRequest(ErrorCode::TooMuchWork, e.to_string()))
+        };
         let specs = self.renditions(presets)?;
         if specs.is_empty() {
             let args = self.args(source)?;
@@ -119,6 +124,7 @@ impl UploadParams {
         }
         if self.width.is_some() || self.height.is_some() {
             return Err(ApiError::BadRequest(
+                ErrorCode::InvalidParameter,
                 "width and height size the single thumbnail: with preset or sizes, the sizes come from those".into(),
             ));
         }
@@ -126,14 +132,21 @@ impl UploadParams {
             .iter()
             .map(|spec| {
                 let args = self.rendition_args(spec, source).map_err(|e| match e {
-                    ApiError::BadRequest(reason) => ApiError::BadRequest(format!("rendition {}: {reason}", spec.name)),
+                    ApiError::BadRequest(code, reason) => {
+                        ApiError::BadRequest(code, format!("rendition {}: {reason}", spec.name))
+                    }
                     other => other,
                 })?;
                 Ok((spec.name.clone(), args))
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         // The upload's own options fill in where they mean something; one that fits no rendition is a mistake.
-        let unused = |what: &str| ApiError::BadRequest(format!("{what} applies to none of the renditions asked for"));
+        let unused = |what: &str| {
+            ApiError::BadRequest(
+                ErrorCode::InvalidParameter,
+                format!("{what} applies to none of the renditions asked for"),
+            )
+        };
         let used = |test: fn(&ResizeArgs) -> bool| renditions.iter().any(|(_, args)| test(args));
         if self.quality.is_some() && !used(|a| a.format != OutputFormat::Png && !a.lossless) {
             return Err(unused("quality"));
@@ -157,19 +170,28 @@ impl UploadParams {
         for name in list(&self.preset) {
             let preset = presets.iter().find(|p| p.name.as_str() == name).ok_or_else(|| {
                 let known: Vec<&str> = presets.iter().map(|p| p.name.as_str()).collect();
-                ApiError::BadRequest(format!("no preset named {name:?}; this service has: {}", known.join(", ")))
+                ApiError::BadRequest(
+                    ErrorCode::UnknownPreset,
+                    format!("no preset named {name:?}; this service has: {}", known.join(", ")),
+                )
             })?;
             specs.push(preset.clone());
         }
         for size in list(&self.sizes) {
-            specs.push(RenditionSpec::size(&size).map_err(ApiError::BadRequest)?);
+            specs.push(RenditionSpec::size(&size).map_err(|e| ApiError::BadRequest(ErrorCode::InvalidParameter, e))?);
         }
         if specs.len() > MAX_RENDITIONS {
-            return Err(ApiError::BadRequest(format!("at most {MAX_RENDITIONS} renditions per upload")));
+            return Err(ApiError::BadRequest(
+                ErrorCode::TooManyRenditions,
+                format!("at most {MAX_RENDITIONS} renditions per upload"),
+            ));
         }
         // Sizes are named in their canonical spelling (`01x1` is `1x1`), so comparing names compares sizes.
         if let Some(twice) = specs.iter().enumerate().find(|(i, s)| specs[..*i].iter().any(|o| o.name == s.name)) {
-            return Err(ApiError::BadRequest(format!("rendition {} is asked for twice", twice.1.name)));
+            return Err(ApiError::BadRequest(
+                ErrorCode::DuplicateRendition,
+                format!("rendition {} is asked for twice", twice.1.name),
+            ));
         }
         Ok(specs)
     }
@@ -179,10 +201,12 @@ impl UploadParams {
         let Some(url) = &self.callback_url else { return Ok(None) };
         if webhooks.secret.is_none() {
             return Err(ApiError::BadRequest(
+                ErrorCode::WebhooksDisabled,
                 "this service sends no webhooks: callback_url needs THUMBQ_WEBHOOK_SECRET on the server".into(),
             ));
         }
-        let url = guard::check_url(url, webhooks.allow_private).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let url = guard::check_url(url, webhooks.allow_private)
+            .map_err(|e| ApiError::BadRequest(ErrorCode::CallbackUrlRefused, e.to_string()))?;
         Ok(Some(url.to_string()))
     }
 
@@ -227,8 +251,12 @@ impl UploadParams {
 
 /// `x,y` with each in 0..=1.
 fn parse_focus(text: &str) -> Result<Focus, ApiError> {
-    let invalid =
-        || ApiError::BadRequest(format!("focus must be auto, or x,y with each between 0 and 1, got {text:?}"));
+    let invalid = || {
+        ApiError::BadRequest(
+            ErrorCode::InvalidParameter,
+            format!("focus must be auto, or x,y with each between 0 and 1, got {text:?}"),
+        )
+    };
     let (x, y) = text.split_once(',').ok_or_else(invalid)?;
     let fraction = |v: &str| v.trim().parse::<f32>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(invalid);
     Ok(Focus { x: fraction(x)?, y: fraction(y)? })

@@ -1,7 +1,7 @@
 //! The API's errors and their HTTP form.
 //!
 //! Rule: handlers return [`ApiError`]; each variant's doc names its status; [`IntoResponse`] turns every one into
-//! `{"error": "<message for a person>"}`. Causes of 5xx answers are logged here and never sent to the client.
+//! `{"error": "<message for a person>", "code": "<stable_snake_case>"}` (see [`ErrorCode`]). Causes of 5xx answers are logged here and never sent to the client.
 //! Extractor rejections (bad path, bad query, bad multipart) are converted into the same shape once, through the
 //! extractors of `extract.rs`; error answers made by the framework (405, 408, …) through [`json_errors`].
 
@@ -18,6 +18,9 @@ use thumbq_common::{
 };
 use utoipa::ToSchema;
 
+mod code;
+pub use code::ErrorCode;
+
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -27,23 +30,25 @@ pub struct ErrorBody {
     /// What went wrong, for a person.
     #[schema(example = "width must be between 1 and 2048, got 0")]
     pub error: String,
+    /// What went wrong, for a program: stable across versions (see docs/api.md).
+    pub code: ErrorCode,
 }
 
 /// An error answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: a parameter, field or name is wrong or missing.
-    #[error("{0}")]
-    BadRequest(String),
-    /// 401 with `WWW-Authenticate: Bearer`: no API key, or an unknown one.
-    #[error("{0}")]
-    Unauthorized(String),
+    #[error("{1}")]
+    BadRequest(ErrorCode, String),
+    /// 401 with `WWW-Authenticate: Bearer`: no API key (`missing_key`), or an unknown one (`invalid_key`).
+    #[error("{1}")]
+    Unauthorized(ErrorCode, String),
     /// 403: the key lacks the scope, or the task is another key's.
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{1}")]
+    Forbidden(ErrorCode, String),
     /// 404: no such task or thumbnail.
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{1}")]
+    NotFound(ErrorCode, String),
     /// 421: the request names a host this API does not answer to (keys off: see `THUMBQ_ALLOWED_HOSTS`).
     #[error("{0}")]
     WrongHost(String),
@@ -54,8 +59,8 @@ pub enum ApiError {
     #[error("{0}")]
     Timeout(String),
     /// 409: the request conflicts with the task's state (cancelling a finished task).
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{1}")]
+    Conflict(ErrorCode, String),
     /// 413: the upload is larger than the limit.
     #[error("{0}")]
     TooLarge(String),
@@ -66,11 +71,11 @@ pub enum ApiError {
     #[error("{0}")]
     HeadersTooLarge(String),
     /// 415: the upload is not an image of an accepted format.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
+    #[error("{1}")]
+    UnsupportedMediaType(ErrorCode, String),
     /// 422: the image header is unreadable or over the pixel limit.
-    #[error("{0}")]
-    Unprocessable(String),
+    #[error("{1}")]
+    Unprocessable(ErrorCode, String),
     /// 429 with `Retry-After` (the seconds given): over the rate limit.
     #[error("too many requests: over the rate limit; retry in {0} s")]
     TooManyRequests(u64),
@@ -86,32 +91,56 @@ pub enum ApiError {
         cause: String,
     },
     /// 503 with `Retry-After`: the service is at capacity (the work queue is full, too many uploads in flight).
-    #[error("{0}")]
-    Busy(String),
+    #[error("{1}")]
+    Busy(ErrorCode, String),
     /// 500: a bug or an unexpected fault; the cause is logged only.
     #[error("internal error")]
     Internal(String),
 }
 
 impl ApiError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(code, _)
+            | Self::Unauthorized(code, _)
+            | Self::Forbidden(code, _)
+            | Self::NotFound(code, _)
+            | Self::Conflict(code, _)
+            | Self::UnsupportedMediaType(code, _)
+            | Self::Unprocessable(code, _)
+            | Self::Busy(code, _) => *code,
+            Self::WrongHost(_) => ErrorCode::HostNotAllowed,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Self::Timeout(_) => ErrorCode::RequestTimeout,
+            Self::TooLarge(_) => ErrorCode::TooLarge,
+            Self::UriTooLong(_) => ErrorCode::UriTooLong,
+            Self::HeadersTooLarge(_) => ErrorCode::HeadersTooLarge,
+            Self::TooManyRequests(_) => ErrorCode::RateLimited,
+            Self::OverQuota(_) => ErrorCode::OverQuota,
+            Self::Unavailable { .. } => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(..) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(..) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(..) => StatusCode::FORBIDDEN,
+            Self::NotFound(..) => StatusCode::NOT_FOUND,
             Self::WrongHost(_) => StatusCode::MISDIRECTED_REQUEST,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(..) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) | Self::OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable { .. } | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnsupportedMediaType(..) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } | Self::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,19 +153,20 @@ impl IntoResponse for ApiError {
                 tracing::warn!(dependency, error = %cause, "dependency unavailable")
             }
             Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
-            Self::Busy(reason) => tracing::warn!(error = %reason, "at capacity"),
+            Self::Busy(_, reason) => tracing::warn!(error = %reason, "at capacity"),
             _ => {}
         }
-        let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
+        let mut response =
+            (self.status(), Json(ErrorBody { error: self.to_string(), code: self.code() })).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::Unavailable { .. } | Self::Busy(_) | Self::OverQuota(_) => {
+            Self::Unavailable { .. } | Self::Busy(..) | Self::OverQuota(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             Self::TooManyRequests(seconds) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
-            Self::Unauthorized(_) => {
+            Self::Unauthorized(..) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"thumbq\""));
             }
             _ => {}
@@ -148,16 +178,22 @@ impl IntoResponse for ApiError {
 impl From<ProbeError> for ApiError {
     fn from(e: ProbeError) -> Self {
         match e {
-            ProbeError::Empty => Self::BadRequest(e.to_string()),
-            ProbeError::NotAnImage | ProbeError::Unsupported(_) => Self::UnsupportedMediaType(e.to_string()),
-            ProbeError::Unreadable { .. } | ProbeError::TooLarge { .. } => Self::Unprocessable(e.to_string()),
+            ProbeError::Empty => Self::BadRequest(ErrorCode::MissingImage, e.to_string()),
+            ProbeError::NotAnImage => Self::UnsupportedMediaType(ErrorCode::NotAnImage, e.to_string()),
+            ProbeError::Unsupported(_) => Self::UnsupportedMediaType(ErrorCode::UnsupportedFormat, e.to_string()),
+            ProbeError::Unreadable { .. } => Self::Unprocessable(ErrorCode::UnreadableImage, e.to_string()),
+            ProbeError::TooLarge { .. } => Self::Unprocessable(ErrorCode::TooManyPixels, e.to_string()),
         }
     }
 }
 
 impl From<SignatureError> for ApiError {
     fn from(e: SignatureError) -> Self {
-        Self::Forbidden(e.to_string())
+        let code = match e {
+            SignatureError::Expired => ErrorCode::UrlExpired,
+            SignatureError::Unsigned | SignatureError::Invalid => ErrorCode::InvalidSignature,
+        };
+        Self::Forbidden(code, e.to_string())
     }
 }
 
@@ -173,9 +209,10 @@ impl From<StateError> for ApiError {
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
         match e {
-            BrokerError::QueueFull(_) => {
-                Self::Busy("the work queue is full (THUMBQ_MAX_QUEUE_DEPTH); try again later".into())
-            }
+            BrokerError::QueueFull(_) => Self::Busy(
+                ErrorCode::QueueFull,
+                "the work queue is full (THUMBQ_MAX_QUEUE_DEPTH); try again later".into(),
+            ),
             other => Self::Unavailable { dependency: "rabbitmq", cause: other.to_string() },
         }
     }
@@ -183,7 +220,7 @@ impl From<BrokerError> for ApiError {
 
 impl From<InvalidTaskId> for ApiError {
     fn from(e: InvalidTaskId) -> Self {
-        Self::BadRequest(e.to_string())
+        Self::BadRequest(ErrorCode::InvalidTaskId, e.to_string())
     }
 }
 
@@ -198,13 +235,17 @@ impl From<DeadLetterError> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(e: QueryRejection) -> Self {
-        Self::BadRequest(format!("invalid query parameters: {}", e.body_text()))
+        let text = e.body_text();
+        // serde's own wording for a field `deny_unknown_fields` refuses.
+        let code =
+            if text.contains("unknown field") { ErrorCode::UnknownParameter } else { ErrorCode::InvalidParameter };
+        Self::BadRequest(code, format!("invalid query parameters: {text}"))
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(e: PathRejection) -> Self {
-        Self::BadRequest(format!("invalid path: {}", e.body_text()))
+        Self::BadRequest(ErrorCode::InvalidParameter, format!("invalid path: {}", e.body_text()))
     }
 }
 
@@ -223,13 +264,14 @@ pub async fn json_errors(request: axum::extract::Request, next: axum::middleware
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed("method not allowed; see the Allow header".into()),
         StatusCode::REQUEST_TIMEOUT => ApiError::Timeout("the request took too long".into()),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the request body is too large".into()),
-        StatusCode::NOT_FOUND => ApiError::NotFound("no such route; see /docs".into()),
+        StatusCode::NOT_FOUND => ApiError::NotFound(ErrorCode::RouteNotFound, "no such route; see /docs".into()),
         other => {
             let reason = other.canonical_reason().unwrap_or("error").to_lowercase();
             let (mut parts, _) = response.into_parts();
             parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             parts.headers.remove(header::CONTENT_LENGTH);
-            let body = serde_json::to_vec(&ErrorBody { error: reason }).unwrap_or_default();
+            let code = if other.is_server_error() { ErrorCode::Internal } else { ErrorCode::InvalidParameter };
+            let body = serde_json::to_vec(&ErrorBody { error: reason, code }).unwrap_or_default();
             return Response::from_parts(parts, axum::body::Body::from(body));
         }
     };
@@ -252,7 +294,8 @@ pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::BadRequest(format!("{name} must be between {} and {}, got {value}", range.start(), range.end())))
+        let message = format!("{name} must be between {} and {}, got {value}", range.start(), range.end());
+        Err(ApiError::BadRequest(ErrorCode::InvalidParameter, message))
     }
 }
 
