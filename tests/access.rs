@@ -267,8 +267,25 @@ async fn a_storage_quota_counts_unfinished_uploads_and_frees_as_they_end() {
     assert_eq!((first.0, second.0), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
     let (status, refused) = upload().await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
-    assert!(refused["error"].as_str().unwrap().contains("quota"), "{refused}");
+    assert_eq!(refused["code"], "over_quota", "{refused}");
     assert_eq!(TestApp::files_in(&app.originals_dir()).len(), 2, "nothing of the refused upload is kept");
+
+    // One upload larger than the whole quota: waiting would never help, so it is a 413, not a 429.
+    let small = KeySpec { quota_bytes: Some(100_000), ..KeySpec::new("small", "upload".parse().unwrap()) };
+    let small_key = generate_key();
+    app.states.create_key(&small, &small_key, false).await.unwrap();
+    let form = reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(png.clone()));
+    let whole = app
+        .client
+        .post(format!("{}/thumbnails", app.base))
+        .bearer_auth(&small_key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = whole.json().await.unwrap();
+    assert!(body["code"] == "too_large" && body["error"].as_str().unwrap().contains("whole storage quota"), "{body}");
 
     // A cancelled task frees its share at once.
     let cancel = app.client.delete(first.1["status_url"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap();

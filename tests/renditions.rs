@@ -97,6 +97,9 @@ async fn a_rendition_request_that_makes_no_sense_is_a_400_that_says_why_and_queu
         ("preset=small&format=png&quality=80", "quality applies to none of the renditions"),
         ("sizes=10x10&fit=contain&focus=auto", "focus applies to none of the renditions"),
         ("preset=card&lossless=true", "lossless applies to none of the renditions"),
+        ("preset=card&format=png", "format (each fixes its own) applies to none"),
+        ("preset=card&quality=50", "quality applies to none of the renditions"),
+        ("preset=card&fit=contain", "fit (each fixes its own) applies to none"),
         ("preset=small&quality=0&format=jpeg", "rendition small: quality must be"),
     ] {
         let response = app.upload(image.clone(), query).await;

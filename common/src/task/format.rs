@@ -24,7 +24,8 @@ pub enum Fit {
 pub enum OutputFormat {
     /// PNG, lossless, keeps transparency.
     Png,
-    /// JPEG, lossy, no transparency.
+    /// JPEG, lossy, no transparency (`jpg`, its file extension, is accepted for it too).
+    #[serde(alias = "jpg")]
     Jpeg,
     /// WebP, lossy (or lossless on request), keeps transparency.
     Webp,

@@ -175,8 +175,8 @@ pub struct TaskRecord {
     /// What operators did to it, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<OperatorAction>,
-    /// The name of the API key that uploaded it; none when keys are off.
-    #[serde(default)]
+    /// The name of the API key that uploaded it; absent when keys are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "mobile-app")]
     pub owner: Option<String>,
     /// Absolute URL of the thumbnail (signed when signed URLs are on); added by the API to its answers, not stored.

@@ -30,7 +30,8 @@ pub enum Refusal {
     /// An address that is not on the public internet.
     #[error(
         "callback_url reaches {0}, an internal address (loopback, private, link-local, metadata or another \
-         special-purpose range that is not globally reachable): refused"
+         special-purpose range that is not globally reachable): refused (a receiver inside your own network needs \
+         THUMBQ_WEBHOOK_ALLOW_PRIVATE=1 on the service)"
     )]
     Internal(IpAddr),
     /// A cloud metadata service's name.

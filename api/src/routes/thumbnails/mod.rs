@@ -198,6 +198,14 @@ async fn accept(
     let id = envelope.id;
     let queued = async {
         if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota)
+            && length > quota
+        {
+            // Waiting would never help: this one upload is larger than the whole quota.
+            return Err(ApiError::TooLarge(format!(
+                "the upload is {length} bytes, larger than the whole storage quota of the key {owner:?} ({quota} bytes)"
+            )));
+        }
+        if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota)
             && let Err(used) = state.states.reserve_quota(owner, id, length, quota).await?
         {
             return Err(ApiError::OverQuota(format!(

@@ -147,8 +147,21 @@ impl UploadParams {
                 format!("{what} applies to none of the renditions asked for"),
             )
         };
+        // One rule for every option (stumbling block 4 of issue 24): it is used by a rendition that leaves it open
+        // and where it means something; a preset that fixes an option (`card=…:png:q70`) leaves it closed.
         let used = |test: fn(&ResizeArgs) -> bool| renditions.iter().any(|(_, args)| test(args));
-        if self.quality.is_some() && !used(|a| a.format != OutputFormat::Png && !a.lossless) {
+        let open = |fixed: fn(&RenditionSpec) -> bool| specs.iter().any(|spec| !fixed(spec));
+        if self.format.is_some() && !open(|s| s.format.is_some()) {
+            return Err(unused("format (each fixes its own)"));
+        }
+        if self.fit.is_some() && !open(|s| s.fit.is_some()) {
+            return Err(unused("fit (each fixes its own)"));
+        }
+        let lossy_and_open = specs
+            .iter()
+            .zip(&renditions)
+            .any(|(spec, (_, a))| spec.quality.is_none() && a.format != OutputFormat::Png && !a.lossless);
+        if self.quality.is_some() && !lossy_and_open {
             return Err(unused("quality"));
         }
         if self.focus.is_some() && !used(|a| a.fit == Fit::Cover) {
