@@ -74,8 +74,13 @@ pub struct DownloadError {
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
     ),
     responses(
-        (status = 200, description = "The thumbnail (`image/png`, `image/jpeg`, `image/webp` or `image/avif`)", content_type = "image/*",
-            body = ImageBytes,
+        (status = 200, description = "The thumbnail, in the format its name's extension gives",
+            content(
+                (ImageBytes = "image/png"),
+                (ImageBytes = "image/jpeg"),
+                (ImageBytes = "image/webp"),
+                (ImageBytes = "image/avif"),
+            ),
             headers(
                 ("ETag" = String, description = "Strong validator; send it back in If-None-Match"),
                 ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`: a thumbnail never changes"),

@@ -97,10 +97,17 @@ pub struct Accepted {
     security(("api_key" = ["upload"])),
     params(UploadParams),
     request_body(
-        description = "The image, as multipart field `image` or as the raw body with an image/* content type.",
+        description = "The image, as multipart field `image` or as the raw body with the image's content type (any \
+            image/* type is read the same: the format comes from the bytes).",
         content(
             (UploadForm = "multipart/form-data"),
-            (ImageBytes = "image/*"),
+            (ImageBytes = "image/jpeg"),
+            (ImageBytes = "image/png"),
+            (ImageBytes = "image/webp"),
+            (ImageBytes = "image/gif"),
+            (ImageBytes = "image/bmp"),
+            (ImageBytes = "image/tiff"),
+            (ImageBytes = "application/octet-stream"),
         ),
     ),
     responses(
