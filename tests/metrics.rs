@@ -84,3 +84,18 @@ async fn every_metric_has_help_failure_counters_start_at_zero_and_methods_are_bo
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_process_exports_only_what_it_counts() {
+    // A process of its own: in this test binary the in-process API and workers share one recorder.
+    let app = spawn_api_with(|_| {}).await;
+    let api = crate::support::process::ApiProcess::spawn(&app.settings).await;
+    let text = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
+    let queue = &app.settings.amqp.queue;
+    assert!(text.contains(&format!("thumbq_tasks_published_total{{queue=\"{queue}\"}} 0")), "{text}");
+    for worker_only in ["thumbq_tasks_finished_total", "thumbq_task_retries_total", "thumbq_dead_letters_total"] {
+        assert!(!text.contains(worker_only), "the API exports the worker's {worker_only} at 0:\n{text}");
+    }
+    drop(api);
+    app.stop().await;
+}

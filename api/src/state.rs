@@ -48,7 +48,7 @@ impl AppState {
         let publisher = PublisherLink::start(settings.amqp.clone(), topology, "thumbq-api");
         let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone());
         let metrics = thumbq_common::telemetry_metrics::install();
-        thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);
+        thumbq_common::telemetry_metrics::zero_api_counters(&settings.amqp.queue);
         Ok(Self {
             store,
             states,

@@ -64,9 +64,15 @@ pub fn render(handle: &PrometheusHandle) -> String {
     handle.render()
 }
 
-/// Creates every task counter's label sets at 0, for a queue with retry attempts up to `max_attempts`.
-pub fn zero_task_counters(queue: &str) {
+/// Creates the API's counters' label sets at 0: what the API itself counts, and nothing a worker counts (an API
+/// exporting `thumbq_tasks_finished_total` at 0 would add a flat series beside the workers' real ones).
+pub fn zero_api_counters(queue: &str) {
     counter!("thumbq_tasks_published_total", "queue" => queue.to_owned()).absolute(0);
+    zero_reconnects();
+}
+
+/// Creates a worker's counters' label sets at 0: tasks finished, retried and dead-lettered, webhook deliveries.
+pub fn zero_worker_counters(queue: &str) {
     for status in ["success", "failure"] {
         counter!("thumbq_tasks_finished_total", "queue" => queue.to_owned(), "status" => status).absolute(0);
     }
@@ -74,11 +80,15 @@ pub fn zero_task_counters(queue: &str) {
         counter!("thumbq_dead_letters_total", "queue" => queue.to_owned(), "reason" => reason).absolute(0);
     }
     counter!("thumbq_task_retries_total", "queue" => queue.to_owned()).absolute(0);
-    for dependency in ["redis", "rabbitmq"] {
-        counter!("thumbq_reconnects_total", "dependency" => dependency).absolute(0);
-    }
     for outcome in WEBHOOK_OUTCOMES {
         counter!("thumbq_webhook_deliveries_total", "queue" => queue.to_owned(), "outcome" => outcome).absolute(0);
+    }
+    zero_reconnects();
+}
+
+fn zero_reconnects() {
+    for dependency in ["redis", "rabbitmq"] {
+        counter!("thumbq_reconnects_total", "dependency" => dependency).absolute(0);
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
         .keeping_successes_for(settings.store.thumbnail_ttl);
     let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
     thumbq_common::telemetry_metrics::install();
-    thumbq_common::telemetry_metrics::zero_task_counters(&settings.amqp.queue);
+    thumbq_common::telemetry_metrics::zero_worker_counters(&settings.amqp.queue);
     if let Some(address) = settings.worker.metrics {
         metrics_listener::start(address, shutdown.clone())
             .await
