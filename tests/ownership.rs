@@ -191,6 +191,11 @@ async fn a_thumbnail_erased_while_its_task_ran_is_never_served() {
     app.store.put_thumbnail(&kept_name, sample_image(ImageFormat::Jpeg, 10, 10)).await.unwrap();
     assert_eq!(app.get(&format!("/thumbnails/{}", kept.name)).await.status(), StatusCode::OK);
     crate::support::eventually("the lost record is rebuilt", async || app.states.exists(kept.id).await.unwrap()).await;
+    // Its state and its history agree, and it says why the history is short.
+    let rebuilt = app.task(kept.id).await;
+    assert_eq!(rebuilt.status, TaskStatus::Success);
+    assert_eq!(rebuilt.history.iter().map(|h| h.status).collect::<Vec<_>>(), [TaskStatus::Success]);
+    assert_eq!(rebuilt.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["rebuilt"]);
     app.store.delete_thumbnail(&kept_name).await.unwrap();
     app.store.delete_original(kept.id).await.unwrap();
     app.stop().await;

@@ -192,12 +192,17 @@ impl TaskRecord {
         let args = ResizeArgs::new(result.width, result.height, Fit::Fill, name.format);
         let now = Utc::now();
         let envelope = TaskEnvelope::new(name.id, args, now);
+        // Its history holds what is known: it ended in SUCCESS; the `rebuilt` action says why nothing more is.
+        let history = vec![StateChange { status: TaskStatus::Success, at: now, attempt: 1, worker: None, error: None }];
+        let actions = vec![OperatorAction { at: now, action: "rebuilt".into(), by: None }];
         Self {
             name: name.to_string(),
             status: TaskStatus::Success,
             attempts: 1,
             finished_at: Some(now),
             result: Some(result),
+            history,
+            actions,
             ..Self::pending(&envelope, None)
         }
     }
