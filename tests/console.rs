@@ -232,3 +232,46 @@ async fn purging_dead_letters_refuses_an_unknown_parameter_and_purges_nothing() 
     assert_eq!(app.peek_dead_letters().await.len(), 1, "nothing purged");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_page_by_page_and_listing_takes_none_of_them() {
+    let app = spawn_api_with(|_| {}).await;
+    app.start_worker().await;
+    crate::support::break_folder(&app.thumbnails_dir(), true);
+    let mut ids = Vec::new();
+    for side in [30, 31, 32] {
+        ids.push(app.upload_ok(sample_image(ImageFormat::Png, side, side), "").await.id);
+    }
+    crate::support::eventually("three dead letters", async || app.peek_dead_letters().await.len() == 3).await;
+
+    let page = async |query: &str| -> serde_json::Value {
+        let response = app.get(&format!("/dead-letters{query}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    };
+    let first = page("?limit=2").await;
+    assert_eq!(first["next_offset"], 2, "{first}");
+    let second = page("?limit=2&offset=2").await;
+    assert!(second["next_offset"].is_null(), "{second}");
+    let listed: Vec<serde_json::Value> =
+        [&first, &second].iter().flat_map(|p| p["dead_letters"].as_array().unwrap().clone()).collect();
+    let mut listed_ids: Vec<String> = listed.iter().map(|d| d["task_id"].as_str().unwrap().to_owned()).collect();
+    let mut expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    listed_ids.sort();
+    expected.sort();
+    assert_eq!(listed_ids, expected, "every dead letter once, across the pages");
+    for letter in &listed {
+        assert_eq!(letter["reason"], "retries_exhausted", "{letter}");
+        let error = letter["error"].as_str().unwrap_or_default();
+        assert!(error.contains("file store") && !error.contains('/'), "a safe message, no server path: {error}");
+    }
+    assert_eq!(app.peek_dead_letters().await.len(), 3, "listing took none of them");
+    let again = page("?limit=2").await;
+    assert_eq!(again["dead_letters"], first["dead_letters"], "and left them in their order");
+
+    let unknown = app.get("/dead-letters?x=1").await;
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(unknown.json::<serde_json::Value>().await.unwrap()["code"], "unknown_parameter");
+    crate::support::break_folder(&app.thumbnails_dir(), false);
+    app.stop().await;
+}

@@ -85,6 +85,14 @@ async fn in_the_console_a_search_finds_a_task_and_a_dead_letter_is_replayed_to_s
     let axes: Vec<&str> = report["axes"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
     assert!(axes.contains(&"-60 min") && axes.contains(&"now") && axes.iter().any(|a| a.ends_with("/s")), "{axes:?}");
 
+    // A task whose image cannot be made has no dead letter: no Replay is offered for it.
+    let jpeg = sample_image(ImageFormat::Jpeg, 80, 60);
+    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
+    let report = console(&url, serde_json::json!({"search": broken.id.to_string()})).await;
+    let buttons = report["buttons"].as_array().unwrap();
+    assert!(buttons.contains(&"delete".into()) && !buttons.contains(&"replay-one".into()), "{report}");
+
     // The failed task, found by id, replayed through its Replay button (confirmed), reaches SUCCESS.
     let report = console(&url, serde_json::json!({"search": failed.id.to_string(), "replay": true})).await;
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");

@@ -35,6 +35,7 @@ pub const API_KEY: &str = "api_key";
         routes::tasks::get_task,
         routes::tasks::list_tasks,
         routes::tasks::cancel_task,
+        routes::dead_letters::list_dead_letters,
         routes::dead_letters::replay_task,
         routes::dead_letters::replay_dead_letters,
         routes::dead_letters::purge_dead_letters,

@@ -2,7 +2,7 @@
 // into the folder given first). Usage: node console.mjs <playwright folder> <console URL> '<JSON plan>'; the plan
 // may ask to {"search": "<id or name>"}, then {"replay": true} (click Replay, accept the dialog, wait for SUCCESS),
 // at {"width": px}, with {"screenshot": "<path>"}. Prints one JSON line: the console errors, the requests that left
-// the page's origin, whether the page is wider than the window, the task rows and the detail shown.
+// the page's origin, whether the page is wider than the window, the task rows, the detail shown and its buttons.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -35,6 +35,7 @@ try {
   }
   result.rows = await page.$$eval("#tasks tr.task", (rows) => rows.map((r) => r.dataset.id));
   result.detail = await page.$eval("#detail", (d) => (d.hidden ? null : d.innerText));
+  result.buttons = await page.$$eval("#detail-body .tools button", (buttons) => buttons.map((b) => b.id));
   result.too_wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   result.axes = await page.$$eval("#throughput text", (labels) => labels.map((l) => l.textContent));
   if (plan.screenshot) await page.screenshot({ path: plan.screenshot, fullPage: true });

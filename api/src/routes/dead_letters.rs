@@ -4,19 +4,19 @@
 use axum::{
     Json, Router,
     extract::State,
-    routing::{delete, post},
+    routing::{get, post},
 };
 use serde::Deserialize;
 use thumbq_common::{
     TaskId, TaskRecord, TaskStatus,
     access::Scope,
-    dead_letters::{DeadLetters, Handled, Selection, Treatment},
+    dead_letters::{DeadLetterPage, DeadLetters, Handled, Selection, Treatment},
 };
 use utoipa::IntoParams;
 
 use crate::{
     access::Caller,
-    error::{ApiError, ErrorBody, ErrorCode},
+    error::{ApiError, ErrorBody, ErrorCode, in_range},
     extract::{Path, Query},
     state::AppState,
 };
@@ -25,7 +25,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dead-letters/replay", post(replay_dead_letters))
-        .route("/dead-letters", delete(purge_dead_letters))
+        .route("/dead-letters", get(list_dead_letters).delete(purge_dead_letters))
         .route("/tasks/{id}/replay", post(replay_task))
 }
 
@@ -37,6 +37,54 @@ pub struct ReplayParams {
     /// At most this many tasks (1..=100000); default: every one.
     #[param(minimum = 1, maximum = 100_000, example = 100)]
     pub limit: Option<usize>,
+}
+
+/// Query parameters of `GET /dead-letters`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// How many, 1..=100; default 20.
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    pub limit: Option<usize>,
+    /// How many to pass over first, 0..=10000 (a previous page's `next_offset`); default 0.
+    #[param(minimum = 0, maximum = 10_000, example = 0)]
+    pub offset: Option<usize>,
+}
+
+/// Largest `offset` of `GET /dead-letters`: a page is read from the queue's head, so each costs its offset.
+pub const MAX_OFFSET: usize = 10_000;
+
+/// List dead letters, oldest first, without taking them: each one's task, why it is there and its last error.
+/// Replay them with `POST /tasks/{id}/replay` or `POST /dead-letters/replay`.
+#[utoipa::path(
+    get,
+    path = "/dead-letters",
+    tag = "tasks",
+    security(("api_key" = ["admin"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of dead letters", body = DeadLetterPage,
+            example = json!({"dead_letters": [{"task_id": "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11",
+                "reason": "retries_exhausted", "error": "internal error: the file store could not be read or written; the worker's log has the cause"}],
+                "next_offset": 20})),
+        (status = 400, description = "Bad limit or offset, or an unknown parameter", body = ErrorBody),
+        (status = 503, description = "RabbitMQ is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list_dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<DeadLetterPage>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let limit = in_range("limit", params.limit.unwrap_or(20), 1..=100)?;
+    let offset = in_range("offset", params.offset.unwrap_or(0), 0..=MAX_OFFSET)?;
+    let dead = DeadLetters::open(&state.settings, "thumbq-api dead letters").await?;
+    let page = dead.peek(offset, limit).await;
+    // Closing returns every message read to the queue, in its order.
+    dead.close().await;
+    Ok(Json(page?))
 }
 
 /// Query parameters of `DELETE /dead-letters`: none, and an unknown one is a `400` as on every other route.

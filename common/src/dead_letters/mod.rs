@@ -13,6 +13,8 @@
 //! record's return to PENDING is conditional inside Redis, so a concurrent erase or cancel cannot slip in between
 //! the check and the reset. Such a dead letter is skipped and dropped (acked), and counted in [`Handled::skipped`].
 
+mod listing;
+
 use std::sync::Arc;
 
 use lapin::{
@@ -21,6 +23,8 @@ use lapin::{
     options::{BasicAckOptions, BasicGetOptions},
 };
 use tracing::{info, warn};
+
+pub use listing::{DeadLetter, DeadLetterPage};
 
 use crate::{
     Settings, TaskEnvelope, TaskId,
