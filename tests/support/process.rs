@@ -3,10 +3,7 @@
 
 use std::process::Stdio;
 
-use thumbq_common::{
-    Settings,
-    settings::{AuthMode, StoreLocation},
-};
+use thumbq_common::Settings;
 use tokio::process::{Child, Command};
 
 /// A worker process running with a test's settings.
@@ -140,48 +137,35 @@ pub fn worker_id(settings: &Settings, name: &str) -> String {
     format!("{}-{name}", settings.worker.id)
 }
 
-/// The environment that gives a worker process these settings (its id is set apart, by [`worker_id`]).
-fn settings_env(s: &Settings) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = match &s.store.location {
-        StoreLocation::Local(dir) => vec![("THUMBQ_STORE_URL".into(), dir.display().to_string())],
-        StoreLocation::Object(object) => {
-            let mut env = vec![("THUMBQ_STORE_URL".into(), object.url.clone())];
-            env.extend(object.endpoint.iter().map(|e| ("THUMBQ_S3_ENDPOINT".into(), e.clone())));
-            env.extend(object.options.iter().map(|(var, value)| (var.to_ascii_uppercase(), value.clone())));
-            env
-        }
-    };
-    let settings: [(&str, String); 29] = [
-        ("THUMBQ_AMQP_URL", s.amqp.url.clone()),
-        ("THUMBQ_QUEUE", s.amqp.queue.clone()),
-        ("THUMBQ_DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
-        ("THUMBQ_REDIS_URL", s.redis.url.clone()),
-        ("THUMBQ_KEY_PREFIX", s.redis.key_prefix.clone()),
-        ("THUMBQ_MAX_PIXELS", s.limits.max_pixels.to_string()),
-        ("THUMBQ_WORKER_CONCURRENCY", s.worker.concurrency.to_string()),
-        ("THUMBQ_SHUTDOWN_GRACE_SECS", s.worker.shutdown_grace.as_secs().to_string()),
-        ("THUMBQ_WORKER_HEARTBEAT_SECS", s.worker.heartbeat.as_secs().to_string()),
-        ("THUMBQ_RETRY_BASE_MS", s.retry.base.as_millis().to_string()),
-        ("THUMBQ_RETRY_FACTOR", s.retry.factor.to_string()),
-        ("THUMBQ_RETRY_CAP_MS", s.retry.cap.as_millis().to_string()),
-        ("THUMBQ_RETRY_MAX_ATTEMPTS", s.retry.max_attempts.to_string()),
-        ("THUMBQ_WORKER_METRICS_PORT", s.worker.metrics.map_or(0, |a| a.port()).to_string()),
-        ("THUMBQ_WORKER_MEMORY_MB", s.worker.memory_budget_mb.to_string()),
-        ("THUMBQ_MAX_UPLOAD_BYTES", s.limits.max_upload_bytes.to_string()),
-        ("THUMBQ_UPLOAD_MEMORY_MB", s.limits.upload_memory_mb.to_string()),
-        ("THUMBQ_MAX_QUEUE_DEPTH", s.amqp.max_queue_depth.to_string()),
-        ("THUMBQ_LOG", "warn".into()),
-        ("THUMBQ_AUTH", if s.access.auth == AuthMode::Keys { "keys" } else { "off" }.into()),
-        ("THUMBQ_RATE_LIMIT", s.access.key_rate.rate.to_string()),
-        ("THUMBQ_RATE_BURST", s.access.key_rate.burst.to_string()),
-        ("THUMBQ_ANON_RATE_LIMIT", s.access.anonymous_rate.rate.to_string()),
-        ("THUMBQ_ANON_RATE_BURST", s.access.anonymous_rate.burst.to_string()),
-        ("THUMBQ_STORE_TIMEOUT_MS", s.store.timeout.as_millis().to_string()),
-        ("THUMBQ_QUORUM_GROUP_SIZE", s.amqp.quorum_group_size.to_string()),
-        ("THUMBQ_REDIS_SENTINELS", s.redis.sentinels.join(",")),
-        ("THUMBQ_REDIS_MASTER_NAME", s.redis.master_name.clone()),
-        ("THUMBQ_REDIS_WAIT_MS", s.redis.replica_wait.as_millis().to_string()),
-    ];
-    env.extend(settings.into_iter().map(|(var, value)| (var.to_owned(), value)));
+/// The environment that gives a process these settings: every setting, by [`Settings::to_env`], at log level
+/// `warn` (a spawned worker's id is set apart, by [`worker_id`]; an API's bind and public URL by
+/// [`ApiProcess::spawn`]).
+fn settings_env(settings: &Settings) -> Vec<(String, String)> {
+    let mut env = settings.to_env();
+    env.retain(|(var, _)| var != "THUMBQ_LOG");
+    env.push(("THUMBQ_LOG".into(), "warn".into()));
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use thumbq_common::{Settings, access::Secret};
+
+    /// Before `to_env`, only 31 settings were copied by hand: a webhook secret, presets or a TTL set by a test fell
+    /// back to their defaults in the processes it spawned.
+    #[test]
+    fn a_spawned_process_reads_every_setting_of_its_test_back() {
+        let mut settings = crate::support::test_settings();
+        settings.webhook.secret = Some(Secret::new("0123456789abcdef0123456789abcdef".into()));
+        settings.presets = Vec::new();
+        settings.redis.result_ttl = Duration::from_secs(5);
+        settings.worker.task_time_limit = Duration::from_secs(3);
+        let env = super::settings_env(&settings);
+        let read = Settings::from_lookup(|var| env.iter().find(|(name, _)| name == var).map(|(_, v)| v.clone()))
+            .expect("the environment of a spawned process is valid");
+        settings.log.filter = "warn".into();
+        assert_eq!(read, settings);
+    }
 }

@@ -4,9 +4,111 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 
-use super::{SettingsError, env::Env};
+use super::{
+    SettingsError,
+    env::{Env, Out},
+    var::{Described, Refused, Var, list},
+};
 
 use crate::access::{Rate, RateLimit, Secret};
+
+/// `auto` is `None`: off or keys as `THUMBQ_BIND` decides.
+static AUTH: Var<Option<AuthMode>> = Var::new(
+    "THUMBQ_AUTH",
+    "auto",
+    "`off`, `keys`, or `auto`: off when `THUMBQ_BIND` is a loopback address, keys otherwise ([security](docs/security.md))",
+    |s| match s {
+        "off" => Ok(Some(AuthMode::Off)),
+        "keys" => Ok(Some(AuthMode::Keys)),
+        "auto" => Ok(None),
+        _ => Err(Refused::new("expected `off`, `keys` or `auto`")),
+    },
+    |mode| {
+        match mode {
+            Some(AuthMode::Off) => "off",
+            Some(AuthMode::Keys) => "keys",
+            None => "auto",
+        }
+        .to_owned()
+    },
+);
+static KEYS_FILE: Var<Option<PathBuf>> = Var::new(
+    "THUMBQ_API_KEYS_FILE",
+    "",
+    "JSON file of keys stored at start-up: `[{\"name\", \"key\", \"scopes\": \"upload,read\", \"rate\"?, \"burst\"?}]`",
+    |s| Ok(Some(s).filter(|f| !f.is_empty()).map(PathBuf::from)),
+    |file| file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+);
+static RATE_LIMIT: Var<Rate> = Var::parsed(
+    "THUMBQ_RATE_LIMIT",
+    "20/s",
+    "Each key's sustained rate unless it has its own (`10/s`, `600/m`, `1000/h`, `off`)",
+);
+static RATE_BURST: Var<u32> = Var::positive("THUMBQ_RATE_BURST", "40", "Each key's burst unless it has its own");
+/// Empty: `off` on a loopback bind, `100/s` elsewhere.
+static ANON_RATE_LIMIT: Var<Option<Rate>> = Var::new(
+    "THUMBQ_ANON_RATE_LIMIT",
+    "",
+    "Rate per client address for requests without a key (all of them when auth is off) or with an unknown one",
+    |s| if s.is_empty() { Ok(None) } else { super::var::parse(s).map(Some) },
+    |rate| rate.map(|r| r.to_string()).unwrap_or_default(),
+);
+static ANON_RATE_BURST: Var<u32> =
+    Var::positive("THUMBQ_ANON_RATE_BURST", "200", "Burst per client address for requests without a key");
+static TRUSTED_PROXIES: Var<Vec<IpNet>> = Var::new(
+    "THUMBQ_TRUSTED_PROXIES",
+    "",
+    "CIDRs of the proxies in front of the API; only from them is the client's address read from `X-Forwarded-For`/`Forwarded`",
+    cidrs,
+    |nets| nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+);
+static ALLOWED_HOSTS: Var<AllowedHosts> = Var::new(
+    "THUMBQ_ALLOWED_HOSTS",
+    "",
+    "With auth off: `Host` names answered besides loopback names and `THUMBQ_PUBLIC_URL`'s host (`*`: any); others get `421`",
+    allowed_hosts,
+    |hosts| match hosts {
+        AllowedHosts::Any => "*".to_owned(),
+        AllowedHosts::Listed(hosts) => hosts.join(","),
+    },
+);
+static METRICS_OPEN: Var<bool> =
+    Var::flag("THUMBQ_METRICS_OPEN", "0", "`1`: `/metrics` answers without a key (for a scraper inside the cluster)");
+static CORS_ORIGINS: Var<Vec<String>> = Var::new(
+    "THUMBQ_CORS_ORIGINS",
+    "",
+    "Comma-separated origins (`https://app.example.com`) whose pages may call the API from a browser; none: CORS off",
+    origins,
+    |o| o.join(","),
+);
+static SIGNED_URLS: Var<bool> = Var::flag(
+    "THUMBQ_SIGNED_URLS",
+    "0",
+    "`1`: thumbnail URLs carry an expiry and an HMAC-SHA256 signature; unsigned or expired downloads get `403`",
+);
+static URL_SIGNING_KEY: Var<String> = Var::text(
+    "THUMBQ_URL_SIGNING_KEY",
+    "",
+    "The signing key, at least 32 characters, the same in every API process (required with signed URLs)",
+);
+static SIGNED_URL_TTL: Var<Duration> = Var::secs("THUMBQ_SIGNED_URL_TTL_SECS", "3600", "How long a signed URL works");
+
+/// The variables of this module.
+pub(super) static VARS: &[&dyn Described] = &[
+    &AUTH,
+    &KEYS_FILE,
+    &RATE_LIMIT,
+    &RATE_BURST,
+    &ANON_RATE_LIMIT,
+    &ANON_RATE_BURST,
+    &TRUSTED_PROXIES,
+    &ALLOWED_HOSTS,
+    &CORS_ORIGINS,
+    &SIGNED_URLS,
+    &URL_SIGNING_KEY,
+    &SIGNED_URL_TTL,
+    &METRICS_OPEN,
+];
 
 /// Whether requests need an API key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +120,7 @@ pub enum AuthMode {
 }
 
 /// Access settings of the API.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AccessSettings {
     /// `THUMBQ_AUTH`, default `auto`: `off`, `keys`, or `auto` (off when `THUMBQ_BIND` is a loopback address, keys
     /// otherwise), so a public bind is never open by accident.
@@ -64,7 +166,7 @@ pub enum AllowedHosts {
 }
 
 /// How download URLs are signed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UrlSigning {
     /// `THUMBQ_URL_SIGNING_KEY`, required with signed URLs: at least 32 characters, the same in every API process.
     pub key: Secret,
@@ -77,48 +179,62 @@ const MIN_SIGNING_KEY_LEN: usize = 32;
 
 impl AccessSettings {
     pub(super) fn read(env: &Env<'_>, bind: SocketAddr) -> Result<Self, SettingsError> {
-        let auth = match env.string("THUMBQ_AUTH", "auto").as_str() {
-            "off" => AuthMode::Off,
-            "keys" => AuthMode::Keys,
-            "auto" if bind.ip().is_loopback() => AuthMode::Off,
-            "auto" => AuthMode::Keys,
-            other => return Err(env.error("THUMBQ_AUTH", other, "expected `off`, `keys` or `auto`")),
-        };
-        let limit = |rate_var, default_rate: &str, burst_var, default_burst| -> Result<RateLimit, SettingsError> {
-            let rate = env.string(rate_var, default_rate);
-            let rate: Rate = rate.parse().map_err(|e: String| env.error(rate_var, &rate, &e))?;
-            Ok(RateLimit { rate, burst: env.positive(burst_var, default_burst)? })
-        };
+        let auth = env.get(&AUTH)?.unwrap_or(if bind.ip().is_loopback() { AuthMode::Off } else { AuthMode::Keys });
         Ok(Self {
             auth,
-            keys_file: Some(env.string("THUMBQ_API_KEYS_FILE", "")).filter(|f| !f.is_empty()).map(PathBuf::from),
-            key_rate: limit("THUMBQ_RATE_LIMIT", "20/s", "THUMBQ_RATE_BURST", 40)?,
-            // On a loopback bind every client is a local script: no limit unless asked for.
-            anonymous_rate: limit(
-                "THUMBQ_ANON_RATE_LIMIT",
-                if bind.ip().is_loopback() { "off" } else { "100/s" },
-                "THUMBQ_ANON_RATE_BURST",
-                200,
-            )?,
-            trusted_proxies: cidrs(env)?,
-            allowed_hosts: allowed_hosts(env)?,
-            metrics_open: env.flag("THUMBQ_METRICS_OPEN", false)?,
-            cors_origins: origins(env)?,
+            keys_file: env.get(&KEYS_FILE)?,
+            key_rate: RateLimit { rate: env.get(&RATE_LIMIT)?, burst: env.get(&RATE_BURST)? },
+            anonymous_rate: RateLimit {
+                // On a loopback bind every client is a local script: no limit unless asked for.
+                rate: env.get(&ANON_RATE_LIMIT)?.unwrap_or(if bind.ip().is_loopback() {
+                    Rate::UNLIMITED
+                } else {
+                    Rate { count: 100, per: Duration::from_secs(1) }
+                }),
+                burst: env.get(&ANON_RATE_BURST)?,
+            },
+            trusted_proxies: env.get(&TRUSTED_PROXIES)?,
+            allowed_hosts: env.get(&ALLOWED_HOSTS)?,
+            metrics_open: env.get(&METRICS_OPEN)?,
+            cors_origins: env.get(&CORS_ORIGINS)?,
             signed_urls: signing(env)?,
         })
+    }
+
+    pub(super) fn write(&self, out: &mut Out) {
+        out.put(&AUTH, &Some(self.auth));
+        out.put(&KEYS_FILE, &self.keys_file);
+        out.put(&RATE_LIMIT, &self.key_rate.rate);
+        out.put(&RATE_BURST, &self.key_rate.burst);
+        out.put(&ANON_RATE_LIMIT, &Some(self.anonymous_rate.rate));
+        out.put(&ANON_RATE_BURST, &self.anonymous_rate.burst);
+        out.put(&TRUSTED_PROXIES, &self.trusted_proxies);
+        out.put(&ALLOWED_HOSTS, &self.allowed_hosts);
+        out.put(&CORS_ORIGINS, &self.cors_origins);
+        out.put(&SIGNED_URLS, &self.signed_urls.is_some());
+        match &self.signed_urls {
+            Some(signing) => {
+                out.put(&URL_SIGNING_KEY, &signing.key.expose().to_owned());
+                out.put(&SIGNED_URL_TTL, &signing.ttl);
+            }
+            None => {
+                out.put_default(&URL_SIGNING_KEY);
+                out.put_default(&SIGNED_URL_TTL);
+            }
+        }
+        out.put(&METRICS_OPEN, &self.metrics_open);
     }
 }
 
 /// `THUMBQ_CORS_ORIGINS`: each an origin, `scheme://host[:port]`, nothing after it.
-fn origins(env: &Env<'_>) -> Result<Vec<String>, SettingsError> {
-    let list = env.string("THUMBQ_CORS_ORIGINS", "");
+fn origins(text: &str) -> Result<Vec<String>, Refused> {
     let mut origins = Vec::new();
-    for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+    for origin in list(text) {
         let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
         let valid = host.is_some_and(|h| !h.is_empty() && !h.contains('/') && h.bytes().all(|b| b.is_ascii_graphic()));
         if !valid {
             let reason = "each origin is scheme://host[:port], such as https://app.example.com (no path, no *)";
-            return Err(env.error("THUMBQ_CORS_ORIGINS", origin, reason));
+            return Err(Refused::showing(origin, reason));
         }
         origins.push(origin.to_owned());
     }
@@ -126,30 +242,26 @@ fn origins(env: &Env<'_>) -> Result<Vec<String>, SettingsError> {
 }
 
 /// `THUMBQ_TRUSTED_PROXIES`: CIDRs, or bare addresses (a single host).
-fn cidrs(env: &Env<'_>) -> Result<Vec<IpNet>, SettingsError> {
-    let list = env.string("THUMBQ_TRUSTED_PROXIES", "");
-    list.split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
+fn cidrs(text: &str) -> Result<Vec<IpNet>, Refused> {
+    list(text)
         .map(|c| {
             c.parse::<IpNet>()
                 .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| env.error("THUMBQ_TRUSTED_PROXIES", c, "expected CIDRs such as 10.0.0.0/8, fd00::/8"))
+                .map_err(|_| Refused::showing(c, "expected CIDRs such as 10.0.0.0/8, fd00::/8"))
         })
         .collect()
 }
 
 /// `THUMBQ_ALLOWED_HOSTS`: `*`, or host names without a port.
-fn allowed_hosts(env: &Env<'_>) -> Result<AllowedHosts, SettingsError> {
-    let list = env.string("THUMBQ_ALLOWED_HOSTS", "");
-    if list.trim() == "*" {
+fn allowed_hosts(text: &str) -> Result<AllowedHosts, Refused> {
+    if text.trim() == "*" {
         return Ok(AllowedHosts::Any);
     }
     let mut hosts = Vec::new();
-    for host in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+    for host in list(text) {
         if host.contains(['/', ':', '*']) && !host.starts_with('[') {
             let reason = "each entry is a host name or address without scheme or port (or * alone for any host)";
-            return Err(env.error("THUMBQ_ALLOWED_HOSTS", host, reason));
+            return Err(Refused::showing(host, reason));
         }
         hosts.push(host.to_ascii_lowercase());
     }
@@ -158,15 +270,15 @@ fn allowed_hosts(env: &Env<'_>) -> Result<AllowedHosts, SettingsError> {
 
 /// `THUMBQ_SIGNED_URLS` and, when on, its key and TTL.
 fn signing(env: &Env<'_>) -> Result<Option<UrlSigning>, SettingsError> {
-    if !env.flag("THUMBQ_SIGNED_URLS", false)? {
+    if !env.get(&SIGNED_URLS)? {
         return Ok(None);
     }
-    let key = env.string("THUMBQ_URL_SIGNING_KEY", "");
+    let key = env.get(&URL_SIGNING_KEY)?;
     if key.len() < MIN_SIGNING_KEY_LEN {
         let reason = format!("THUMBQ_SIGNED_URLS=1 needs a key of at least {MIN_SIGNING_KEY_LEN} characters");
         return Err(env.error("THUMBQ_URL_SIGNING_KEY", "(hidden)", &reason));
     }
-    let ttl = Duration::from_secs(env.positive("THUMBQ_SIGNED_URL_TTL_SECS", 3600)?);
+    let ttl = env.get(&SIGNED_URL_TTL)?;
     Ok(Some(UrlSigning { key: Secret::new(key), ttl }))
 }
 

@@ -1,57 +1,52 @@
-//! Typed reads of environment variables with defaults; every error names its variable.
+//! Reads described variables through a lookup function, and writes them back as `(name, value)` pairs; every
+//! error names its variable.
 
-use std::{str::FromStr, time::Duration};
+use super::{
+    SettingsError,
+    var::{Refused, Var},
+};
 
-use super::SettingsError;
-
-/// Typed reads of variables with defaults.
+/// Typed reads of described variables.
 pub(super) struct Env<'a>(pub(super) &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    pub(super) fn string(&self, var: &str, default: &str) -> String {
-        (self.0)(var).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    /// The value of `var`: its default when unset or empty (unless empty is a value for it), parsed.
+    pub(super) fn get<T>(&self, var: &Var<T>) -> Result<T, SettingsError> {
+        let text = match (self.0)(var.name) {
+            Some(value) if !value.is_empty() || var.empty_is_value => value,
+            _ => var.default.to_owned(),
+        };
+        (var.parse)(&text)
+            .map_err(|Refused { reason, shown }| self.error(var.name, shown.as_deref().unwrap_or(&text), &reason))
     }
 
-    pub(super) fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, SettingsError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match (self.0)(var).filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(value) => value.trim().parse().map_err(|e: T::Err| self.error(var, &value, &e.to_string())),
-        }
-    }
-
-    pub(super) fn positive<T: FromStr + Default + PartialEq>(
-        &self,
-        var: &'static str,
-        default: T,
-    ) -> Result<T, SettingsError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        let value = self.parse(var, default)?;
-        if value == T::default() {
-            return Err(self.error(var, "0", "must be greater than 0"));
-        }
-        Ok(value)
-    }
-
-    /// A yes/no setting: `1`, `true`, `yes` or `on`; `0`, `false`, `no` or `off`.
-    pub(super) fn flag(&self, var: &'static str, default: bool) -> Result<bool, SettingsError> {
-        match (self.0)(var).filter(|v| !v.is_empty()).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
-            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
-            Some(v) => Err(self.error(var, &v, "expected 1 or 0 (true/false, yes/no, on/off)")),
-        }
-    }
-
-    pub(super) fn millis(&self, var: &'static str, default: u64) -> Result<Duration, SettingsError> {
-        self.positive(var, default).map(Duration::from_millis)
+    /// A variable that is not thumbq's own (a cloud tool's credentials), as it is; none when unset or empty.
+    pub(super) fn foreign(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.is_empty())
     }
 
     pub(super) fn error(&self, var: &'static str, value: &str, reason: &str) -> SettingsError {
         SettingsError { var, value: value.to_owned(), reason: reason.to_owned() }
+    }
+}
+
+/// The variables [`Settings::to_env`](super::Settings::to_env) writes, in the order of their descriptions.
+#[derive(Default)]
+pub(super) struct Out(pub(super) Vec<(String, String)>);
+
+impl Out {
+    /// `var` set to `value`.
+    pub(super) fn put<T>(&mut self, var: &Var<T>, value: &T) {
+        self.0.push((var.name.to_owned(), (var.render)(value)));
+    }
+
+    /// `var` at its default: a setting that its current value does not use (the TTL of redirects that are off).
+    pub(super) fn put_default<T>(&mut self, var: &Var<T>) {
+        self.0.push((var.name.to_owned(), var.default.to_owned()));
+    }
+
+    /// A variable that is not thumbq's own.
+    pub(super) fn put_foreign(&mut self, name: &str, value: &str) {
+        self.0.push((name.to_owned(), value.to_owned()));
     }
 }
