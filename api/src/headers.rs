@@ -107,7 +107,7 @@ fn host_allowed(request: &Request, state: &AppState) -> bool {
     let name = host_name(host);
     let listed = match &state.settings.access.allowed_hosts {
         AllowedHosts::Any => return true,
-        AllowedHosts::Listed(hosts) => hosts.iter().any(|h| *h == name),
+        AllowedHosts::Listed(hosts) => hosts.contains(&name),
     };
     let public = host_name(origin_of(&state.settings.http.public_url).split_once("://").map_or("", |(_, h)| h));
     listed || name == public || is_loopback_name(&name)
