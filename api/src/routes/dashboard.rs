@@ -51,7 +51,7 @@ async fn get_favicon() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], FAVICON)
 }
 
-/// The live dashboard (HTML), locked down by its own policy.
+/// The live dashboard (HTML).
 #[utoipa::path(
     get,
     path = "/dashboard",
@@ -60,6 +60,7 @@ async fn get_favicon() -> impl IntoResponse {
 )]
 pub async fn get_dashboard() -> Response {
     let mut response = Html(PAGE).into_response();
+    // The page's own policy: only this module knows which inline script and style it holds.
     if let Ok(policy) = HeaderValue::from_str(&DASHBOARD_CSP) {
         lock_down(response.headers_mut(), policy);
     }
