@@ -20,7 +20,8 @@ send-image: ## Upload IMAGE (default assets/example.jpg), wait for the thumbnail
 	@IMAGE="$(IMAGE)" QUERY="$(QUERY)" $(NATIVE)/send-image.sh
 
 replay-dead-letters: ## Move dead-lettered tasks (up to LIMIT, default all) back to the work queue as fresh tasks
-	@source $(NATIVE)/lib.sh && ensure_cargo && cargo run --release --locked -q -p thumbq-worker -- replay-dead-letters $(LIMIT)
+	@source $(NATIVE)/lib.sh && { [ -x "$$ROOT/target/release/thumbq-worker" ] || { ensure_cargo && build_release; }; } \
+	  && "$$ROOT/target/release/thumbq-worker" replay-dead-letters $(LIMIT)
 
 cluster: ## On this machine, the multi-machine shape: 3 RabbitMQ nodes, Redis + replica + 3 sentinels, S3 (moto), 2 APIs, 4 workers
 	@$(NATIVE)/cluster.sh

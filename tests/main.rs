@@ -15,6 +15,7 @@ mod dashboard;
 mod deletion;
 mod delivery;
 mod deploy;
+mod docs;
 mod errors;
 mod failover;
 mod failure_records;

@@ -24,7 +24,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     }
     let xff = HeaderName::from_static("x-forwarded-for");
     let chain: Vec<Option<IpAddr>> = if headers.contains_key(&xff) {
-        values(headers, &xff).map(|hop| parse_hop(hop)).collect()
+        values(headers, &xff).map(parse_hop).collect()
     } else {
         values(headers, &header::FORWARDED).map(forwarded_for).collect()
     };

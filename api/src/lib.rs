@@ -1,6 +1,7 @@
 //! thumbq's HTTP API: accepts uploads, queues resize tasks on RabbitMQ, serves thumbnails and task records.
-//! [`run`] is the whole server; `main.rs` only adds settings, logging and signals. Tests call [`serve`] on a listener
-//! of their own.
+//! [`run`] is the whole server; [`run_from_env`] adds settings, logging, signals and the file store; the command line
+//! ([`cli`], a leaf: nothing here calls it) is what `main.rs` calls, and it chooses between serving and the `keys`
+//! commands. Tests call [`serve`] on a listener of their own.
 
 pub mod access;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod headers;
+pub mod keys;
 pub mod limits;
 pub mod openapi;
 pub mod routes;
@@ -77,8 +79,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     Ok(())
 }
 
-/// The whole API process: settings from the environment, logging, signals, the file store, then [`run`].
-/// `main.rs` is this call.
+/// The whole API process: settings from the environment, logging, signals, the file store, then [`run`]. The
+/// command line's `serve` (its default) is this call.
 pub async fn run_from_env() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("failed to read settings")?;
     thumbq_common::telemetry::init(&settings.log);
@@ -95,12 +97,12 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
         .await
         .with_context(|| format!("failed to bind {}", settings.http.bind))?;
     let seeds = match &settings.access.keys_file {
-        Some(path) => cli::read_key_file(path, settings.access.key_rate)?,
+        Some(path) => keys::read_key_file(path, settings.access.key_rate)?,
         None => Vec::new(),
     };
     let state = AppState::new(settings, store, shutdown.clone())?;
     if !seeds.is_empty() {
-        tokio::spawn(cli::seed_keys(state.states.clone(), seeds));
+        tokio::spawn(keys::seed_keys(state.states.clone(), seeds));
     }
     info!(auth = ?state.settings.access.auth, "access");
     serve(listener, state, shutdown).await

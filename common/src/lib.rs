@@ -1,6 +1,8 @@
 //! Code shared by thumbq's API and worker: the task's wire types and state machine, the stores (Redis records,
-//! files), the broker topology and connection, the header probe, settings, telemetry. Nothing here knows about
-//! HTTP routes or how thumbnails are made (the probe reads headers only).
+//! files), the broker topology and connection, the header probe, settings, telemetry. Nothing here serves HTTP or
+//! knows how thumbnails are made (the probe reads headers only). One piece of the API's URL layout lives here on
+//! purpose: [`links`] builds the thumbnail download URLs (`/thumbnails/<name>`) that the API answers with and the
+//! worker's webhooks carry, so both processes hand out the same URLs.
 
 pub mod access;
 pub mod broker;

@@ -2,7 +2,8 @@
 //! `/thumbnails/<name>?expires=<unix seconds>&sig=<signature>`, the signature being HMAC-SHA256 over
 //! `<name>:<expires>` with `THUMBQ_URL_SIGNING_KEY`, base64url. Every process with the same key accepts every other's
 //! URLs; changing the key invalidates all of them. The API answers with these URLs, and the worker's webhooks carry
-//! the same.
+//! the same. This is the one place outside the API that knows one of its routes (the download path
+//! `/thumbnails/<name>`, served by `api/src/routes/thumbnails/`): change both together.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};

@@ -28,8 +28,7 @@ done
 apt_install rabbitmq-server redis-server curl
 install_moto
 ensure_cargo
-log "building release binaries"
-(cd "$ROOT" && cargo build --release --locked -q -p thumbq-api -p thumbq-worker)
+build_release
 
 # Fresh data folders every time: RabbitMQ 3.10 has hung restarting on a data folder with many queues.
 rm -rf "$CLUSTER"
@@ -150,6 +149,6 @@ cat <<TXT
   Redis        primary :$REDIS_PRIMARY, replica :$REDIS_REPLICA, sentinels :${SENTINELS[0]} :${SENTINELS[1]} :${SENTINELS[2]} (master "thumbq")
   S3           http://127.0.0.1:$S3_PORT/$BUCKET (moto)
   Data, logs   $CLUSTER/
-  Try          curl -F image=@photo.jpg http://127.0.0.1:${API_PORTS[0]}/thumbnails
+  Try          curl -F image=@assets/example.jpg http://127.0.0.1:${API_PORTS[0]}/thumbnails
   Stop         make cluster-stop
 TXT

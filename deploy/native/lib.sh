@@ -80,6 +80,28 @@ ensure_cargo() {
   rust_is_recent || die "thumbq needs Rust $(rust_needed) or newer; rustc says: $(rustc --version 2>&1)"
 }
 
+# Builds the release binaries of `make start` (the API and the worker, with the features that build resolves), with
+# cargo's progress shown. The first build compiles every dependency: 5 to 7 minutes on 2 cores; later ones take
+# seconds. Other commands use these binaries rather than `cargo run`, which resolves features differently, recompiles
+# and replaces them.
+build_release() {
+  if [ -x "$ROOT/target/release/thumbq-api" ] && [ -x "$ROOT/target/release/thumbq-worker" ]; then
+    log "building release binaries (only what changed)"
+  else
+    log "building release binaries: the first build compiles every dependency, 5 to 7 minutes on 2 cores"
+  fi
+  (cd "$ROOT" && cargo build --release --locked -p thumbq-api -p thumbq-worker)
+}
+
+# The settings of this shell: its THUMBQ_* variables and WORKERS, one `NAME <hash of the value>` a line, sorted.
+# Values are hashed: some are secrets, and the record only has to tell whether a setting changed.
+settings_fingerprint() {
+  local name
+  for name in $(compgen -e | grep -E '^(THUMBQ_[A-Z0-9_]+|WORKERS)$'); do
+    printf '%s %s\n' "$name" "$(printf '%s' "${!name}" | sha256sum | cut -c1-16)"
+  done | LC_ALL=C sort
+}
+
 # python_tool NAME VERSION PACKAGES CHECK: installs PACKAGES (space-separated pins) from PyPI into a virtualenv of
 # their own, .run/tools/NAME, unless CHECK (run in the venv's bin folder) prints VERSION.
 python_tool() {

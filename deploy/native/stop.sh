@@ -17,3 +17,5 @@ for pid_file in "$RUN_DIR"/*.pid; do
   fi
   rm -f "$pid_file"
 done
+# Nothing runs now: no settings to compare a later start with.
+rm -f "$RUN_DIR/settings"

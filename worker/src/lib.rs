@@ -1,5 +1,7 @@
 //! thumbq's worker: consumes resize tasks from RabbitMQ, makes the thumbnails, and records every task's state in
-//! Redis. [`run`] is the whole worker; `main.rs` only adds settings, logging and signals.
+//! Redis. [`run`] is the whole worker; [`run_from_env`] adds settings, logging, signals, the file store and the
+//! command line (`replay-dead-letters`); `main.rs` tunes the allocator, starts the runtime and calls
+//! [`run_from_env`].
 
 pub mod allocator;
 pub mod consumer;
