@@ -30,7 +30,8 @@ enum Command {
 
 /// The `thumbq-worker` binary: its arguments, then the command. `main.rs` is this call.
 pub async fn run_from_args() -> anyhow::Result<()> {
-    Cli::parse().run().await
+    // Boxed: the worker's future is deep enough to overflow the compiler's layout depth inside `#[tokio::main]`.
+    Box::pin(Cli::parse().run()).await
 }
 
 impl Cli {
