@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    thumbq_worker::run_from_env().await
+    thumbq_worker::cli::run_from_args().await
 }

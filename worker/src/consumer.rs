@@ -34,10 +34,12 @@ async fn open_consumer(
 }
 
 /// Runs one session until shutdown, when in-flight tasks have been drained (`Ok`), or until the connection fails
-/// (`Err`; the caller reconnects).
+/// (`Err`; the caller reconnects). With a webhook `sender`, the webhooks' lane is consumed too. Each delivery is
+/// settled (acked or nacked) here, on the channel this session owns, as its handler says.
 pub async fn consume(
     ctx: &Arc<Context>,
     topology: &Arc<Topology>,
+    sender: Option<&Arc<webhook::Sender>>,
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let settings = &ctx.settings;
@@ -49,7 +51,7 @@ pub async fn consume(
     let tag = format!("thumbq-worker {}", settings.worker.id);
     let (channel, mut deliveries) =
         open_consumer(&connection, &topology.work, settings.worker.concurrency, &tag, timeout).await?;
-    let webhook_lane = topology.webhooks.as_deref().filter(|_| ctx.webhooks.is_some());
+    let webhook_lane = topology.webhooks.as_deref().filter(|_| sender.is_some());
     let mut webhooks = match webhook_lane {
         Some(lane) => Some(open_consumer(&connection, &lane.work, settings.webhook.concurrency, &tag, timeout).await?),
         None => None,
@@ -69,14 +71,20 @@ pub async fn consume(
             () = shutdown.cancelled() => break None,
             next = deliveries.next() => match next {
                 Some(Ok(delivery)) => {
-                    in_flight.spawn(processor::process(ctx.clone(), publisher.clone(), delivery));
+                    let (ctx, publisher) = (ctx.clone(), publisher.clone());
+                    in_flight.spawn(async move {
+                        processor::process(ctx, publisher, &delivery).await.apply(&delivery).await;
+                    });
                 }
                 Some(Err(e)) => break Some(BrokerError::from(e)),
                 None => break Some(BrokerError::Unavailable("the consumer was cancelled by the broker".into())),
             },
-            next = next_webhook => match (next, ctx.webhooks.clone()) {
+            next = next_webhook => match (next, sender) {
                 (Some(Ok(delivery)), Some(sender)) => {
-                    in_flight.spawn(webhook::deliver(ctx.clone(), sender, publisher.clone(), delivery));
+                    let (ctx, sender, publisher) = (ctx.clone(), sender.clone(), publisher.clone());
+                    in_flight.spawn(async move {
+                        webhook::deliver(ctx, sender, publisher, &delivery).await.apply(&delivery).await;
+                    });
                 }
                 (Some(Err(e)), _) => break Some(BrokerError::from(e)),
                 _ => break Some(BrokerError::Unavailable("the webhook consumer was cancelled by the broker".into())),

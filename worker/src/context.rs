@@ -21,8 +21,6 @@ pub struct Context {
     pub counters: Counters,
     /// The URLs a webhook's record carries, as the API would answer them.
     pub links: Links,
-    /// Sends completion webhooks; `None` without `THUMBQ_WEBHOOK_SECRET` (the worker then leaves them queued).
-    pub webhooks: Option<Arc<crate::webhook::Sender>>,
 }
 
 /// What this worker has done, for its registry entry.

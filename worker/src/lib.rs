@@ -1,9 +1,10 @@
 //! thumbq's worker: consumes resize tasks from RabbitMQ, makes the thumbnails, and records every task's state in
-//! Redis. [`run`] is the whole worker; [`run_from_env`] adds settings, logging, signals, the file store and the
-//! command line (`replay-dead-letters`); `main.rs` tunes the allocator, starts the runtime and calls
-//! [`run_from_env`].
+//! Redis. [`run`] is the whole worker; [`run_from_env`] adds settings, logging, signals and the file store;
+//! `main.rs` tunes the allocator, starts the runtime and calls [`cli::run_from_args`], the command line, which
+//! runs [`run_from_env`] or `replay-dead-letters`.
 
 pub mod allocator;
+pub mod cli;
 pub mod consumer;
 pub mod context;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod pipeline;
 pub mod processor;
 pub mod registry;
 pub mod retry;
+pub mod settle;
 pub mod sweeper;
 pub mod webhook;
 
@@ -24,7 +26,6 @@ use anyhow::Context as _;
 use thumbq_common::{
     Settings,
     broker::Topology,
-    dead_letters::{DeadLetters, Selection, Treatment},
     file_store::SharedFileStore,
     reconnect::{Backoff, Outage, reconnect_backoff},
     state_store::StateStore,
@@ -51,10 +52,11 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
             .await
             .with_context(|| format!("failed to bind {address}"))?;
     }
+    // Sends completion webhooks; `None` without `THUMBQ_WEBHOOK_SECRET` (the worker then leaves them queued).
+    let webhooks = webhook::Sender::new(&settings.webhook).map(Arc::new);
     let memory = Arc::new(tokio::sync::Semaphore::new(settings.worker.memory_budget_mb as usize));
     let ctx = Arc::new(Context {
         links: thumbq_common::links::Links::new(&settings),
-        webhooks: webhook::Sender::new(&settings.webhook).map(Arc::new),
         settings,
         store,
         states,
@@ -69,7 +71,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     let mut backoff = reconnect_backoff();
     while !shutdown.is_cancelled() {
         let started = Instant::now();
-        match consumer::consume(&ctx, &topology, &shutdown).await {
+        match consumer::consume(&ctx, &topology, webhooks.as_ref(), &shutdown).await {
             Ok(_) => break,
             Err(e) => {
                 if started.elapsed() > HEALTHY_SESSION {
@@ -91,44 +93,13 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     Ok(())
 }
 
-/// Command-line help of the worker binary.
-const USAGE: &str = "usage: thumbq-worker                          run the worker (settings from THUMBQ_* variables)
-       thumbq-worker replay-dead-letters [N]  move up to N (default: all) dead-lettered tasks back to the work queue";
-
-/// The whole worker process: settings from the environment, logging, signals, then [`run`] (or the replay
-/// subcommand). `main.rs` is this call.
+/// The worker process as `thumbq-worker run` starts it: settings from the environment, logging, the signals that
+/// stop it, the file store, then [`run`]. [`cli`] calls it; so does the test suite's worker binary.
 pub async fn run_from_env() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = Settings::from_env().context("failed to read settings")?;
     thumbq_common::telemetry::init(&settings.log);
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        [] => {
-            let shutdown = CancellationToken::new();
-            tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
-            let store = thumbq_common::file_store::open(&settings.store).await?;
-            run(settings, store, shutdown).await
-        }
-        ["replay-dead-letters", rest @ ..] if rest.len() <= 1 => {
-            let limit = rest.first().map(|n| n.parse::<usize>()).transpose().context("N must be a number")?;
-            let states = StateStore::new(&settings.redis)?;
-            let replay = async {
-                let dead = DeadLetters::open(&settings, "thumbq-worker replay").await?;
-                let done = dead.handle(&states, Treatment::Replay, Selection::All { limit }, None).await;
-                dead.close().await;
-                done
-            };
-            let done = replay.await.context("failed to replay dead letters")?;
-            println!(
-                "replayed {} task(s); skipped {} erased or cancelled task(s), their dead letters dropped; kept {} \
-                 message(s) that are not tasks",
-                done.tasks, done.skipped, done.kept
-            );
-            Ok(())
-        }
-        ["-h" | "--help"] => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => anyhow::bail!("{USAGE}"),
-    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
+    let store = thumbq_common::file_store::open(&settings.store).await?;
+    run(settings, store, shutdown).await
 }

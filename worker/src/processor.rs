@@ -8,10 +8,7 @@
 use std::sync::{Arc, atomic::Ordering};
 
 use chrono::Utc;
-use lapin::{
-    message::Delivery,
-    options::{BasicAckOptions, BasicNackOptions},
-};
+use lapin::message::Delivery;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
     state_store::Update,
@@ -26,7 +23,7 @@ use crate::{
     error::TaskError,
     pipeline::{self, Deadline, Limits, PipelineError},
     retry::{self, Decision},
-    webhook,
+    settle::Settlement,
 };
 
 /// How a delivery ended, for logs and tests.
@@ -43,8 +40,9 @@ enum Outcome {
     },
 }
 
-/// Handles one delivery to the end: it is acked, or nacked back to the queue when it could not be settled.
-pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: Delivery) {
+/// Handles one delivery to the end, and says how to settle it: acked, or back to the queue when it could not be
+/// settled. The caller, which owns the channel, applies the answer.
+pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: &Delivery) -> Settlement {
     let envelope = match TaskEnvelope::from_json(&delivery.data) {
         Ok(envelope) => envelope,
         Err(e) => return dead_letter_poison(&ctx, &publisher, delivery, &e.to_string()).await,
@@ -65,25 +63,26 @@ pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: Delivery
                 }
                 info!(?outcome, "task handled");
                 match outcome {
-                    Outcome::Done | Outcome::Skipped { ended: true } => webhook::queue_for(&publisher, &envelope).await,
+                    Outcome::Done | Outcome::Skipped { ended: true } => publisher.queue_webhook_for(&envelope).await,
                     Outcome::Skipped { ended: false } => Ok(()),
                 }
             }
-            Err(error) => settle_failure(&ctx, &publisher, &delivery, &envelope, &error).await,
+            Err(error) => settle_failure(&ctx, &publisher, delivery, &envelope, &error).await,
         };
-        match settled {
-            Ok(()) => ack(&delivery).await,
+        let settlement = match settled {
+            Ok(()) => Settlement::Ack,
             Err(e) => {
                 // Could not hand the task on: leave it with RabbitMQ, which delivers it again.
                 error!(error = %e, "task could not be settled; requeueing");
-                nack(&delivery, true).await;
+                Settlement::Requeue
             }
-        }
+        };
         telemetry_metrics::task_done(&queue, &worker, started.elapsed());
         ctx.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        settlement
     }
     .instrument(span)
-    .await;
+    .await
 }
 
 /// One attempt: STARTED, thumbnail, SUCCESS.
@@ -206,7 +205,7 @@ async fn settle_failure(
                     if update == Update::Applied {
                         telemetry_metrics::task_finished(&ctx.settings.amqp.queue, "failure");
                         ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
-                        webhook::queue_for(publisher, envelope).await?;
+                        publisher.queue_webhook_for(envelope).await?;
                     }
                     warn!(error = %error, exhausted, "task failed");
                 }
@@ -239,12 +238,12 @@ async fn defer(publisher: &Publisher, envelope: &TaskEnvelope) -> Result<(), Bro
 /// A message that is not a task: to the dead-letter queue with the reason, or, failing that, rejected so that
 /// RabbitMQ dead-letters it itself. If it names a task thumbq knows (another envelope version, say), that task
 /// becomes FAILURE, so it is not left PENDING forever.
-async fn dead_letter_poison(ctx: &Context, publisher: &Publisher, delivery: Delivery, reason: &str) {
+async fn dead_letter_poison(ctx: &Context, publisher: &Publisher, delivery: &Delivery, reason: &str) -> Settlement {
     let message_id = delivery.properties.message_id().as_ref().map(|id| id.to_string());
     warn!(error = reason, message_id, "poison message; dead-lettering it");
     if let Err(e) = publisher.publish_dead(&delivery.data, message_id.as_deref(), "poison", reason).await {
         error!(error = %e, "could not publish the poison message to the dead-letter queue; rejecting it");
-        return nack(&delivery, false).await;
+        return Settlement::Reject;
     }
     telemetry_metrics::dead_lettered(&ctx.settings.amqp.queue, "poison");
     if let Some(id) = poison_task_id(message_id.as_deref(), &delivery.data) {
@@ -257,26 +256,11 @@ async fn dead_letter_poison(ctx: &Context, publisher: &Publisher, delivery: Deli
             warn!(task_id = %id, error = %e, "could not record FAILURE for a poison message");
         }
     }
-    ack(&delivery).await;
+    Settlement::Ack
 }
 
 /// The task a poison message names, from its `message_id` or an `"id"` field in its JSON body.
 fn poison_task_id(message_id: Option<&str>, body: &[u8]) -> Option<TaskId> {
     let from_body = || serde_json::from_slice::<serde_json::Value>(body).ok()?.get("id")?.as_str()?.parse().ok();
     message_id.and_then(|id| id.parse().ok()).or_else(from_body)
-}
-
-/// Acks a delivery; a failure is logged (the channel is gone, and RabbitMQ delivers the message again).
-pub(crate) async fn ack(delivery: &Delivery) {
-    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-        // The channel is gone; RabbitMQ redelivers the message and the duplicate is harmless.
-        warn!(error = %e, "ack failed");
-    }
-}
-
-/// Nacks a delivery, back to its queue with `requeue`.
-pub(crate) async fn nack(delivery: &Delivery, requeue: bool) {
-    if let Err(e) = delivery.nack(BasicNackOptions { requeue, ..Default::default() }).await {
-        warn!(error = %e, "nack failed");
-    }
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
-    task::{TaskEnvelope, TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
+    task::{TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
     telemetry_metrics,
     webhook::{WebhookMessage, idempotency_key},
 };
@@ -19,38 +19,33 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use sender::{DeliveryError, Sender};
 
-use crate::context::Context;
+use crate::{context::Context, settle::Settlement};
 
 /// Attempts kept in a record's log: the latest ones (a receiver down for a day must not grow the record).
 const KEPT_ATTEMPTS: usize = 20;
 
-/// Queues the first delivery of an ended task's webhook, if it asked for one.
-pub async fn queue_for(publisher: &Publisher, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
-    let Some(url) = &envelope.callback_url else { return Ok(()) };
-    publisher.publish_webhook(&WebhookMessage::new(envelope.id, url.clone()), None).await
-}
-
-/// Handles one webhook delivery to the end: acked once settled, else requeued.
-pub async fn deliver(ctx: Arc<Context>, sender: Arc<Sender>, publisher: Publisher, delivery: Delivery) {
+/// Handles one webhook delivery to the end, and says how to settle it: acked once settled, else requeued. The
+/// caller, which owns the channel, applies the answer.
+pub async fn deliver(ctx: Arc<Context>, sender: Arc<Sender>, publisher: Publisher, delivery: &Delivery) -> Settlement {
     let message = match WebhookMessage::from_json(&delivery.data) {
         Ok(message) => message,
         Err(reason) => {
             warn!(error = %reason, "poison webhook message; dropping it");
-            return crate::processor::ack(&delivery).await;
+            return Settlement::Ack;
         }
     };
     let span = info_span!("webhook", task_id = %message.id, attempt = message.attempt);
     async move {
         match attempt(&ctx, &sender, &publisher, &message).await {
-            Ok(()) => crate::processor::ack(&delivery).await,
+            Ok(()) => Settlement::Ack,
             Err(e) => {
                 warn!(error = %e, "webhook attempt could not be settled; requeueing");
-                crate::processor::nack(&delivery, true).await;
+                Settlement::Requeue
             }
         }
     }
     .instrument(span)
-    .await;
+    .await
 }
 
 /// One attempt: read the record, POST it, then record the outcome and queue what comes next.

@@ -1,0 +1,85 @@
+//! The `thumbq-worker` command line: `run` (the default) and `replay-dead-letters [LIMIT]`. Settings come from the
+//! `THUMBQ_*` variables, whatever the command.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use thumbq_common::{
+    Settings,
+    dead_letters::{DeadLetters, Selection, Treatment},
+    state_store::StateStore,
+};
+
+/// thumbq's worker. Settings come from the environment (see README); with no command it runs.
+#[derive(Debug, Parser)]
+#[command(name = "thumbq-worker", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the worker until SIGINT or SIGTERM (the default).
+    Run,
+    /// Move dead-lettered tasks back to the work queue as fresh tasks.
+    ReplayDeadLetters {
+        /// At most this many (default: all).
+        limit: Option<usize>,
+    },
+}
+
+/// The `thumbq-worker` binary: its arguments, then the command. `main.rs` is this call.
+pub async fn run_from_args() -> anyhow::Result<()> {
+    // Boxed: the worker's future is deep enough to overflow the compiler's layout depth inside `#[tokio::main]`.
+    Box::pin(Cli::parse().run()).await
+}
+
+impl Cli {
+    /// Runs the command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Some(Command::ReplayDeadLetters { limit }) = self.command else { return crate::run_from_env().await };
+        let settings = Settings::from_env().context("failed to read settings")?;
+        thumbq_common::telemetry::init(&settings.log);
+        replay_dead_letters(&settings, limit).await
+    }
+}
+
+/// Replays up to `limit` dead letters (all without one) and prints what became of them.
+async fn replay_dead_letters(settings: &Settings, limit: Option<usize>) -> anyhow::Result<()> {
+    let states = StateStore::new(&settings.redis)?;
+    let replay = async {
+        let dead = DeadLetters::open(settings, "thumbq-worker replay").await?;
+        let done = dead.handle(&states, Treatment::Replay, Selection::All { limit }, None).await;
+        dead.close().await;
+        done
+    };
+    let done = replay.await.context("failed to replay dead letters")?;
+    println!(
+        "replayed {} task(s); skipped {} erased or cancelled task(s), their dead letters dropped; kept {} message(s) \
+         that are not tasks",
+        done.tasks, done.skipped, done.kept
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_runs_and_replay_takes_an_optional_limit() {
+        assert!(Cli::try_parse_from(["thumbq-worker"]).unwrap().command.is_none());
+        assert!(matches!(Cli::try_parse_from(["thumbq-worker", "run"]).unwrap().command, Some(Command::Run)));
+        let replay = |args: &[&str]| Cli::try_parse_from(["thumbq-worker", "replay-dead-letters"].iter().chain(args));
+        assert!(matches!(replay(&[]).unwrap().command, Some(Command::ReplayDeadLetters { limit: None })));
+        assert!(matches!(replay(&["10"]).unwrap().command, Some(Command::ReplayDeadLetters { limit: Some(10) })));
+        assert!(replay(&["ten"]).is_err());
+        assert!(replay(&["1", "2"]).is_err());
+    }
+}
