@@ -91,7 +91,11 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
     match ctx.states.start(id, envelope.attempt, &ctx.settings.worker.id).await? {
         Update::Applied => {}
         Update::Refused(status) => {
-            info!(%status, "task is already past this attempt; skipping the duplicate");
+            if status == TaskStatus::Revoked {
+                info!("task was cancelled; acknowledging it without work");
+            } else {
+                info!(%status, "task is already past this attempt; skipping the duplicate");
+            }
             if matches!(status, TaskStatus::Success | TaskStatus::Revoked) {
                 // The delivery that succeeded may have died before deleting the original (or the API's cancel
                 // before deleting it): finish that clean-up. The task has ended either way; a clean-up failure

@@ -28,7 +28,7 @@ static DELIVERY_LIMIT: Var<u32> = Var::parsed(
 static MAX_QUEUE_DEPTH: Var<u32> = Var::parsed(
     "THUMBQ_MAX_QUEUE_DEPTH",
     "10000",
-    "Past this many waiting tasks RabbitMQ refuses new ones and uploads get `503` (`0`: no limit); every API and worker must agree (it is a queue argument)",
+    "Past this many waiting tasks RabbitMQ refuses new ones and uploads get `503` (`0`: no limit; a quorum queue takes the one task that puts it over the limit, then refuses, so `2` holds 3); every API and worker must agree (it is a queue argument)",
 );
 static TIMEOUT: Var<Duration> = Var::millis(
     "THUMBQ_AMQP_TIMEOUT_MS",
