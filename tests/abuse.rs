@@ -7,9 +7,9 @@ use std::{net::SocketAddr, time::Duration};
 use reqwest::StatusCode;
 use thumbq_common::{
     Settings,
-    access::{Rate, RateLimit, Scopes, generate_key},
+    api_key::{Rate, RateLimit, Scopes, generate_key},
     settings::{AllowedHosts, AuthMode},
-    state_store::access::KeySpec,
+    state_store::api_keys::KeySpec,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

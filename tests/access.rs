@@ -5,10 +5,10 @@ use image::ImageFormat;
 use reqwest::{Method, StatusCode};
 use thumbq_common::{
     TaskRecord,
-    access::{Rate, RateLimit, Scopes, generate_key},
+    api_key::{Rate, RateLimit, Scopes, generate_key},
     fixtures::sample_image,
     settings::AuthMode,
-    state_store::access::KeySpec,
+    state_store::api_keys::KeySpec,
 };
 
 use crate::support::{

@@ -10,11 +10,11 @@ use image::ImageFormat;
 use reqwest::StatusCode;
 use thumbq_common::{
     TaskRecord, TaskStatus,
-    access::{Scopes, generate_key},
+    api_key::{Scopes, generate_key},
     file_store::LocalFileStore,
     fixtures::sample_image,
     settings::AuthMode,
-    state_store::access::KeySpec,
+    state_store::api_keys::KeySpec,
 };
 use thumbq_worker::sweeper::{Ages, sweep};
 

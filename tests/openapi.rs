@@ -98,9 +98,9 @@ async fn the_document_describes_the_running_configuration() {
     // Keys, webhooks and signed URLs on: each appears where it applies.
     let app = spawn_api_with(|s| {
         s.access.auth = thumbq_common::settings::AuthMode::Keys;
-        s.webhook.secret = Some(thumbq_common::access::Secret::new("a-webhook-secret".into()));
+        s.webhook.secret = Some(thumbq_common::settings::Secret::new("a-webhook-secret".into()));
         s.access.signed_urls = Some(thumbq_common::settings::UrlSigning {
-            key: thumbq_common::access::Secret::new("a-test-signing-key-of-32-chars-at-least".into()),
+            key: thumbq_common::settings::Secret::new("a-test-signing-key-of-32-chars-at-least".into()),
             ttl: std::time::Duration::from_secs(60),
         });
     })

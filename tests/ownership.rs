@@ -8,10 +8,10 @@ use reqwest::{Method, StatusCode};
 use thumbq_api::routes::thumbnails::Accepted;
 use thumbq_common::{
     TaskRecord, TaskStatus,
-    access::{Scopes, Secret, generate_key},
+    api_key::{Scopes, Secret, generate_key},
     fixtures::sample_image,
     settings::{AuthMode, UrlSigning},
-    state_store::access::KeySpec,
+    state_store::api_keys::KeySpec,
     task::ThumbnailName,
 };
 

@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use thumbq_common::{
-    access::{Rate, generate_key},
+    api_key::{Rate, generate_key},
     settings::AuthMode,
-    state_store::access::KeySpec,
+    state_store::api_keys::KeySpec,
 };
 use tokio::process::Command;
 

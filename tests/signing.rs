@@ -6,7 +6,7 @@ use std::time::Duration;
 use image::ImageFormat;
 use reqwest::StatusCode;
 use thumbq_common::links::UrlSigner;
-use thumbq_common::{TaskRecord, access::Secret, fixtures::sample_image, settings::UrlSigning};
+use thumbq_common::{TaskRecord, fixtures::sample_image, settings::Secret, settings::UrlSigning};
 
 use crate::support::spawn_api_with;
 

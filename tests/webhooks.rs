@@ -4,8 +4,8 @@
 use image::ImageFormat;
 use thumbq_common::{
     Settings,
-    access::Secret,
     fixtures::sample_image,
+    settings::Secret,
     task::{TaskId, TaskRecord, TaskStatus, WebhookState},
     webhook::signature,
 };

@@ -5,11 +5,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use thumbq_common::{
     Settings,
-    access::{Rate, Scopes, generate_key, valid_key_name},
-    state_store::{StateStore, access::KeySpec},
+    api_key::{Rate, Scopes, generate_key, valid_key_name},
+    state_store::{StateStore, api_keys::KeySpec},
 };
 
-use crate::keys::own_limit;
+use crate::key_file::own_limit;
 
 /// thumbq's HTTP API. Settings come from the environment (see README); with no command it serves.
 #[derive(Debug, Parser)]

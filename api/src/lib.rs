@@ -3,14 +3,14 @@
 //! ([`cli`], a leaf: nothing here calls it) is what `main.rs` calls, and it chooses between serving and the `keys`
 //! commands. Tests call [`serve`] on a listener of their own.
 
-pub mod access;
+pub mod caller;
 pub mod cli;
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod headers;
-pub mod keys;
+pub mod key_file;
 pub mod limits;
 pub mod openapi;
 pub mod routes;
@@ -51,7 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document(&state.settings)))
         .fallback(|| async { ApiError::NotFound(ErrorCode::RouteNotFound, "no such route; see /docs".into()) })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), caller::authenticate))
         .layer(axum::middleware::from_fn(routes::metrics::track_http))
         .layer(body_limit)
         .layer(timeout)
@@ -83,7 +83,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
 /// command line's `serve` (its default) is this call.
 pub async fn run_from_env() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("failed to read settings")?;
-    thumbq_common::telemetry::init(&settings.log);
+    thumbq_common::logging::init(&settings.log);
     let shutdown = CancellationToken::new();
     tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
     let store = thumbq_common::file_store::open(&settings.store).await?;
@@ -97,7 +97,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
         .await
         .with_context(|| format!("failed to bind {}", settings.http.bind))?;
     let seeds = match &settings.access.keys_file {
-        Some(path) => keys::read_key_file(path, settings.access.key_rate)?,
+        Some(path) => key_file::read_key_file(path, settings.access.key_rate)?,
         None => Vec::new(),
     };
     let state = AppState::new(settings, store, shutdown.clone())?;

@@ -47,8 +47,8 @@ impl AppState {
         let topology = Topology::new(&settings.amqp, &settings.retry);
         let publisher = PublisherLink::start(settings.amqp.clone(), topology, "thumbq-api");
         let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone());
-        let metrics = thumbq_common::telemetry_metrics::install();
-        thumbq_common::telemetry_metrics::zero_api_counters(&settings.amqp.queue);
+        let metrics = thumbq_common::metrics::install();
+        thumbq_common::metrics::zero_api_counters(&settings.amqp.queue);
         Ok(Self {
             store,
             states,
@@ -71,7 +71,7 @@ impl AppState {
     }
 
     /// A record as the API answers it: with the URLs of its thumbnail and renditions.
-    pub fn present(&self, record: TaskRecord) -> TaskRecord {
-        self.links.present(record)
+    pub fn with_urls(&self, record: TaskRecord) -> TaskRecord {
+        self.links.with_urls(record)
     }
 }

@@ -18,14 +18,14 @@ use axum::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use thumbq_common::{
-    access::Scope,
+    api_key::Scope,
     file_store::Chunks,
     image_probe::{self, Probe, ProbeError},
 };
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorCode},
     state::AppState,
 };

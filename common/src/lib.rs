@@ -4,7 +4,7 @@
 //! purpose: [`links`] builds the thumbnail download URLs (`/thumbnails/<name>`) that the API answers with and the
 //! worker's webhooks carry, so both processes hand out the same URLs.
 
-pub mod access;
+pub mod api_key;
 pub mod broker;
 pub mod dead_letters;
 pub mod file_store;
@@ -17,8 +17,8 @@ pub mod settings;
 pub mod shutdown;
 pub mod state_store;
 pub mod task;
-pub mod telemetry;
-pub mod telemetry_metrics;
+pub mod logging;
+pub mod metrics;
 pub mod webhook;
 
 pub use settings::Settings;

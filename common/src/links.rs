@@ -58,7 +58,7 @@ impl Links {
     }
 
     /// A record as clients see it: with the URLs of its thumbnail and renditions.
-    pub fn present(&self, mut record: TaskRecord) -> TaskRecord {
+    pub fn with_urls(&self, mut record: TaskRecord) -> TaskRecord {
         for rendition in &mut record.renditions {
             rendition.url = Some(self.thumbnail_url(&rendition.file));
         }
@@ -117,7 +117,7 @@ impl UrlSigner {
 mod tests {
     use std::time::Duration;
 
-    use crate::access::Secret;
+    use crate::settings::Secret;
 
     use super::*;
 

@@ -41,7 +41,7 @@ impl Outage {
     /// Records a successful call; logs once if the dependency was down.
     pub fn recovered(&self) {
         if self.down.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            crate::telemetry_metrics::reconnected(self.dependency);
+            crate::metrics::reconnected(self.dependency);
             tracing::info!(dependency = self.dependency, "dependency is back");
         }
     }

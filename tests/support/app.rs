@@ -12,7 +12,7 @@ use thumbq_api::routes::thumbnails::Accepted as AcceptedTask;
 use thumbq_api::{routes::thumbnails::Accepted, state::AppState};
 use thumbq_common::{
     Settings, TaskId, TaskRecord, TaskStatus,
-    access::Rate,
+    api_key::Rate,
     broker::Topology,
     file_store::{self, SharedFileStore},
     settings::{RedisSettings, RetrySettings, StoreLocation},

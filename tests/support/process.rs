@@ -151,7 +151,7 @@ fn settings_env(settings: &Settings) -> Vec<(String, String)> {
 mod tests {
     use std::time::Duration;
 
-    use thumbq_common::{Settings, access::Secret};
+    use thumbq_common::{Settings, settings::Secret};
 
     /// Before `to_env`, only 31 settings were copied by hand: a webhook secret, presets or a TTL set by a test fell
     /// back to their defaults in the processes it spawned.

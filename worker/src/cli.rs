@@ -39,7 +39,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let Some(Command::ReplayDeadLetters { limit }) = self.command else { return crate::run_from_env().await };
         let settings = Settings::from_env().context("failed to read settings")?;
-        thumbq_common::telemetry::init(&settings.log);
+        thumbq_common::logging::init(&settings.log);
         replay_dead_letters(&settings, limit).await
     }
 }

@@ -14,7 +14,7 @@ use thumbq_common::broker::{self, BrokerError, Publisher, Topology, bounded};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
-use crate::{context::Context, processor, webhook};
+use crate::{processor, state::WorkerState, webhook_delivery};
 
 /// Opens a channel consuming `queue` with manual acks and a prefetch of `prefetch`, each step within `timeout`.
 async fn open_consumer(
@@ -37,9 +37,9 @@ async fn open_consumer(
 /// (`Err`; the caller reconnects). With a webhook `sender`, the webhooks' lane is consumed too. Each delivery is
 /// settled (acked or nacked) here, on the channel this session owns, as its handler says.
 pub async fn consume(
-    ctx: &Arc<Context>,
+    ctx: &Arc<WorkerState>,
     topology: &Arc<Topology>,
-    sender: Option<&Arc<webhook::Sender>>,
+    sender: Option<&Arc<webhook_delivery::Sender>>,
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let settings = &ctx.settings;
@@ -83,7 +83,7 @@ pub async fn consume(
                 (Some(Ok(delivery)), Some(sender)) => {
                     let (ctx, sender, publisher) = (ctx.clone(), sender.clone(), publisher.clone());
                     in_flight.spawn(async move {
-                        webhook::deliver(ctx, sender, publisher, &delivery).await.apply(&delivery).await;
+                        webhook_delivery::deliver(ctx, sender, publisher, &delivery).await.apply(&delivery).await;
                     });
                 }
                 (Some(Err(e)), _) => break Some(BrokerError::from(e)),

@@ -6,16 +6,16 @@
 pub mod allocator;
 pub mod cli;
 pub mod consumer;
-pub mod context;
 pub mod error;
+pub mod heartbeat;
 pub mod metrics_listener;
 pub mod pipeline;
 pub mod processor;
-pub mod registry;
 pub mod retry;
 pub mod settle;
+pub mod state;
 pub mod sweeper;
-pub mod webhook;
+pub mod webhook_delivery;
 
 use std::{
     sync::Arc,
@@ -33,7 +33,7 @@ use thumbq_common::{
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::context::Context;
+use crate::state::WorkerState;
 
 /// A session that lasted this long was healthy: the next reconnect starts from the shortest delay again.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
@@ -45,17 +45,17 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
         .context("failed to set up the Redis pool")?
         .keeping_successes_for(settings.store.thumbnail_ttl);
     let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
-    thumbq_common::telemetry_metrics::install();
-    thumbq_common::telemetry_metrics::zero_worker_counters(&settings.amqp.queue);
+    thumbq_common::metrics::install();
+    thumbq_common::metrics::zero_worker_counters(&settings.amqp.queue);
     if let Some(address) = settings.worker.metrics {
         metrics_listener::start(address, shutdown.clone())
             .await
             .with_context(|| format!("failed to bind {address}"))?;
     }
     // Sends completion webhooks; `None` without `THUMBQ_WEBHOOK_SECRET` (the worker then leaves them queued).
-    let webhooks = webhook::Sender::new(&settings.webhook).map(Arc::new);
+    let webhooks = webhook_delivery::Sender::new(&settings.webhook).map(Arc::new);
     let memory = Arc::new(tokio::sync::Semaphore::new(settings.worker.memory_budget_mb as usize));
-    let ctx = Arc::new(Context {
+    let ctx = Arc::new(WorkerState {
         links: thumbq_common::links::Links::new(&settings),
         settings,
         store,
@@ -64,7 +64,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
         memory,
         counters: Default::default(),
     });
-    let heartbeat = tokio::spawn(registry::heartbeat(ctx.clone(), shutdown.clone()));
+    let heartbeat = tokio::spawn(heartbeat::heartbeat(ctx.clone(), shutdown.clone()));
     let sweeper = tokio::spawn(sweeper::run(ctx.clone(), shutdown.clone()));
     info!(worker = %ctx.settings.worker.id, "worker starting");
 
@@ -97,7 +97,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
 /// stop it, the file store, then [`run`]. [`cli`] calls it; so does the test suite's worker binary.
 pub async fn run_from_env() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("failed to read settings")?;
-    thumbq_common::telemetry::init(&settings.log);
+    thumbq_common::logging::init(&settings.log);
     let shutdown = CancellationToken::new();
     tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
     let store = thumbq_common::file_store::open(&settings.store).await?;

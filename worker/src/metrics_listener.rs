@@ -10,17 +10,14 @@ pub const ROUTES: [&str; 2] = ["/metrics", "/health"];
 
 /// Binds `address` and serves metrics in the background until `shutdown`.
 pub async fn start(address: SocketAddr, shutdown: CancellationToken) -> std::io::Result<()> {
-    let handle = thumbq_common::telemetry_metrics::install();
+    let handle = thumbq_common::metrics::install();
     let app = Router::new()
         .route(
             ROUTES[0],
             get(move || {
                 let handle = handle.clone();
                 async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        thumbq_common::telemetry_metrics::render(&handle),
-                    )
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], thumbq_common::metrics::render(&handle))
                 }
             }),
         )

@@ -11,19 +11,19 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
+    metrics,
     state_store::Update,
     task::{FailureKind, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName},
-    telemetry_metrics,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
-    context::Context,
     error::TaskError,
     pipeline::{self, Deadline, Limits, PipelineError},
     retry::{self, Decision},
     settle::Settlement,
+    state::WorkerState,
 };
 
 /// How a delivery ended, for logs and tests.
@@ -42,7 +42,7 @@ enum Outcome {
 
 /// Handles one delivery to the end, and says how to settle it: acked, or back to the queue when it could not be
 /// settled. The caller, which owns the channel, applies the answer.
-pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: &Delivery) -> Settlement {
+pub async fn process(ctx: Arc<WorkerState>, publisher: Publisher, delivery: &Delivery) -> Settlement {
     let envelope = match TaskEnvelope::from_json(&delivery.data) {
         Ok(envelope) => envelope,
         Err(e) => return dead_letter_poison(&ctx, &publisher, delivery, &e.to_string()).await,
@@ -50,7 +50,7 @@ pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: &Deliver
     let span = info_span!("task", task_id = %envelope.id, attempt = envelope.attempt);
     let (queue, worker) = (ctx.settings.amqp.queue.clone(), ctx.settings.worker.id.clone());
     let waited = (Utc::now() - envelope.created_at).to_std().unwrap_or_default();
-    telemetry_metrics::task_started(&queue, &worker, waited);
+    metrics::task_started(&queue, &worker, waited);
     ctx.counters.in_flight.fetch_add(1, Ordering::Relaxed);
     let started = std::time::Instant::now();
     async move {
@@ -58,7 +58,7 @@ pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: &Deliver
         let settled = match result {
             Ok(outcome) => {
                 if outcome == Outcome::Done {
-                    telemetry_metrics::task_finished(&queue, "success");
+                    metrics::task_finished(&queue, "success");
                     ctx.counters.done.fetch_add(1, Ordering::Relaxed);
                 }
                 info!(?outcome, "task handled");
@@ -77,7 +77,7 @@ pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: &Deliver
                 Settlement::Requeue
             }
         };
-        telemetry_metrics::task_done(&queue, &worker, started.elapsed());
+        metrics::task_done(&queue, &worker, started.elapsed());
         ctx.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         settlement
     }
@@ -86,7 +86,7 @@ pub async fn process(ctx: Arc<Context>, publisher: Publisher, delivery: &Deliver
 }
 
 /// One attempt: STARTED, thumbnail, SUCCESS.
-async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, TaskError> {
+async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, TaskError> {
     let id = envelope.id;
     match ctx.states.start(id, envelope.attempt, &ctx.settings.worker.id).await? {
         Update::Applied => {}
@@ -154,7 +154,7 @@ async fn execute(ctx: &Context, envelope: &TaskEnvelope) -> Result<Outcome, Task
 
 /// Waits until the worker's memory budget has room for this task's estimated peak, and holds that share until the
 /// returned permit is dropped. A task that alone needs more than the whole budget fails for good.
-async fn admit(ctx: &Context, original: &[u8], outputs: &[ResizeArgs]) -> Result<OwnedSemaphorePermit, TaskError> {
+async fn admit(ctx: &WorkerState, original: &[u8], outputs: &[ResizeArgs]) -> Result<OwnedSemaphorePermit, TaskError> {
     let max_pixels = ctx.settings.limits.max_pixels;
     let peak = pipeline::estimate_peak(original, outputs, max_pixels)?;
     let (needed_mib, budget_mib) = (peak.div_ceil(1 << 20), u64::from(ctx.settings.worker.memory_budget_mb));
@@ -167,7 +167,7 @@ async fn admit(ctx: &Context, original: &[u8], outputs: &[ResizeArgs]) -> Result
 }
 
 /// Deletes a finished task's original; a failure is logged, never a task failure (the task has ended).
-async fn delete_original(ctx: &Context, id: TaskId) {
+async fn delete_original(ctx: &WorkerState, id: TaskId) {
     if let Err(e) = ctx.store.delete_original(id).await {
         warn!(error = %e, "could not delete the original");
     }
@@ -175,7 +175,7 @@ async fn delete_original(ctx: &Context, id: TaskId) {
 
 /// Settles a failed attempt so its message can be acked. An `Err` means the task could not be handed on.
 async fn settle_failure(
-    ctx: &Context,
+    ctx: &WorkerState,
     publisher: &Publisher,
     delivery: &Delivery,
     envelope: &TaskEnvelope,
@@ -196,7 +196,7 @@ async fn settle_failure(
             // Publish before recording RETRY: the record may then lag, but the task can never be stuck in RETRY
             // with no message behind it.
             publisher.publish_delayed(&envelope.next_attempt(), delay).await?;
-            telemetry_metrics::task_retried(&ctx.settings.amqp.queue);
+            metrics::task_retried(&ctx.settings.amqp.queue);
             let next_at = Utc::now() + delay;
             if let Err(e) = ctx.states.retry(id, attempt, &message, next_at).await {
                 warn!(error = %e, "could not record RETRY; the next attempt will update the record");
@@ -207,7 +207,7 @@ async fn settle_failure(
             match ctx.states.fail(id, attempt, &message, error.failure_kind()).await {
                 Ok(update) => {
                     if update == Update::Applied {
-                        telemetry_metrics::task_finished(&ctx.settings.amqp.queue, "failure");
+                        metrics::task_finished(&ctx.settings.amqp.queue, "failure");
                         ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
                         publisher.queue_webhook_for(envelope).await?;
                     }
@@ -222,7 +222,7 @@ async fn settle_failure(
                 // Dead-lettered: the original stays for `replay-dead-letters` (the sweep removes it once the record
                 // has expired).
                 publisher.publish_dead(&delivery.data, Some(&id.to_string()), "retries_exhausted", &message).await?;
-                telemetry_metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
+                metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
             } else {
                 // A permanent failure: the same input fails the same way, so nothing will ever read the original.
                 delete_original(ctx, id).await;
@@ -242,14 +242,14 @@ async fn defer(publisher: &Publisher, envelope: &TaskEnvelope) -> Result<(), Bro
 /// A message that is not a task: to the dead-letter queue with the reason, or, failing that, rejected so that
 /// RabbitMQ dead-letters it itself. If it names a task thumbq knows (another envelope version, say), that task
 /// becomes FAILURE, so it is not left PENDING forever.
-async fn dead_letter_poison(ctx: &Context, publisher: &Publisher, delivery: &Delivery, reason: &str) -> Settlement {
+async fn dead_letter_poison(ctx: &WorkerState, publisher: &Publisher, delivery: &Delivery, reason: &str) -> Settlement {
     let message_id = delivery.properties.message_id().as_ref().map(|id| id.to_string());
     warn!(error = reason, message_id, "poison message; dead-lettering it");
     if let Err(e) = publisher.publish_dead(&delivery.data, message_id.as_deref(), "poison", reason).await {
         error!(error = %e, "could not publish the poison message to the dead-letter queue; rejecting it");
         return Settlement::Reject;
     }
-    telemetry_metrics::dead_lettered(&ctx.settings.amqp.queue, "poison");
+    metrics::dead_lettered(&ctx.settings.amqp.queue, "poison");
     if let Some(id) = poison_task_id(message_id.as_deref(), &delivery.data) {
         let failed = async {
             let Some(record) = ctx.states.get(id).await? else { return Ok(()) };

@@ -13,7 +13,7 @@ use thumbq_common::{file_store::FileStore, state_store::StateStore};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::context::Context;
+use crate::state::WorkerState;
 
 /// A temporary file older than this belongs to a write that will never finish.
 pub const TEMPORARY_AGE: Duration = Duration::from_secs(3600);
@@ -62,7 +62,7 @@ pub async fn sweep(store: &dyn FileStore, states: &StateStore, ages: Ages) -> an
 }
 
 /// Sweeps every `THUMBQ_SWEEP_INTERVAL_SECS` until `stop`.
-pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
+pub async fn run(ctx: Arc<WorkerState>, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(ctx.settings.worker.sweep_interval) => {}

@@ -9,13 +9,13 @@ use axum::{
 use serde::Deserialize;
 use thumbq_common::{
     TaskId, TaskRecord, TaskStatus,
-    access::Scope,
+    api_key::Scope,
     dead_letters::{DeadLetterPage, DeadLetters, Handled, Selection, Treatment},
 };
 use utoipa::IntoParams;
 
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorBody, ErrorCode, in_range},
     extract::{Path, Query},
     state::AppState,
@@ -190,7 +190,7 @@ pub async fn replay_task(
     let done = run(&state, Treatment::Replay, Selection::Task(id), caller.key.as_deref()).await?;
     let record = state.states.get(id).await?;
     match record {
-        Some(record) if done.tasks > 0 => Ok(Json(state.present(record))),
+        Some(record) if done.tasks > 0 => Ok(Json(state.with_urls(record))),
         Some(record) if done.skipped > 0 && record.status == TaskStatus::Revoked => Err(ApiError::Conflict(
             ErrorCode::TaskCancelled,
             format!("task {id} was cancelled; its dead letter was dropped"),

@@ -8,9 +8,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use thumbq_common::{access::Scope, telemetry_metrics};
+use thumbq_common::{api_key::Scope, metrics};
 
-use crate::{access::Caller, error::ApiError, state::AppState};
+use crate::{caller::Caller, error::ApiError, state::AppState};
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -36,16 +36,16 @@ pub async fn get_metrics(State(state): State<AppState>, caller: Caller) -> Resul
     let depths = async {
         let Ok(publisher) = state.publisher.get().await else { return };
         if let Ok(depths) = publisher.queue_depths().await {
-            depths.iter().for_each(|(queue, messages)| telemetry_metrics::queue_depth(queue, *messages));
+            depths.iter().for_each(|(queue, messages)| metrics::queue_depth(queue, *messages));
         }
     };
     let workers = async {
         if let Ok(workers) = state.states.workers().await {
-            telemetry_metrics::workers_online(&state.settings.amqp.queue, workers.len());
+            metrics::workers_online(&state.settings.amqp.queue, workers.len());
         }
     };
     tokio::join!(depths, workers);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry_metrics::render(&state.metrics)))
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&state.metrics)))
 }
 
 /// Middleware recording every request by route template (never the raw path: names are unbounded), method, status.
@@ -54,6 +54,6 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    telemetry_metrics::http_request(&route, &method, response.status().as_u16(), started.elapsed());
+    metrics::http_request(&route, &method, response.status().as_u16(), started.elapsed());
     response
 }

@@ -7,13 +7,13 @@ use axum::{Json, Router, extract::State, routing::get};
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use thumbq_common::{
-    access::Scope,
+    api_key::Scope,
     state_store::history::{BUCKET_SECONDS, HistoryBucket},
 };
 use utoipa::ToSchema;
 
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorBody},
     state::AppState,
 };

@@ -10,13 +10,13 @@ use axum::{
 use serde::Deserialize;
 use thumbq_common::{
     TaskId, TaskRecord, TaskStatus,
-    access::Scope,
+    api_key::Scope,
     state_store::{IndexEntry, Update},
 };
 use utoipa::IntoParams;
 
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorBody, ErrorCode, in_range},
     extract::{Path, Query},
     state::AppState,
@@ -52,7 +52,7 @@ pub async fn get_task(
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(state.present(caller.owned(record_of(&state, &id).await?)?)))
+    Ok(Json(state.with_urls(caller.owned(record_of(&state, &id).await?)?)))
 }
 
 /// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
@@ -106,7 +106,7 @@ pub async fn cancel_task(
         tracing::warn!(task_id = %record.id, error = %e, "could not delete a cancelled task's original");
     }
     tracing::info!(task_id = %record.id, "task cancelled");
-    Ok(Json(state.present(record_of(&state, &id).await?)))
+    Ok(Json(state.with_urls(record_of(&state, &id).await?)))
 }
 
 /// Largest page of `GET /tasks`.
@@ -164,7 +164,7 @@ pub async fn list_tasks(
         })
         .transpose()?;
     let page = state.states.list(params.status, caller.listing_owner(), limit, cursor.as_ref()).await?;
-    let records: Vec<TaskRecord> = page.records.into_iter().map(|r| state.present(r)).collect();
+    let records: Vec<TaskRecord> = page.records.into_iter().map(|r| state.with_urls(r)).collect();
     let mut response = Json(records).into_response();
     if let Some(next) = page.next {
         let status = params.status.map(|s| format!("&status={s}")).unwrap_or_default();

@@ -1,10 +1,10 @@
 //! `GET /workers`: the live workers, from their heartbeats in Redis.
 
 use axum::{Json, Router, extract::State, routing::get};
-use thumbq_common::{access::Scope, state_store::workers::WorkerInfo};
+use thumbq_common::{api_key::Scope, state_store::workers::WorkerInfo};
 
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorBody},
     state::AppState,
 };

@@ -10,7 +10,8 @@ use super::{
     var::{Described, Refused, Var, list},
 };
 
-use crate::access::{Rate, RateLimit, Secret};
+use super::Secret;
+use crate::api_key::{Rate, RateLimit};
 
 /// `auto` is `None`: off or keys as `THUMBQ_BIND` decides.
 static AUTH: Var<Option<AuthMode>> = Var::new(

@@ -7,7 +7,7 @@ use super::{
     env::{Env, Out},
     var::{Described, Refused, Var},
 };
-use crate::access::Secret;
+use super::Secret;
 
 static SECRET: Var<Option<Secret>> = Var::new(
     "THUMBQ_WEBHOOK_SECRET",

@@ -8,12 +8,12 @@
 //! - `<prefix>finished`: tasks finished in the last hour, for `/stats`.
 //! - `<prefix>history:<ms>`: finished tasks and their latency per 10-second bucket, for the dashboard ([`history`]).
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
-//! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`access`]).
+//! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`api_keys`]).
 //!
 //! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis; so does a
 //! replay's return to PENDING ([`requeue`]), refused for an erased or cancelled task.
 
-pub mod access;
+pub mod api_key;
 pub mod codec;
 mod connection;
 pub mod erasure;
@@ -77,7 +77,7 @@ pub struct StateStore {
     success_ttl: Option<Duration>,
     timeout: Duration,
     transition: Script,
-    scripts: access::AccessScripts,
+    scripts: api_keys::AccessScripts,
     outage: Arc<Outage>,
     replica_outage: Arc<Outage>,
     /// Until when durable writes skip `WAIT`: set when no replica confirmed one (see [`StateStore::run_durable`]).
@@ -95,7 +95,7 @@ impl StateStore {
             success_ttl: None,
             timeout: settings.timeout,
             transition: transition::script(),
-            scripts: access::AccessScripts::new(),
+            scripts: api_keys::AccessScripts::new(),
             outage: Arc::new(Outage::new("redis")),
             replica_outage: Arc::new(Outage::new("redis replica")),
             replica_missing_until: Arc::default(),

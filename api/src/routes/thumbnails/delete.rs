@@ -3,11 +3,11 @@
 //! writing removes what it wrote).
 
 use axum::{extract::State, http::StatusCode};
-use thumbq_common::{access::Scope, task::ThumbnailName};
+use thumbq_common::{api_key::Scope, task::ThumbnailName};
 
 use super::parse_name;
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorBody, ErrorCode, store_unavailable},
     extract::Path,
     state::AppState,

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use self::params::UploadParams;
 use crate::{
-    access::Caller,
+    caller::Caller,
     error::{ApiError, ErrorBody, ErrorCode, store_unavailable},
     extract::Query,
     state::AppState,
@@ -184,7 +184,7 @@ pub async fn create_thumbnail(
         url: state.thumbnail_url(&name),
         status_url: format!("{base}/tasks/{}", envelope.id),
         name,
-        renditions: state.present(TaskRecord::pending(&envelope, None)).renditions,
+        renditions: state.with_urls(TaskRecord::pending(&envelope, None)).renditions,
     };
     // The path (and signature) of the thumbnail's URL.
     let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url);
@@ -236,7 +236,7 @@ async fn accept(
         }
         return Err(e);
     }
-    thumbq_common::telemetry_metrics::task_published(&state.settings.amqp.queue);
+    thumbq_common::metrics::task_published(&state.settings.amqp.queue);
     info!(width = envelope.args.width, height = envelope.args.height, "task queued");
     Ok(())
 }

@@ -17,9 +17,9 @@ use axum::{
 };
 use thumbq_common::{
     TaskRecord,
-    access::{Scope, Scopes},
+    api_key::{Scope, Scopes},
     settings::AuthMode,
-    state_store::access::RateVerdict,
+    state_store::api_keys::RateVerdict,
 };
 
 use crate::{

@@ -8,10 +8,10 @@ use thumbq_common::state_store::workers::WorkerInfo;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::context::Context;
+use crate::state::WorkerState;
 
 /// Heartbeats until `stop`, then unregisters.
-pub async fn heartbeat(ctx: Arc<Context>, stop: CancellationToken) {
+pub async fn heartbeat(ctx: Arc<WorkerState>, stop: CancellationToken) {
     let settings = &ctx.settings.worker;
     let started_at = Utc::now();
     loop {

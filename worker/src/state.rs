@@ -6,7 +6,7 @@ use thumbq_common::{Settings, file_store::SharedFileStore, links::Links, state_s
 use tokio::sync::Semaphore;
 
 /// What every task needs: settings, stores and the worker's name.
-pub struct Context {
+pub struct WorkerState {
     /// The worker's settings.
     pub settings: Settings,
     /// Originals and thumbnails.

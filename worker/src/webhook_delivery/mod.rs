@@ -11,22 +11,27 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
+    metrics,
     task::{TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
-    telemetry_metrics,
     webhook::{WebhookMessage, idempotency_key},
 };
 use tracing::{Instrument, info, info_span, warn};
 
 pub use sender::{DeliveryError, Sender};
 
-use crate::{context::Context, settle::Settlement};
+use crate::{settle::Settlement, state::WorkerState};
 
 /// Attempts kept in a record's log: the latest ones (a receiver down for a day must not grow the record).
 const KEPT_ATTEMPTS: usize = 20;
 
 /// Handles one webhook delivery to the end, and says how to settle it: acked once settled, else requeued. The
 /// caller, which owns the channel, applies the answer.
-pub async fn deliver(ctx: Arc<Context>, sender: Arc<Sender>, publisher: Publisher, delivery: &Delivery) -> Settlement {
+pub async fn deliver(
+    ctx: Arc<WorkerState>,
+    sender: Arc<Sender>,
+    publisher: Publisher,
+    delivery: &Delivery,
+) -> Settlement {
     let message = match WebhookMessage::from_json(&delivery.data) {
         Ok(message) => message,
         Err(reason) => {
@@ -50,7 +55,7 @@ pub async fn deliver(ctx: Arc<Context>, sender: Arc<Sender>, publisher: Publishe
 
 /// One attempt: read the record, POST it, then record the outcome and queue what comes next.
 async fn attempt(
-    ctx: &Context,
+    ctx: &WorkerState,
     sender: &Sender,
     publisher: &Publisher,
     message: &WebhookMessage,
@@ -71,7 +76,7 @@ async fn attempt(
     let event = event_name(record.status);
     let key = idempotency_key(&record, event);
     let mut log = record.webhook.clone().unwrap_or(WebhookLog { state: WebhookState::Pending, attempts: vec![] });
-    let body = serde_json::to_vec(&ctx.links.present(TaskRecord { webhook: None, ..record }))
+    let body = serde_json::to_vec(&ctx.links.with_urls(TaskRecord { webhook: None, ..record }))
         .expect("a record always serialises");
     let started = Instant::now();
     let result = sender.send(&message.url, &key, event, body).await;
@@ -81,26 +86,26 @@ async fn attempt(
     log.state = match &result {
         Ok(status) => {
             info!(status, "webhook delivered");
-            telemetry_metrics::webhook_attempted(queue, "delivered");
+            metrics::webhook_attempted(queue, "delivered");
             WebhookState::Delivered
         }
         Err(DeliveryError::Refused(reason)) => {
             warn!(%reason, "webhook target refused; dead-lettering");
             publisher.publish_webhook_dead(message, "refused", reason).await?;
-            telemetry_metrics::webhook_attempted(queue, "refused");
+            metrics::webhook_attempted(queue, "refused");
             WebhookState::Failed
         }
         Err(e) if message.attempt >= max_attempts => {
             warn!(error = %e, "webhook attempts ran out; dead-lettering");
             publisher.publish_webhook_dead(message, "attempts_exhausted", &e.to_string()).await?;
-            telemetry_metrics::webhook_attempted(queue, "gave_up");
+            metrics::webhook_attempted(queue, "gave_up");
             WebhookState::Failed
         }
         Err(e) => {
             let delay = ctx.settings.retry.delay_after(message.attempt);
             warn!(error = %e, delay_ms = delay.as_millis() as u64, "webhook attempt failed; retrying");
             publisher.publish_webhook(&message.next_attempt(), Some(delay)).await?;
-            telemetry_metrics::webhook_attempted(queue, "retried");
+            metrics::webhook_attempted(queue, "retried");
             WebhookState::Pending
         }
     };

@@ -7,7 +7,7 @@ use reqwest::{
     header::{CONTENT_TYPE, HeaderValue, USER_AGENT},
 };
 use thumbq_common::{
-    access::Secret,
+    settings::Secret,
     settings::WebhookSettings,
     webhook::{guard, signature},
 };

@@ -146,28 +146,6 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// A secret setting (a signing key): its `Debug` never shows it, so settings can be logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: String) -> Self {
-        Self(secret)
-    }
-
-    /// The secret itself, for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// A new random API key: `tq_` and 43 base64url characters.
 pub fn generate_key() -> String {
     let mut bytes = [0u8; 32];

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 use thumbq_common::{
-    access::{Rate, RateLimit, Scopes, valid_key_name},
-    state_store::{StateStore, access::KeySpec},
+    api_key::{Rate, RateLimit, Scopes, valid_key_name},
+    state_store::{StateStore, api_keys::KeySpec},
 };
 
 /// One key of a `THUMBQ_API_KEYS_FILE`, as written.

@@ -15,7 +15,7 @@ use redis::Script;
 use serde::Serialize;
 
 use super::{StateError, StateStore};
-use crate::access::{RateLimit, Scopes, key_hash};
+use crate::api_key::{RateLimit, Scopes, key_hash};
 
 /// GCRA (the generic cell rate algorithm, as in ATM networks and redis-cell) over one Redis string. A request is
 /// allowed when it would not push the bucket's theoretical arrival time more than `burst` intervals past now.
