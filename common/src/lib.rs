@@ -12,13 +12,13 @@ pub mod file_store;
 pub mod fixtures;
 pub mod image_probe;
 pub mod links;
+pub mod logging;
+pub mod metrics;
 pub mod reconnect;
 pub mod settings;
 pub mod shutdown;
 pub mod state_store;
 pub mod task;
-pub mod logging;
-pub mod metrics;
 pub mod webhook;
 
 pub use settings::Settings;

@@ -5,12 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use ipnet::IpNet;
 
 use super::{
-    SettingsError,
+    Secret, SettingsError,
     env::{Env, Out},
     var::{Described, Refused, Var, list},
 };
 
-use super::Secret;
 use crate::api_key::{Rate, RateLimit};
 
 /// `auto` is `None`: off or keys as `THUMBQ_BIND` decides.

@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use super::{
-    SettingsError,
+    Secret, SettingsError,
     env::{Env, Out},
     var::{Described, Refused, Var},
 };
-use super::Secret;
 
 static SECRET: Var<Option<Secret>> = Var::new(
     "THUMBQ_WEBHOOK_SECRET",

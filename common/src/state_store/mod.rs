@@ -13,7 +13,7 @@
 //! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis; so does a
 //! replay's return to PENDING ([`requeue`]), refused for an erased or cancelled task.
 
-pub mod api_key;
+pub mod api_keys;
 pub mod codec;
 mod connection;
 pub mod erasure;
