@@ -2,7 +2,8 @@
 // into the folder given first). Usage: node console.mjs <playwright folder> <console URL> '<JSON plan>'; the plan
 // may ask to {"search": "<id or name>"}, then {"replay": true} (click Replay, accept the dialog, wait for SUCCESS),
 // at {"width": px}, with {"screenshot": "<path>"}. Prints one JSON line: the console errors, the requests that left
-// the page's origin, whether the page is wider than the window, the task rows, the detail shown and its buttons.
+// the page's origin, whether the page is wider than the window, the task rows, the detail shown and its buttons,
+// the charts' axis labels (and those cut off) and the queue table's rows.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -38,6 +39,12 @@ try {
   result.buttons = await page.$$eval("#detail-body .tools button", (buttons) => buttons.map((b) => b.id));
   result.too_wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   result.axes = await page.$$eval("#throughput text", (labels) => labels.map((l) => l.textContent));
+  // Chart labels drawn (even partly) outside their chart, which the browser cuts off.
+  result.clipped = await page.$$eval("svg.chart text", (labels) => labels.filter((l) => {
+    const [box, chart] = [l.getBoundingClientRect(), l.ownerSVGElement.getBoundingClientRect()];
+    return box.left < chart.left - 0.5 || box.right > chart.right + 0.5;
+  }).map((l) => l.textContent));
+  result.queues = await page.$$eval("#queues tr.lane", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   if (plan.screenshot) await page.screenshot({ path: plan.screenshot, fullPage: true });
 } catch (e) {
   result.failed = String(e);
