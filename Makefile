@@ -16,8 +16,8 @@ stop: ## Stop the API and workers that `make start` started
 
 restart: stop start ## Stop, then start
 
-send-image: ## Upload IMAGE (default assets/example.jpg), wait for the thumbnail, save it under .run/thumbnails/
-	@IMAGE="$(IMAGE)" QUERY="$(QUERY)" $(NATIVE)/send-image.sh
+send-image: ## Upload IMAGE (default assets/example.jpg; KEY= an API key), wait for the thumbnail, save it under .run/thumbnails/
+	@IMAGE="$(IMAGE)" QUERY="$(QUERY)" KEY="$(KEY)" $(NATIVE)/send-image.sh
 
 replay-dead-letters: ## Move dead-lettered tasks (up to LIMIT, default all) back to the work queue as fresh tasks
 	@source $(NATIVE)/lib.sh && { [ -x "$$ROOT/target/release/thumbq-worker" ] || { ensure_cargo && build_release; }; } \

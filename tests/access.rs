@@ -173,8 +173,8 @@ async fn a_key_file_seeds_keys_at_start_up() {
     })
     .await;
     // `spawn_api_with` serves without `run`: seed as `run` does.
-    let seeds = thumbq_api::keys::read_key_file(&file, app.settings.access.key_rate).unwrap();
-    thumbq_api::keys::seed_keys(app.states.clone(), seeds).await;
+    let seeds = thumbq_api::key_file::read_key_file(&file, app.settings.access.key_rate).unwrap();
+    thumbq_api::key_file::seed_keys(app.states.clone(), seeds).await;
     let url = format!("{}/tasks", app.base);
     eventually("the seeded key works", async || {
         call(&app.client, Method::GET, url.clone(), Some(&key)).await.status() == 200
@@ -182,7 +182,7 @@ async fn a_key_file_seeds_keys_at_start_up() {
     .await;
 
     std::fs::write(&file, r#"[{"name": "weak", "key": "short", "scopes": "read"}]"#).unwrap();
-    let err = thumbq_api::keys::read_key_file(&file, app.settings.access.key_rate).unwrap_err();
+    let err = thumbq_api::key_file::read_key_file(&file, app.settings.access.key_rate).unwrap_err();
     assert!(err.to_string().contains("at least"), "{err}");
     app.stop().await;
 }

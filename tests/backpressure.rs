@@ -3,7 +3,7 @@
 
 use image::ImageFormat;
 use reqwest::StatusCode;
-use thumbq_common::{TaskRecord, fixtures::sample_image};
+use thumbq_common::fixtures::sample_image;
 
 use crate::support::{TestApp, eventually, process::ApiProcess, spawn_api_with};
 
@@ -21,7 +21,7 @@ async fn past_the_queue_depth_uploads_get_503_and_nothing_is_kept() {
     let body: serde_json::Value = refused.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("queue is full"), "{body}");
     assert_eq!(TestApp::files_in(&app.originals_dir()).len(), 4, "the refused original is withdrawn");
-    let listed: Vec<TaskRecord> = app.get("/tasks").await.json().await.unwrap();
+    let listed = app.get("/tasks").await.json::<thumbq_api::routes::tasks::TaskPage>().await.unwrap().tasks;
     assert_eq!(listed.len(), 4, "the refused task's record is withdrawn");
     assert_eq!(app.queue_depth(&app.settings.amqp.queue).await, 4);
 

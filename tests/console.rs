@@ -167,7 +167,7 @@ async fn a_replay_skips_an_erased_task_drops_its_dead_letter_and_sends_no_webhoo
     assert_eq!(done, serde_json::json!({"tasks": 0, "kept": 0, "discarded": 0, "skipped": 1}));
     assert!(app.peek_dead_letters().await.is_empty(), "the dead letter is dropped");
     assert_eq!(app.get(&format!("/tasks/{}", erased.id)).await.status(), 404, "no record comes back");
-    let listed: Vec<thumbq_common::TaskRecord> = app.get("/tasks").await.json().await.unwrap();
+    let listed = app.get("/tasks").await.json::<thumbq_api::routes::tasks::TaskPage>().await.unwrap().tasks;
     assert!(listed.is_empty(), "{listed:?}");
     assert!(!app.states.exists(erased.id).await.unwrap());
 

@@ -34,7 +34,7 @@ async fn deleting_a_thumbnail_erases_the_thumbnail_its_original_and_its_record()
     assert_eq!(delete(&app, &path).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.get(&format!("/tasks/{}", accepted.id)).await.status(), StatusCode::NOT_FOUND);
-    let listed: Vec<TaskRecord> = app.get("/tasks").await.json().await.unwrap();
+    let listed = app.get("/tasks").await.json::<thumbq_api::routes::tasks::TaskPage>().await.unwrap().tasks;
     assert!(listed.is_empty(), "not listed any more: {listed:?}");
     assert!(app.thumbnails().is_empty() && TestApp::files_in(&app.originals_dir()).is_empty());
     let task_keys: Vec<String> = app.redis_keys().await.into_iter().filter(|k| k.contains("task:")).collect();

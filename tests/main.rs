@@ -33,6 +33,7 @@ mod ownership;
 mod renditions;
 mod retry;
 mod schema_fuzz;
+mod send_image;
 mod signing;
 mod state_store;
 mod streaming;

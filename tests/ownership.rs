@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use image::ImageFormat;
 use reqwest::{Method, StatusCode};
-use thumbq_api::routes::thumbnails::Accepted;
+use thumbq_api::routes::{tasks::TaskPage, thumbnails::Accepted};
 use thumbq_common::{
     TaskRecord, TaskStatus,
-    api_key::{Scopes, Secret, generate_key},
+    api_key::{Scopes, generate_key},
     fixtures::sample_image,
-    settings::{AuthMode, UrlSigning},
+    settings::{AuthMode, Secret, UrlSigning},
     state_store::api_keys::KeySpec,
     task::ThumbnailName,
 };
@@ -110,9 +110,9 @@ async fn a_key_reads_and_lists_only_its_own_tasks_unless_it_is_admin() {
     assert_eq!(call(&app, Method::GET, &status_url, Some(&admin)).await.status(), StatusCode::OK);
 
     let ids = async |key: &str, query: &str| -> Vec<_> {
-        let listed: Vec<TaskRecord> =
+        let listed: TaskPage =
             call(&app, Method::GET, &format!("/tasks{query}"), Some(key)).await.json().await.unwrap();
-        listed.into_iter().map(|r| r.id).collect()
+        listed.tasks.into_iter().map(|r| r.id).collect()
     };
     assert_eq!(ids(&a, "").await, vec![mine.id]);
     assert_eq!(ids(&a, "?status=PENDING").await, vec![mine.id]);

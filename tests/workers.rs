@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use image::ImageFormat;
+use thumbq_api::routes::tasks::TaskPage;
 use thumbq_common::{
     TaskEnvelope, TaskId, TaskRecord,
     fixtures::sample_image,
@@ -65,16 +66,19 @@ async fn tasks_are_listed_newest_first_with_filters_and_pages() {
     }
     app.assert_all_finished(&ids).await;
 
-    let page: Vec<TaskRecord> = app.get("/tasks?limit=2").await.json().await.unwrap();
-    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[4].id, ids[3].id]);
-    let next: Vec<TaskRecord> =
+    let page: TaskPage = app.get("/tasks?limit=2").await.json().await.unwrap();
+    assert_eq!(page.tasks.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[4].id, ids[3].id]);
+    // The next page by the body's cursor, as `curl -s` users follow it, and by the `Link` header: the same page.
+    let cursor = page.next_cursor.expect("more tasks follow");
+    let next: TaskPage = app.get(&format!("/tasks?limit=2&cursor={cursor}")).await.json().await.unwrap();
+    assert_eq!(next.tasks.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2].id, ids[1].id]);
+    let linked: TaskPage =
         app.get(&next_page_of(&app.get("/tasks?limit=2").await).unwrap()).await.json().await.unwrap();
-    assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2].id, ids[1].id]);
-    let succeeded: Vec<TaskRecord> = app.get("/tasks?status=SUCCESS&limit=100").await.json().await.unwrap();
-    assert_eq!(succeeded.len(), 5);
+    assert_eq!(linked.tasks.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2].id, ids[1].id]);
+    let succeeded: TaskPage = app.get("/tasks?status=SUCCESS&limit=100").await.json().await.unwrap();
+    assert_eq!((succeeded.tasks.len(), succeeded.next_cursor), (5, None));
     let pending = app.get("/tasks?status=PENDING").await.text().await.unwrap();
-    let pending: Vec<TaskRecord> = serde_json::from_str(&pending).unwrap_or_else(|e| panic!("{e}: {pending}"));
-    assert!(pending.is_empty());
+    assert_eq!(pending, r#"{"tasks":[]}"#, "an empty page, with no cursor");
     for bad in ["limit=0", "limit=101", "status=DONE", "cursor=yesterday", "page=2", "before=2026-01-01T00:00:00Z"] {
         assert_eq!(app.get(&format!("/tasks?{bad}")).await.status(), 400, "{bad}");
     }
@@ -132,7 +136,10 @@ async fn walk(app: &TestApp, first: &str) -> Vec<TaskId> {
         let response = app.get(&path).await;
         assert_eq!(response.status(), 200, "{path}");
         next = next_page_of(&response);
-        let page: Vec<TaskRecord> = response.json().await.unwrap();
+        let page: TaskPage = response.json().await.unwrap();
+        let linked = next.as_deref().map(|n| n.rsplit_once("cursor=").unwrap().1.to_owned());
+        assert_eq!(page.next_cursor, linked, "the body's cursor is the Link header's");
+        let page = page.tasks;
         assert!(page.len() <= 7 && (next.is_none() || page.len() == 7), "{path}: a short page before the end");
         ids.extend(page.iter().map(|r| r.id));
         assert!(ids.len() <= 400, "the walk does not end");

@@ -102,7 +102,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     };
     let state = AppState::new(settings, store, shutdown.clone())?;
     if !seeds.is_empty() {
-        tokio::spawn(keys::seed_keys(state.states.clone(), seeds));
+        tokio::spawn(key_file::seed_keys(state.states.clone(), seeds));
     }
     info!(auth = ?state.settings.access.auth, "access");
     serve(listener, state, shutdown).await

@@ -48,9 +48,7 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     thumbq_common::metrics::install();
     thumbq_common::metrics::zero_worker_counters(&settings.amqp.queue);
     if let Some(address) = settings.worker.metrics {
-        metrics_listener::start(address, shutdown.clone())
-            .await
-            .with_context(|| format!("failed to bind {address}"))?;
+        metrics_listener::start(address, shutdown.clone()).await?;
     }
     // Sends completion webhooks; `None` without `THUMBQ_WEBHOOK_SECRET` (the worker then leaves them queued).
     let webhooks = webhook_delivery::Sender::new(&settings.webhook).map(Arc::new);

@@ -7,13 +7,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thumbq_common::{
     TaskId, TaskRecord, TaskStatus,
     api_key::Scope,
     state_store::{IndexEntry, Update},
 };
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     caller::Caller,
@@ -123,16 +123,27 @@ pub struct ListParams {
     /// How many, 1..=100; default 20.
     #[param(minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<usize>,
-    /// Where to continue: the `cursor` of the previous page's `Link: <…>; rel="next"` header. Opaque.
+    /// Where to continue: the previous page's `next_cursor` (also in its `Link: <…>; rel="next"` header). Opaque.
     #[param(value_type = Option<String>, pattern = r"^[0-9]{13}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
         example = "1763891584028:6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
     pub cursor: Option<String>,
 }
 
+/// A page of `GET /tasks`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskPage {
+    /// Task records, newest first.
+    pub tasks: Vec<TaskRecord>,
+    /// When more tasks follow: pass it as `cursor` for the next page (the `Link` header has the whole path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1763891584028:6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
+    pub next_cursor: Option<String>,
+}
+
 /// List tasks, newest first, one page at a time.
 ///
-/// When more tasks follow, the answer has a `Link: </tasks?…&cursor=…>; rel="next"` header: follow it for the next
-/// page. Walking the pages returns every task exactly once, with or without a status filter, however many tasks
+/// When more tasks follow, the answer's `next_cursor` is set, and its `Link: </tasks?…&cursor=…>; rel="next"`
+/// header names the next page's path: follow either. Walking the pages returns every task exactly once, with or without a status filter, however many tasks
 /// were created in the same millisecond. The index behind it expires with the task records. With keys on, a key
 /// without `admin` lists only the tasks it uploaded; filtered by status, such a page may come up short (at most
 /// 1,000 tasks are looked at per page) and still have a next page.
@@ -143,7 +154,7 @@ pub struct ListParams {
     security(("api_key" = ["read"])),
     params(ListParams),
     responses(
-        (status = 200, description = "Task records, newest first", body = Vec<TaskRecord>,
+        (status = 200, description = "Task records, newest first, and where to continue", body = TaskPage,
             headers(("Link" = String, description = "`<path of the next page>; rel=\"next\"`, when there is one"))),
         (status = 400, description = "Bad status, limit or cursor", body = ErrorBody,
             example = json!({"error": "limit must be between 1 and 100, got 0", "code": "invalid_parameter"})),
@@ -164,12 +175,15 @@ pub async fn list_tasks(
         })
         .transpose()?;
     let page = state.states.list(params.status, caller.listing_owner(), limit, cursor.as_ref()).await?;
-    let records: Vec<TaskRecord> = page.records.into_iter().map(|r| state.with_urls(r)).collect();
-    let mut response = Json(records).into_response();
-    if let Some(next) = page.next {
+    let tasks = page.records.into_iter().map(|r| state.with_urls(r)).collect();
+    let next_cursor = page.next.map(|next| next.to_string());
+    let link = next_cursor.as_ref().map(|next| {
         let status = params.status.map(|s| format!("&status={s}")).unwrap_or_default();
         // The cursor is `<digits>:<uuid>`: nothing in it needs escaping in a query string.
-        let link = format!("</tasks?limit={limit}{status}&cursor={next}>; rel=\"next\"");
+        format!("</tasks?limit={limit}{status}&cursor={next}>; rel=\"next\"")
+    });
+    let mut response = Json(TaskPage { tasks, next_cursor }).into_response();
+    if let Some(link) = link {
         let value = HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))?;
         response.headers_mut().insert(header::LINK, value);
     }
