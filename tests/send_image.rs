@@ -54,7 +54,8 @@ async fn send_image_uploads_with_a_key_and_follows_the_signed_url_to_the_thumbna
     let bytes = std::fs::read(&saved).expect("the thumbnail is saved");
     std::fs::remove_file(&saved).unwrap();
     let thumbnail = image::load_from_memory(&bytes).expect("the saved thumbnail decodes");
-    let record = app.task(answer["id"].as_str().unwrap().parse().unwrap()).await;
+    let id = answer["id"].as_str().unwrap().parse().unwrap();
+    let record = app.states.get(id).await.unwrap().expect("the task's record");
     let made = record.result.expect("the task succeeded");
     assert_eq!((thumbnail.width(), thumbnail.height()), (made.width, made.height));
     app.stop().await;
