@@ -25,7 +25,11 @@ use thumbq_common::{
 };
 use turbojpeg::Subsamp;
 
-use super::{Limits, estimate_peak, jpeg_layout, make_thumbnail, test_images, webp};
+use super::{
+    Limits,
+    codec::{jpeg::layout as jpeg_layout, webp},
+    estimate_peak, make_thumbnail, test_images,
+};
 
 /// Counts each thread's live and peak bytes (per thread, so parallel tests do not blur each other's figures).
 struct Counting;
@@ -75,7 +79,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("png-alpha", transparent_png(48, 48)),
         ("png-icc", png_with_icc_bomb(1 << 20)),
         ("webp-lossless", sample_image(ImageFormat::WebP, 64, 48)),
-        ("webp-lossy", webp::lossy(rgb.as_raw(), 96, 64)),
+        ("webp-lossy", test_images::lossy_webp(rgb.as_raw(), 96, 64)),
         ("gif", sample_image(ImageFormat::Gif, 40, 30)),
         ("bmp", sample_image(ImageFormat::Bmp, 40, 30)),
         ("tiff", sample_image(ImageFormat::Tiff, 40, 30)),
@@ -197,7 +201,7 @@ fn mutated_images_never_panic_overallocate_or_hang() {
 fn a_corrupt_lossy_webp_is_refused_without_a_whole_decode() {
     // The fuzzer's first finding: a lossy WebP claiming 9056×1588 pixels that libwebp refuses as corrupt.
     let rgb = RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8, y as u8, 7]));
-    let mut webp = webp::lossy(rgb.as_raw(), 96, 64);
+    let mut webp = test_images::lossy_webp(rgb.as_raw(), 96, 64);
     let frame = webp.windows(3).position(|w| w == [0x9d, 0x01, 0x2a]).expect("a VP8 key frame") + 3;
     webp[frame..frame + 4].copy_from_slice(&[0x60, 0x23, 0x34, 0x06]);
     let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);

@@ -5,7 +5,7 @@ use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, RgbImage};
 use thumbq_common::task::ResizeArgs;
 
-use super::{encode::over_white, geometry};
+use super::{finish::encode::over_white, plan::geometry};
 
 /// The reference thumbnail: a full decode by `image`, the same geometry, Lanczos3 over every source pixel (alpha
 /// premultiplied), laid over white.

@@ -1,4 +1,5 @@
-//! JPEGs made for the pipeline's tests with libjpeg-turbo (the `image` crate cannot write progressive JPEGs).
+//! Images made for the pipeline's tests with libjpeg-turbo and libwebp: the `image` crate writes neither progressive
+//! JPEGs nor lossy WebPs.
 
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
@@ -48,4 +49,10 @@ pub fn cmyk_jpeg(inks: [u8; 4], width: usize, height: usize, icc: Option<&[u8]>)
     }
     out.extend(&jpeg[2..]);
     out
+}
+
+/// A lossy WebP of `rgb` (`width`×`height`, 3 bytes a pixel), at libwebp's quality 80.
+pub fn lossy_webp(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_raw(width, height, rgb.to_vec()).expect("width × height RGB pixels");
+    super::finish::webp::encode_lossy(&image::DynamicImage::ImageRgb8(image), 80).expect("libwebp encodes")
 }

@@ -9,7 +9,8 @@ use image::{
 use thumbq_common::task::{OutputFormat, ResizeArgs};
 use turbojpeg::{PixelFormat, Subsamp};
 
-use super::{PipelineError, webp};
+use super::webp;
+use crate::pipeline::PipelineError;
 
 /// rav1e's speed preset, 1 (slowest, smallest) to 10.
 pub const AVIF_SPEED: u8 = 8;

@@ -1,7 +1,7 @@
 //! JPEG decoded by libjpeg-turbo at a DCT-reduced scale, through its TurboJPEG 3 API. The `turbojpeg` crate's
 //! `Decompressor` keeps its handle private, so it cannot set `TJPARAM_MAXMEMORY`: libjpeg-turbo's own cap on the
 //! buffers a progressive JPEG needs (the whole image's coefficients). That cap is the backstop behind the worker's
-//! admission estimate (`memory.rs`): a file the estimate got wrong fails instead of taking the worker's memory. The
+//! admission estimate (`plan/memory.rs`): a file the estimate got wrong fails instead of taking the worker's memory. The
 //! `turbojpeg` crate still writes the thumbnails and reads headers; only this decode goes to the C API.
 #![allow(unsafe_code)]
 
@@ -10,7 +10,7 @@ use std::ffi::{CStr, c_int};
 use image::{DynamicImage, GrayImage, RgbImage};
 use turbojpeg::{ScalingFactor, raw};
 
-use super::{PipelineError, colour::CmykToSrgb};
+use crate::pipeline::{PipelineError, colour::CmykToSrgb};
 
 /// What a decode may cost.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,8 @@
 //! How much memory decoding an image will take, estimated from its header before any pixel is decoded, so the worker
 //! can admit tasks against its memory budget (`THUMBQ_WORKER_MEMORY_MB`) instead of finding out from the kernel.
 //!
-//! The estimates follow what each decoder really holds at its peak, rounded up:
+//! The estimates follow what each decoder really holds at its peak, rounded up (each codec gives its own share,
+//! `Codec::decode_peak`):
 //! - libjpeg-turbo, baseline: the scaled output and a few rows.
 //! - libjpeg-turbo, progressive: the whole image's DCT coefficients, 2 bytes each, for every component at its own
 //!   resolution (about 3 bytes a pixel at 4:2:0, 6 at 4:4:4), however small the output; plus the scaled output.
@@ -12,14 +13,13 @@
 //! Sources that may carry alpha count twice: the resampler premultiplies a copy. AVIF's encoder adds its own share
 //! ([`encoder_peak`]).
 
-use image::ImageDecoder;
 use thumbq_common::{
-    image_probe::{self, Probe},
-    task::SourceFormat,
+    image_probe::Probe,
+    task::{OutputFormat, ResizeArgs},
 };
-use turbojpeg::{Colorspace, ScalingFactor, Subsamp};
 
-use super::decode::jpeg_scale;
+use super::{DecodePlan, geometry};
+use crate::pipeline::codec;
 
 /// Working memory of every decoder beyond its pixel buffers: Huffman tables, row buffers, metadata.
 const DECODER_OVERHEAD: u64 = 4 << 20;
@@ -28,74 +28,33 @@ const DECODER_OVERHEAD: u64 = 4 << 20;
 /// (peak resident 59 MB against 22 MB for the same thumbnail as JPEG, `THUMBQ_BENCH_PROBE=1280:avif`), rounded up.
 const AVIF_BYTES_PER_PIXEL: u64 = 48;
 
+/// The most memory making the thumbnails `plans` describe from `bytes` will need, in bytes: the decode at
+/// `reduction`, every encoded output kept until stored, and the largest output's resampling and encoding buffers.
+pub fn task_peak(bytes: &[u8], probe: &Probe, plans: &[DecodePlan], reduction: f64, outputs: &[ResizeArgs]) -> u64 {
+    let sizes = plans.iter().map(|p| u64::from(p.full.width) * u64::from(p.full.height) * 4);
+    let (sum, largest) = sizes.fold((0, 0), |(sum, largest), size| (sum + size, largest.max(size)));
+    let encoder = plans.iter().zip(outputs).map(|(p, args)| encoder_peak(args.format, &p.full));
+    decode_peak(bytes, probe, reduction) + sum + 2 * largest + encoder.max().unwrap_or(0) + bytes.len() as u64
+}
+
 /// The peak bytes an encoder takes beyond the output's own pixels: rav1e's frame state for AVIF; the other encoders
 /// stay within the pixel buffers already counted.
-pub fn encoder_peak(format: thumbq_common::task::OutputFormat, output: &super::geometry::Plan) -> u64 {
+fn encoder_peak(format: OutputFormat, output: &geometry::Plan) -> u64 {
     match format {
-        thumbq_common::task::OutputFormat::Avif => {
+        OutputFormat::Avif => {
             u64::from(output.width) * u64::from(output.height) * AVIF_BYTES_PER_PIXEL + DECODER_OVERHEAD
         }
         _ => 0,
     }
 }
 
-/// The peak bytes decoding `bytes` (probed as `probe`) at up to `reduction` times smaller than full size takes.
-pub fn decode_peak(bytes: &[u8], probe: &Probe, reduction: f64) -> u64 {
-    let full_rgba = u64::from(probe.width) * u64::from(probe.height) * 4;
-    let pixels = match probe.format {
-        SourceFormat::Jpeg => jpeg(bytes, reduction).unwrap_or_else(|| whole(bytes, probe)),
-        SourceFormat::Webp if bytes.get(12..16) == Some(b"VP8 ") => {
-            scaled(probe.width, reduction) * scaled(probe.height, reduction) * 4 + u64::from(probe.width) * 64
-        }
-        SourceFormat::Webp => full_rgba + full_rgba / 2,
-        _ => whole(bytes, probe),
-    };
-    let premultiplied_copy = if probe.format == SourceFormat::Jpeg { 0 } else { pixels };
+/// The peak bytes decoding `bytes` (probed as `probe`) at up to `reduction` times smaller than full size takes: its
+/// codec's buffers, a premultiplied copy when it may carry alpha, and the decoders' overhead.
+fn decode_peak(bytes: &[u8], probe: &Probe, reduction: f64) -> u64 {
+    let codec = codec::for_format(probe.format);
+    let pixels = codec.decode_peak(bytes, probe, reduction);
+    let premultiplied_copy = if codec.may_have_alpha() { pixels } else { 0 };
     pixels + premultiplied_copy + DECODER_OVERHEAD
-}
-
-/// libjpeg-turbo's peak; `None` for what it leaves to `image` (CMYK, YCCK) or cannot read.
-fn jpeg(bytes: &[u8], reduction: f64) -> Option<u64> {
-    let header = turbojpeg::read_header(bytes).ok()?;
-    let channels = match header.colorspace {
-        Colorspace::Gray => 1,
-        Colorspace::YCbCr | Colorspace::RGB => 3,
-        _ => return None,
-    };
-    let scale = if header.is_lossless { ScalingFactor::ONE } else { jpeg_scale(reduction) };
-    let out = header.scaled(scale);
-    let output = (out.width * out.height * channels) as u64;
-    let (width, height) = (header.width as u64, header.height as u64);
-    // Chroma samples per luma sample, for the two chroma components together.
-    let chroma = match header.subsamp {
-        Subsamp::Gray => 0.0,
-        Subsamp::None => 2.0,
-        Subsamp::Sub2x1 | Subsamp::Sub1x2 => 1.0,
-        _ => 0.5, // 4:2:0 and 4:1:1 alike
-    };
-    let coefficients = if header.is_progressive {
-        // Two bytes a coefficient, one coefficient a sample, blocks padded to 8×8; the 1/8 path also holds a copy
-        // of the file without its AC scans.
-        let padded = width.div_ceil(8) * 8 * height.div_ceil(8) * 8;
-        (padded as f64 * 2.0 * (1.0 + chroma)) as u64 + bytes.len() as u64
-    } else {
-        0
-    };
-    Some(output + coefficients)
-}
-
-/// A whole-image decode by `image`: its native pixel buffer, plus the 8-bit copy when it is wider.
-fn whole(bytes: &[u8], probe: &Probe) -> u64 {
-    let pixels = u64::from(probe.width) * u64::from(probe.height);
-    let native = image_probe::limited_reader(bytes, probe.format, image_probe::HEADER_ALLOC_LIMIT)
-        .into_decoder()
-        .map(|decoder| decoder.total_bytes())
-        .unwrap_or(pixels * 8);
-    if native > pixels * 4 { native + pixels * 4 } else { native }
-}
-
-fn scaled(side: u32, reduction: f64) -> u64 {
-    (f64::from(side) / reduction).ceil().max(1.0) as u64
 }
 
 #[cfg(test)]
@@ -103,7 +62,8 @@ mod tests {
     use super::*;
     use crate::pipeline::test_images::flat_jpeg as jpeg;
     use image::ImageFormat;
-    use thumbq_common::fixtures::sample_image;
+    use thumbq_common::{fixtures::sample_image, image_probe};
+    use turbojpeg::Subsamp;
 
     fn peak(bytes: &[u8], reduction: f64) -> u64 {
         let probe = image_probe::probe(bytes, u64::MAX).unwrap();

@@ -1,21 +1,48 @@
 //! WebP decoded by libwebp at reduced size: its decoder scales while it decodes (`use_scaling`), so a 16-megapixel
-//! WebP never becomes a 16-megapixel buffer. And lossy WebP encoded by libwebp (the `image` crate encodes lossless
-//! WebP only). This FFI and `jpeg.rs` are thumbq's only `unsafe`; each block says why
-//! it holds.
+//! WebP never becomes a 16-megapixel buffer. Animated WebPs are left to the `image` crate (their first frame). An
+//! FFI module like `jpeg/turbo.rs` and the lossy encoder (`finish/webp.rs`); each `unsafe` block says why it holds.
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 use libwebp_sys::{
-    VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPEncodeRGB, WebPEncodeRGBA, WebPFree,
-    WebPFreeDecBuffer, WebPGetFeatures, WebPInitDecoderConfig,
+    VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPFreeDecBuffer, WebPGetFeatures,
+    WebPInitDecoderConfig,
 };
+use thumbq_common::image_probe::Probe;
 
-use super::PipelineError;
+use super::{Codec, PipelineError, Request, generic};
+
+/// Decodes WebP with libwebp, shrinking while it decodes.
+pub struct Webp;
+
+impl Codec for Webp {
+    fn decode_peak(&self, bytes: &[u8], probe: &Probe, reduction: f64) -> u64 {
+        let full_rgba = u64::from(probe.width) * u64::from(probe.height) * 4;
+        // Lossy (VP8) files decode at the scaled size plus a few rows; lossless or extended ones are counted whole.
+        if bytes.get(12..16) == Some(b"VP8 ") {
+            scaled(probe.width, reduction) * scaled(probe.height, reduction) * 4 + u64::from(probe.width) * 64
+        } else {
+            full_rgba + full_rgba / 2
+        }
+    }
+
+    fn decode(&self, bytes: &[u8], probe: &Probe, request: Request<'_>) -> Result<DynamicImage, PipelineError> {
+        // Animated WebPs are not for libwebp's simple decoder: `image` takes their first frame. Any other WebP that
+        // libwebp cannot decode is corrupt: handing it to `image` would decode it whole, past its memory estimate
+        // (the fuzzer found a 14-megapixel one that took 75 MB that way).
+        if is_animated(bytes) { generic::decode_whole(bytes, probe) } else { decode_scaled(bytes, request.reduction) }
+    }
+}
+
+/// A side `reduction` times smaller, rounded up, at least 1.
+fn scaled(side: u32, reduction: f64) -> u64 {
+    (f64::from(side) / reduction).ceil().max(1.0) as u64
+}
 
 /// Whether libwebp reads the header as an animation (which its simple decoder leaves to `image`).
-pub fn is_animated(bytes: &[u8]) -> bool {
+fn is_animated(bytes: &[u8]) -> bool {
     let mut features = MaybeUninit::<libwebp_sys::WebPBitstreamFeatures>::zeroed();
     // SAFETY: `bytes` is valid for the call; WebPGetFeatures fills `features` when it answers OK, and it is read
     // only then (zeroed before, so every field is initialised either way).
@@ -23,41 +50,6 @@ pub fn is_animated(bytes: &[u8]) -> bool {
     // SAFETY: zero-initialised, a valid value of this plain C struct.
     status == VP8StatusCode::VP8_STATUS_OK && unsafe { features.assume_init() }.has_animation != 0
 }
-
-/// Encodes `image` (RGB or RGBA; anything else is converted to RGBA) as lossy WebP at `quality` (1..=100).
-pub fn encode_lossy(image: &DynamicImage, quality: u8) -> Result<Vec<u8>, PipelineError> {
-    let rgba;
-    let (pixels, channels, encode): (&[u8], usize, EncodeFn) = match image {
-        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), 3, WebPEncodeRGB),
-        DynamicImage::ImageRgba8(rgba) => (rgba.as_raw(), 4, WebPEncodeRGBA),
-        other => {
-            rgba = other.to_rgba8();
-            (rgba.as_raw(), 4, WebPEncodeRGBA)
-        }
-    };
-    let too_large = || PipelineError::Encode("the image is too large for WebP".into());
-    let width = i32::try_from(image.width()).map_err(|_| too_large())?;
-    let height = i32::try_from(image.height()).map_err(|_| too_large())?;
-    let stride = width.checked_mul(channels as i32).ok_or_else(too_large)?;
-    let mut output: *mut u8 = std::ptr::null_mut();
-    // SAFETY: `pixels` holds `height` rows of `stride` bytes (an RGB or RGBA buffer of this image, so
-    // width × channels × height bytes), alive for the call; libwebp allocates `output` and returns its length,
-    // 0 on failure.
-    let size = unsafe { encode(pixels.as_ptr(), width, height, stride, f32::from(quality), &raw mut output) };
-    if size == 0 || output.is_null() {
-        return Err(PipelineError::Encode("libwebp could not encode the thumbnail".into()));
-    }
-    // SAFETY: libwebp returned `size` initialised bytes at `output`; they are copied out before being freed,
-    // once, with libwebp's own free.
-    let bytes = unsafe { std::slice::from_raw_parts(output, size) }.to_vec();
-    // SAFETY: `output` came from libwebp's encoder and is freed once.
-    unsafe { WebPFree(output.cast()) };
-    Ok(bytes)
-}
-
-/// libwebp's simple encoding functions (RGB or RGBA) share this signature.
-type EncodeFn = unsafe extern "C" fn(*const u8, i32, i32, i32, f32, *mut *mut u8) -> usize;
-
 /// Decodes a WebP `reduction` times smaller than its full size (≥ 1; 1 decodes at full size), straight into the
 /// image's own buffer (libwebp's external-memory mode: no copy).
 ///
@@ -112,20 +104,4 @@ pub fn decode_scaled(bytes: &[u8], reduction: f64) -> Result<DynamicImage, Pipel
         RgbImage::from_raw(out_w, out_h, pixels).map(DynamicImage::ImageRgb8)
     };
     image.ok_or_else(|| PipelineError::Decode("libwebp returned a buffer of the wrong size".into()))
-}
-
-/// A lossy WebP of `rgb` (`width`×`height`, 3 bytes a pixel), for tests: the `image` crate writes lossless only.
-#[cfg(test)]
-pub fn lossy(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
-    let (w, h) = (width as i32, height as i32);
-    let mut output: *mut u8 = std::ptr::null_mut();
-    // SAFETY: `rgb` holds `width * height * 3` bytes at stride `width * 3`; libwebp allocates `output`, which is
-    // copied and freed below.
-    let len = unsafe { libwebp_sys::WebPEncodeRGB(rgb.as_ptr(), w, h, w * 3, 80.0, &raw mut output) };
-    assert!(len > 0 && !output.is_null(), "libwebp encodes");
-    // SAFETY: libwebp wrote `len` bytes at `output`; they are copied before WebPFree.
-    let bytes = unsafe { std::slice::from_raw_parts(output, len) }.to_vec();
-    // SAFETY: `output` came from WebPEncodeRGB and is freed once.
-    unsafe { libwebp_sys::WebPFree(output.cast()) };
-    bytes
 }
