@@ -108,7 +108,7 @@ fn uploaded_files(line: &str) -> Vec<&str> {
 }
 
 /// Whether `path` names something in the repository: under a top folder (`*` as a wildcard for one name), or a file
-/// name or tail (`pipeline/jpeg.rs`) that some path ends with.
+/// name or tail (`pipeline/codec/jpeg/turbo.rs`) that some path ends with.
 fn exists(path: &str, paths: &[String], generated: &[String]) -> bool {
     let matches = |candidate: &str| match path.split_once('*') {
         Some((head, tail)) => candidate.starts_with(head) && candidate.ends_with(tail) && candidate.len() > head.len(),
