@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::FailureKind;
 
 /// Why a task's latest attempt failed (RETRY) or why the task ended (FAILURE). Each variant's doc names its
-/// [`FailureKind`].
+/// `FailureKind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskErrorCode {

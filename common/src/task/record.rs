@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName};
 
 /// Why a task failed, coarsely, which decides the HTTP status of its thumbnail; derived from its
-/// [`TaskErrorCode`].
+/// `TaskErrorCode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
