@@ -262,6 +262,7 @@ async fn dead_letters_are_listed_page_by_page_and_listing_takes_none_of_them() {
     assert_eq!(listed_ids, expected, "every dead letter once, across the pages");
     for letter in &listed {
         assert_eq!(letter["reason"], "retries_exhausted", "{letter}");
+        assert_eq!(letter["error_code"], "store_failed", "the task record's code: {letter}");
         let error = letter["error"].as_str().unwrap_or_default();
         assert!(error.contains("file store") && !error.contains('/'), "a safe message, no server path: {error}");
     }

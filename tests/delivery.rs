@@ -80,6 +80,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
     let record = app.task(stranded.id).await;
     assert_eq!(record.status, TaskStatus::Failure, "a task named by a poison message is not left PENDING");
     assert!(record.error.unwrap().contains("unsupported envelope version 2"));
+    assert_eq!(record.error_code, Some(thumbq_common::task::TaskErrorCode::InvalidMessage));
     app.stop().await;
 }
 

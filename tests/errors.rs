@@ -113,7 +113,10 @@ async fn a_truncated_jpeg_fails_with_an_error_and_the_worker_goes_on() {
     let response = app.wait_for_thumbnail(&broken.name).await;
     assert_eq!(response.status(), 422);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({"status": "FAILURE", "error": {"code": "invalid_image"}}));
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "FAILURE", "error": {"code": "corrupt_image", "kind": "invalid_image"}})
+    );
     let record = app.task(broken.id).await;
     assert_eq!(record.status, TaskStatus::Failure);
     assert_eq!(record.error_kind, Some(FailureKind::InvalidImage));

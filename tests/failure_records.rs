@@ -2,7 +2,12 @@
 //! what failed, never a server path; the cause goes to the worker's log.
 
 use image::ImageFormat;
-use thumbq_common::{TaskStatus, broker::ERROR_HEADER, fixtures::sample_image, task::FailureKind};
+use thumbq_common::{
+    TaskStatus,
+    broker::ERROR_HEADER,
+    fixtures::sample_image,
+    task::{FailureKind, TaskErrorCode},
+};
 
 use crate::support::{break_folder, eventually, queues::header_text, spawn_app};
 
@@ -17,6 +22,7 @@ async fn a_store_fault_leaves_a_clear_message_without_server_paths_in_the_record
     eventually("the task fails once its attempts run out", failed).await;
     let record = app.task(task.id).await;
     assert_eq!(record.error_kind, Some(FailureKind::Internal));
+    assert_eq!(record.error_code, Some(TaskErrorCode::StoreFailed), "the code of the last attempt's error");
     let errors: Vec<String> =
         record.error.iter().chain(record.history.iter().filter_map(|h| h.error.as_ref())).cloned().collect();
     assert!(errors.len() >= 2, "FAILURE and the RETRY before it: {errors:?}");

@@ -16,6 +16,7 @@ mod deletion;
 mod delivery;
 mod deploy;
 mod docs;
+mod error_codes;
 mod errors;
 mod failover;
 mod failure_records;

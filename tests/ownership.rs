@@ -148,14 +148,14 @@ async fn a_download_tells_the_state_and_nothing_of_the_record() {
             accepted.id,
             1,
             "file store error at path \"/srv/secret/.tmp-1\"",
-            thumbq_common::task::FailureKind::Internal,
+            thumbq_common::task::TaskErrorCode::StoreFailed,
         )
         .await
         .unwrap();
     let failed = call(&app, Method::GET, &accepted.url, None).await;
     assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: serde_json::Value = failed.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({"status": "FAILURE", "error": {"code": "internal"}}));
+    assert_eq!(body, serde_json::json!({"status": "FAILURE", "error": {"code": "store_failed", "kind": "internal"}}));
 
     let other = upload_as(&app, &a, &[]).await;
     assert_eq!(call(&app, Method::DELETE, &format!("/tasks/{}", other.id), Some(&a)).await.status(), 200);

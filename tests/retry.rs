@@ -141,7 +141,7 @@ async fn a_lasting_fault_fails_then_replays(backend: Backend) {
         let response = app.wait_for_thumbnail(&task.name).await;
         assert_eq!(response.status(), 500, "retries exhausted on an internal fault");
         let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!((&body["error"]["code"], &body["error"]["kind"]), (&"store_failed".into(), &"internal".into()));
         let record = app.task(task.id).await;
         assert_eq!((record.attempts, record.error_kind), (4, Some(FailureKind::Internal)));
     }

@@ -4,7 +4,7 @@ use chrono::Utc;
 use thumbq_common::{
     TaskEnvelope, TaskId, TaskRecord, TaskStatus,
     state_store::{StateStore, Update},
-    task::{FailureKind, Fit, ImageInfo, OutputFormat, ResizeArgs},
+    task::{Fit, ImageInfo, OutputFormat, ResizeArgs, TaskErrorCode},
 };
 
 use crate::support::ScratchRedis;
@@ -24,18 +24,28 @@ async fn a_late_started_never_overwrites_success_or_retry() {
     let (store, id, _scratch) = store_with_task().await;
     let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 50, thumbhash: None };
     assert_eq!(store.start(id, 1, "w1").await.unwrap(), Update::Applied);
-    assert_eq!(store.retry(id, 1, "disk full", Utc::now()).await.unwrap(), Update::Applied);
+    assert_eq!(store.retry(id, 1, "disk full", TaskErrorCode::StoreFailed, Utc::now()).await.unwrap(), Update::Applied);
+    let retrying = store.get(id).await.unwrap().unwrap();
+    assert_eq!(retrying.error_code, Some(TaskErrorCode::StoreFailed), "RETRY carries its error's code");
+    assert_eq!(retrying.history.last().unwrap().error_code, Some(TaskErrorCode::StoreFailed), "so does its history");
     assert_eq!(store.start(id, 1, "late").await.unwrap(), Update::Refused(TaskStatus::Retry));
     assert_eq!(store.start(id, 2, "w2").await.unwrap(), Update::Applied);
-    assert_eq!(store.retry(id, 1, "stale", Utc::now()).await.unwrap(), Update::Refused(TaskStatus::Started));
+    assert_eq!(
+        store.retry(id, 1, "stale", TaskErrorCode::StoreFailed, Utc::now()).await.unwrap(),
+        Update::Refused(TaskStatus::Started)
+    );
     assert_eq!(store.succeed(id, 2, &result, &[]).await.unwrap(), Update::Applied);
     assert_eq!(store.start(id, 3, "late").await.unwrap(), Update::Refused(TaskStatus::Success));
-    assert_eq!(store.fail(id, 2, "late", FailureKind::Internal).await.unwrap(), Update::Refused(TaskStatus::Success));
+    assert_eq!(
+        store.fail(id, 2, "late", TaskErrorCode::StoreFailed).await.unwrap(),
+        Update::Refused(TaskStatus::Success)
+    );
 
     let record = store.get(id).await.unwrap().unwrap();
     assert_eq!(record.status, TaskStatus::Success);
     assert_eq!((record.attempts, record.worker.as_deref()), (2, Some("w2")));
     assert_eq!(record.error, None, "SUCCESS clears the error of earlier attempts");
+    assert_eq!(record.error_code, None, "and its code");
     assert_eq!(record.next_retry_at, None);
     assert_eq!(record.result, Some(result));
 }
@@ -69,9 +79,11 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_m
                     let id = envelope.id;
                     let update = match next {
                         TaskStatus::Started => store.start(id, attempt, "w").await,
-                        TaskStatus::Retry => store.retry(id, attempt, "e", Utc::now()).await,
+                        TaskStatus::Retry => {
+                            store.retry(id, attempt, "e", TaskErrorCode::StoreFailed, Utc::now()).await
+                        }
                         TaskStatus::Success => store.succeed(id, attempt, &result, &[]).await,
-                        _ => store.fail(id, attempt, "e", FailureKind::Internal).await,
+                        _ => store.fail(id, attempt, "e", TaskErrorCode::StoreFailed).await,
                     }
                     .unwrap();
                     let allowed = current.may_become(current_attempt, next, attempt);

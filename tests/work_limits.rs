@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use image::ImageFormat;
-use thumbq_common::{TaskStatus, fixtures::sample_image, task::FailureKind};
+use thumbq_common::{
+    TaskStatus,
+    fixtures::sample_image,
+    task::{FailureKind, TaskErrorCode},
+};
 
 use crate::support::{TestApp, eventually, spawn_api_with};
 
@@ -42,6 +46,7 @@ async fn a_task_over_its_time_limit_fails_for_good_with_time_limit_and_its_messa
     eventually("the task fails", failed).await;
     let record = app.task(task.id).await;
     assert_eq!(record.error_kind, Some(FailureKind::TimeLimit));
+    assert_eq!(record.error_code, Some(TaskErrorCode::TimeLimit));
     let error = record.error.unwrap_or_default();
     assert!(error.starts_with("time limit: ") && error.contains("0 of 2 thumbnail(s)"), "{error}");
     assert_eq!(record.attempts, 1, "not retried");

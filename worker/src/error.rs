@@ -4,13 +4,14 @@
 //! decoder, a task over its time limit) is permanent; a failure of the machinery around it (file store I/O, Redis)
 //! is transient and retried.
 //!
-//! The task's record (and so its download, its webhook and the dead letters) carries [`TaskError::public_message`]:
+//! The task's record (and so its download, its webhook and the dead letters) carries [`TaskError::code`], a stable
+//! code for programs, and [`TaskError::public_message`]:
 //! what was wrong with the user's image as it is, but for a fault of the machinery only what failed. Its cause
 //! (which may name server paths and addresses) goes to the worker's log, in the task's span.
 
 use std::io;
 
-use thumbq_common::{state_store::StateError, task::FailureKind};
+use thumbq_common::{image_probe::ProbeError, state_store::StateError, task::TaskErrorCode};
 
 use crate::pipeline::PipelineError;
 
@@ -50,12 +51,26 @@ impl TaskError {
         matches!(self, Self::State(StateError::Unavailable(_)))
     }
 
-    /// What the task's FAILURE record says when this error ends it.
-    pub fn failure_kind(&self) -> FailureKind {
+    /// The stable code the task's record gets for this error: one per situation. The only classification: the
+    /// record's `error_kind` (and so the download's status) is the code's [`kind`](TaskErrorCode::kind).
+    pub fn code(&self) -> TaskErrorCode {
         match self {
-            Self::Image(PipelineError::Probe(_) | PipelineError::Decode(_)) => FailureKind::InvalidImage,
-            Self::Image(PipelineError::TimeLimit { .. }) => FailureKind::TimeLimit,
-            _ => FailureKind::Internal,
+            Self::Image(PipelineError::Probe(probe)) => match probe {
+                ProbeError::Empty => TaskErrorCode::EmptyImage,
+                ProbeError::NotAnImage => TaskErrorCode::NotAnImage,
+                ProbeError::Unsupported(_) => TaskErrorCode::UnsupportedFormat,
+                ProbeError::Unreadable { .. } => TaskErrorCode::UnreadableImage,
+                ProbeError::TooLarge { .. } => TaskErrorCode::TooManyPixels,
+            },
+            Self::Image(PipelineError::Decode(_)) => TaskErrorCode::CorruptImage,
+            Self::Image(PipelineError::OverBudget { .. }) => TaskErrorCode::DecoderLimit,
+            Self::Image(PipelineError::Encode(_)) => TaskErrorCode::EncodeFailed,
+            Self::Image(PipelineError::TimeLimit { .. }) => TaskErrorCode::TimeLimit,
+            Self::MissingOriginal => TaskErrorCode::OriginalMissing,
+            Self::Crashed(_) => TaskErrorCode::PipelineCrashed,
+            Self::Store(_) => TaskErrorCode::StoreFailed,
+            Self::State(StateError::Unavailable(_)) => TaskErrorCode::StateStoreFailed,
+            Self::State(StateError::Corrupt { .. }) => TaskErrorCode::CorruptRecord,
         }
     }
 
@@ -83,28 +98,47 @@ impl TaskError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thumbq_common::{image_probe::ProbeError, task::TaskId};
+    use thumbq_common::task::{FailureKind, TaskId};
 
     #[test]
     fn each_kind_of_error_is_classified_once() {
+        use {FailureKind::*, TaskErrorCode as Code};
         let time_limit = PipelineError::TimeLimit { limit: std::time::Duration::from_secs(60), made: 3, of: 8 };
-        let cases: [(TaskError, bool, FailureKind); 9] = [
-            (time_limit.into(), false, FailureKind::TimeLimit),
-            (PipelineError::OverBudget { needed_mib: 900, budget_mib: 512 }.into(), false, FailureKind::Internal),
-            (PipelineError::Decode("truncated".into()).into(), false, FailureKind::InvalidImage),
-            (PipelineError::Probe(ProbeError::NotAnImage).into(), false, FailureKind::InvalidImage),
-            (PipelineError::Encode("oom".into()).into(), false, FailureKind::Internal),
-            (TaskError::MissingOriginal, false, FailureKind::Internal),
-            (TaskError::Crashed("panic".into()), false, FailureKind::Internal),
-            (io::Error::other("disk full").into(), true, FailureKind::Internal),
-            (StateError::Unavailable("refused".into()).into(), true, FailureKind::Internal),
+        let probe = |e: ProbeError| TaskError::from(PipelineError::Probe(e));
+        let unreadable = ProbeError::Unreadable { format: "png", reason: "bad IHDR".into() };
+        let too_large = ProbeError::TooLarge { width: 9000, height: 9000, max_pixels: 50_000_000 };
+        let corrupt_record = StateError::Corrupt { id: TaskId::new(), reason: "x".into() };
+        let cases: [(TaskError, bool, Code, FailureKind); 14] = [
+            (probe(ProbeError::Empty), false, Code::EmptyImage, InvalidImage),
+            (probe(ProbeError::NotAnImage), false, Code::NotAnImage, InvalidImage),
+            (probe(ProbeError::Unsupported("ico".into())), false, Code::UnsupportedFormat, InvalidImage),
+            (probe(unreadable), false, Code::UnreadableImage, InvalidImage),
+            (probe(too_large), false, Code::TooManyPixels, InvalidImage),
+            (PipelineError::Decode("truncated".into()).into(), false, Code::CorruptImage, InvalidImage),
+            (
+                PipelineError::OverBudget { needed_mib: 900, budget_mib: 512 }.into(),
+                false,
+                Code::DecoderLimit,
+                Internal,
+            ),
+            (time_limit.into(), false, Code::TimeLimit, TimeLimit),
+            (TaskError::MissingOriginal, false, Code::OriginalMissing, Internal),
+            (PipelineError::Encode("oom".into()).into(), false, Code::EncodeFailed, Internal),
+            (TaskError::Crashed("panic".into()), false, Code::PipelineCrashed, Internal),
+            (io::Error::other("disk full").into(), true, Code::StoreFailed, Internal),
+            (StateError::Unavailable("refused".into()).into(), true, Code::StateStoreFailed, Internal),
+            (corrupt_record.into(), false, Code::CorruptRecord, Internal),
         ];
-        for (error, retryable, kind) in cases {
+        let mut seen = std::collections::HashSet::new();
+        for (error, retryable, code, kind) in cases {
             assert_eq!(error.is_retryable(), retryable, "{error}");
-            assert_eq!(error.failure_kind(), kind, "{error}");
+            assert_eq!(error.code(), code, "{error}");
+            assert_eq!(error.code().kind(), kind, "{error}");
+            seen.insert(code);
         }
-        let corrupt = TaskError::State(StateError::Corrupt { id: TaskId::new(), reason: "x".into() });
-        assert!(!corrupt.is_retryable());
+        let unused: Vec<_> = Code::ALL.into_iter().filter(|c| !seen.contains(c)).collect();
+        // A message that is not a task never becomes a TaskError: the poison path records its code (processor.rs).
+        assert_eq!(unused, [Code::InvalidMessage], "every other code is some TaskError's");
         assert!(TaskError::State(StateError::Unavailable("x".into())).is_redis_outage());
         assert!(!TaskError::Store(io::Error::other("x")).is_redis_outage());
     }

@@ -13,7 +13,7 @@ use thumbq_common::{
     broker::{BrokerError, Publisher},
     metrics,
     state_store::Update,
-    task::{FailureKind, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName},
+    task::{ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName},
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -198,13 +198,13 @@ async fn settle_failure(
             publisher.publish_delayed(&envelope.next_attempt(), delay).await?;
             metrics::task_retried(&ctx.settings.amqp.queue);
             let next_at = Utc::now() + delay;
-            if let Err(e) = ctx.states.retry(id, attempt, &message, next_at).await {
+            if let Err(e) = ctx.states.retry(id, attempt, &message, error.code(), next_at).await {
                 warn!(error = %e, "could not record RETRY; the next attempt will update the record");
             }
             Ok(())
         }
         Decision::Fail { exhausted } => {
-            match ctx.states.fail(id, attempt, &message, error.failure_kind()).await {
+            match ctx.states.fail(id, attempt, &message, error.code()).await {
                 Ok(update) => {
                     if update == Update::Applied {
                         metrics::task_finished(&ctx.settings.amqp.queue, "failure");
@@ -221,7 +221,8 @@ async fn settle_failure(
             if exhausted {
                 // Dead-lettered: the original stays for `replay-dead-letters` (the sweep removes it once the record
                 // has expired).
-                publisher.publish_dead(&delivery.data, Some(&id.to_string()), "retries_exhausted", &message).await?;
+                let (id, code) = (id.to_string(), error.code());
+                publisher.publish_dead(&delivery.data, Some(&id), "retries_exhausted", &message, code).await?;
                 metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
             } else {
                 // A permanent failure: the same input fails the same way, so nothing will ever read the original.
@@ -245,7 +246,8 @@ async fn defer(publisher: &Publisher, envelope: &TaskEnvelope) -> Result<(), Bro
 async fn dead_letter_poison(ctx: &WorkerState, publisher: &Publisher, delivery: &Delivery, reason: &str) -> Settlement {
     let message_id = delivery.properties.message_id().as_ref().map(|id| id.to_string());
     warn!(error = reason, message_id, "poison message; dead-lettering it");
-    if let Err(e) = publisher.publish_dead(&delivery.data, message_id.as_deref(), "poison", reason).await {
+    let code = TaskErrorCode::InvalidMessage;
+    if let Err(e) = publisher.publish_dead(&delivery.data, message_id.as_deref(), "poison", reason, code).await {
         error!(error = %e, "could not publish the poison message to the dead-letter queue; rejecting it");
         return Settlement::Reject;
     }
@@ -254,7 +256,7 @@ async fn dead_letter_poison(ctx: &WorkerState, publisher: &Publisher, delivery: 
         let failed = async {
             let Some(record) = ctx.states.get(id).await? else { return Ok(()) };
             let error = format!("the task message cannot be run: {reason}");
-            ctx.states.fail(id, record.attempts, &error, FailureKind::Internal).await.map(drop)
+            ctx.states.fail(id, record.attempts, &error, code).await.map(drop)
         };
         if let Err(e) = failed.await {
             warn!(task_id = %id, error = %e, "could not record FAILURE for a poison message");

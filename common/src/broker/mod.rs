@@ -31,6 +31,8 @@ pub use topology::{DelayQueue, Topology};
 pub const REASON_HEADER: &str = "x-thumbq-reason";
 /// Header carrying the last error of a dead-lettered message.
 pub const ERROR_HEADER: &str = "x-thumbq-error";
+/// Header carrying the stable code of a dead-lettered task's last error, the one its record has.
+pub const ERROR_CODE_HEADER: &str = "x-thumbq-error-code";
 
 /// RabbitMQ failures; all are transient from the caller's point of view.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,11 @@ use lapin::{
     types::FieldTable,
 };
 
-use super::{BrokerError, ERROR_HEADER, REASON_HEADER, Topology, bounded, long_string};
-use crate::{task::TaskEnvelope, webhook::WebhookMessage};
+use super::{BrokerError, ERROR_CODE_HEADER, ERROR_HEADER, REASON_HEADER, Topology, bounded, long_string};
+use crate::{
+    task::{TaskEnvelope, TaskErrorCode},
+    webhook::WebhookMessage,
+};
 
 /// A channel in confirm mode: every publish is persistent and waits for the broker's ack.
 #[derive(Clone)]
@@ -105,15 +108,16 @@ impl Publisher {
         self.topology.webhooks.as_deref().unwrap_or(&self.topology)
     }
 
-    /// Publishes a message body to the dead-letter queue with the reason and error in its headers.
+    /// Publishes a message body to the dead-letter queue with the reason, the error and its code in its headers.
     pub async fn publish_dead(
         &self,
         body: &[u8],
         message_id: Option<&str>,
         reason: &str,
         error: &str,
+        code: TaskErrorCode,
     ) -> Result<(), BrokerError> {
-        self.dead_letter(&self.topology.dead, body, message_id, reason, error).await
+        self.dead_letter(&self.topology.dead, body, message_id, reason, (error, Some(code))).await
     }
 
     /// Publishes a webhook message that will not be delivered to the webhooks' dead-letter queue.
@@ -124,7 +128,7 @@ impl Publisher {
         error: &str,
     ) -> Result<(), BrokerError> {
         let id = message.id.to_string();
-        self.dead_letter(&self.webhooks_lane().dead, &message.to_json(), Some(&id), reason, error).await
+        self.dead_letter(&self.webhooks_lane().dead, &message.to_json(), Some(&id), reason, (error, None)).await
     }
 
     async fn dead_letter(
@@ -133,11 +137,14 @@ impl Publisher {
         body: &[u8],
         message_id: Option<&str>,
         reason: &str,
-        error: &str,
+        (error, code): (&str, Option<TaskErrorCode>),
     ) -> Result<(), BrokerError> {
         let mut headers = FieldTable::default();
         headers.insert(REASON_HEADER.into(), long_string(reason));
         headers.insert(ERROR_HEADER.into(), long_string(error));
+        if let Some(code) = code {
+            headers.insert(ERROR_CODE_HEADER.into(), long_string(code.as_str()));
+        }
         let mut properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
         if let Some(id) = message_id {
             properties = properties.with_message_id(id.into());

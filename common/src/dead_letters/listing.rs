@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use super::{DeadLetterError, DeadLetters};
 use crate::{
     TaskEnvelope, TaskId,
-    broker::{ERROR_HEADER, REASON_HEADER, bounded},
+    broker::{ERROR_CODE_HEADER, ERROR_HEADER, REASON_HEADER, bounded},
+    task::TaskErrorCode,
 };
 
 /// A dead letter as it is listed.
@@ -29,6 +30,11 @@ pub struct DeadLetter {
     /// The last error, as the task's record tells it (no server detail); absent when none was recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The last error's stable code, the task record's `error_code` (`invalid_message` for a message that is not a
+    /// task); absent when none was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "store_failed")]
+    pub error_code: Option<TaskErrorCode>,
 }
 
 /// A page of dead letters.
@@ -70,5 +76,7 @@ fn describe(body: &[u8], headers: &Option<FieldTable>) -> DeadLetter {
         // A message RabbitMQ dead-lettered itself carries its reason in `x-first-death-reason`.
         reason: header(REASON_HEADER).or_else(|| header("x-first-death-reason")).unwrap_or_else(|| "unknown".into()),
         error: header(ERROR_HEADER),
+        // A code this version does not know (a newer worker's) is left out rather than failing the listing.
+        error_code: header(ERROR_CODE_HEADER).and_then(|code| code.parse().ok()),
     }
 }

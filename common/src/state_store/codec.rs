@@ -34,6 +34,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("next_retry_at", record.next_retry_at.map(|t| t.to_rfc3339())),
         ("worker", record.worker.clone()),
         ("error", record.error.clone()),
+        ("error_code", record.error_code.map(|c| c.as_str().to_owned())),
         ("error_kind", record.error_kind.map(|k| k.as_str().to_owned())),
         ("source", record.source.as_ref().map(json)),
         ("result", record.result.as_ref().map(json)),
@@ -89,7 +90,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
     let parsed = |name: &str| -> Result<Option<serde_json::Value>, String> {
         fields.get(name).map(|v| serde_json::from_str(v).map_err(|e| format!("{name}: {e}"))).transpose()
     };
-    let error_kind = fields.get("error_kind").map(|k| serde_json::Value::String(k.clone()));
+    let text_value = |name: &str| fields.get(name).map(|v| serde_json::Value::String(v.clone()));
     let value = serde_json::json!({
         "id": text("id")?,
         "name": text("name")?,
@@ -103,7 +104,8 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "next_retry_at": time("next_retry_at")?,
         "worker": fields.get("worker"),
         "error": fields.get("error"),
-        "error_kind": error_kind,
+        "error_code": text_value("error_code"),
+        "error_kind": text_value("error_kind"),
         "source": parsed("source")?,
         "result": parsed("result")?,
         "owner": fields.get("owner"),
@@ -119,7 +121,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{FailureKind, Fit, ImageInfo, OutputFormat, ResizeArgs, TaskEnvelope, TaskId};
+    use crate::task::{Fit, ImageInfo, OutputFormat, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId};
 
     #[test]
     fn record_round_trips_through_hash_fields() {
@@ -130,7 +132,8 @@ mod tests {
         let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60, thumbhash: None };
         let mut record = TaskRecord::pending(&envelope, Some(source));
         record.error = Some("disk full".into());
-        record.error_kind = Some(FailureKind::Internal);
+        record.error_code = Some(TaskErrorCode::StoreFailed);
+        record.error_kind = Some(TaskErrorCode::StoreFailed.kind());
         record.worker = Some("w:1".into());
         record.owner = Some("mobile-app".into());
         record.renditions[1].result = record.source.clone();
@@ -151,6 +154,15 @@ mod tests {
             attempt: 1,
             worker: Some("w:1".into()),
             error: None,
+            error_code: None,
+        });
+        record.history.push(crate::task::StateChange {
+            status: crate::task::TaskStatus::Retry,
+            at: DateTime::from_timestamp_millis(1_763_900_000_456).unwrap(),
+            attempt: 1,
+            worker: None,
+            error: Some("the image cannot be decoded: truncated".into()),
+            error_code: Some(TaskErrorCode::CorruptImage),
         });
         record.actions.push(crate::task::OperatorAction { at: Utc::now(), action: "replayed".into(), by: None });
         // The history's times are kept to the millisecond, the script's precision.
@@ -160,10 +172,14 @@ mod tests {
         fields.insert(INDEX_FIELD.into(), "not part of the record".into());
         // RFC 3339 keeps nanoseconds, so the record comes back identical.
         assert_eq!(from_fields(&fields).unwrap(), record);
+        assert_eq!(fields["error_code"], "store_failed", "stored as its name, like the kind");
         // A record written before the history existed, or whose script wrote an empty table, reads back.
         fields.insert("history".into(), "{}".into());
         assert!(from_fields(&fields).unwrap().history.is_empty());
         fields.remove("history");
         assert!(from_fields(&fields).unwrap().history.is_empty());
+        // A record written before codes existed reads back without one.
+        fields.remove("error_code");
+        assert_eq!(from_fields(&fields).unwrap().error_code, None);
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{StateError, StateStore, Update, codec, event, history};
-use crate::task::{FailureKind, ImageInfo, OperatorAction, Rendition, TaskId, TaskStatus, WebhookLog};
+use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, TaskStatus, WebhookLog};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
@@ -28,7 +28,10 @@ local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local log = cur[5] and cjson.decode(cur[5]) or {}
 local change = {status = ARGV[4], at = ms, attempt = attempt}
 if ARGV[4] == 'STARTED' then change.worker = redis.call('HGET', KEYS[1], 'worker') or nil end
-if ARGV[4] == 'RETRY' or ARGV[4] == 'FAILURE' then change.error = redis.call('HGET', KEYS[1], 'error') or nil end
+if ARGV[4] == 'RETRY' or ARGV[4] == 'FAILURE' then
+  change.error = redis.call('HGET', KEYS[1], 'error') or nil
+  change.error_code = redis.call('HGET', KEYS[1], 'error_code') or nil
+end
 log[#log + 1] = change
 while #log > 50 do table.remove(log, 1) end
 redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
@@ -86,15 +89,21 @@ impl StateStore {
         self.apply(id, TaskStatus::Started, attempt, &fields).await
     }
 
-    /// Records that attempt `attempt` failed transiently and the next runs at `next_at`.
+    /// Records that attempt `attempt` failed transiently, with `error` (the message) and its `code`, and the next
+    /// runs at `next_at`.
     pub async fn retry(
         &self,
         id: TaskId,
         attempt: u32,
         error: &str,
+        code: TaskErrorCode,
         next_at: DateTime<Utc>,
     ) -> Result<Update, StateError> {
-        let fields = [("error", error.to_owned()), ("next_retry_at", next_at.to_rfc3339())];
+        let fields = [
+            ("error", error.to_owned()),
+            ("error_code", code.as_str().to_owned()),
+            ("next_retry_at", next_at.to_rfc3339()),
+        ];
         self.apply(id, TaskStatus::Retry, attempt, &fields).await
     }
 
@@ -110,6 +119,7 @@ impl StateStore {
             ("finished_at", now()),
             ("result", codec::json(result)),
             ("error", String::new()),
+            ("error_code", String::new()),
             ("error_kind", String::new()),
             ("next_retry_at", String::new()),
         ];
@@ -119,12 +129,13 @@ impl StateStore {
         self.apply(id, TaskStatus::Success, attempt, &fields).await
     }
 
-    /// Records that the task ended without a thumbnail.
-    pub async fn fail(&self, id: TaskId, attempt: u32, error: &str, kind: FailureKind) -> Result<Update, StateError> {
+    /// Records that the task ended without a thumbnail, with `error` (the message), its `code` and the code's kind.
+    pub async fn fail(&self, id: TaskId, attempt: u32, error: &str, code: TaskErrorCode) -> Result<Update, StateError> {
         let fields = [
             ("finished_at", now()),
             ("error", error.to_owned()),
-            ("error_kind", kind.as_str().to_owned()),
+            ("error_code", code.as_str().to_owned()),
+            ("error_kind", code.kind().as_str().to_owned()),
             ("next_retry_at", String::new()),
         ];
         self.apply(id, TaskStatus::Failure, attempt, &fields).await

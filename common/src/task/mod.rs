@@ -2,6 +2,7 @@
 //! (id, status, formats, fit) both carry. These exist once, here, so the API and the worker cannot disagree.
 
 mod envelope;
+mod error_code;
 mod format;
 mod id;
 mod record;
@@ -10,6 +11,7 @@ mod status;
 mod work;
 
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
+pub use error_code::TaskErrorCode;
 pub use format::{Fit, OutputFormat, SourceFormat};
 pub use id::{InvalidTaskId, TaskId, ThumbnailName};
 pub use record::{

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskId, TaskStatus, ThumbnailName};
+use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName};
 
-/// Why a task failed, which decides the HTTP status of its thumbnail.
+/// Why a task failed, coarsely, which decides the HTTP status of its thumbnail; derived from its
+/// `TaskErrorCode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
@@ -106,6 +107,9 @@ pub struct StateChange {
     /// The error, for RETRY and FAILURE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The error's stable code, beside `error` (absent for changes recorded before codes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "TaskErrorCode::lenient")]
+    pub error_code: Option<TaskErrorCode>,
 }
 
 /// What an operator did to a task from the dashboard or the API, as its record's `actions` lists them.
@@ -151,9 +155,12 @@ pub struct TaskRecord {
     /// The worker that ran the latest attempt.
     #[schema(example = "host-a:4242")]
     pub worker: Option<String>,
-    /// The latest error, for RETRY and FAILURE.
+    /// The latest error, for RETRY and FAILURE: a message for people, whose wording may change.
     pub error: Option<String>,
-    /// What kind of failure ended the task, for FAILURE.
+    /// The latest error's stable code, for programs to branch on; absent when `error` is.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "TaskErrorCode::lenient")]
+    pub error_code: Option<TaskErrorCode>,
+    /// What kind of failure ended the task, for FAILURE: the coarse class of `error_code`.
     pub error_kind: Option<FailureKind>,
     /// The uploaded image.
     pub source: Option<ImageInfo>,
@@ -193,7 +200,14 @@ impl TaskRecord {
         let now = Utc::now();
         let envelope = TaskEnvelope::new(name.id, args, now);
         // Its history holds what is known: it ended in SUCCESS; the `rebuilt` action says why nothing more is.
-        let history = vec![StateChange { status: TaskStatus::Success, at: now, attempt: 1, worker: None, error: None }];
+        let history = vec![StateChange {
+            status: TaskStatus::Success,
+            at: now,
+            attempt: 1,
+            worker: None,
+            error: None,
+            error_code: None,
+        }];
         let actions = vec![OperatorAction { at: now, action: "rebuilt".into(), by: None }];
         Self {
             name: name.to_string(),
@@ -237,6 +251,7 @@ impl TaskRecord {
             next_retry_at: None,
             worker: None,
             error: None,
+            error_code: None,
             error_kind: None,
             source,
             result: None,
@@ -249,6 +264,7 @@ impl TaskRecord {
                 attempt: 0,
                 worker: None,
                 error: None,
+                error_code: None,
             }],
             actions: Vec::new(),
             owner: None,

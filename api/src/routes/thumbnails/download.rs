@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use thumbq_common::task::{FailureKind, TaskRecord, TaskStatus, ThumbnailName};
+use thumbq_common::task::{FailureKind, TaskErrorCode, TaskRecord, TaskStatus, ThumbnailName};
 use tracing::{info, warn};
 use utoipa::{IntoParams, ToSchema};
 
@@ -46,20 +46,25 @@ pub struct DownloadStatus {
     pub error: Option<DownloadError>,
 }
 
-/// The error of a failed task, as a download tells it.
+/// The error of a failed task, as a download tells it: the record's `error_code` and `error_kind`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DownloadError {
-    /// `invalid_image` (the upload could not be made into a thumbnail), `time_limit` (not within
-    /// `THUMBQ_TASK_TIME_LIMIT_SECS`) or `internal` (retries ran out on a fault of the service; its log has the
-    /// cause).
-    #[schema(example = "invalid_image")]
-    pub code: String,
+    /// Why the task failed, stable for programs to branch on (the task record's `error_code`, see docs/api.md);
+    /// absent for a task that failed before codes were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "corrupt_image")]
+    pub code: Option<TaskErrorCode>,
+    /// The code's class, which decides the status: `invalid_image` (the upload could not be made into a thumbnail)
+    /// and `time_limit` (not within `THUMBQ_TASK_TIME_LIMIT_SECS`) answer 422, `internal` (a fault of the service;
+    /// its log has the cause) 500.
+    pub kind: FailureKind,
 }
 
 /// Download a thumbnail, or see why it is not ready.
 ///
 /// `200` with the image once the task succeeded; `202` with the task's state while it is PENDING, STARTED or
-/// RETRY; `422` (`invalid_image`, `time_limit`) or `500` (`internal`) with the state and an error code when it failed; `410` when it was cancelled. With
+/// RETRY; `422` (kind `invalid_image` or `time_limit`) or `500` (kind `internal`) with the state and the task's error
+/// code and kind when it failed; `410` when it was cancelled. With
 /// `?wait=N` the answer comes as soon as the task finishes, or after N seconds. A file is served only while its
 /// task's record says SUCCESS (or, for a thumbnail whose record expired, when it was not erased).
 #[utoipa::path(
@@ -99,12 +104,12 @@ pub struct DownloadError {
         (status = 404, description = "No such thumbnail (never made, deleted, or expired)", body = ErrorBody),
         (status = 410, description = "The task was cancelled (REVOKED): there will be no thumbnail", body = DownloadStatus,
             example = json!({"status": "REVOKED"})),
-        (status = 422, description = "The task failed: the image could not be processed (`invalid_image`), or not within the time limit (`time_limit`)", body = DownloadStatus,
-            example = json!({"status": "FAILURE", "error": {"code": "invalid_image"}})),
+        (status = 422, description = "The task failed: the image could not be processed (kind `invalid_image`), or not within the time limit (kind `time_limit`)", body = DownloadStatus,
+            example = json!({"status": "FAILURE", "error": {"code": "corrupt_image", "kind": "invalid_image"}})),
         (status = 429, description = "Over the anonymous rate limit of the client's address", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 500, description = "The task failed: retries ran out on an internal fault", body = DownloadStatus,
-            example = json!({"status": "FAILURE", "error": {"code": "internal"}})),
+        (status = 500, description = "The task failed on a fault of the service (kind `internal`), such as retries running out", body = DownloadStatus,
+            example = json!({"status": "FAILURE", "error": {"code": "store_failed", "kind": "internal"}})),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -154,15 +159,15 @@ pub async fn get_thumbnail(
             };
         }
         TaskStatus::Failure => {
-            let kind = record.error_kind.unwrap_or(FailureKind::Internal);
-            // The client gets the code; the cause stays here, with the task it belongs to.
-            info!(task_id = %record.id, error = record.error.as_deref().unwrap_or(""), code = kind.as_str(), "download of a failed task");
+            let (code, kind) = (record.error_code, record.error_kind.unwrap_or(FailureKind::Internal));
+            // The client gets the code; the message stays here, with the task it belongs to.
+            info!(task_id = %record.id, error = record.error.as_deref().unwrap_or(""), code = code.map(TaskErrorCode::as_str), "download of a failed task");
             let status = match kind {
                 // The upload itself could not be made into a thumbnail, or not within the task time limit.
                 FailureKind::InvalidImage | FailureKind::TimeLimit => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
+                FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            (status, Some(DownloadError { code: kind.as_str().to_owned() }))
+            (status, Some(DownloadError { code, kind }))
         }
         TaskStatus::Revoked => (StatusCode::GONE, None),
         TaskStatus::Pending | TaskStatus::Started | TaskStatus::Retry => {
