@@ -98,10 +98,11 @@ impl TaskErrorCode {
             | Self::UnsupportedFormat
             | Self::UnreadableImage
             | Self::TooManyPixels
-            | Self::CorruptImage => FailureKind::InvalidImage,
+            | Self::CorruptImage
+            // Over a limit, like too_many_pixels: the image, not the service, is what no attempt can get past.
+            | Self::DecoderLimit => FailureKind::InvalidImage,
             Self::TimeLimit => FailureKind::TimeLimit,
-            Self::DecoderLimit
-            | Self::OriginalMissing
+            Self::OriginalMissing
             | Self::EncodeFailed
             | Self::PipelineCrashed
             | Self::StoreFailed
