@@ -54,7 +54,8 @@ async fn send_image_uploads_with_a_key_and_follows_the_signed_url_to_the_thumbna
     let bytes = std::fs::read(&saved).expect("the thumbnail is saved");
     std::fs::remove_file(&saved).unwrap();
     let thumbnail = image::load_from_memory(&bytes).expect("the saved thumbnail decodes");
-    let record = app.task(answer["id"].as_str().unwrap().parse().unwrap()).await;
+    // Read from the store: `app.task()` has no key, and keys are on.
+    let record = app.states.get(answer["id"].as_str().unwrap().parse().unwrap()).await.unwrap().expect("a record");
     let made = record.result.expect("the task succeeded");
     assert_eq!((thumbnail.width(), thumbnail.height()), (made.width, made.height));
     app.stop().await;
