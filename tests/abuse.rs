@@ -16,7 +16,7 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use crate::support::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api_configured};
 
 /// A raw connection to the app from the loopback address `from` (127.0.0.0/8 has room for many clients).
 async fn connect_from(app: &TestApp, from: [u8; 4]) -> TcpStream {
@@ -48,7 +48,7 @@ async fn key(app: &TestApp, name: &str, scopes: &str) -> String {
 async fn keyless_uploads_get_401_at_once_and_hold_no_upload_memory() {
     // Room for two uploads' first reservations (2 MiB each): before the fix the third keyless upload waited 10 s
     // for memory, and tenant A's upload got 503.
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Keys;
         s.limits.upload_memory_mb = 4;
     })
@@ -81,7 +81,7 @@ async fn keyless_uploads_get_401_at_once_and_hold_no_upload_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_holds_at_most_its_share_of_connections() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.http.max_connections = 16;
         s.http.max_connections_per_client = 4;
     })
@@ -125,7 +125,7 @@ async fn one_address_holds_at_most_its_share_of_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_keys_are_charged_to_the_address_and_the_scheme_is_case_insensitive() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Keys;
         s.access.anonymous_rate = rate(1, 5);
     })
@@ -156,7 +156,7 @@ async fn made_up_keys_are_charged_to_the_address_and_the_scheme_is_case_insensit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_off_only_loopback_and_configured_hosts_are_answered() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Off;
         s.access.allowed_hosts = AllowedHosts::Listed(vec!["thumbs.internal".into()]);
     })
@@ -184,7 +184,7 @@ async fn with_keys_off_only_loopback_and_configured_hosts_are_answered() {
     app.stop().await;
 
     // With keys on, the key is what protects: any host is answered.
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Keys).await;
     let mut stream = connect_from(&app, [127, 0, 0, 1]).await;
     let answer =
         exchange(&mut stream, "GET /tasks HTTP/1.1\r\nHost: thumbs.example.com\r\n\r\n", Duration::from_secs(3)).await;
@@ -209,7 +209,7 @@ async fn forwarded_addresses_pick_a_bucket_only_through_a_trusted_proxy() {
     };
 
     // Untrusted peer: spoofed headers change nothing, every request shares the peer's bucket of 3.
-    let app = spawn_api_with(limited).await;
+    let app = spawn_api_configured(limited).await;
     let first = statuses(&app, [127, 0, 0, 3], "198.51.100.1").await;
     let second = statuses(&app, [127, 0, 0, 3], "198.51.100.2").await;
     assert_eq!(first, ["200", "200", "200"]);
@@ -217,7 +217,7 @@ async fn forwarded_addresses_pick_a_bucket_only_through_a_trusted_proxy() {
     app.stop().await;
 
     // Behind a trusted proxy (127.0.0.4): two clients, one bucket each; the proxy's own bucket is untouched.
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         limited(s);
         s.access.trusted_proxies = vec!["127.0.0.4/32".parse().unwrap()];
     })

@@ -14,7 +14,7 @@ use thumbq_common::{
 use crate::support::{
     TestApp, eventually,
     process::{ApiProcess, api_command},
-    spawn_api_with,
+    spawn_api_configured,
 };
 
 /// A request to `base` + `path`, with `key` as its bearer token when given.
@@ -55,7 +55,7 @@ async fn json_error(response: reqwest::Response) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_on_each_route_answers_by_scope() {
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Keys).await;
     let (uploader, reader, admin) = (
         key(&app, "uploader", "upload", None).await,
         key(&app, "reader", "read", None).await,
@@ -113,7 +113,7 @@ async fn with_keys_on_each_route_answers_by_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_off_on_loopback_no_key_is_needed() {
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Off).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Off).await;
     assert_eq!(upload(&app, None).await.status(), StatusCode::ACCEPTED);
     for path in ["/tasks", "/workers", "/stats", "/metrics"] {
         assert_eq!(call(&app.client, Method::GET, format!("{}{path}", app.base), None).await.status(), 200, "{path}");
@@ -124,7 +124,7 @@ async fn with_keys_off_on_loopback_no_key_is_needed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_made_with_the_command_survive_an_api_restart_until_revoked() {
     // The in-process app is not called: it owns the queues, keys and store the API processes use, and removes them.
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Keys).await;
     let settings = app.settings.clone();
 
     let (ok, out) =
@@ -167,12 +167,12 @@ async fn a_key_file_seeds_keys_at_start_up() {
     let (file, key) = (dir.path().join("keys.json"), generate_key());
     let entry = serde_json::json!([{ "name": "from-file", "key": key, "scopes": "read,upload" }]);
     std::fs::write(&file, entry.to_string()).unwrap();
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Keys;
         s.access.keys_file = Some(file.clone());
     })
     .await;
-    // `spawn_api_with` serves without `run`: seed as `run` does.
+    // `spawn_api_configured` serves without `run`: seed as `run` does.
     let seeds = thumbq_api::key_file::read_key_file(&file, app.settings.access.key_rate).unwrap();
     thumbq_api::key_file::seed_keys(app.states.clone(), seeds).await;
     let url = format!("{}/tasks", app.base);
@@ -190,7 +190,7 @@ async fn a_key_file_seeds_keys_at_start_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_is_shared_by_two_api_processes() {
     // The in-process app is not called: it owns the queues, keys and store the API processes use, and removes them.
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Keys).await;
     let settings = app.settings.clone();
     let states = &app.states;
     // One an hour after a burst of 5: nothing refills during the test.
@@ -226,7 +226,8 @@ async fn a_rate_limit_is_shared_by_two_api_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_key_the_limit_is_per_client_address() {
-    let app = spawn_api_with(|s| s.access.anonymous_rate = RateLimit { rate: "1/h".parse().unwrap(), burst: 3 }).await;
+    let app =
+        spawn_api_configured(|s| s.access.anonymous_rate = RateLimit { rate: "1/h".parse().unwrap(), burst: 3 }).await;
     let url = format!("{}/tasks", app.base);
     for expected in ["2", "1", "0"] {
         let response = call(&app.client, Method::GET, url.clone(), None).await;
@@ -243,7 +244,7 @@ async fn without_a_key_the_limit_is_per_client_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storage_quota_counts_unfinished_uploads_and_frees_as_they_end() {
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Keys).await;
     let key = generate_key();
     let spec = KeySpec { quota_bytes: Some(1 << 20), ..KeySpec::new("quota", "upload,read".parse().unwrap()) };
     app.states.create_key(&spec, &key, false).await.unwrap();
@@ -302,7 +303,7 @@ async fn a_storage_quota_counts_unfinished_uploads_and_frees_as_they_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_may_be_left_open_for_a_scraper_while_everything_else_needs_a_key() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Keys;
         s.access.metrics_open = true;
     })

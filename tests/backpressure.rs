@@ -5,11 +5,11 @@ use image::ImageFormat;
 use reqwest::StatusCode;
 use thumbq_common::fixtures::sample_image;
 
-use crate::support::{TestApp, eventually, process::ApiProcess, spawn_api_with};
+use crate::support::{TestApp, eventually, process::ApiProcess, spawn_api_configured};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_queue_depth_uploads_get_503_and_nothing_is_kept() {
-    let app = spawn_api_with(|s| s.amqp.max_queue_depth = 3).await;
+    let app = spawn_api_configured(|s| s.amqp.max_queue_depth = 3).await;
     let image = || sample_image(ImageFormat::Png, 32, 32);
     // A quorum queue refuses once it holds *more* than its x-max-length: the fourth task is still taken.
     for _ in 0..4 {
@@ -35,7 +35,7 @@ async fn past_the_queue_depth_uploads_get_503_and_nothing_is_kept() {
 
 /// Peak resident memory an API process gains while 32 clients each send a maximum-size (25 MiB) upload at once.
 async fn peak_growth_for_32_maximum_uploads(upload_memory_mb: u32) -> (u64, Vec<StatusCode>) {
-    let app = spawn_api_with(|s| s.limits.upload_memory_mb = upload_memory_mb).await;
+    let app = spawn_api_configured(|s| s.limits.upload_memory_mb = upload_memory_mb).await;
     let api = ApiProcess::spawn(&app.settings).await;
     let client = reqwest::Client::new();
     // Warm up the process's allocator and connections with one small upload.

@@ -4,7 +4,7 @@
 use image::ImageFormat;
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::support::{broker_node::BrokerCluster, eventually, process::WorkerProcess, spawn_api_with};
+use crate::support::{broker_node::BrokerCluster, eventually, process::WorkerProcess, spawn_api_configured};
 
 /// Uploads around the kill.
 const BEFORE: usize = 200;
@@ -18,7 +18,7 @@ fn photos(count: usize) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_work_queues_leader_node_and_a_worker_mid_batch_loses_nothing() {
     let cluster = BrokerCluster::start().await;
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.amqp.url = cluster.url();
         s.amqp.quorum_group_size = 3;
     })

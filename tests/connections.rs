@@ -8,7 +8,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::support::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api_configured};
 
 /// A raw TCP connection to the app, as a hostile or careless client opens it.
 async fn connect(app: &TestApp) -> TcpStream {
@@ -25,7 +25,7 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (String,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_nothing_or_trickles_its_head_is_closed_after_the_header_timeout() {
-    let app = spawn_api_with(|s| s.http.header_read_timeout = Duration::from_secs(1)).await;
+    let app = spawn_api_configured(|s| s.http.header_read_timeout = Duration::from_secs(1)).await;
     let opened = Instant::now();
     let mut silent = connect(&app).await;
     let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(3)).await;
@@ -51,7 +51,7 @@ async fn a_connection_that_sends_nothing_or_trickles_its_head_is_closed_after_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let app = spawn_api_with(|s| s.http.idle_timeout = Duration::from_secs(1)).await;
+    let app = spawn_api_configured(|s| s.http.idle_timeout = Duration::from_secs(1)).await;
     let mut stream = connect(&app).await;
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let answered = Instant::now();
@@ -63,7 +63,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_wait_until_one_closes() {
-    let app = spawn_api_with(|s| s.http.max_connections = 2).await;
+    let app = spawn_api_configured(|s| s.http.max_connections = 2).await;
     let first = connect(&app).await;
     let _second = connect(&app).await;
     let client = reqwest::Client::builder().timeout(Duration::from_millis(700)).build().unwrap();
@@ -79,7 +79,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_announcing_more_than_the_limit_gets_413_at_once() {
-    let app = spawn_api_with(|s| s.limits.max_upload_bytes = 1 << 20).await;
+    let app = spawn_api_configured(|s| s.limits.max_upload_bytes = 1 << 20).await;
     let mut stream = connect(&app).await;
     let head =
         "POST /thumbnails HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 999999999\r\n\r\n";

@@ -4,24 +4,21 @@
 
 use chrono::{Duration, Utc};
 use image::ImageFormat;
-use thumbq_common::{TaskStatus, fixtures::sample_image};
+use thumbq_common::{
+    TaskStatus,
+    fixtures::{sample_image, truncated_jpeg},
+};
 
 use crate::{
-    support::{receiver::Receiver, spawn_api_with},
+    support::{receiver::Receiver, spawn_api, spawn_api_configured, watcher::statuses},
     webhooks::{webhook_settled, webhooks_on},
 };
 
-/// The statuses a task's record lists in its history, in order.
-fn statuses(history: &[thumbq_common::task::StateChange]) -> Vec<TaskStatus> {
-    history.iter().map(|c| c.status).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_list_every_state_and_action_and_the_hour_history_counts_each_outcome() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let good = app.upload_ok(sample_image(ImageFormat::Png, 64, 48), "").await;
-    let jpeg = sample_image(ImageFormat::Jpeg, 200, 100);
-    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    let broken = app.upload_ok(truncated_jpeg(200, 100), "").await;
     let cancelled = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), "").await;
     let response = app.client.delete(format!("{}/tasks/{}", app.base, cancelled.id)).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -72,7 +69,7 @@ async fn records_list_every_state_and_action_and_the_hour_history_counts_each_ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_replayed_one_or_all_and_purged_and_each_record_says_so() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     app.start_worker().await;
     crate::support::break_folder(&app.thumbnails_dir(), true);
     let tasks: Vec<_> =
@@ -134,7 +131,7 @@ async fn dead_letters_are_replayed_one_or_all_and_purged_and_each_record_says_so
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_on_dead_letter_actions_want_an_admin_key() {
-    let app = spawn_api_with(|s| s.access.auth = thumbq_common::settings::AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = thumbq_common::settings::AuthMode::Keys).await;
     for (method, path) in [
         (reqwest::Method::POST, "/dead-letters/replay".to_owned()),
         (reqwest::Method::DELETE, "/dead-letters".to_owned()),
@@ -150,7 +147,7 @@ async fn with_keys_on_dead_letter_actions_want_an_admin_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_skips_an_erased_task_drops_its_dead_letter_and_sends_no_webhook() {
     let receiver = Receiver::start(&[200]).await;
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     app.start_worker().await;
     let query = format!("callback_url={}", receiver.url);
     crate::support::break_folder(&app.thumbnails_dir(), true);
@@ -184,7 +181,7 @@ async fn a_replay_skips_an_erased_task_drops_its_dead_letter_and_sends_no_webhoo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_cancelled_after_it_was_dead_lettered_stays_revoked_when_replayed() {
     let receiver = Receiver::start(&[200]).await;
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     let query = format!("callback_url={}", receiver.url);
     let one = app.upload_ok(sample_image(ImageFormat::Png, 40, 30), &query).await;
     let all = app.upload_ok(sample_image(ImageFormat::Png, 41, 30), &query).await;
@@ -222,7 +219,7 @@ async fn a_task_cancelled_after_it_was_dead_lettered_stays_revoked_when_replayed
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purging_dead_letters_refuses_an_unknown_parameter_and_purges_nothing() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     app.upload_ok(sample_image(ImageFormat::Png, 40, 30), "").await;
     assert_eq!(app.dead_letter_work_queue().await, 1);
     let response = app.client.delete(format!("{}/dead-letters?x=1", app.base)).send().await.unwrap();
@@ -235,7 +232,7 @@ async fn purging_dead_letters_refuses_an_unknown_parameter_and_purges_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_page_by_page_and_listing_takes_none_of_them() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     app.start_worker().await;
     crate::support::break_folder(&app.thumbnails_dir(), true);
     let mut ids = Vec::new();

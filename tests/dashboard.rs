@@ -7,18 +7,18 @@
 use std::time::Duration;
 
 use image::ImageFormat;
-use thumbq_common::fixtures::sample_image;
+use thumbq_common::fixtures::{sample_image, truncated_jpeg};
 
 use crate::support::{
     browser::{chromium, console},
-    spawn_api_with,
+    spawn_api_configured,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
     // The README's screenshot shows the names a deployment has, not a test's.
     let snapshot = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.worker.heartbeat = Duration::from_secs(1);
         if snapshot {
             s.amqp.queue = "thumbq.resize".into();
@@ -52,7 +52,7 @@ async fn the_dashboard_shows_finished_tasks_and_the_live_worker_in_a_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_on_the_dashboard_asks_for_an_admin_key_and_shows_no_data() {
-    let app = spawn_api_with(|s| s.access.auth = thumbq_common::settings::AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = thumbq_common::settings::AuthMode::Keys).await;
     let dom =
         String::from_utf8(chromium(&format!("{}/dashboard", app.base), &["--dump-dom".into()]).await.stdout).unwrap();
     assert!(dom.contains("<form id=\"login\">"), "the key form is shown:\n{dom}");
@@ -63,7 +63,7 @@ async fn with_keys_on_the_dashboard_asks_for_an_admin_key_and_shows_no_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_the_console_a_search_finds_a_task_and_a_dead_letter_is_replayed_to_success() {
-    let app = spawn_api_with(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
+    let app = spawn_api_configured(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
     app.start_worker().await;
     crate::support::break_folder(&app.thumbnails_dir(), true);
     let failed = app.upload_ok(sample_image(ImageFormat::Png, 50, 40), "").await;
@@ -92,8 +92,7 @@ async fn in_the_console_a_search_finds_a_task_and_a_dead_letter_is_replayed_to_s
     assert_eq!(report["queues"], lanes, "{report}");
 
     // A task whose image cannot be made has no dead letter: no Replay is offered for it.
-    let jpeg = sample_image(ImageFormat::Jpeg, 80, 60);
-    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    let broken = app.upload_ok(truncated_jpeg(80, 60), "").await;
     assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
     let report = console(&url, serde_json::json!({"search": broken.id.to_string()})).await;
     let buttons = report["buttons"].as_array().unwrap();

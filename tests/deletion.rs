@@ -18,7 +18,7 @@ use thumbq_common::{
 };
 use thumbq_worker::sweeper::{Ages, sweep};
 
-use crate::support::{TestApp, eventually, faulty_store::FaultyStore, spawn_api_with, spawn_app};
+use crate::support::{TestApp, eventually, faulty_store::FaultyStore, spawn_api, spawn_api_configured, spawn_app};
 
 async fn delete(app: &TestApp, path: &str) -> reqwest::Response {
     app.client.delete(format!("{}{path}", app.base)).send().await.expect("the API answers")
@@ -46,7 +46,7 @@ async fn deleting_a_thumbnail_erases_the_thumbnail_its_original_and_its_record()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_task_is_revoked_and_the_worker_acknowledges_it_without_work() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
     let cancel = delete(&app, &format!("/tasks/{}", accepted.id)).await;
     assert_eq!(cancel.status(), 200);
@@ -85,7 +85,7 @@ async fn cancelling_a_finished_task_is_a_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_deleted_while_its_thumbnail_is_written_leaves_nothing_behind() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let store = FaultyStore::wrap(app.store.clone());
     store.hold_thumbnail_writes(true);
     app.start_worker_with(app.settings.clone(), store.clone()).await;
@@ -105,7 +105,7 @@ async fn a_task_deleted_while_its_thumbnail_is_written_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_only_the_uploader_or_an_admin_may_cancel_or_delete() {
-    let app = spawn_api_with(|s| s.access.auth = AuthMode::Keys).await;
+    let app = spawn_api_configured(|s| s.access.auth = AuthMode::Keys).await;
     let mut keys = Vec::new();
     for (name, scopes) in [("alice", "upload"), ("bob", "upload,read"), ("root", "admin")] {
         let key = generate_key();
@@ -141,7 +141,7 @@ async fn with_keys_only_the_uploader_or_an_admin_may_cancel_or_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_expires_thumbnails_with_their_records() {
     let week = Duration::from_secs(7 * 86_400);
-    let app = spawn_api_with(|s| s.store.thumbnail_ttl = Some(week)).await;
+    let app = spawn_api_configured(|s| s.store.thumbnail_ttl = Some(week)).await;
     app.start_worker().await;
     let (old, new) = (
         app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await,
@@ -151,13 +151,8 @@ async fn retention_expires_thumbnails_with_their_records() {
         assert_eq!(app.wait_for_thumbnail(&accepted.name).await.status(), 200);
     }
     // The record of a success lives as long as its thumbnail, not the 24 h result TTL.
-    let mut redis =
-        redis::Client::open(app.direct_redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let ttl: i64 = redis::cmd("TTL")
-        .arg(format!("{}task:{}", app.settings.redis.key_prefix, old.id))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let mut redis = app.redis().await;
+    let ttl: i64 = redis::cmd("TTL").arg(app.states.keys().task(old.id)).query_async(&mut redis).await.unwrap();
     assert!(ttl > 86_400 && ttl <= week.as_secs() as i64, "record TTL {ttl} s");
 
     let file = std::fs::File::options().write(true).open(app.thumbnails_dir().join(&old.name)).unwrap();

@@ -3,11 +3,11 @@
 use image::ImageFormat;
 use thumbq_common::{TaskEnvelope, TaskStatus, broker::REASON_HEADER, fixtures::sample_image, task::RESIZE_TASK};
 
-use crate::support::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api, spawn_api_configured};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Jpeg, 300, 200), "").await;
     // A second copy of the same message, as after a worker crash before its ack, queued before any worker runs.
     let record = app.task(accepted.id).await;
@@ -44,7 +44,7 @@ async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     // A known task whose message arrives in an envelope version this worker does not run.
     let stranded = app.upload_ok(sample_image(ImageFormat::Png, 16, 16), "").await;
     app.purge_work_queue().await;
@@ -86,7 +86,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_tag_every_line_about_a_task_with_its_id() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let worker = crate::support::process::WorkerProcess::spawn_logging_json(&app.settings, "logger");
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 16, 16), "").await;
     assert_eq!(app.wait_for_thumbnail(&accepted.name).await.status(), 200);
@@ -108,7 +108,7 @@ async fn json_logs_tag_every_line_about_a_task_with_its_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_of_a_finished_task_that_cannot_delete_its_original_is_acked_not_retried() {
     // Long retry delays: a retry scheduled by mistake would sit in a delay queue where the test can see it.
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.retry.base = std::time::Duration::from_secs(60);
         s.retry.cap = std::time::Duration::from_secs(60);
     })

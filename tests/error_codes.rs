@@ -5,17 +5,16 @@
 use image::ImageFormat;
 use thumbq_common::{
     TaskStatus,
-    fixtures::sample_image,
+    fixtures::{sample_image, truncated_jpeg},
     task::{FailureKind, TaskErrorCode},
 };
 
-use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
+use crate::support::{TestApp, eventually, spawn_api, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_image_fails_with_corrupt_image_in_its_record_the_listing_and_its_download() {
     let app = spawn_app().await;
-    let jpeg = sample_image(ImageFormat::Jpeg, 640, 480);
-    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    let broken = app.upload_ok(truncated_jpeg(640, 480), "").await;
 
     let download = app.wait_for_thumbnail(&broken.name).await;
     assert_eq!(download.status(), 422);
@@ -35,7 +34,7 @@ async fn a_corrupt_image_fails_with_corrupt_image_in_its_record_the_listing_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_whose_original_is_gone_fails_with_original_missing_and_answers_500() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let task = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), "").await;
     for file in TestApp::files_in(&app.originals_dir()) {
         std::fs::remove_file(file).unwrap();

@@ -3,11 +3,11 @@
 use image::ImageFormat;
 use thumbq_common::{
     TaskStatus,
-    fixtures::{png_header, sample_image},
+    fixtures::{png_header, sample_image, truncated_jpeg},
     task::FailureKind,
 };
 
-use crate::support::{TestApp, spawn_api_with, spawn_app};
+use crate::support::{TestApp, spawn_api, spawn_api_configured, spawn_app};
 
 /// Asserts the status and that the body is `{"error": "<non-empty message>", "code": "<snake_case>"}`; returns the
 /// message and the code.
@@ -34,7 +34,7 @@ async fn expect_code(response: reqwest::Response, status: u16, code: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_that_are_not_usable_images_are_refused_with_the_right_status() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let png = || sample_image(ImageFormat::Png, 32, 32);
 
     expect_code(app.upload(Vec::new(), "").await, 400, "missing_image").await;
@@ -61,7 +61,7 @@ async fn uploads_that_are_not_usable_images_are_refused_with_the_right_status() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_over_the_size_limit_is_refused_with_413() {
-    let app = spawn_api_with(|s| s.limits.max_upload_bytes = 10_000).await;
+    let app = spawn_api_configured(|s| s.limits.max_upload_bytes = 10_000).await;
     let big = sample_image(ImageFormat::Bmp, 100, 100); // 30 KB of pixels
     assert!(big.len() > 10_000);
     expect_code(app.upload(big.clone(), "").await, 413, "too_large").await;
@@ -73,7 +73,7 @@ async fn an_upload_over_the_size_limit_is_refused_with_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_names_and_parameters_on_downloads_are_refused() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let id = uuid::Uuid::new_v4();
     expect_error(app.get(&format!("/thumbnails/{id}.png")).await, 404).await;
     expect_error(app.get(&format!("/tasks/{id}")).await, 404).await;
@@ -105,9 +105,7 @@ async fn bad_names_and_parameters_on_downloads_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_jpeg_fails_with_an_error_and_the_worker_goes_on() {
     let app = spawn_app().await;
-    let jpeg = sample_image(ImageFormat::Jpeg, 640, 480);
-    let truncated = jpeg[..jpeg.len() / 2].to_vec();
-    let broken = app.upload_ok(truncated, "").await;
+    let broken = app.upload_ok(truncated_jpeg(640, 480), "").await;
     let good = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
 
     let response = app.wait_for_thumbnail(&broken.name).await;
@@ -130,7 +128,7 @@ async fn a_truncated_jpeg_fails_with_an_error_and_the_worker_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_rabbitmq_unreachable_uploads_get_503_and_leave_nothing_behind() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.amqp.url = "amqp://guest:guest@127.0.0.1:1/%2f".into(); // nothing listens on port 1
         s.amqp.timeout = std::time::Duration::from_secs(1);
     })
@@ -152,7 +150,7 @@ async fn with_rabbitmq_unreachable_uploads_get_503_and_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_unreachable_uploads_get_503_and_leave_nothing_behind() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.redis.url = "redis://127.0.0.1:1".into();
         s.redis.timeout = std::time::Duration::from_millis(500);
     })
@@ -171,7 +169,7 @@ async fn with_redis_unreachable_uploads_get_503_and_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_made_outside_the_handlers_are_json_too() {
-    let app = spawn_api_with(|s| s.http.request_timeout = std::time::Duration::from_secs(1)).await;
+    let app = spawn_api_configured(|s| s.http.request_timeout = std::time::Duration::from_secs(1)).await;
     let method = app.client.delete(format!("{}/health", app.base)).send().await.unwrap();
     assert_eq!(method.headers()["allow"], "GET,HEAD");
     let message = expect_error(method, 405).await;
@@ -194,7 +192,7 @@ async fn errors_made_outside_the_handlers_are_json_too() {
 async fn with_a_broker_that_accepts_and_goes_silent_every_upload_answers_within_the_amqp_timeout() {
     let silent = crate::support::proxy::SilentServer::start().await;
     let timeout = std::time::Duration::from_secs(1);
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", silent.port);
         s.amqp.timeout = timeout;
     })

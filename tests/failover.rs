@@ -4,7 +4,7 @@
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::support::{eventually, redis_failover::RedisFailover, spawn_api_with, spawn_app};
+use crate::support::{eventually, redis_failover::RedisFailover, spawn_api_configured, spawn_app};
 
 /// Uploads in the batch.
 const BATCH: usize = 100;
@@ -12,7 +12,7 @@ const BATCH: usize = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_redis_primary_mid_batch_loses_no_task() {
     let redis = RedisFailover::start().await;
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.redis.url = format!("redis://127.0.0.1:{}", redis.primary_port); // only its database and password count
         s.redis.sentinels = redis.sentinels.clone();
         s.redis.master_name = redis.master_name.clone();
@@ -44,8 +44,7 @@ async fn a_stored_thumbnail_whose_record_was_lost_is_served_and_its_record_repai
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 300, 200), "width=60&height=40").await;
     app.download_image(&accepted.name).await;
     // What a failover without a replica's copy would do: the record is gone, the thumbnail is not.
-    let mut redis =
-        redis::Client::open(app.direct_redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut redis = app.redis().await;
     let _: () = redis::cmd("DEL").arg(app.states.keys().task(accepted.id)).query_async(&mut redis).await.unwrap();
     assert_eq!(app.get(&format!("/tasks/{}", accepted.id)).await.status(), 404);
 

@@ -11,8 +11,8 @@ use lapin::options::{BasicGetOptions, BasicNackOptions};
 use thumbq_common::{TaskStatus, broker, fixtures::sample_image};
 
 use crate::support::{
-    Backend, broker_node::BrokerNode, eventually, process::WorkerProcess, proxy::Proxy, queues::header_text,
-    services::address_of, spawn_api_on, spawn_api_with,
+    Backend, broker_node::BrokerNode, eventually, on_each_store, process::WorkerProcess, proxy::Proxy,
+    queues::header_text, services::address_of, spawn_api, spawn_api_configured, spawn_api_with_store,
 };
 
 /// Tasks in every fault test.
@@ -28,18 +28,9 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "[figure] {line}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail() {
-    a_killed_worker_loses_nothing(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_s3_a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail() {
-    a_killed_worker_loses_nothing(Backend::S3).await;
-}
-
-async fn a_killed_worker_loses_nothing(backend: Backend) {
-    let app = spawn_api_on(backend, |_| {}).await;
+on_each_store!(a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail);
+async fn a_worker_killed_mid_batch_loses_nothing_and_duplicates_leave_one_thumbnail(backend: Backend) {
+    let app = spawn_api_with_store(backend, |_| {}).await;
     let mut watcher = app.watch().await;
     let mut victim = WorkerProcess::spawn(&app.settings, "victim");
     let accepted = app.upload_batch(batch(BATCH, 1600), 4).await;
@@ -57,7 +48,7 @@ async fn a_killed_worker_loses_nothing(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
     let proxy = Proxy::start(address_of(&crate::support::test_settings().amqp.url)).await;
-    let app = spawn_api_with(|s| s.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port)).await;
+    let app = spawn_api_configured(|s| s.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port)).await;
     app.start_worker().await;
     let mut watcher = app.watch().await;
 
@@ -91,7 +82,7 @@ async fn rabbitmq_dropping_every_connection_mid_batch_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rabbitmq_restart_mid_batch_keeps_the_queued_tasks() {
     let broker = BrokerNode::start().await; // restarting the shared broker would break every other test
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.amqp.url = broker.url();
         s.worker.concurrency = 1; // with large PNGs (no shrink-on-load) the batch outlasts a restart
     })
@@ -124,7 +115,7 @@ async fn a_rabbitmq_restart_mid_batch_keeps_the_queued_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unreachable_for_seconds_mid_batch_delays_but_loses_nothing() {
     let proxy = Proxy::start(address_of(&crate::support::test_settings().redis.url)).await;
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.redis.url = format!("redis://127.0.0.1:{}", proxy.port);
         s.redis.timeout = Duration::from_millis(500);
     })
@@ -151,7 +142,7 @@ async fn redis_unreachable_for_seconds_mid_batch_delays_but_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_batch_finishes_in_flight_tasks_and_leaves_the_rest_queued() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let mut watcher = app.watch().await;
     let mut worker = WorkerProcess::spawn(&app.settings, "stopping");
     let accepted = app.upload_batch(batch(BATCH, 2000), 4).await;
@@ -174,7 +165,7 @@ async fn sigterm_mid_batch_finishes_in_flight_tasks_and_leaves_the_rest_queued()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit() {
-    let app = spawn_api_with(|s| s.amqp.delivery_limit = 3).await;
+    let app = spawn_api_configured(|s| s.amqp.delivery_limit = 3).await;
     app.publish_raw(b"{\"crashes\": \"every worker\"}", Some("crasher")).await;
     // Play a worker that crashes on it every time: take it and hand it back, until RabbitMQ stops delivering.
     let connection = broker::connect(&app.settings.amqp, "thumbq-test crasher").await.unwrap();
@@ -197,7 +188,7 @@ async fn a_message_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_1000_uploads_from_16_clients_against_2_workers_all_succeed() {
     const UPLOADS: usize = 1000;
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     app.start_worker().await;
     app.start_worker().await;
     let images = (0..UPLOADS).map(|i| sample_image(ImageFormat::Jpeg, 320 + (i % 64) as u32, 240)).collect();

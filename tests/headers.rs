@@ -5,7 +5,7 @@ use image::ImageFormat;
 use reqwest::{Method, StatusCode};
 use thumbq_common::fixtures::sample_image;
 
-use crate::support::{TestApp, browser::chromium, spawn_api_with, spawn_app};
+use crate::support::{TestApp, browser::chromium, spawn_api, spawn_api_configured, spawn_app};
 
 /// A multipart upload as a browser would send it from a page of `origin`.
 async fn browser_upload(app: &TestApp, origin: &str, fetch_site: &str) -> reqwest::Response {
@@ -49,7 +49,7 @@ async fn every_answer_is_nosniff_and_the_pages_are_locked_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_off_a_cross_site_form_cannot_upload_or_delete() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let refused = browser_upload(&app, "https://evil.example", "cross-site").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: serde_json::Value = refused.json().await.unwrap();
@@ -73,7 +73,7 @@ async fn with_keys_off_a_cross_site_form_cannot_upload_or_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_is_off_by_default_and_answers_only_the_configured_origins() {
-    let closed = spawn_api_with(|_| {}).await;
+    let closed = spawn_api().await;
     let preflight = |app: &TestApp, origin: &str| {
         app.client
             .request(Method::OPTIONS, format!("{}/thumbnails", app.base))
@@ -86,7 +86,7 @@ async fn cors_is_off_by_default_and_answers_only_the_configured_origins() {
     assert!(!answer.headers().contains_key("access-control-allow-origin"));
     closed.stop().await;
 
-    let app = spawn_api_with(|s| s.access.cors_origins = vec!["https://app.example".into()]).await;
+    let app = spawn_api_configured(|s| s.access.cors_origins = vec!["https://app.example".into()]).await;
     let answer = preflight(&app, "https://app.example").await.unwrap();
     assert!(answer.status().is_success(), "{}", answer.status());
     assert_eq!(answer.headers()["access-control-allow-origin"], "https://app.example");

@@ -1,10 +1,10 @@
 //! Liveness and readiness probes.
 
-use crate::support::spawn_api_with;
+use crate::support::spawn_api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_and_ready_checks_every_service() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let health = app.get("/health").await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");

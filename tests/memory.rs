@@ -7,12 +7,12 @@ use thumbq_common::fixtures::{png_with_icc_bomb, sample_image};
 use crate::support::{
     eventually,
     process::{ApiProcess, WorkerProcess},
-    spawn_api_with,
+    spawn_api, spawn_api_configured,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_whose_metadata_inflates_to_400_mb_costs_the_api_under_32_mb() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let api = ApiProcess::spawn(&app.settings).await;
     let client = reqwest::Client::new();
     let upload = async |bytes: Vec<u8>| {
@@ -56,7 +56,7 @@ fn progressive_444_jpeg(width: usize, height: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_50_megapixel_progressive_jpegs_at_concurrency_2_keep_the_worker_within_its_budget() {
     const BUDGET_MIB: u64 = 400;
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.worker.concurrency = 2;
         s.worker.memory_budget_mb = BUDGET_MIB as u32;
         s.limits.max_upload_bytes = 64 << 20;

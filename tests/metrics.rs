@@ -1,9 +1,9 @@
 //! Prometheus metrics on the API and on a worker: the counters move by the right amounts after a small batch.
 
 use image::ImageFormat;
-use thumbq_common::fixtures::sample_image;
+use thumbq_common::fixtures::{sample_image, truncated_jpeg};
 
-use crate::support::spawn_api_with;
+use crate::support::{spawn_api, spawn_api_configured};
 
 /// The value of the sample `name{labels}` in a Prometheus text exposition (0 when absent).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -18,13 +18,12 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_worker_metrics_count_a_small_batch() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_api_with(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
+    let app = spawn_api_configured(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
     app.start_worker().await;
     let queue = app.settings.amqp.queue.clone();
 
     let good = app.upload_batch((0..3).map(|i| sample_image(ImageFormat::Png, 30 + i, 30)).collect(), 2).await;
-    let jpeg = sample_image(ImageFormat::Jpeg, 200, 100);
-    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    let broken = app.upload_ok(truncated_jpeg(200, 100), "").await;
     assert_eq!(app.assert_all_finished(&good).await, 3);
     assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
 
@@ -52,7 +51,7 @@ async fn api_and_worker_metrics_count_a_small_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_has_help_failure_counters_start_at_zero_and_methods_are_bounded() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_api_with(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
+    let app = spawn_api_configured(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
     app.start_worker().await;
     let queue = app.settings.amqp.queue.clone();
     let invented = reqwest::Method::from_bytes(b"BREW").unwrap();
@@ -88,7 +87,7 @@ async fn every_metric_has_help_failure_counters_start_at_zero_and_methods_are_bo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_process_exports_only_what_it_counts() {
     // A process of its own: in this test binary the in-process API and workers share one recorder.
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let api = crate::support::process::ApiProcess::spawn(&app.settings).await;
     let text = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
     let queue = &app.settings.amqp.queue;

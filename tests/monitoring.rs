@@ -7,7 +7,7 @@ use image::ImageFormat;
 use thumbq_common::fixtures::sample_image;
 
 use crate::support::{
-    spawn_api_with,
+    spawn_api_configured,
     tools::{root, succeeds, tool},
 };
 
@@ -91,7 +91,7 @@ fn exported(exposition: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_rules_and_the_dashboard_name_is_exported() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_api_with(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
+    let app = spawn_api_configured(|s| s.worker.metrics = Some(([127, 0, 0, 1], port).into())).await;
     app.start_worker().await;
     // One task through, so that the latency histograms have their first samples.
     let task = app.upload_ok(sample_image(ImageFormat::Png, 40, 30), "").await;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{file_store, fixtures::sample_image, settings::StoreLocation};
 
-use crate::support::{Backend, s3::S3Server, spawn_api_on};
+use crate::support::{Backend, s3::S3Server, spawn_api_with_store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redirects_a_download_is_a_302_to_a_presigned_url_that_serves_the_thumbnail() {
-    let app = spawn_api_on(Backend::S3, |s| s.store.download_redirect = Some(Duration::from_secs(120))).await;
+    let app = spawn_api_with_store(Backend::S3, |s| s.store.download_redirect = Some(Duration::from_secs(120))).await;
     app.start_worker().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Jpeg, 640, 480), "width=120&height=90").await;
     app.wait_for_thumbnail(&accepted.name).await; // follows the redirect, so it waits for SUCCESS
@@ -57,7 +57,7 @@ async fn a_missing_bucket_stops_start_up_with_the_stores_own_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_reports_an_object_store_that_stopped_answering() {
-    let mut app = spawn_api_on(Backend::S3, |s| s.store.timeout = Duration::from_secs(2)).await;
+    let mut app = spawn_api_with_store(Backend::S3, |s| s.store.timeout = Duration::from_secs(2)).await;
     assert_eq!(app.get("/ready").await.status(), 200);
     drop(app.s3.take()); // the S3 server stops
     let ready = app.get("/ready").await;

@@ -4,13 +4,13 @@
 use axum::{body::Body, http::Request};
 use tower::ServiceExt;
 
-use crate::support::spawn_api_with;
+use crate::support::{spawn_api, spawn_api_configured};
 
 const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/openapi.json");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_matches_the_reviewed_snapshot() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
@@ -61,7 +61,7 @@ async fn openapi_document_matches_the_reviewed_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_is_served_from_the_binary_without_external_requests() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let store = app.store.clone();
     let state = thumbq_api::state::AppState::new(app.settings.clone(), store, Default::default()).unwrap();
     let router = thumbq_api::app(state);
@@ -85,7 +85,7 @@ async fn the_document_describes_the_running_configuration() {
     };
 
     // The default (keys off, no webhook secret, no signed URLs): nothing a client could not use.
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let plain: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     app.stop().await;
     let upload = operation(&plain, "/thumbnails", "post");
@@ -96,7 +96,7 @@ async fn the_document_describes_the_running_configuration() {
     assert!(plain["components"]["securitySchemes"]["api_key"].is_null());
 
     // Keys, webhooks and signed URLs on: each appears where it applies.
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = thumbq_common::settings::AuthMode::Keys;
         s.webhook.secret = Some(thumbq_common::settings::Secret::new("a-webhook-secret".into()));
         s.access.signed_urls = Some(thumbq_common::settings::UrlSigning {

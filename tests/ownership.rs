@@ -15,7 +15,7 @@ use thumbq_common::{
     task::ThumbnailName,
 };
 
-use crate::support::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api, spawn_api_configured, watcher::statuses};
 
 /// A key named `name` with `scopes`, made straight in the app's Redis.
 async fn key(app: &TestApp, name: &str, scopes: &str) -> String {
@@ -55,7 +55,7 @@ fn keys_on(s: &mut thumbq_common::Settings) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_name_or_another_keys_task_is_a_404_that_erases_nothing() {
     // No worker: tenant A's task stays PENDING with its original stored.
-    let app = spawn_api_with(keys_on).await;
+    let app = spawn_api_configured(keys_on).await;
     let (a, b) = (key(&app, "tenant-a", "upload,read").await, key(&app, "tenant-b", "upload,read").await);
     let accepted = upload_as(&app, &a, &[]).await;
     assert!(accepted.name.ends_with(".jpg"));
@@ -87,7 +87,7 @@ async fn a_wrong_name_or_another_keys_task_is_a_404_that_erases_nothing() {
 async fn a_key_reads_and_lists_only_its_own_tasks_unless_it_is_admin() {
     let signing =
         UrlSigning { key: Secret::new("a-test-signing-key-of-32-chars-at-least".into()), ttl: Duration::from_secs(60) };
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         keys_on(s);
         s.access.signed_urls = Some(signing);
     })
@@ -125,7 +125,7 @@ async fn a_key_reads_and_lists_only_its_own_tasks_unless_it_is_admin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_tells_the_state_and_nothing_of_the_record() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         keys_on(s);
         s.webhook.secret = Some(Secret::new("a-webhook-secret".into()));
         s.webhook.allow_private = true;
@@ -169,7 +169,7 @@ async fn a_download_tells_the_state_and_nothing_of_the_record() {
 async fn a_thumbnail_erased_while_its_task_ran_is_never_served() {
     // The race of a worker that writes its thumbnail after the erasure, made deterministic: the task is STARTED,
     // erased, and only then does its file appear in the store, as that worker would write it.
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Jpeg, 64, 48), "").await;
     app.states.start(accepted.id, 1, "w").await.unwrap();
     assert_eq!(call(&app, Method::DELETE, &format!("/thumbnails/{}", accepted.name), None).await.status(), 204);
@@ -194,7 +194,7 @@ async fn a_thumbnail_erased_while_its_task_ran_is_never_served() {
     // Its state and its history agree, and it says why the history is short.
     let rebuilt = app.task(kept.id).await;
     assert_eq!(rebuilt.status, TaskStatus::Success);
-    assert_eq!(rebuilt.history.iter().map(|h| h.status).collect::<Vec<_>>(), [TaskStatus::Success]);
+    assert_eq!(statuses(&rebuilt.history), [TaskStatus::Success]);
     assert_eq!(rebuilt.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["rebuilt"]);
     app.store.delete_thumbnail(&kept_name).await.unwrap();
     app.store.delete_original(kept.id).await.unwrap();

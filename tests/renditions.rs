@@ -7,22 +7,13 @@ use thumbq_common::{
     task::{TaskStatus, parse_presets},
 };
 
-use crate::support::{Backend, spawn_api_on};
+use crate::support::{Backend, on_each_store, spawn_api, spawn_api_configured, spawn_api_with_store};
 
 const PRESETS: &str = "small=100x100:cover,card=320x240:cover:jpeg:q70,large=1280x1280:contain:webp";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_upload_makes_every_rendition_each_downloadable_on_its_own() {
-    renditions_are_made_served_and_erased(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_s3_one_upload_makes_every_rendition_each_downloadable_on_its_own() {
-    renditions_are_made_served_and_erased(Backend::S3).await;
-}
-
-async fn renditions_are_made_served_and_erased(backend: Backend) {
-    let app = spawn_api_on(backend, |s| s.presets = parse_presets(PRESETS).unwrap()).await;
+on_each_store!(one_upload_makes_every_rendition_each_downloadable_on_its_own);
+async fn one_upload_makes_every_rendition_each_downloadable_on_its_own(backend: Backend) {
+    let app = spawn_api_with_store(backend, |s| s.presets = parse_presets(PRESETS).unwrap()).await;
     app.start_worker().await;
     // 1600x1000: `large` (contain in 1280x1280) is 1280x800.
     let photo = sample_image(ImageFormat::Jpeg, 1600, 1000);
@@ -81,7 +72,7 @@ async fn renditions_are_made_served_and_erased(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rendition_request_that_makes_no_sense_is_a_400_that_says_why_and_queues_nothing() {
-    let app = spawn_api_on(Backend::Local, |s| s.presets = parse_presets(PRESETS).unwrap()).await;
+    let app = spawn_api_configured(|s| s.presets = parse_presets(PRESETS).unwrap()).await;
     let image = sample_image(ImageFormat::Png, 64, 64);
     for (query, reason) in [
         ("preset=small,huge", "no preset named \"huge\"; this service has: small, card, large"),
@@ -115,7 +106,7 @@ async fn a_rendition_request_that_makes_no_sense_is_a_400_that_says_why_and_queu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ad_hoc_size_is_named_and_stored_in_its_canonical_spelling() {
-    let app = spawn_api_on(Backend::Local, |_| {}).await;
+    let app = spawn_api().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "sizes=01x1,064x0048").await;
     let named: Vec<(&str, String)> = accepted.renditions.iter().map(|r| (r.name.as_str(), r.file.clone())).collect();
     let id = accepted.id;

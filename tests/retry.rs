@@ -13,7 +13,9 @@ use thumbq_common::{
     task::FailureKind,
 };
 
-use crate::support::{Backend, TestApp, proxy::Proxy, queues::header_text, services::address_of, spawn_api_on};
+use crate::support::{
+    Backend, TestApp, on_each_store, proxy::Proxy, queues::header_text, services::address_of, spawn_api_with_store,
+};
 
 const BATCH: usize = 50;
 
@@ -54,19 +56,10 @@ impl StoreFault {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
-    a_store_fault_is_retried(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_s3_a_store_fault_is_retried_and_every_task_succeeds_once_it_heals() {
-    a_store_fault_is_retried(Backend::S3).await;
-}
-
-async fn a_store_fault_is_retried(backend: Backend) {
+on_each_store!(a_store_fault_is_retried_and_every_task_succeeds_once_it_heals);
+async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals(backend: Backend) {
     // Delays of 0.2, 0.8, 3.2, 12.8 s: room to heal before anything runs out of attempts.
-    let app = spawn_api_on(backend, |s| {
+    let app = spawn_api_with_store(backend, |s| {
         s.retry.base = Duration::from_millis(200);
         s.retry.factor = 4;
         s.retry.cap = Duration::from_secs(20);
@@ -93,19 +86,12 @@ async fn a_store_fault_is_retried(backend: Backend) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed() {
-    a_lasting_fault_fails_then_replays(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_s3_a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed() {
-    a_lasting_fault_fails_then_replays(Backend::S3).await;
-}
-
-async fn a_lasting_fault_fails_then_replays(backend: Backend) {
+on_each_store!(a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed);
+async fn a_lasting_fault_fails_every_task_after_the_last_attempt_and_the_dead_letters_can_be_replayed(
+    backend: Backend,
+) {
     // Delays jittered within [d/2, d] for d = 0.1, 0.4, 1.6 s: the ranges do not overlap, so they must grow.
-    let app = spawn_api_on(backend, |s| {
+    let app = spawn_api_with_store(backend, |s| {
         s.retry.base = Duration::from_millis(100);
         s.retry.factor = 4;
         s.retry.cap = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use thumbq_common::{
 };
 use tokio::process::Command;
 
-use crate::support::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api, spawn_api_configured};
 
 /// Every check, whatever the auth mode; the two exceptions OpenAPI cannot express are in this file, with why.
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/support/schemathesis.toml");
@@ -49,7 +49,7 @@ async fn fuzz(app: &TestApp, extra: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_matches_its_openapi_document_under_schemathesis() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     app.start_worker().await; // so long polls end when their task does
     fuzz(&app, &[]).await;
     app.stop().await;
@@ -57,7 +57,7 @@ async fn the_api_matches_its_openapi_document_under_schemathesis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_on_no_operation_ignores_a_missing_or_wrong_key_under_schemathesis() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Keys;
         s.access.key_rate.rate = Rate::UNLIMITED;
     })

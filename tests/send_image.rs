@@ -10,7 +10,7 @@ use thumbq_common::{
     state_store::api_keys::KeySpec,
 };
 
-use crate::support::{TestApp, spawn_api_with};
+use crate::support::{TestApp, spawn_api_configured};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -29,7 +29,7 @@ async fn send_image(app: &TestApp, key: Option<&str>) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_image_uploads_with_a_key_and_follows_the_signed_url_to_the_thumbnail() {
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         s.access.auth = AuthMode::Keys;
         s.access.signed_urls = Some(UrlSigning {
             key: Secret::new("a-test-signing-key-of-32-chars-at-least".into()),

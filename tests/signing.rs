@@ -8,13 +8,13 @@ use reqwest::StatusCode;
 use thumbq_common::links::UrlSigner;
 use thumbq_common::{TaskRecord, fixtures::sample_image, settings::Secret, settings::UrlSigning};
 
-use crate::support::spawn_api_with;
+use crate::support::spawn_api_configured;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_signed_unexpired_urls_download() {
     let signing =
         UrlSigning { key: Secret::new("a-test-signing-key-of-32-chars-at-least".into()), ttl: Duration::from_secs(60) };
-    let app = spawn_api_with(|s| s.access.signed_urls = Some(signing.clone())).await;
+    let app = spawn_api_configured(|s| s.access.signed_urls = Some(signing.clone())).await;
     app.start_worker().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Jpeg, 320, 200), "width=40&height=30").await;
     assert!(accepted.url.contains("?expires=") && accepted.url.contains("&sig="), "{}", accepted.url);

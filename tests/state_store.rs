@@ -62,8 +62,7 @@ async fn transitions_of_an_unknown_task_are_refused_as_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_moves_the_index() {
     let (store, _, scratch) = store_with_task().await;
-    let client = redis::Client::open(scratch.0.url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = scratch.redis().await;
     let result = ImageInfo { format: "png".into(), width: 1, height: 1, bytes: 1, thumbhash: None };
     for current in TaskStatus::ALL {
         for current_attempt in 1..=2 {

@@ -6,11 +6,11 @@ use image::{GenericImageView, ImageFormat};
 use thumbq_common::fixtures::sample_image;
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
+use crate::support::{TestApp, eventually, spawn_api, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_is_written_while_it_arrives_and_a_client_that_hangs_up_leaves_nothing() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     // A real JPEG header, then padding: 3 MB announced, 1.2 MB sent (the folder store writes in blocks of 1 MiB).
     let mut body = sample_image(ImageFormat::Jpeg, 64, 64);
     body.resize(3_000_000, 0);

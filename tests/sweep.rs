@@ -7,11 +7,11 @@ use image::ImageFormat;
 use thumbq_common::{
     TaskId,
     file_store::{FileStore, LocalFileStore, whole},
-    fixtures::sample_image,
+    fixtures::{sample_image, truncated_jpeg},
 };
 use thumbq_worker::sweeper::{Ages, Swept, sweep};
 
-use crate::support::{TestApp, eventually, spawn_api_with, spawn_app};
+use crate::support::{TestApp, eventually, spawn_api, spawn_app};
 
 /// Backdates a file's modification time by `age`.
 fn age(path: &std::path::Path, age: Duration) {
@@ -22,8 +22,7 @@ fn age(path: &std::path::Path, age: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanently_failed_task_leaves_no_original() {
     let app = spawn_app().await;
-    let jpeg = sample_image(ImageFormat::Jpeg, 64, 64);
-    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    let broken = app.upload_ok(truncated_jpeg(64, 64), "").await;
     assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
     let originals = app.originals_dir();
     eventually("the failed task's original is deleted", async || TestApp::files_in(&originals).is_empty()).await;
@@ -32,7 +31,7 @@ async fn a_permanently_failed_task_leaves_no_original() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_expired_originals_and_interrupted_writes_and_nothing_else() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let store = LocalFileStore::open(&app.store_dir()).unwrap();
     let (hour, two_hours) = (Duration::from_secs(3600), Duration::from_secs(7200));
 

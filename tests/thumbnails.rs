@@ -5,20 +5,11 @@ use std::time::{Duration, Instant};
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{TaskStatus, fixtures::sample_image};
 
-use crate::support::{Backend, eventually, spawn_api_with, spawn_app, spawn_app_on};
+use crate::support::{Backend, eventually, on_each_store, spawn_api, spawn_app, spawn_app_with_store};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_accepted_format_becomes_a_100x100_thumbnail() {
-    every_format_becomes_a_thumbnail(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_s3_every_accepted_format_becomes_a_100x100_thumbnail() {
-    every_format_becomes_a_thumbnail(Backend::S3).await;
-}
-
-async fn every_format_becomes_a_thumbnail(backend: Backend) {
-    let app = spawn_app_on(backend).await;
+on_each_store!(every_accepted_format_becomes_a_100x100_thumbnail);
+async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
+    let app = spawn_app_with_store(backend).await;
     let cases = [
         (ImageFormat::Jpeg, "jpg", "image/jpeg"),
         (ImageFormat::Png, "png", "image/png"),
@@ -92,18 +83,9 @@ async fn accepted_upload_answers_202_with_location_and_absolute_urls() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_finished_thumbnail_is_cacheable_with_a_strong_etag() {
-    a_thumbnail_is_cacheable(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_s3_a_finished_thumbnail_is_cacheable_with_a_strong_etag() {
-    a_thumbnail_is_cacheable(Backend::S3).await;
-}
-
-async fn a_thumbnail_is_cacheable(backend: Backend) {
-    let app = spawn_app_on(backend).await;
+on_each_store!(a_finished_thumbnail_is_cacheable_with_a_strong_etag);
+async fn a_finished_thumbnail_is_cacheable_with_a_strong_etag(backend: Backend) {
+    let app = spawn_app_with_store(backend).await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
     let response = app.wait_for_thumbnail(&accepted.name).await;
     assert_eq!(response.status(), 200);
@@ -130,7 +112,7 @@ async fn a_thumbnail_is_cacheable(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_task_answers_202_and_a_long_poll_returns_as_soon_as_it_is_done() {
     // No worker yet: the task stays PENDING.
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), "").await;
 
     let pending = app.get(&format!("/thumbnails/{}", accepted.name)).await;
@@ -164,7 +146,7 @@ async fn a_queued_task_answers_202_and_a_long_poll_returns_as_soon_as_it_is_done
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_api_answers_open_long_polls_and_refuses_new_requests() {
-    let mut app = spawn_api_with(|_| {}).await;
+    let mut app = spawn_api().await;
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 32, 32), "").await;
     let url = format!("{}/thumbnails/{}?wait=30", app.base, accepted.name);
     let poll = tokio::spawn(async move { reqwest::get(url).await.unwrap().status() });

@@ -4,13 +4,13 @@
 use image::ImageFormat;
 use thumbq_common::{
     Settings,
-    fixtures::sample_image,
+    fixtures::{sample_image, truncated_jpeg},
     settings::Secret,
     task::{TaskId, TaskRecord, TaskStatus, WebhookState},
     webhook::signature,
 };
 
-use crate::support::{TestApp, eventually, receiver::Receiver, spawn_api_with};
+use crate::support::{TestApp, eventually, receiver::Receiver, spawn_api, spawn_api_configured};
 
 const SECRET: &str = "whsec_test_0123456789abcdef0123456789";
 
@@ -37,7 +37,7 @@ fn verified(body: &[u8], header: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_task_posts_its_signed_record_and_a_500_is_retried_until_delivered() {
     let receiver = Receiver::start(&[500, 503, 200]).await;
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     app.start_worker().await;
     let query = format!("width=50&height=40&callback_url={}", receiver.url);
     let accepted = app.upload_ok(sample_image(ImageFormat::Png, 200, 160), &query).await;
@@ -72,7 +72,7 @@ async fn a_finished_task_posts_its_signed_record_and_a_500_is_retried_until_deli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_gives_up_after_its_attempts_and_is_dead_lettered_without_holding_up_thumbnails() {
     let receiver = Receiver::start(&[500]).await;
-    let app = spawn_api_with(|s| {
+    let app = spawn_api_configured(|s| {
         webhooks_on(s, true);
         s.webhook.max_attempts = 3;
     })
@@ -97,15 +97,13 @@ async fn a_webhook_gives_up_after_its_attempts_and_is_dead_lettered_without_hold
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_cancelled_tasks_send_their_webhook_too() {
     let receiver = Receiver::start(&[200]).await;
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     let query = format!("callback_url={}", receiver.url);
     // Cancelled before any worker ran: the worker that meets the REVOKED task sends its webhook.
     let cancelled = app.upload_ok(sample_image(ImageFormat::Png, 64, 64), &query).await;
     let response = app.client.delete(format!("{}/tasks/{}", app.base, cancelled.id)).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let mut broken = sample_image(ImageFormat::Jpeg, 300, 200);
-    broken.truncate(broken.len() / 3);
-    let failed = app.upload_ok(broken, &query).await;
+    let failed = app.upload_ok(truncated_jpeg(300, 200), &query).await;
     app.start_worker().await;
     assert_eq!(webhook_settled(&app, failed.id).await.status, TaskStatus::Failure);
     assert_eq!(webhook_settled(&app, cancelled.id).await.status, TaskStatus::Revoked);
@@ -128,7 +126,7 @@ async fn with_private_targets_refused_a_loopback_callback_never_gets_a_connectio
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = spawn_api_with(|s| webhooks_on(s, false)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, false)).await;
     app.start_worker().await;
 
     // A literal internal address is refused at upload, in any spelling.
@@ -158,12 +156,12 @@ async fn with_private_targets_refused_a_loopback_callback_never_gets_a_connectio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_url_is_refused_when_webhooks_are_off_or_it_is_not_http() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let response = app.upload(sample_image(ImageFormat::Png, 32, 32), "callback_url=https://hooks.example.com/x").await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("THUMBQ_WEBHOOK_SECRET"));
     app.stop().await;
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     for target in ["ftp://example.com/", "file:///etc/passwd", "https://user:pw@example.com/", "nonsense"] {
         let response = app.upload(sample_image(ImageFormat::Png, 32, 32), &format!("callback_url={target}")).await;
         assert_eq!(response.status(), 400, "{target}");
@@ -174,7 +172,7 @@ async fn a_callback_url_is_refused_when_webhooks_are_off_or_it_is_not_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn special_purpose_addresses_are_refused_at_upload_in_every_translation_form() {
-    let app = spawn_api_with(|s| webhooks_on(s, false)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, false)).await;
     for target in [
         "http://[64:ff9b:1::a00:1]/",                     // local-use NAT64
         "http://[::ffff:0:a9fe:a9fe]/",                   // SIIT, 169.254.169.254
@@ -195,7 +193,7 @@ async fn special_purpose_addresses_are_refused_at_upload_in_every_translation_fo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_url_too_long_once_percent_encoded_is_refused_at_upload_not_at_delivery() {
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     // 1,029 characters with 1,000 spaces: 3,029 once each space is stored as `%20`.
     let target = format!("https://hooks.example.com/{}end", "%20".repeat(1000));
     let response = app.upload(sample_image(ImageFormat::Png, 32, 32), &format!("callback_url={target}")).await;
@@ -210,7 +208,7 @@ async fn a_callback_url_too_long_once_percent_encoded_is_refused_at_upload_not_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_replay_the_success_has_its_own_idempotency_key_and_retries_of_one_event_share_theirs() {
     let receiver = Receiver::start(&[500, 200, 503, 200]).await;
-    let app = spawn_api_with(|s| webhooks_on(s, true)).await;
+    let app = spawn_api_configured(|s| webhooks_on(s, true)).await;
     app.start_worker().await;
     crate::support::break_folder(&app.thumbnails_dir(), true);
     let query = format!("callback_url={}", receiver.url);

@@ -10,11 +10,11 @@ use thumbq_common::{
     task::{FailureKind, TaskErrorCode},
 };
 
-use crate::support::{TestApp, eventually, spawn_api_with};
+use crate::support::{TestApp, eventually, spawn_api, spawn_api_configured};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_renditions_near_2048_in_avif_at_quality_100_are_refused_and_nothing_is_kept() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     let jpeg = || sample_image(ImageFormat::Jpeg, 640, 480);
     // The attack: one small upload that took 48 s of worker CPU.
     let sizes: Vec<String> = (0..8).map(|i| format!("{0}x{0}", 2048 - i)).collect();
@@ -38,7 +38,7 @@ async fn eight_renditions_near_2048_in_avif_at_quality_100_are_refused_and_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_over_its_time_limit_fails_for_good_with_time_limit_and_its_message_is_acked() {
     // No time at all: the pipeline gives up at its first check, after the decode.
-    let app = spawn_api_with(|s| s.worker.task_time_limit = Duration::ZERO).await;
+    let app = spawn_api_configured(|s| s.worker.task_time_limit = Duration::ZERO).await;
     app.start_worker().await;
     let task = app.upload_ok(sample_image(ImageFormat::Jpeg, 640, 480), "preset=thumb,small").await;
 

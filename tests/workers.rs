@@ -6,7 +6,7 @@ use image::ImageFormat;
 use thumbq_api::routes::tasks::TaskPage;
 use thumbq_common::{
     TaskEnvelope, TaskId, TaskRecord,
-    fixtures::sample_image,
+    fixtures::{sample_image, truncated_jpeg},
     state_store::workers::WorkerInfo,
     task::{Fit, ImageInfo, OutputFormat, ResizeArgs},
 };
@@ -14,27 +14,24 @@ use thumbq_common::{
 use crate::support::{
     TestApp, eventually,
     process::{WorkerProcess, worker_id},
-    spawn_api_with, spawn_app,
+    spawn_api, spawn_api_configured, spawn_app,
+    wait::Wait,
 };
 
-/// Polls `GET /workers` until `condition` holds; fails the test after the deadline.
-async fn workers_until(
-    app: &crate::support::TestApp,
-    what: &str,
-    condition: impl Fn(&[WorkerInfo]) -> bool,
-) -> Vec<WorkerInfo> {
-    let mut last = Vec::new();
-    eventually(what, async || {
-        last = app.get("/workers").await.json().await.unwrap();
-        condition(&last)
-    })
-    .await;
-    last
+/// Polls `GET /workers` until `condition` holds and returns that answer; fails the test, showing the last answer,
+/// after the deadline.
+async fn workers_until(app: &TestApp, what: &str, condition: impl Fn(&[WorkerInfo]) -> bool) -> Vec<WorkerInfo> {
+    Wait::new(what)
+        .until_ok(async || {
+            let workers: Vec<WorkerInfo> = app.get("/workers").await.json().await.unwrap();
+            if condition(&workers) { Ok(workers) } else { Err(workers) }
+        })
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_register_count_their_tasks_and_leave_or_expire() {
-    let app = spawn_api_with(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
+    let app = spawn_api_configured(|s| s.worker.heartbeat = Duration::from_secs(1)).await;
     let mut steady = WorkerProcess::spawn(&app.settings, "steady");
     let mut doomed = WorkerProcess::spawn(&app.settings, "doomed");
     let (steady_id, doomed_id) = (worker_id(&app.settings, "steady"), worker_id(&app.settings, "doomed"));
@@ -87,13 +84,12 @@ async fn tasks_are_listed_newest_first_with_filters_and_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_task_index_is_trimmed_as_records_expire() {
-    let app = spawn_api_with(|s| s.redis.result_ttl = Duration::from_secs(1)).await;
+    let app = spawn_api_configured(|s| s.redis.result_ttl = Duration::from_secs(1)).await;
     let old = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
     let path = format!("/tasks/{}", old.id);
     eventually("the record expires", async || app.get(&path).await.status() == 404).await;
     let new = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
-    let client = redis::Client::open(app.direct_redis.url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = app.redis().await;
     for index in app.states.keys().indexes() {
         let indexed: Vec<String> =
             redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
@@ -106,8 +102,7 @@ async fn the_task_index_is_trimmed_as_records_expire() {
 async fn stats_show_queues_workers_and_recent_outcomes() {
     let app = spawn_app().await;
     let good = app.upload_batch((0..3).map(|i| sample_image(ImageFormat::Png, 10 + i, 10)).collect(), 2).await;
-    let jpeg = sample_image(ImageFormat::Jpeg, 100, 100);
-    let broken = app.upload_ok(jpeg[..jpeg.len() / 2].to_vec(), "").await;
+    let broken = app.upload_ok(truncated_jpeg(100, 100), "").await;
     app.assert_all_finished(&good).await;
     assert_eq!(app.wait_for_thumbnail(&broken.name).await.status(), 422);
 
@@ -149,7 +144,7 @@ async fn walk(app: &TestApp, first: &str) -> Vec<TaskId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walking_the_task_list_returns_every_task_exactly_once_even_within_one_millisecond() {
-    let app = spawn_api_with(|_| {}).await;
+    let app = spawn_api().await;
     // 200 tasks created in a burst: 20 per millisecond, every third one finished.
     let args = ResizeArgs::new(10, 10, Fit::Cover, OutputFormat::Png);
     let start = chrono::Utc::now();

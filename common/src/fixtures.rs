@@ -14,6 +14,14 @@ pub fn sample_image(format: ImageFormat, width: u32, height: u32) -> Vec<u8> {
     encode(&DynamicImage::ImageRgb8(rgb), format)
 }
 
+/// A `width`×`height` [`sample_image`] JPEG cut off halfway, as an interrupted upload arrives: its header reads, its
+/// end-of-image marker is missing, so making a thumbnail of it must fail.
+pub fn truncated_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let mut jpeg = sample_image(ImageFormat::Jpeg, width, height);
+    jpeg.truncate(jpeg.len() / 2);
+    jpeg
+}
+
 /// A half-transparent RGBA PNG, for alpha handling.
 pub fn transparent_png(width: u32, height: u32) -> Vec<u8> {
     let rgba = RgbaImage::from_fn(width, height, |x, _| Rgba([200, 30, 30, if x < width / 2 { 0 } else { 255 }]));

@@ -15,21 +15,22 @@
 //! puts the store there, under a prefix of the run's own; a comma-separated `THUMBQ_AMQP_URL` counts the CPU of
 //! every node; `THUMBQ_BENCH_S3_LOG`, the S3 server's request log, counts S3 requests per task.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
-
+mod corpus;
+mod load;
+mod measure;
 #[path = "../support/services.rs"]
 mod services;
+#[path = "../support/wait.rs"]
+#[allow(dead_code, reason = "the bench waits for one thing; the tests use the rest")]
+mod wait;
 
-use thumbq_common::{
-    Settings,
-    broker::Topology,
-    task::{Fit, OutputFormat, ResizeArgs},
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
 };
+
+use corpus::{RENDITIONS, list, photos, pipeline_cost, rendition_cost};
+use load::{Load, run};
 
 /// Uploads per configuration.
 const UPLOADS: usize = 400;
@@ -165,60 +166,6 @@ fn every_format(runtime: &tokio::runtime::Runtime, release: &Path, corpus: &Path
     );
 }
 
-/// The files of a folder, sorted.
-fn list(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-    files.sort();
-    files
-}
-
-/// Baseline JPEGs of 1 to 4 megapixels.
-fn photos(dir: &Path) -> Vec<Vec<u8>> {
-    list(dir)
-        .into_iter()
-        .filter_map(|f| std::fs::read(f).ok())
-        .filter(|bytes| {
-            turbojpeg::read_header(bytes).is_ok_and(|h| {
-                let megapixels = (h.width * h.height) as f64 / 1e6;
-                !h.is_progressive && (1.0..=4.2).contains(&megapixels)
-            })
-        })
-        .collect()
-}
-
-/// The sizes of a row with renditions, first ones first: thumbnails of about 100 px, as a list view and its
-/// high-density variants would ask.
-const RENDITIONS: [&str; 4] = ["100x100", "120x90", "90x120", "128x128"];
-
-/// Mean ms of the pipeline alone per image, one core.
-fn pipeline_cost(images: &[Vec<u8>]) -> f64 {
-    rendition_cost(images, 1)
-}
-
-/// Mean ms of the pipeline alone per image making the first `count` of [`RENDITIONS`] from one decode, one core.
-fn rendition_cost(images: &[Vec<u8>], count: usize) -> f64 {
-    let outputs: Vec<ResizeArgs> = RENDITIONS[..count]
-        .iter()
-        .map(|size| {
-            let (width, height) = size.split_once('x').expect("a size");
-            let (width, height) = (width.parse().expect("width"), height.parse().expect("height"));
-            ResizeArgs::new(width, height, Fit::Cover, OutputFormat::Jpeg)
-        })
-        .collect();
-    let outputs = if count == 1 { vec![ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg)] } else { outputs };
-    let started = Instant::now();
-    for _ in 0..5 {
-        for image in images {
-            let limits = thumbq_worker::pipeline::Limits::pixels(u64::MAX);
-            std::hint::black_box(
-                thumbq_worker::pipeline::make_thumbnails(image, &outputs, limits).expect("thumbnails"),
-            );
-        }
-    }
-    started.elapsed().as_secs_f64() * 1000.0 / (5 * images.len()) as f64
-}
-
 /// What each row counted, per task.
 struct Counts {
     cpu: [f64; 5],
@@ -237,232 +184,4 @@ fn rows() -> Vec<(usize, usize, usize)> {
             Some((clients, workers, renditions))
         })
         .collect()
-}
-
-/// Commands Redis has processed since it started.
-async fn redis_commands(url: &str) -> f64 {
-    let info: String = async {
-        let client = redis::Client::open(url).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()
-    }
-    .await
-    .unwrap_or_default();
-    info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Requests in the S3 server's log (`THUMBQ_BENCH_S3_LOG`), if one is named.
-fn s3_requests() -> Option<f64> {
-    let log = std::fs::read_to_string(std::env::var("THUMBQ_BENCH_S3_LOG").ok()?).ok()?;
-    Some(log.lines().filter(|l| l.contains(" HTTP/1.1\" ")).count() as f64)
-}
-
-struct Row {
-    redis_commands: f64,
-    s3_requests: Option<f64>,
-    per_second: f64,
-    p50: f64,
-    p99: f64,
-    api_mb: f64,
-    worker_mb: f64,
-    /// CPU ms per task of: API, workers (all), RabbitMQ, Redis, the benchmark's clients.
-    cpu: [f64; 5],
-    /// The API's CPU ms per task until the last upload was answered (with `split`: the uploads alone).
-    api_uploads: f64,
-}
-
-/// CPU time (user + system) of a process so far, in ms.
-fn cpu_ms(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-    ticks * 10.0 // USER_HZ is 100 on Linux
-}
-
-/// The pid of the process listening on the port of `url` (the broker or Redis the settings name), from `ss`.
-fn listener_pid(url: &str) -> Option<u32> {
-    let port = services::address_of(url).port();
-    let out = Command::new("ss").args(["-Htlnp", &format!("sport = :{port}")]).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("pid=").nth(1)?.split(',').next()?.parse().ok()
-}
-
-/// One row's load: who uploads what.
-#[derive(Clone, Copy)]
-struct Load {
-    clients: usize,
-    workers: usize,
-    renditions: usize,
-    uploads: usize,
-    /// Upload everything first, then long-poll and download: the API's CPU of each phase on its own.
-    split: bool,
-}
-
-async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
-    let Load { clients, workers, renditions, uploads, split } = load;
-    let store = tempfile::tempdir().expect("a store");
-    let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
-    // An object store named by the environment gets a prefix of this row's own; else a temporary folder.
-    let store_url = match std::env::var("THUMBQ_STORE_URL") {
-        Ok(url) if url.starts_with("s3://") => format!("{}/bench-{unique}", url.trim_end_matches('/')),
-        _ => store.path().display().to_string(),
-    };
-    let env = [
-        ("THUMBQ_QUEUE", format!("thumbq-bench.{unique}")),
-        ("THUMBQ_KEY_PREFIX", format!("thumbq-bench:{unique}:")),
-        ("THUMBQ_STORE_URL", store_url),
-        ("THUMBQ_BIND", format!("127.0.0.1:{port}")),
-        ("THUMBQ_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
-        ("THUMBQ_RESULT_TTL_SECS", "600".into()),
-        ("THUMBQ_WORKER_METRICS_PORT", "0".into()),
-        ("THUMBQ_LOG", "warn".into()),
-        // The load comes from one address, far past a per-client limit: the bench measures the pipeline.
-        ("THUMBQ_ANON_RATE_LIMIT", "off".into()),
-    ];
-    // What the binaries will read: this row's variables over the bench's own environment (THUMBQ_AMQP_URL, say).
-    let settings = Settings::from_lookup(|var| {
-        env.iter().find(|(name, _)| *name == var).map(|(_, value)| value.clone()).or_else(|| std::env::var(var).ok())
-    })
-    .expect("valid settings");
-    let spawn = |binary: &str, extra: &[(&str, String)]| -> Child {
-        Command::new(release.join(binary))
-            .envs(env.iter().cloned())
-            .envs(extra.iter().cloned())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("binary starts")
-    };
-    let mut api = spawn("thumbq-api", &[]);
-    let mut worker_processes: Vec<Child> = (0..workers).map(|_| spawn("thumbq-worker", &[])).collect();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/ready")).send().await.map_or(true, |r| r.status() != 200) {
-        assert!(Instant::now() < deadline, "the API did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // Every RabbitMQ node of a cluster counts; the Redis named by the URL (the primary, with sentinels).
-    let brokers: Vec<u32> = settings.amqp.nodes().into_iter().filter_map(listener_pid).collect();
-    let others = [listener_pid(&settings.redis.url), Some(std::process::id())];
-    let measure = || -> Vec<f64> {
-        std::iter::once(api.id())
-            .chain(worker_processes.iter().map(Child::id))
-            .map(cpu_ms)
-            .chain(std::iter::once(brokers.iter().copied().map(cpu_ms).sum()))
-            .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
-            .collect()
-    };
-    let cpu_before = measure();
-    let (redis_before, s3_before) = (redis_commands(&settings.redis.url).await, s3_requests());
-    let next = Arc::new(Mutex::new(0usize));
-    let images = Arc::new(images.to_vec());
-    // One thumbnail, or renditions: the task ends when all are stored, so waiting for the first waits for all.
-    let query = if renditions > 1 { format!("?sizes={}", RENDITIONS[..renditions].join(",")) } else { String::new() };
-    // With `split`, uploads only; their thumbnails' URLs wait here for the second phase.
-    let urls = Arc::new(Mutex::new(Vec::new()));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (next, images, client, base) = (next.clone(), images.clone(), client.clone(), base.clone());
-        let (query, urls) = (query.clone(), urls.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = {
-                    let mut next = next.lock().expect("counter");
-                    *next += 1;
-                    *next - 1
-                };
-                if i >= uploads {
-                    return latencies;
-                }
-                let sent = Instant::now();
-                let response = client
-                    .post(format!("{base}/thumbnails{query}"))
-                    .header("content-type", "application/octet-stream")
-                    .body(images[i % images.len()].clone())
-                    .send()
-                    .await
-                    .expect("upload");
-                assert_eq!(response.status(), 202);
-                let accepted: serde_json::Value = response.json().await.expect("json");
-                let url = format!("{}?wait=30", accepted["url"].as_str().expect("url"));
-                if split {
-                    // The latency of a split row is the upload's alone.
-                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                    urls.lock().expect("urls").push(url);
-                    continue;
-                }
-                let thumbnail = client.get(url).send().await.expect("download");
-                assert_eq!(thumbnail.status(), 200);
-                thumbnail.bytes().await.expect("bytes");
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-            }
-        });
-    }
-    let mut latencies: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
-    let wall = started.elapsed();
-    // The split: the same uploads' long polls and downloads, after the API's CPU for the uploads alone was read.
-    let api_after_uploads = cpu_ms(api.id());
-    if split {
-        let urls = Arc::new(Mutex::new(std::mem::take(&mut *urls.lock().expect("urls"))));
-        let mut polls = tokio::task::JoinSet::new();
-        for _ in 0..clients {
-            let (urls, client) = (urls.clone(), client.clone());
-            polls.spawn(async move {
-                loop {
-                    let Some(url) = urls.lock().expect("urls").pop() else { return };
-                    let thumbnail = client.get(url).send().await.expect("download");
-                    assert_eq!(thumbnail.status(), 200);
-                    thumbnail.bytes().await.expect("bytes");
-                }
-            });
-        }
-        polls.join_all().await;
-    }
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    let worker_mb = worker_processes.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
-    let cpu_after = measure();
-    let redis_used = (redis_commands(&settings.redis.url).await - redis_before) / uploads as f64;
-    let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / uploads as f64);
-    let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / uploads as f64).collect();
-    let workers_cpu: f64 = used[1..=workers].iter().sum();
-    let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
-    let api_uploads = (api_after_uploads - cpu_before[0]) / uploads as f64;
-    let row = Row {
-        redis_commands: redis_used,
-        s3_requests: s3_used,
-        per_second: uploads as f64 / wall.as_secs_f64(),
-        p50: percentile(0.50),
-        p99: percentile(0.99),
-        api_mb: peak_mb(api.id()),
-        worker_mb,
-        cpu,
-        api_uploads,
-    };
-    for child in worker_processes.iter_mut().chain(std::iter::once(&mut api)) {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let _ = child.wait();
-    }
-    services::delete_queues(&settings.amqp, &Topology::new(&settings.amqp, &settings.retry).queue_names()).await;
-    services::delete_keys(&settings.redis).await;
-    row
-}
-
-/// Peak resident memory (VmHWM) of a process, in MB.
-fn peak_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
 }

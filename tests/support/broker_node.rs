@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use crate::support::DEADLINE;
+use crate::support::wait::{Wait, eventually};
 
 /// How long a node may take to boot: three booting at once beside the other tests on two cores take a while, and
 /// the boot is not what any test is about.
@@ -85,32 +85,24 @@ impl BrokerNode {
     pub async fn restart(&self) {
         self.ctl(&["stop"]).await.expect("rabbitmqctl stop");
         // `rabbitmqctl stop` returns once the node is going down; the VM exits a moment later.
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.server.lock().expect("server lock").try_wait().expect("the server's status").is_none() {
-            assert!(tokio::time::Instant::now() < deadline, "RabbitMQ node {} did not exit", self.node);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let exited =
+            async || self.server.lock().expect("server lock").try_wait().expect("the server's status").is_some();
+        eventually(&format!("RabbitMQ node {} exits", self.node), exited).await;
         *self.server.lock().expect("server lock") = spawn_server(&self.env);
         self.await_startup().await;
     }
     /// Waits until the node has booted and its AMQP port accepts connections.
     async fn await_startup(&self) {
-        let deadline = tokio::time::Instant::now() + BOOT_DEADLINE;
-        loop {
-            // `await_startup` fails at once while the VM is not yet registered with epmd.
-            let booted = self.ctl(&["await_startup", "--timeout", "5"]).await;
-            let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok();
-            if booted.is_ok() && listening {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "RabbitMQ node {} did not start within {BOOT_DEADLINE:?}: {booted:?}; logs in {}",
-                self.node,
-                self.dir.path().join("log").display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let what = format!("RabbitMQ node {} starts (logs in {})", self.node, self.dir.path().join("log").display());
+        Wait::new(what)
+            .within(BOOT_DEADLINE)
+            .every(Duration::from_millis(200))
+            .until_ok(async || {
+                // `await_startup` fails at once while the VM is not yet registered with epmd.
+                self.ctl(&["await_startup", "--timeout", "5"]).await?;
+                tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.map(drop).map_err(|e| e.to_string())
+            })
+            .await;
     }
 
     /// Runs `rabbitmqctl -n <node> <args>`: its output, or its error output when it fails.

@@ -8,7 +8,7 @@ use thumbq_common::settings::{AmqpSettings, RedisSettings};
 
 use super::{
     TestApp,
-    services::{delete_keys, delete_queues},
+    services::{delete_keys, delete_queues, redis_connection},
     test_settings,
 };
 
@@ -73,6 +73,11 @@ impl ScratchRedis {
     /// A fresh prefix on the test Redis.
     pub fn new() -> Self {
         Self(test_settings().redis)
+    }
+
+    /// A connection to the test Redis; the scratch keys are under `self.0.key_prefix`.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis_connection(&self.0.url).await.expect("a Redis connection")
     }
 }
 

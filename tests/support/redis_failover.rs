@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{DEADLINE, broker_node::spare_ports, daemon::Daemon};
+use crate::support::{broker_node::spare_ports, daemon::Daemon, services::redis_connection, wait::Wait};
 
 /// A running primary, replica and three sentinels.
 pub struct RedisFailover {
@@ -69,8 +69,7 @@ impl RedisFailover {
     }
 
     async fn until_ready(&self, replica_port: u16) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
+        let ready = async || {
             let synced = info(replica_port, "replication").await.is_some_and(|i| i.contains("master_link_status:up"));
             let mut sentinels_ready = true;
             for address in &self.sentinels {
@@ -83,12 +82,9 @@ impl RedisFailover {
                 };
                 sentinels_ready &= field("num-slaves") == Some(1) && field("num-other-sentinels") == Some(2);
             }
-            if synced && sentinels_ready {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "Redis with sentinels did not come up within {DEADLINE:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            synced && sentinels_ready
+        };
+        Wait::new("Redis with sentinels comes up").every(Duration::from_millis(100)).until(ready).await;
     }
 
     /// Kills the current primary with SIGKILL.
@@ -99,8 +95,7 @@ impl RedisFailover {
     /// The port of the primary the sentinels name now.
     pub async fn primary_now(&self) -> Option<u16> {
         let port = self.sentinels[0].rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok())?;
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
         let (_, port): (String, String) = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(&self.master_name)
@@ -113,14 +108,12 @@ impl RedisFailover {
 
 /// `INFO <section>` of the Redis on `port`.
 async fn info(port: u16, section: &str) -> Option<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
-    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
     redis::cmd("INFO").arg(section).query_async(&mut conn).await.ok()
 }
 
 /// `SENTINEL <command> <name>` on the sentinel on `port`, as a flat list of strings.
 async fn sentinel(port: u16, command: &str, name: &str) -> Option<Vec<String>> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
-    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
     redis::cmd("SENTINEL").arg(command).arg(name).query_async(&mut conn).await.ok()
 }

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use thumbq_common::settings::ObjectLocation;
 
-use crate::support::{DEADLINE, broker_node::spare_ports, daemon::Daemon};
+use crate::support::{broker_node::spare_ports, daemon::Daemon, wait::Wait};
 
 /// A running moto server holding one bucket.
 pub struct S3Server {
@@ -43,16 +43,16 @@ impl S3Server {
             _server: daemon,
         };
         let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + DEADLINE;
         // moto needs no signature: a plain PUT creates the bucket.
-        loop {
-            match client.put(format!("{}/{}", server.endpoint, server.bucket)).send().await {
-                Ok(response) if response.status().is_success() => break,
-                Ok(response) => panic!("moto refused to create the bucket: {}", response.status()),
-                Err(e) => assert!(tokio::time::Instant::now() < deadline, "moto did not start on {port}: {e}"),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let bucket = format!("{}/{}", server.endpoint, server.bucket);
+        Wait::new(format!("moto starts on {port}"))
+            .every(Duration::from_millis(50))
+            .until_ok(async || {
+                let response = client.put(&bucket).send().await?;
+                assert!(response.status().is_success(), "moto refused to create the bucket: {}", response.status());
+                Ok::<_, reqwest::Error>(())
+            })
+            .await;
         server
     }
 

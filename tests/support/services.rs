@@ -40,8 +40,8 @@ pub async fn delete_queues(amqp: &AmqpSettings, queues: &[impl AsRef<str>]) {
 /// Deletes every Redis key under the prefix, ignoring errors.
 pub async fn delete_keys(redis: &RedisSettings) {
     let Ok(keys) = keys_under(redis).await else { return };
-    if let (false, Ok(client)) = (keys.is_empty(), redis::Client::open(redis.url.as_str()))
-        && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+    if !keys.is_empty()
+        && let Ok(mut conn) = redis_connection(&redis.url).await
     {
         let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
@@ -49,7 +49,11 @@ pub async fn delete_keys(redis: &RedisSettings) {
 
 /// Every key under `redis.key_prefix` (a test's own prefix, so KEYS scans only a handful).
 pub async fn keys_under(redis: &RedisSettings) -> redis::RedisResult<Vec<String>> {
-    let client = redis::Client::open(redis.url.as_str())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut conn = redis_connection(&redis.url).await?;
     redis::cmd("KEYS").arg(format!("{}*", redis.key_prefix)).query_async(&mut conn).await
+}
+
+/// A connection to the Redis at `url`.
+pub async fn redis_connection(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    redis::Client::open(url)?.get_multiplexed_async_connection().await
 }

@@ -1,7 +1,7 @@
-//! Task events as a test sees them: every status change, in order, from Redis pub/sub.
+//! Task events as a test sees them: every status change, in order, from Redis pub/sub (or from a record's history).
 
 use futures_util::StreamExt;
-use thumbq_common::{TaskId, TaskStatus, state_store::parse_event};
+use thumbq_common::{TaskId, TaskStatus, state_store::parse_event, task::StateChange};
 
 use crate::support::{DEADLINE, TestApp};
 
@@ -62,4 +62,9 @@ impl Watcher {
         }
         history(&self.seen)
     }
+}
+
+/// The statuses a task's record lists in its history, in order.
+pub fn statuses(history: &[StateChange]) -> Vec<TaskStatus> {
+    history.iter().map(|change| change.status).collect()
 }

@@ -139,10 +139,9 @@ fn exif_orientation_is_applied_and_the_box_turns_with_it() {
 
 #[test]
 fn a_truncated_jpeg_is_a_decode_error() {
-    let source = sample_image(ImageFormat::Jpeg, 640, 480);
-    let truncated = &source[..source.len() / 2];
+    let truncated = thumbq_common::fixtures::truncated_jpeg(640, 480);
     let err =
-        make_thumbnail(truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), Limits::pixels(1 << 30)).unwrap_err();
+        make_thumbnail(&truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), Limits::pixels(1 << 30)).unwrap_err();
     assert!(matches!(err, PipelineError::Decode(_)), "{err}");
 }
 

@@ -1,0 +1,54 @@
+//! What the bench reads about the processes it runs: CPU time and peak memory from `/proc`, the process behind a
+//! listening port, Redis's command count and the S3 server's request log.
+
+use std::process::Command;
+
+use crate::services;
+
+/// Commands Redis has processed since it started.
+pub async fn redis_commands(url: &str) -> f64 {
+    let info: String = async {
+        let mut conn = services::redis_connection(url).await.ok()?;
+        redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()
+    }
+    .await
+    .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Requests in the S3 server's log (`THUMBQ_BENCH_S3_LOG`), if one is named.
+pub fn s3_requests() -> Option<f64> {
+    let log = std::fs::read_to_string(std::env::var("THUMBQ_BENCH_S3_LOG").ok()?).ok()?;
+    Some(log.lines().filter(|l| l.contains(" HTTP/1.1\" ")).count() as f64)
+}
+
+/// CPU time (user + system) of a process so far, in ms.
+pub fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    ticks * 10.0 // USER_HZ is 100 on Linux
+}
+
+/// The pid of the process listening on the port of `url` (the broker or Redis the settings name), from `ss`.
+pub fn listener_pid(url: &str) -> Option<u32> {
+    let port = services::address_of(url).port();
+    let out = Command::new("ss").args(["-Htlnp", &format!("sport = :{port}")]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("pid=").nth(1)?.split(',').next()?.parse().ok()
+}
+
+/// Peak resident memory (VmHWM) of a process, in MB.
+pub fn peak_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
