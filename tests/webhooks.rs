@@ -4,7 +4,7 @@
 use image::ImageFormat;
 use thumbq_common::{
     Settings,
-    fixtures::{sample_image, truncated_jpeg},
+    fixtures::{SPECIAL_PURPOSE_WEBHOOK_URLS, sample_image, truncated_jpeg},
     settings::Secret,
     task::{TaskId, TaskRecord, TaskStatus, WebhookState},
     webhook::signature,
@@ -173,15 +173,7 @@ async fn a_callback_url_is_refused_when_webhooks_are_off_or_it_is_not_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn special_purpose_addresses_are_refused_at_upload_in_every_translation_form() {
     let app = spawn_api_configured(|s| webhooks_on(s, false)).await;
-    for target in [
-        "http://[64:ff9b:1::a00:1]/",                     // local-use NAT64
-        "http://[::ffff:0:a9fe:a9fe]/",                   // SIIT, 169.254.169.254
-        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", // Teredo, client 10.0.0.1
-        "http://192.88.99.1/",                            // 6to4 relay anycast
-        "http://[100::1]/",                               // discard-only
-        "http://[2001:2::1]/",                            // benchmarking
-        "http://[2001:10::1]/",                           // ORCHID
-    ] {
+    for target in SPECIAL_PURPOSE_WEBHOOK_URLS {
         let response = app.upload(sample_image(ImageFormat::Png, 32, 32), &format!("callback_url={target}")).await;
         assert_eq!(response.status(), 400, "{target}");
         let body: serde_json::Value = response.json().await.unwrap();

@@ -170,3 +170,15 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Webhook URLs in the special-purpose ranges the hostile tester reached through translation forms: the guard's unit
+/// test and the upload's end-to-end test refuse the same list.
+pub const SPECIAL_PURPOSE_WEBHOOK_URLS: [&str; 7] = [
+    "http://[64:ff9b:1::a00:1]/",                     // local-use NAT64
+    "http://[::ffff:0:a9fe:a9fe]/",                   // SIIT, 169.254.169.254
+    "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", // Teredo, client 10.0.0.1
+    "http://192.88.99.1/",                            // 6to4 relay anycast
+    "http://[100::1]/",                               // discard-only
+    "http://[2001:2::1]/",                            // benchmarking
+    "http://[2001:10::1]/",                           // ORCHID
+];

@@ -159,15 +159,7 @@ mod tests {
 
     #[test]
     fn the_special_purpose_forms_the_hostile_test_found_are_refused_at_upload() {
-        for url in [
-            "http://[64:ff9b:1::a00:1]/",                     // local-use NAT64
-            "http://[::ffff:0:a9fe:a9fe]/",                   // SIIT, 169.254.169.254
-            "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", // Teredo, client 10.0.0.1
-            "http://192.88.99.1/",                            // 6to4 relay anycast
-            "http://[100::1]/",                               // discard-only
-            "http://[2001:2::1]/",                            // benchmarking
-            "http://[2001:10::1]/",                           // ORCHID
-        ] {
+        for url in crate::fixtures::SPECIAL_PURPOSE_WEBHOOK_URLS {
             let refusal = check_url(url, false).unwrap_err();
             assert!(matches!(refusal, Refusal::Internal(_)), "{url}: {refusal}");
         }

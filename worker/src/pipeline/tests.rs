@@ -140,8 +140,8 @@ fn exif_orientation_is_applied_and_the_box_turns_with_it() {
 #[test]
 fn a_truncated_jpeg_is_a_decode_error() {
     let truncated = thumbq_common::fixtures::truncated_jpeg(640, 480);
-    let err =
-        make_thumbnail(&truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), Limits::pixels(1 << 30)).unwrap_err();
+    let err = make_thumbnail(&truncated, &args(100, 100, Fit::Cover, OutputFormat::Png), Limits::pixels(1 << 30))
+        .unwrap_err();
     assert!(matches!(err, PipelineError::Decode(_)), "{err}");
 }
 
