@@ -119,7 +119,7 @@ mod tests {
                 PipelineError::OverBudget { needed_mib: 900, budget_mib: 512 }.into(),
                 false,
                 Code::DecoderLimit,
-                Internal,
+                InvalidImage,
             ),
             (time_limit.into(), false, Code::TimeLimit, TimeLimit),
             (TaskError::MissingOriginal, false, Code::OriginalMissing, Internal),
