@@ -7,7 +7,7 @@ use thumbq_common::{TaskStatus, fixtures::sample_image};
 use crate::support::{broker_node::BrokerCluster, eventually, process::WorkerProcess, spawn_api_configured};
 
 /// Uploads around the kill.
-const BEFORE: usize = 200;
+const BEFORE: usize = 120;
 /// Uploads after it: these must go through a survivor.
 const AFTER: usize = 20;
 
