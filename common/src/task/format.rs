@@ -122,21 +122,38 @@ impl SourceFormat {
         }
     }
 
-    /// The `image` crate's counterpart.
-    pub fn image_format(self) -> ImageFormat {
+    /// The name people know it by, as error messages spell it.
+    pub fn label(self) -> &'static str {
         match self {
+            Self::Jpeg => "JPEG",
+            Self::Png => "PNG",
+            Self::Webp => "WebP",
+            Self::Gif => "GIF",
+            Self::Bmp => "BMP",
+            Self::Tiff => "TIFF",
+        }
+    }
+
+    /// Every accepted format's label, for error messages: `JPEG, PNG, …`.
+    pub fn accepted() -> String {
+        Self::ALL.map(Self::label).join(", ")
+    }
+
+    /// The `image` crate's counterpart, for the formats it reads (the others have a library of their own).
+    pub fn image_format(self) -> Option<ImageFormat> {
+        Some(match self {
             Self::Jpeg => ImageFormat::Jpeg,
             Self::Png => ImageFormat::Png,
             Self::Webp => ImageFormat::WebP,
             Self::Gif => ImageFormat::Gif,
             Self::Bmp => ImageFormat::Bmp,
             Self::Tiff => ImageFormat::Tiff,
-        }
+        })
     }
 
     /// The accepted format that is `format`, if any.
     pub fn from_image_format(format: ImageFormat) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.image_format() == format)
+        Self::ALL.into_iter().find(|f| f.image_format() == Some(format))
     }
 }
 
@@ -147,7 +164,9 @@ mod tests {
     #[test]
     fn every_format_maps_both_ways_and_names_match_serde() {
         for format in SourceFormat::ALL {
-            assert_eq!(SourceFormat::from_image_format(format.image_format()), Some(format));
+            if let Some(image_format) = format.image_format() {
+                assert_eq!(SourceFormat::from_image_format(image_format), Some(format));
+            }
             assert_eq!(serde_json::to_string(&format).unwrap(), format!("\"{}\"", format.name()));
         }
         for format in OutputFormat::ALL {

@@ -5,7 +5,11 @@
 
 use std::io::Cursor;
 
+mod sniff;
+mod tiff;
+
 use image::{ImageReader, Limits};
+pub use sniff::{Sniffed, sniff};
 
 use crate::task::{ImageInfo, SourceFormat};
 
@@ -43,7 +47,7 @@ pub enum ProbeError {
     #[error("the upload is not an image (its first bytes match no known image format)")]
     NotAnImage,
     /// A known image format thumbq does not accept.
-    #[error("unsupported image format {0}; accepted: JPEG, PNG, WebP, GIF, BMP, TIFF")]
+    #[error("unsupported image format {0}; accepted: {accepted}", accepted = SourceFormat::accepted())]
     Unsupported(String),
     /// The format is known but its header cannot be read.
     #[error("the {format} header cannot be read: {reason}")]
@@ -69,9 +73,13 @@ pub enum ProbeError {
 /// what a compressed metadata chunk can inflate to (a 400 KB PNG can carry an `iCCP` chunk of 400 MB).
 pub const HEADER_ALLOC_LIMIT: u64 = 8 << 20;
 
-/// A reader of `bytes` as `format` whose decoders may allocate at most `max_alloc` bytes.
+/// A reader of `bytes` as `format` whose decoders may allocate at most `max_alloc` bytes (one that fails, for a
+/// format the `image` crate does not read).
 pub fn limited_reader(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> ImageReader<Cursor<&[u8]>> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    if let Some(format) = format.image_format() {
+        reader.set_format(format);
+    }
     let mut limits = Limits::default();
     limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
@@ -94,18 +102,18 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
     if bytes.is_empty() {
         return Err(ProbeError::Empty);
     }
-    let image_format = image::guess_format(bytes).map_err(|_| ProbeError::NotAnImage)?;
-    let format = SourceFormat::from_image_format(image_format)
-        .ok_or_else(|| ProbeError::Unsupported(image_format.extensions_str()[0].to_uppercase()))?;
-    if format == SourceFormat::Tiff && !tiff_values_fit(bytes) {
+    let format = match sniff(bytes) {
+        Sniffed::Accepted(format) => format,
+        Sniffed::Declined(name) => return Err(ProbeError::Unsupported(name.to_owned())),
+        Sniffed::Unknown => return Err(ProbeError::NotAnImage),
+    };
+    if format == SourceFormat::Tiff && !tiff::values_fit(bytes) {
         let reason = "a tag of its first directory claims more data than the file holds".to_owned();
         return Err(ProbeError::Unreadable { format: format.name(), reason });
     }
     let unreadable = |reason: String| ProbeError::Unreadable { format: format.name(), reason };
     let header = header_bytes(bytes, format);
-    let (width, height) = without_panics(|| limited_reader(header, format, HEADER_ALLOC_LIMIT).into_dimensions())
-        .map_err(unreadable)?
-        .map_err(|e| unreadable(e.to_string()))?;
+    let (width, height) = without_panics(|| dimensions(header, format)).map_err(unreadable)?.map_err(unreadable)?;
     if width == 0 || height == 0 {
         let reason = format!("it claims {width}x{height} pixels");
         return Err(ProbeError::Unreadable { format: format.name(), reason });
@@ -114,6 +122,20 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
         return Err(ProbeError::TooLarge { width, height, max_pixels });
     }
     Ok(Probe { format, width, height })
+}
+
+/// The width and height `format`'s header claims, read by the library that decodes it.
+fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String> {
+    match format {
+        SourceFormat::Jpeg
+        | SourceFormat::Png
+        | SourceFormat::Webp
+        | SourceFormat::Gif
+        | SourceFormat::Bmp
+        | SourceFormat::Tiff => {
+            limited_reader(header, format, HEADER_ALLOC_LIMIT).into_dimensions().map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// The part of `bytes` a header read needs. For a JPEG, the segments up to and including the first scan's header
@@ -152,43 +174,6 @@ pub fn without_panics<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
             panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
         format!("the decoder failed: {}", message.unwrap_or_else(|| "panic".into()))
     })
-}
-
-/// Whether every tag of a TIFF's first directory claims no more data than the file holds. Checked by hand because
-/// the `tiff` crate (0.10) reads that directory before any limit can be set and sizes a tag's buffer from its
-/// claimed count, up to 256 MiB: the fuzzer made a 3.8 KB TIFF allocate 33 MB in the header read this way. A file
-/// this walk cannot follow is left to the decoder, which refuses it.
-fn tiff_values_fit(bytes: &[u8]) -> bool {
-    let little = match bytes.get(..2) {
-        Some(b"II") => true,
-        Some(b"MM") => false,
-        _ => return true,
-    };
-    let read = |at: usize, len: usize| -> Option<u64> {
-        let field = bytes.get(at..at.checked_add(len)?)?;
-        let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
-        Some(if little { field.iter().rev().fold(0, fold) } else { field.iter().fold(0, fold) })
-    };
-    let big = read(2, 2) == Some(43);
-    // Classic TIFF: u32 offsets, u16 entry count, 12-byte entries; BigTIFF: u64, u64, 20-byte entries.
-    let (offset, count_len, entry_len, field_len) = if big { (read(8, 8), 8, 20, 8) } else { (read(4, 4), 2, 12, 4) };
-    let Some(ifd) = offset.and_then(|o| usize::try_from(o).ok()) else { return true };
-    let Some(entries) = read(ifd, count_len) else { return true };
-    for i in 0..entries.min(4096) as usize {
-        let entry = ifd + count_len + i * entry_len;
-        let (Some(kind), Some(count)) = (read(entry + 2, 2), read(entry + 4, field_len)) else { return true };
-        let size = match kind {
-            3 | 8 => 2,
-            4 | 9 | 11 | 13 => 4,
-            5 | 10 | 12 | 16..=18 => 8,
-            _ => 1,
-        };
-        // A tag with no values at all is malformed too (the `tiff` crate indexes its first value).
-        if count == 0 || count.saturating_mul(size) > bytes.len() as u64 {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]
