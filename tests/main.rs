@@ -11,6 +11,7 @@ mod cluster;
 mod colour;
 mod connections;
 mod console;
+mod corpus;
 mod dashboard;
 mod deletion;
 mod delivery;

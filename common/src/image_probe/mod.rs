@@ -5,8 +5,9 @@
 
 use std::io::Cursor;
 
+mod jpeg;
 mod sniff;
-mod tiff;
+pub mod tiff;
 
 use image::{ImageReader, Limits};
 pub use sniff::{Sniffed, sniff};
@@ -127,12 +128,11 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ProbeError> {
 /// The width and height `format`'s header claims, read by the library that decodes it.
 fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String> {
     match format {
-        SourceFormat::Jpeg
-        | SourceFormat::Png
-        | SourceFormat::Webp
-        | SourceFormat::Gif
-        | SourceFormat::Bmp
-        | SourceFormat::Tiff => {
+        SourceFormat::Jpeg => jpeg::size(header),
+        SourceFormat::Tiff => tiff::first_directory(header)
+            .map(|d| (d.width, d.height))
+            .ok_or_else(|| "its first directory has no width and height".to_owned()),
+        SourceFormat::Png | SourceFormat::Webp | SourceFormat::Gif | SourceFormat::Bmp => {
             limited_reader(header, format, HEADER_ALLOC_LIMIT).into_dimensions().map_err(|e| e.to_string())
         }
     }
@@ -143,26 +143,9 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
 /// given before reading a marker, a 16 MB copy of a 16 MB photo for its dimensions alone. Other formats, and a JPEG
 /// whose markers cannot be walked, are given whole.
 pub fn header_bytes(bytes: &[u8], format: SourceFormat) -> &[u8] {
-    if format != SourceFormat::Jpeg {
-        return bytes;
-    }
-    let mut i = 2;
-    loop {
-        while bytes.get(i) == Some(&0xFF) {
-            i += 1;
-        }
-        let Some(&marker) = bytes.get(i) else { return bytes };
-        i += 1;
-        match marker {
-            0x01 | 0xD0..=0xD7 => continue,
-            0xD9 => return bytes,
-            _ => {}
-        }
-        let (Some(&high), Some(&low)) = (bytes.get(i), bytes.get(i + 1)) else { return bytes };
-        i += usize::from(u16::from_be_bytes([high, low]));
-        if marker == 0xDA {
-            return bytes.get(..i).unwrap_or(bytes);
-        }
+    match format {
+        SourceFormat::Jpeg => jpeg::header_end(bytes).and_then(|end| bytes.get(..end)).unwrap_or(bytes),
+        _ => bytes,
     }
 }
 

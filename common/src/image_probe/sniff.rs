@@ -43,6 +43,10 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     if is_svg(bytes) {
         return Sniffed::Declined("SVG");
     }
+    // BigTIFF (64-bit offsets), which libtiff reads and `guess_format` does not know.
+    if bytes.starts_with(b"II+\0") || bytes.starts_with(b"MM\0+") {
+        return Sniffed::Accepted(SourceFormat::Tiff);
+    }
     match image::guess_format(bytes) {
         Ok(format) => SourceFormat::from_image_format(format)
             .map_or_else(|| Sniffed::Declined(declined_name(format)), Sniffed::Accepted),
@@ -158,6 +162,8 @@ mod tests {
         assert_eq!(sniff(b"8BPS\0\x01"), Sniffed::Declined("PSD"));
         assert_eq!(sniff(b"\0\0\0\x0CjP  \x0D\x0A\x87\x0A"), Sniffed::Declined("JPEG 2000"));
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n"), Sniffed::Accepted(SourceFormat::Png));
+        assert_eq!(sniff(b"II+\0\x08\0\0\0"), Sniffed::Accepted(SourceFormat::Tiff), "BigTIFF");
+        assert_eq!(sniff(b"MM\0+\0\x08\0\0"), Sniffed::Accepted(SourceFormat::Tiff), "BigTIFF");
         assert_eq!(sniff(b"hello"), Sniffed::Unknown);
         assert_eq!(sniff(b"#EXTM3U\n#EXT-X-VERSION:3\nhttp://127.0.0.1/a.ts\n"), Sniffed::Unknown, "a playlist");
     }

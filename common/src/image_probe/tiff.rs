@@ -1,28 +1,80 @@
-//! A TIFF's first directory, walked by hand before any decoder reads it.
+//! A TIFF's first directory, walked by hand before any decoder reads it: whether its tags claim no more data than
+//! the file holds, and the size and orientation it records. By hand because the `tiff` crate (0.10) reads that
+//! directory before any limit can be set and sizes a tag's buffer from its claimed count, up to 256 MiB (the
+//! fuzzer made a 3.8 KB TIFF allocate 33 MB in the header read this way), and refuses the header of layouts it
+//! cannot decode (palette, CIELab, planar, 2-bit grey) that libtiff decodes.
 
-/// Whether every tag of a TIFF's first directory claims no more data than the file holds. Checked by hand because
-/// the `tiff` crate (0.10) reads that directory before any limit can be set and sizes a tag's buffer from its
-/// claimed count, up to 256 MiB: the fuzzer made a 3.8 KB TIFF allocate 33 MB in the header read this way. A file
-/// this walk cannot follow is left to the decoder, which refuses it.
-pub(super) fn values_fit(bytes: &[u8]) -> bool {
-    let little = match bytes.get(..2) {
-        Some(b"II") => true,
-        Some(b"MM") => false,
-        _ => return true,
-    };
-    let read = |at: usize, len: usize| -> Option<u64> {
-        let field = bytes.get(at..at.checked_add(len)?)?;
+/// What the first directory records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Directory {
+    /// `ImageWidth`.
+    pub width: u32,
+    /// `ImageLength`.
+    pub height: u32,
+    /// `Orientation`, 1 (the default) to 8, as EXIF numbers it.
+    pub orientation: u8,
+}
+
+/// The first directory's entries: tag, type, count, and where its inline value starts.
+struct Entries<'a> {
+    bytes: &'a [u8],
+    little: bool,
+    big: bool,
+    at: usize,
+    left: usize,
+}
+
+impl Entries<'_> {
+    fn read(&self, at: usize, len: usize) -> Option<u64> {
+        let field = self.bytes.get(at..at.checked_add(len)?)?;
         let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
-        Some(if little { field.iter().rev().fold(0, fold) } else { field.iter().fold(0, fold) })
+        Some(if self.little { field.iter().rev().fold(0, fold) } else { field.iter().fold(0, fold) })
+    }
+}
+
+/// One entry: tag, field type, value count, and the offset of its value field.
+type Entry = (u64, u64, u64, usize);
+
+impl Iterator for Entries<'_> {
+    /// `None` inside: an entry cut off by the file's end.
+    type Item = Option<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (field_len, entry_len) = if self.big { (8, 20) } else { (4, 12) };
+        let entry = self.at;
+        self.at += entry_len;
+        let read = || Some((self.read(entry, 2)?, self.read(entry + 2, 2)?, self.read(entry + 4, field_len)?));
+        Some(read().map(|(tag, kind, count)| (tag, kind, count, entry + 4 + field_len)))
+    }
+}
+
+/// The first directory's entries; `None` when the header or the directory's count cannot be read.
+fn entries(bytes: &[u8]) -> Option<Entries<'_>> {
+    let little = match bytes.get(..2)? {
+        b"II" => true,
+        b"MM" => false,
+        _ => return None,
     };
-    let big = read(2, 2) == Some(43);
+    let mut walk = Entries { bytes, little, big: false, at: 0, left: 0 };
+    walk.big = walk.read(2, 2)? == 43;
     // Classic TIFF: u32 offsets, u16 entry count, 12-byte entries; BigTIFF: u64, u64, 20-byte entries.
-    let (offset, count_len, entry_len, field_len) = if big { (read(8, 8), 8, 20, 8) } else { (read(4, 4), 2, 12, 4) };
-    let Some(ifd) = offset.and_then(|o| usize::try_from(o).ok()) else { return true };
-    let Some(entries) = read(ifd, count_len) else { return true };
-    for i in 0..entries.min(4096) as usize {
-        let entry = ifd + count_len + i * entry_len;
-        let (Some(kind), Some(count)) = (read(entry + 2, 2), read(entry + 4, field_len)) else { return true };
+    let (offset, count_len) = if walk.big { (walk.read(8, 8)?, 8) } else { (walk.read(4, 4)?, 2) };
+    let ifd = usize::try_from(offset).ok()?;
+    walk.left = usize::try_from(walk.read(ifd, count_len)?).ok()?.min(4096);
+    walk.at = ifd + count_len;
+    Some(walk)
+}
+
+/// Whether every tag of the first directory claims no more data than the file holds. A file this walk cannot
+/// follow is left to the decoder, which refuses it.
+pub(super) fn values_fit(bytes: &[u8]) -> bool {
+    let Some(walk) = entries(bytes) else { return true };
+    for entry in walk {
+        let Some((_, kind, count, _)) = entry else { return true };
         let size = match kind {
             3 | 8 => 2,
             4 | 9 | 11 | 13 => 4,
@@ -35,4 +87,43 @@ pub(super) fn values_fit(bytes: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// The size and orientation the first directory records; `None` without a width and a height.
+pub fn first_directory(bytes: &[u8]) -> Option<Directory> {
+    let walk = entries(bytes)?;
+    let (little, big) = (walk.little, walk.big);
+    let reader = Entries { bytes, little, big, at: 0, left: 0 };
+    let (mut width, mut height, mut orientation) = (None, None, 1);
+    for entry in walk {
+        let (tag, kind, _, value) = entry?;
+        // SHORT (3) or LONG (4) values sit inline, at the start of the value field.
+        let number = match kind {
+            3 => reader.read(value, 2),
+            4 => reader.read(value, 4),
+            _ => None,
+        };
+        match (tag, number) {
+            (256, Some(n)) => width = u32::try_from(n).ok(),
+            (257, Some(n)) => height = u32::try_from(n).ok(),
+            (274, Some(n @ 1..=8)) => orientation = n as u8,
+            _ => {}
+        }
+    }
+    Some(Directory { width: width?, height: height?, orientation })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::sample_image;
+    use image::ImageFormat;
+
+    #[test]
+    fn the_first_directory_gives_size_and_orientation() {
+        let tiff = sample_image(ImageFormat::Tiff, 40, 30);
+        assert_eq!(first_directory(&tiff), Some(Directory { width: 40, height: 30, orientation: 1 }));
+        assert_eq!(first_directory(b"II*\0\xFF\xFF\xFF\x7F"), None, "a directory past the end");
+        assert_eq!(first_directory(b"not a tiff"), None);
+    }
 }

@@ -17,9 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use image::{ImageFormat, RgbImage};
+use image::{DynamicImage, ImageFormat, RgbImage};
 use thumbq_common::{
-    fixtures::{oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
+    fixtures::{encode, oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
     image_probe::{self, HEADER_ALLOC_LIMIT},
     task::{Fit, OutputFormat, ResizeArgs},
 };
@@ -83,6 +83,11 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("gif", sample_image(ImageFormat::Gif, 40, 30)),
         ("bmp", sample_image(ImageFormat::Bmp, 40, 30)),
         ("tiff", sample_image(ImageFormat::Tiff, 40, 30)),
+        // Floating-point samples: libtiff's row reader (`codec/tiff/samples.rs`), not its RGBA reader.
+        (
+            "tiff-float",
+            encode(&DynamicImage::ImageRgb32F(DynamicImage::ImageRgb8(rgb.clone()).into_rgb32f()), ImageFormat::Tiff),
+        ),
     ]
 }
 

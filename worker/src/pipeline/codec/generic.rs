@@ -1,5 +1,6 @@
-//! The formats the `image` crate decodes whole (PNG, GIF, BMP, TIFF), and the fallback of the other codecs for what
-//! their own library leaves to it (CMYK JPEGs without a profile, animated WebPs), within memory limits.
+//! The formats the `image` crate decodes whole (PNG, GIF, BMP), and the fallback of the other codecs for what their
+//! own library leaves to it (CMYK JPEGs without a profile, animated WebPs, floating-point TIFFs), within memory
+//! limits.
 
 use std::io::Cursor;
 
@@ -46,9 +47,32 @@ pub fn decode_whole(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, Pipelin
     // The widest pixel type (RGBA, 16 bits a channel) plus room for the decoders' working buffers and metadata.
     let pixels = u64::from(probe.width) * u64::from(probe.height);
     let max_alloc = pixels.saturating_mul(8).saturating_add(2 * image_probe::HEADER_ALLOC_LIMIT);
+    if probe.format == SourceFormat::Gif && bytes.get(10).is_some_and(|flags| flags & 0x80 == 0) {
+        return gif_without_global_palette(bytes, max_alloc);
+    }
     let reader = image_probe::limited_reader(bytes, probe.format, max_alloc);
     let image = reader.decode().map_err(|e| PipelineError::Decode(e.to_string()))?;
     Ok(to_eight_bit(image))
+}
+
+/// The first frame of a GIF that has no global colour table, which the `image` crate refuses when the frame has no
+/// table of its own either. GIF's specification leaves the colours to the decoder then; Pillow and browsers use a
+/// grey ramp, and so does this: a copy of the file gets one as its global table (a frame's own table still wins).
+/// A copy costs the file's size once, for a rare file, where decoding by hand would duplicate the `image` crate's
+/// GIF reader.
+fn gif_without_global_palette(bytes: &[u8], max_alloc: u64) -> Result<DynamicImage, PipelineError> {
+    const SCREEN_DESCRIPTOR_END: usize = 13;
+    let Some(header) = bytes.get(..SCREEN_DESCRIPTOR_END) else {
+        return Err(PipelineError::Decode("the GIF is cut short".into()));
+    };
+    let mut with_table = Vec::with_capacity(bytes.len() + 768);
+    with_table.extend_from_slice(header);
+    // The global colour table flag, and a table of 2^(7 + 1) = 256 entries.
+    with_table[10] |= 0x87;
+    with_table.extend((0..=255u8).flat_map(|v| [v, v, v]));
+    with_table.extend_from_slice(&bytes[SCREEN_DESCRIPTOR_END..]);
+    let reader = image_probe::limited_reader(&with_table, SourceFormat::Gif, max_alloc);
+    Ok(to_eight_bit(reader.decode().map_err(|e| PipelineError::Decode(e.to_string()))?))
 }
 
 fn to_eight_bit(image: DynamicImage) -> DynamicImage {

@@ -7,6 +7,7 @@
 
 mod generic;
 pub mod jpeg;
+mod tiff;
 pub mod webp;
 
 use image::{DynamicImage, metadata::Orientation};
@@ -60,6 +61,7 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
     match format {
         SourceFormat::Jpeg => &jpeg::Jpeg,
         SourceFormat::Webp => &webp::Webp,
-        SourceFormat::Png | SourceFormat::Gif | SourceFormat::Bmp | SourceFormat::Tiff => &generic::Generic,
+        SourceFormat::Tiff => &tiff::Tiff,
+        SourceFormat::Png | SourceFormat::Gif | SourceFormat::Bmp => &generic::Generic,
     }
 }

@@ -55,6 +55,9 @@ pub fn read(data: &[u8]) -> Option<Layout> {
         Layout { progressive: false, size: (0, 0), components: Vec::new(), scans: Vec::new(), end: 0, adobe: false };
     let mut i = 2; // after SOI
     loop {
+        // Bytes that are no marker where one is due are skipped, as libjpeg does (its "extraneous bytes before
+        // marker" is a warning, and browsers show such files).
+        i += memchr::memchr(0xFF, data.get(i..)?)?;
         while data.get(i) == Some(&0xFF) {
             i += 1; // fill bytes before a marker
         }
@@ -66,7 +69,7 @@ pub fn read(data: &[u8]) -> Option<Layout> {
                 layout.end = i;
                 return Some(layout);
             }
-            0x01 | 0xD0..=0xD7 => continue, // markers without a length
+            0x00 | 0x01 | 0xD0..=0xD7 => continue, // a stuffed byte in the junk, markers without a length
             _ => {}
         }
         let segment = i;

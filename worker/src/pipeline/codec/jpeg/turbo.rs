@@ -42,6 +42,17 @@ impl Handle {
         Err(PipelineError::Decode(message.to_string_lossy().into_owned()))
     }
 
+    /// As [`check`](Self::check), but a warning is not a failure: libjpeg-turbo has decoded the image and says
+    /// something was off ("extraneous bytes before marker", a bad ICC marker), where browsers and libjpeg-based
+    /// tools show the image. A truncated file is refused before decoding (`layout::read`), not here.
+    fn check_tolerant(&self, status: c_int) -> Result<(), PipelineError> {
+        // SAFETY: the handle is live; tj3GetErrorCode only reads its state.
+        if status != 0 && unsafe { raw::tj3GetErrorCode(self.0) } == raw::TJERR_TJERR_WARNING as c_int {
+            return Ok(());
+        }
+        self.check(status)
+    }
+
     fn set(&mut self, param: raw::TJPARAM, value: u32) -> Result<(), PipelineError> {
         let value = c_int::try_from(value).unwrap_or(c_int::MAX);
         // SAFETY: the handle is live; tj3Set validates the parameter and the value.
@@ -77,7 +88,7 @@ pub fn decode_scaled(
     handle.set(raw::TJPARAM_TJPARAM_MAXMEMORY, limits.max_memory_mib)?;
     // SAFETY: `bytes` is a valid slice for the duration of the call (its length as the binding's size_t);
     // libjpeg-turbo only reads it.
-    handle.check(unsafe { raw::tj3DecompressHeader(handle.0, bytes.as_ptr(), bytes.len() as u64) })?;
+    handle.check_tolerant(unsafe { raw::tj3DecompressHeader(handle.0, bytes.as_ptr(), bytes.len() as u64) })?;
     let (format, channels) = match handle.get(raw::TJPARAM_TJPARAM_COLORSPACE) as raw::TJCS {
         raw::TJCS_TJCS_GRAY => (raw::TJPF_TJPF_GRAY, 1),
         raw::TJCS_TJCS_YCbCr | raw::TJCS_TJCS_RGB => (raw::TJPF_TJPF_RGB, 3),
@@ -98,7 +109,7 @@ pub fn decode_scaled(
     let pitch_c = c_int::try_from(pitch).map_err(|_| PipelineError::Decode("image too large".into()))?;
     // SAFETY: `pixels` holds `pitch * height` bytes, exactly what a `width × height` image of `format` at `pitch`
     // needs after scaling (libjpeg-turbo computes the same scaled size); `bytes` is only read.
-    handle.check(unsafe {
+    handle.check_tolerant(unsafe {
         raw::tj3Decompress8(handle.0, bytes.as_ptr(), bytes.len() as u64, pixels.as_mut_ptr(), pitch_c, format as c_int)
     })?;
     let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
