@@ -12,7 +12,7 @@ use thumbq_common::{
 };
 use thumbq_worker::pipeline::{Deadline, Limits, PipelineError, make_thumbnail};
 
-use crate::support::tools::tool;
+use crate::support::{spawn_app, tools::tool};
 
 /// Pillow's verdict on one file, a line of `verdicts.jsonl`.
 struct Verdict {
@@ -96,4 +96,27 @@ fn every_corpus_image_pillow_decodes_in_an_accepted_format_becomes_a_thumbnail_a
     }
     assert!(made > 600, "only {made} thumbnails made ({refused} refused)");
     assert!(failures.is_empty(), "{} of the corpus failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiffs_only_libtiff_reads_and_a_gif_without_colours_become_thumbnails_through_the_api() {
+    let images = tool("pillow/corpus").join("images");
+    let app = spawn_app().await;
+    // BigTIFF; 16-bit CMYK; 32-bit floating point without a Photometric tag; 12-bit grey; tiled CMYK in JPEG; a
+    // 1x1 GIF with no colour table.
+    let files = [
+        ("hopper_bigtiff.tif", (64, 64)),
+        ("tiff_strip_cmyk_16l_jpeg.tif", (64, 64)),
+        ("10ct_32bit_128.tiff", (64, 64)),
+        ("12bit.cropped.tif", (64, 64)),
+        ("tiff_tiled_cmyk_jpeg.tif", (64, 64)),
+        ("no_palette.gif", (64, 64)),
+    ];
+    for (file, size) in files {
+        let bytes = std::fs::read(images.join(file)).unwrap();
+        let accepted = app.upload_ok(bytes, "width=64&height=64&fit=cover&format=png").await;
+        let thumbnail = app.download_image(&accepted.name).await;
+        assert_eq!((thumbnail.width(), thumbnail.height()), size, "{file}");
+    }
+    app.stop().await;
 }
