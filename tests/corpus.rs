@@ -35,21 +35,34 @@ impl Verdict {
 }
 
 /// thumbq's format for a format Pillow names, where thumbq accepts it (MPO is a JPEG with more pictures after the
-/// first; DIB a BMP without its file header, which thumbq does not sniff).
+/// first; PPM is Pillow's name for every PNM; DIB a BMP without its file header and CUR a cursor, which thumbq
+/// does not sniff).
 fn accepted(pillow: &str) -> Option<SourceFormat> {
     let name = match pillow {
         "MPO" => "jpeg",
+        "PPM" => "pnm",
         other => other,
     };
     SourceFormat::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(name) || f.label().eq_ignore_ascii_case(name))
 }
 
-/// Files Pillow decodes and thumbq refuses, each for its reason (docs/api.md, "Formats"). The first three are from
-/// bmpsuite's folder of invalid files: a plane count other than 1, RLE runs past the image's end, and RLE with a
-/// top-down row order, which the BMP specification forbids; refusing them is what its author expects of a strict
-/// reader. The fourth, an OS/2 2.x BMP (a 64-byte header), is valid and not yet read: the `image` crate's BMP
-/// reader does not know that header.
-const REFUSED: [&str; 4] = ["bmp/b/badplanes.bmp", "bmp/b/badrle.bmp", "bmp/b/rletopdown.bmp", "bmp/q/pal8os2v2.bmp"];
+/// Files Pillow decodes and thumbq refuses, each for its reason (docs/api.md, "Formats"). Three are from bmpsuite's
+/// folder of invalid files: a plane count other than 1, RLE runs past the image's end, and RLE with a top-down row
+/// order, which the BMP specification forbids; refusing them is what its author expects of a strict reader. An OS/2
+/// 2.x BMP (a 64-byte header) is valid and not read yet: the `image` crate's BMP reader does not know that header.
+/// Two PFMs (floating-point PNM, which Pillow counts as PPM) are not recognised: the `image` crate has no PFM reader.
+/// An ICO whose directory and picture disagree on the size, and a QOI cut off before its end marker (15 bytes, one
+/// pixel), are refused as corrupt.
+const REFUSED: [&str; 8] = [
+    "bmp/b/badplanes.bmp",
+    "bmp/b/badrle.bmp",
+    "bmp/b/rletopdown.bmp",
+    "bmp/q/pal8os2v2.bmp",
+    "hopper.pfm",
+    "hopper_be.pfm",
+    "hopper_unexpected.ico",
+    "op_index.qoi",
+];
 
 /// The pixel limit of the test: thumbq's default.
 const MAX_PIXELS: u64 = 100_000_000;

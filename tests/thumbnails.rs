@@ -17,6 +17,8 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
         (ImageFormat::Gif, "png", "image/png"),
         (ImageFormat::Bmp, "png", "image/png"),
         (ImageFormat::Tiff, "png", "image/png"),
+        (ImageFormat::Pnm, "png", "image/png"),
+        (ImageFormat::Qoi, "png", "image/png"),
     ];
     for (format, extension, content_type) in cases {
         let accepted = app.upload_ok(sample_image(format, 320, 240), "").await;

@@ -132,7 +132,13 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
         SourceFormat::Tiff => tiff::first_directory(header)
             .map(|d| (d.width, d.height))
             .ok_or_else(|| "its first directory has no width and height".to_owned()),
-        SourceFormat::Png | SourceFormat::Webp | SourceFormat::Gif | SourceFormat::Bmp => {
+        SourceFormat::Png
+        | SourceFormat::Webp
+        | SourceFormat::Gif
+        | SourceFormat::Bmp
+        | SourceFormat::Ico
+        | SourceFormat::Pnm
+        | SourceFormat::Qoi => {
             limited_reader(header, format, HEADER_ALLOC_LIMIT).into_dimensions().map_err(|e| e.to_string())
         }
     }
@@ -203,10 +209,14 @@ mod tests {
         assert_eq!(probe(b"", 100), Err(ProbeError::Empty));
         assert_eq!(probe(b"hello, I am text in a file named x.png", 100), Err(ProbeError::NotAnImage));
         assert!(matches!(probe(b"\x89PNG\r\n\x1a\ngarbage", 100), Err(ProbeError::Unreadable { .. })));
-        assert!(matches!(
-            probe(b"\0\0\x01\0\x01\0\x10\x10", 100),
-            Err(ProbeError::Unsupported(_)) | Err(ProbeError::NotAnImage)
-        ));
+        assert!(
+            matches!(probe(b"\0\0\x01\0\x01\0\x10\x10", 100), Err(ProbeError::Unreadable { .. })),
+            "an ICO cut short"
+        );
+        assert!(
+            matches!(probe(b"8BPS\0\x01\0\0\0\0\0\0\0\x03", 100), Err(ProbeError::Unsupported(_))),
+            "PSD is declined"
+        );
     }
 
     #[test]

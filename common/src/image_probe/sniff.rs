@@ -57,10 +57,7 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
 /// The name of a format the `image` crate recognises and thumbq declines.
 fn declined_name(format: ImageFormat) -> &'static str {
     format.extensions_str().first().map_or("unknown", |ext| match *ext {
-        "ico" => "ICO",
         "tga" => "TGA",
-        "pbm" | "pgm" | "ppm" | "pam" | "pnm" => "PNM",
-        "qoi" => "QOI",
         "exr" => "OpenEXR",
         "hdr" => "Radiance HDR",
         "dds" => "DDS",

@@ -104,11 +104,18 @@ pub enum SourceFormat {
     Bmp,
     /// TIFF.
     Tiff,
+    /// ICO (Windows icons): the largest picture it holds.
+    Ico,
+    /// PNM: PBM, PGM, PPM and PAM.
+    Pnm,
+    /// QOI.
+    Qoi,
 }
 
 impl SourceFormat {
     /// Every accepted format.
-    pub const ALL: [Self; 6] = [Self::Jpeg, Self::Png, Self::Webp, Self::Gif, Self::Bmp, Self::Tiff];
+    pub const ALL: [Self; 9] =
+        [Self::Jpeg, Self::Png, Self::Webp, Self::Gif, Self::Bmp, Self::Tiff, Self::Ico, Self::Pnm, Self::Qoi];
 
     /// The lower-case name, as records and errors spell it.
     pub fn name(self) -> &'static str {
@@ -119,6 +126,9 @@ impl SourceFormat {
             Self::Gif => "gif",
             Self::Bmp => "bmp",
             Self::Tiff => "tiff",
+            Self::Ico => "ico",
+            Self::Pnm => "pnm",
+            Self::Qoi => "qoi",
         }
     }
 
@@ -131,6 +141,9 @@ impl SourceFormat {
             Self::Gif => "GIF",
             Self::Bmp => "BMP",
             Self::Tiff => "TIFF",
+            Self::Ico => "ICO",
+            Self::Pnm => "PNM",
+            Self::Qoi => "QOI",
         }
     }
 
@@ -148,6 +161,9 @@ impl SourceFormat {
             Self::Gif => ImageFormat::Gif,
             Self::Bmp => ImageFormat::Bmp,
             Self::Tiff => ImageFormat::Tiff,
+            Self::Ico => ImageFormat::Ico,
+            Self::Pnm => ImageFormat::Pnm,
+            Self::Qoi => ImageFormat::Qoi,
         })
     }
 
@@ -174,6 +190,6 @@ mod tests {
             assert!(format.image_format().extensions_str().contains(&format.extension()));
             assert_eq!(format.content_type(), format.image_format().to_mime_type());
         }
-        assert_eq!(SourceFormat::from_image_format(ImageFormat::Pnm), None);
+        assert_eq!(SourceFormat::from_image_format(ImageFormat::Tga), None);
     }
 }

@@ -83,6 +83,9 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("gif", sample_image(ImageFormat::Gif, 40, 30)),
         ("bmp", sample_image(ImageFormat::Bmp, 40, 30)),
         ("tiff", sample_image(ImageFormat::Tiff, 40, 30)),
+        ("ico", sample_image(ImageFormat::Ico, 32, 32)),
+        ("pnm", sample_image(ImageFormat::Pnm, 40, 30)),
+        ("qoi", sample_image(ImageFormat::Qoi, 40, 30)),
         // Floating-point samples: libtiff's row reader (`codec/tiff/samples.rs`), not its RGBA reader.
         (
             "tiff-float",

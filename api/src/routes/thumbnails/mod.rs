@@ -52,8 +52,8 @@ pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The image file: JPEG, PNG, WebP, GIF (first frame), BMP or TIFF (any layout, BigTIFF too). The format is read
-    /// from the bytes.
+    /// The image file: JPEG, PNG, WebP, GIF (first frame), BMP, TIFF (any layout, BigTIFF too), ICO, PNM or QOI. The
+    /// format is read from the bytes.
     #[schema(format = Binary, value_type = String, min_length = 1)]
     image: Vec<u8>,
 }

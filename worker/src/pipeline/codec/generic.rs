@@ -1,4 +1,4 @@
-//! The formats the `image` crate decodes whole (PNG, GIF, BMP), and the fallback of the other codecs for what their
+//! The formats the `image` crate decodes whole (PNG, GIF, BMP, ICO, PNM, QOI), and the fallback of the other codecs for what their
 //! own library leaves to it (CMYK JPEGs without a profile, animated WebPs, floating-point TIFFs), within memory
 //! limits.
 

@@ -62,6 +62,11 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
         SourceFormat::Jpeg => &jpeg::Jpeg,
         SourceFormat::Webp => &webp::Webp,
         SourceFormat::Tiff => &tiff::Tiff,
-        SourceFormat::Png | SourceFormat::Gif | SourceFormat::Bmp => &generic::Generic,
+        SourceFormat::Png
+        | SourceFormat::Gif
+        | SourceFormat::Bmp
+        | SourceFormat::Ico
+        | SourceFormat::Pnm
+        | SourceFormat::Qoi => &generic::Generic,
     }
 }
