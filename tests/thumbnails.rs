@@ -3,32 +3,40 @@
 use std::time::{Duration, Instant};
 
 use image::{GenericImageView, ImageFormat};
-use thumbq_common::{TaskStatus, fixtures::sample_image};
+use thumbq_common::{
+    TaskStatus,
+    fixtures::{encode, heif_enc, sample_image, transparent_png},
+};
 
 use crate::support::{Backend, eventually, on_each_store, spawn_api, spawn_app, spawn_app_with_store};
 
 on_each_store!(every_accepted_format_becomes_a_100x100_thumbnail);
 async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
     let app = spawn_app_with_store(backend).await;
+    let png = sample_image(ImageFormat::Png, 320, 240);
+    let rgba = image::load_from_memory(&transparent_png(128, 128)).expect("a PNG");
     let cases = [
-        (ImageFormat::Jpeg, "jpg", "image/jpeg"),
-        (ImageFormat::Png, "png", "image/png"),
-        (ImageFormat::WebP, "webp", "image/webp"),
-        (ImageFormat::Gif, "png", "image/png"),
-        (ImageFormat::Bmp, "png", "image/png"),
-        (ImageFormat::Tiff, "png", "image/png"),
-        (ImageFormat::Pnm, "png", "image/png"),
-        (ImageFormat::Qoi, "png", "image/png"),
+        ("JPEG", sample_image(ImageFormat::Jpeg, 320, 240), "jpg", "image/jpeg"),
+        ("PNG", png.clone(), "png", "image/png"),
+        ("WebP", sample_image(ImageFormat::WebP, 320, 240), "webp", "image/webp"),
+        ("GIF", sample_image(ImageFormat::Gif, 320, 240), "png", "image/png"),
+        ("BMP", sample_image(ImageFormat::Bmp, 320, 240), "png", "image/png"),
+        ("TIFF", sample_image(ImageFormat::Tiff, 320, 240), "png", "image/png"),
+        ("ICO", encode(&rgba, ImageFormat::Ico), "png", "image/png"),
+        ("PNM", sample_image(ImageFormat::Pnm, 320, 240), "png", "image/png"),
+        ("QOI", sample_image(ImageFormat::Qoi, 320, 240), "png", "image/png"),
+        // A phone's HEIC photo becomes a JPEG; an AVIF stays AVIF.
+        ("HEIC", heif_enc(&png, &["-q", "80"]), "jpg", "image/jpeg"),
+        ("AVIF", heif_enc(&png, &["-A", "-q", "80"]), "avif", "image/avif"),
     ];
-    for (format, extension, content_type) in cases {
-        let accepted = app.upload_ok(sample_image(format, 320, 240), "").await;
-        assert!(accepted.name.ends_with(&format!(".{extension}")), "{format:?} gave {}", accepted.name);
+    for (format, bytes, extension, content_type) in &cases {
+        let accepted = app.upload_ok(bytes.clone(), "").await;
+        assert!(accepted.name.ends_with(&format!(".{extension}")), "{format} gave {}", accepted.name);
         let response = app.wait_for_thumbnail(&accepted.name).await;
-        assert_eq!(response.status(), 200, "{format:?}");
-        assert_eq!(response.headers()["content-type"], content_type, "{format:?}");
-        let bytes = response.bytes().await.unwrap();
-        let thumbnail = image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{format:?} thumbnail: {e}"));
-        assert_eq!(thumbnail.dimensions(), (100, 100), "{format:?}");
+        assert_eq!(response.status(), 200, "{format}");
+        assert_eq!(response.headers()["content-type"], *content_type, "{format}");
+        let thumbnail = thumbq_worker::pipeline::quality::decode(&response.bytes().await.unwrap());
+        assert_eq!(thumbnail.dimensions(), (100, 100), "{format}");
     }
     assert_eq!(app.stored_thumbnails().await.len(), cases.len());
     // The original goes right after SUCCESS is recorded, which may be just after the thumbnail can be downloaded.

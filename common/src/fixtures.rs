@@ -182,3 +182,20 @@ pub const SPECIAL_PURPOSE_WEBHOOK_URLS: [&str; 7] = [
     "http://[2001:2::1]/",                            // benchmarking
     "http://[2001:10::1]/",                           // ORCHID
 ];
+
+/// `input` (a PNG or JPEG) encoded by Debian's `heif-enc` (libheif's encoder with x265 and libaom, which
+/// `deploy/native/test-tools.sh` installs) with `args`: HEIC, or AVIF with `-A`. heif-enc 1.15 wraps every picture
+/// in a one-tile grid, so each file also exercises libheif's grid assembly.
+pub fn heif_enc(input: &[u8], args: &[&str]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("thumbq-heif-enc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir(&dir).expect("a temporary folder");
+    let extension = if input.starts_with(b"\x89PNG") { "png" } else { "jpg" };
+    let (source, output) = (dir.join(format!("in.{extension}")), dir.join("out.heif"));
+    std::fs::write(&source, input).expect("the input is written");
+    let run = std::process::Command::new("heif-enc").args(args).arg("-o").arg(&output).arg(&source).output();
+    let encoded = std::fs::read(&output);
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = run.expect("heif-enc runs (Debian's libheif-examples; deploy/native/test-tools.sh installs it)");
+    assert!(run.status.success(), "heif-enc failed: {}", String::from_utf8_lossy(&run.stderr));
+    encoded.expect("heif-enc wrote its output")
+}

@@ -5,6 +5,7 @@
 
 use std::io::Cursor;
 
+mod heif;
 mod jpeg;
 mod sniff;
 pub mod tiff;
@@ -132,6 +133,7 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
         SourceFormat::Tiff => tiff::first_directory(header)
             .map(|d| (d.width, d.height))
             .ok_or_else(|| "its first directory has no width and height".to_owned()),
+        SourceFormat::Heic | SourceFormat::Avif => heif::size(header),
         SourceFormat::Png
         | SourceFormat::Webp
         | SourceFormat::Gif

@@ -62,7 +62,6 @@ fn declined_name(format: ImageFormat) -> &'static str {
         "hdr" => "Radiance HDR",
         "dds" => "DDS",
         "ff" | "farbfeld" => "farbfeld",
-        "avif" => "AVIF",
         _ => "this image format",
     })
 }
@@ -85,9 +84,9 @@ fn iso_bmff<'a>(brands: impl Iterator<Item = &'a [u8]>) -> Sniffed {
     let brands: Vec<&[u8]> = brands.collect();
     let any = |names: &[&[u8; 4]]| brands.iter().any(|b| names.iter().any(|n| b == n));
     if any(&[b"avif", b"avis"]) {
-        Sniffed::Declined("AVIF")
+        Sniffed::Accepted(SourceFormat::Avif)
     } else if any(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"]) {
-        Sniffed::Declined("HEIC")
+        Sniffed::Accepted(SourceFormat::Heic)
     } else {
         Sniffed::Declined("MP4/MOV video")
     }
@@ -142,10 +141,14 @@ mod tests {
 
     #[test]
     fn iso_media_files_are_told_apart_by_their_brands() {
-        assert_eq!(sniff(&ftyp(b"heic", &[b"mif1", b"heic"])), Sniffed::Declined("HEIC"));
-        assert_eq!(sniff(&ftyp(b"mif1", &[b"heic"])), Sniffed::Declined("HEIC"));
-        assert_eq!(sniff(&ftyp(b"avif", &[b"mif1", b"miaf"])), Sniffed::Declined("AVIF"));
-        assert_eq!(sniff(&ftyp(b"mif1", &[b"avif"])), Sniffed::Declined("AVIF"), "a compatible brand counts");
+        assert_eq!(sniff(&ftyp(b"heic", &[b"mif1", b"heic"])), Sniffed::Accepted(SourceFormat::Heic));
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"heic"])), Sniffed::Accepted(SourceFormat::Heic));
+        assert_eq!(sniff(&ftyp(b"avif", &[b"mif1", b"miaf"])), Sniffed::Accepted(SourceFormat::Avif));
+        assert_eq!(
+            sniff(&ftyp(b"mif1", &[b"avif"])),
+            Sniffed::Accepted(SourceFormat::Avif),
+            "a compatible brand counts"
+        );
         assert_eq!(sniff(&ftyp(b"isom", &[b"iso2", b"mp41"])), Sniffed::Declined("MP4/MOV video"));
         assert_eq!(sniff(&ftyp(b"qt  ", &[])), Sniffed::Declined("MP4/MOV video"));
     }

@@ -78,11 +78,15 @@ impl OutputFormat {
         }
     }
 
-    /// The format a source is converted to when the client names none: itself when it can be written, else PNG.
+    /// The format a source is converted to when the client names none: itself when it can be written, JPEG for a
+    /// HEIC photo, else PNG.
     pub fn default_for(source: SourceFormat) -> Self {
         match source {
             SourceFormat::Jpeg => Self::Jpeg,
             SourceFormat::Webp => Self::Webp,
+            SourceFormat::Avif => Self::Avif,
+            // HEIC is a phone's photo format: the photo's thumbnail is a JPEG as the phone would share it.
+            SourceFormat::Heic => Self::Jpeg,
             _ => Self::Png,
         }
     }
@@ -110,12 +114,27 @@ pub enum SourceFormat {
     Pnm,
     /// QOI.
     Qoi,
+    /// HEIF with HEVC pictures (HEIC, as phones write it), or with other codings libheif reads.
+    Heic,
+    /// AVIF (HEIF with AV1 pictures): the still image, or an animation's first frame.
+    Avif,
 }
 
 impl SourceFormat {
     /// Every accepted format.
-    pub const ALL: [Self; 9] =
-        [Self::Jpeg, Self::Png, Self::Webp, Self::Gif, Self::Bmp, Self::Tiff, Self::Ico, Self::Pnm, Self::Qoi];
+    pub const ALL: [Self; 11] = [
+        Self::Jpeg,
+        Self::Png,
+        Self::Webp,
+        Self::Gif,
+        Self::Bmp,
+        Self::Tiff,
+        Self::Ico,
+        Self::Pnm,
+        Self::Qoi,
+        Self::Heic,
+        Self::Avif,
+    ];
 
     /// The lower-case name, as records and errors spell it.
     pub fn name(self) -> &'static str {
@@ -129,6 +148,8 @@ impl SourceFormat {
             Self::Ico => "ico",
             Self::Pnm => "pnm",
             Self::Qoi => "qoi",
+            Self::Heic => "heic",
+            Self::Avif => "avif",
         }
     }
 
@@ -144,6 +165,8 @@ impl SourceFormat {
             Self::Ico => "ICO",
             Self::Pnm => "PNM",
             Self::Qoi => "QOI",
+            Self::Heic => "HEIC/HEIF",
+            Self::Avif => "AVIF",
         }
     }
 
@@ -164,6 +187,8 @@ impl SourceFormat {
             Self::Ico => ImageFormat::Ico,
             Self::Pnm => ImageFormat::Pnm,
             Self::Qoi => ImageFormat::Qoi,
+            // libheif decodes both; the `image` crate is built without an AVIF decoder.
+            Self::Heic | Self::Avif => return None,
         })
     }
 

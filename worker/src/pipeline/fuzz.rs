@@ -19,7 +19,7 @@ use std::{
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 use thumbq_common::{
-    fixtures::{encode, oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
+    fixtures::{encode, heif_enc, oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
     image_probe::{self, HEADER_ALLOC_LIMIT},
     task::{Fit, OutputFormat, ResizeArgs},
 };
@@ -83,9 +83,12 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("gif", sample_image(ImageFormat::Gif, 40, 30)),
         ("bmp", sample_image(ImageFormat::Bmp, 40, 30)),
         ("tiff", sample_image(ImageFormat::Tiff, 40, 30)),
-        ("ico", sample_image(ImageFormat::Ico, 32, 32)),
+        // The `image` crate's ICO reader takes the PNGs inside as RGBA only (as Windows writes them).
+        ("ico", encode(&image::load_from_memory(&transparent_png(32, 32)).expect("a PNG"), ImageFormat::Ico)),
         ("pnm", sample_image(ImageFormat::Pnm, 40, 30)),
         ("qoi", sample_image(ImageFormat::Qoi, 40, 30)),
+        ("heic", heif_enc(&sample_image(ImageFormat::Png, 48, 32), &["-q", "50"])),
+        ("avif-alpha", heif_enc(&transparent_png(32, 32), &["-A", "-q", "50"])),
         // Floating-point samples: libtiff's row reader (`codec/tiff/samples.rs`), not its RGBA reader.
         (
             "tiff-float",

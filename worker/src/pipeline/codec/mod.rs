@@ -6,6 +6,7 @@
 //! plus one line in [`for_format`]; the header has a default (the `image` crate's reader) for codecs it can read.
 
 mod generic;
+mod heif;
 pub mod jpeg;
 mod tiff;
 pub mod webp;
@@ -62,6 +63,7 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
         SourceFormat::Jpeg => &jpeg::Jpeg,
         SourceFormat::Webp => &webp::Webp,
         SourceFormat::Tiff => &tiff::Tiff,
+        SourceFormat::Heic | SourceFormat::Avif => &heif::Heif,
         SourceFormat::Png
         | SourceFormat::Gif
         | SourceFormat::Bmp

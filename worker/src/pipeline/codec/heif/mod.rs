@@ -1,0 +1,69 @@
+//! HEIC and AVIF through Debian's libheif, with its HEVC (libde265) and AV1 (dav1d) decoders: as phones write them,
+//! grids of tiles, `irot`/`imir`/`clap` transforms, alpha planes, 10 and 12-bit samples (brought to 8 bits). An
+//! animated AVIF gives the still image it names as primary, its first frame.
+//!
+//! Orientation comes from the file's own transforms, which libheif applies; an EXIF orientation inside a HEIF is
+//! ignored, as browsers and Apple's own viewers do (the format says the transforms are what counts). libheif 1.15
+//! decodes a grid whole (tile by tile into one picture, the tiles' API came in 1.19), so the admission estimate
+//! counts the whole picture.
+
+mod libheif;
+
+use image::{DynamicImage, RgbImage, RgbaImage, metadata::Orientation};
+use thumbq_common::{image_probe::Probe, task::SourceFormat};
+
+use super::{Codec, Header, PipelineError, Request};
+use libheif::Primary;
+
+/// Decodes HEIF and AVIF with libheif, at full size.
+pub struct Heif;
+
+/// Bytes a pixel costs at the decode's peak, at worst: libheif's decoded planes (three of 16 bits at 4:4:4, and a
+/// 16-bit alpha plane), its interleaved 8-bit RGBA conversion, and the copy that becomes the image.
+const PEAK_BYTES_PER_PIXEL: u64 = 6 + 2 + 4 + 4;
+
+/// How much larger than the shown picture a coded one may be, on each side.
+const CODING_PADDING: u32 = 1024;
+
+impl Codec for Heif {
+    fn header(&self, bytes: &[u8], _format: SourceFormat) -> Header {
+        let icc = Primary::open(bytes, u32::MAX).ok().and_then(|primary| primary.icc());
+        Header { orientation: Orientation::NoTransforms, icc }
+    }
+
+    fn decode_peak(&self, _bytes: &[u8], probe: &Probe, _reduction: f64) -> u64 {
+        u64::from(probe.width) * u64::from(probe.height) * PEAK_BYTES_PER_PIXEL
+    }
+
+    fn decode(&self, bytes: &[u8], probe: &Probe, _request: Request<'_>) -> Result<DynamicImage, PipelineError> {
+        // libheif refuses a coded picture with a side at or past its limit; pictures are coded padded to the codec's
+        // blocks (64 pixels in x265) and grids to whole tiles (512 in phones). The probe bounded the shown size.
+        let max_side = probe.width.max(probe.height).saturating_add(CODING_PADDING);
+        let primary = Primary::open(bytes, max_side).map_err(PipelineError::Decode)?;
+        // The probe read the same boxes; a disagreement would dodge the pixel limit or misplan the resize.
+        let (width, height) = primary.size();
+        if (width, height) != (probe.width, probe.height) {
+            return Err(PipelineError::Decode(format!(
+                "the image's size is unclear: {width}x{height} or {}x{}",
+                probe.width, probe.height
+            )));
+        }
+        let alpha = primary.has_alpha();
+        let (width, height, pixels) = primary.decode(alpha).map_err(PipelineError::Decode)?;
+        if (width, height) != (probe.width, probe.height) {
+            return Err(PipelineError::Decode(format!(
+                "libheif made a {width}x{height} picture of a {}x{} image",
+                probe.width, probe.height
+            )));
+        }
+        let image = if alpha {
+            RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
+        } else {
+            RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        };
+        image.ok_or_else(|| PipelineError::Decode("libheif's picture does not match its size".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
