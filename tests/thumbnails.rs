@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{
     TaskStatus,
-    fixtures::{encode, heif_enc, sample_image, transparent_png},
+    fixtures::{cjxl, encode, heif_enc, sample_image, transparent_png},
 };
 
 use crate::support::{Backend, eventually, on_each_store, spawn_api, spawn_app, spawn_app_with_store};
@@ -28,6 +28,7 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
         // A phone's HEIC photo becomes a JPEG; an AVIF stays AVIF.
         ("HEIC", heif_enc(&png, &["-q", "80"]), "jpg", "image/jpeg"),
         ("AVIF", heif_enc(&png, &["-A", "-q", "80"]), "avif", "image/avif"),
+        ("JPEG XL", cjxl(&png, &["-d", "1"]), "png", "image/png"),
     ];
     for (format, bytes, extension, content_type) in &cases {
         let accepted = app.upload_ok(bytes.clone(), "").await;

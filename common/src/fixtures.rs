@@ -187,15 +187,40 @@ pub const SPECIAL_PURPOSE_WEBHOOK_URLS: [&str; 7] = [
 /// `deploy/native/test-tools.sh` installs) with `args`: HEIC, or AVIF with `-A`. heif-enc 1.15 wraps every picture
 /// in a one-tile grid, so each file also exercises libheif's grid assembly.
 pub fn heif_enc(input: &[u8], args: &[&str]) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("thumbq-heif-enc-{}", uuid::Uuid::new_v4()));
+    encode_with("heif-enc", "heif", input, |source, output| {
+        let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        all.extend(["-o".into(), output.into(), source.into()]);
+        all
+    })
+}
+
+/// `input` (a PNG or JPEG) encoded by Debian's `cjxl` (libjxl's encoder, libjxl-tools) with `args`: `-d 0` is
+/// lossless; a JPEG is recompressed losslessly unless `-j 0` (`--lossless_jpeg=0`) says otherwise.
+pub fn cjxl(input: &[u8], args: &[&str]) -> Vec<u8> {
+    encode_with("cjxl", "jxl", input, |source, output| {
+        let mut all: Vec<std::ffi::OsString> = vec![source.into(), output.into()];
+        all.extend(args.iter().map(Into::into));
+        all
+    })
+}
+
+/// `input` encoded by the command-line encoder `program` to a file named with `extension`, given its arguments for
+/// an input and an output path.
+fn encode_with(
+    program: &str,
+    extension: &str,
+    input: &[u8],
+    args: impl FnOnce(&std::path::Path, &std::path::Path) -> Vec<std::ffi::OsString>,
+) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("thumbq-{program}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir(&dir).expect("a temporary folder");
-    let extension = if input.starts_with(b"\x89PNG") { "png" } else { "jpg" };
-    let (source, output) = (dir.join(format!("in.{extension}")), dir.join("out.heif"));
+    let input_extension = if input.starts_with(b"\x89PNG") { "png" } else { "jpg" };
+    let (source, output) = (dir.join(format!("in.{input_extension}")), dir.join(format!("out.{extension}")));
     std::fs::write(&source, input).expect("the input is written");
-    let run = std::process::Command::new("heif-enc").args(args).arg("-o").arg(&output).arg(&source).output();
+    let run = std::process::Command::new(program).args(args(&source, &output)).output();
     let encoded = std::fs::read(&output);
     let _ = std::fs::remove_dir_all(&dir);
-    let run = run.expect("heif-enc runs (Debian's libheif-examples; deploy/native/test-tools.sh installs it)");
-    assert!(run.status.success(), "heif-enc failed: {}", String::from_utf8_lossy(&run.stderr));
-    encoded.expect("heif-enc wrote its output")
+    let run = run.unwrap_or_else(|e| panic!("{program} runs (deploy/native/test-tools.sh installs it): {e}"));
+    assert!(run.status.success(), "{program} failed: {}", String::from_utf8_lossy(&run.stderr));
+    encoded.unwrap_or_else(|e| panic!("{program} wrote no output: {e}"))
 }

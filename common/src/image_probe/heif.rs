@@ -27,8 +27,8 @@ fn boxes(mut bytes: &[u8]) -> impl Iterator<Item = Box<'_>> {
     })
 }
 
-/// The first box of `kind` in `bytes`.
-fn find<'a>(bytes: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+/// The first box of `kind` in `bytes` (also JPEG XL's container, which is made of the same boxes).
+pub(super) fn find_box<'a>(bytes: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     boxes(bytes).find(|b| &b.kind == kind).map(|b| b.body)
 }
 
@@ -43,12 +43,12 @@ fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
 /// The width and height the file's primary image is shown at, or why they cannot be told.
 pub fn size(bytes: &[u8]) -> Result<(u32, u32), String> {
     // `meta` is a full box: a version and flags come before its children.
-    let meta = find(bytes, b"meta").and_then(|m| m.get(4..)).ok_or("it has no meta box")?;
-    let pitm = find(meta, b"pitm").ok_or("it names no primary image")?;
+    let meta = find_box(bytes, b"meta").and_then(|m| m.get(4..)).ok_or("it has no meta box")?;
+    let pitm = find_box(meta, b"pitm").ok_or("it names no primary image")?;
     let primary = if pitm.first() == Some(&0) { u16_at(pitm, 4) } else { u32_at(pitm, 4) };
     let primary = primary.ok_or("its primary item box is cut short")?;
-    let iprp = find(meta, b"iprp").ok_or("it has no item properties")?;
-    let properties: Vec<Box<'_>> = find(iprp, b"ipco").map(|ipco| boxes(ipco).collect()).unwrap_or_default();
+    let iprp = find_box(meta, b"iprp").ok_or("it has no item properties")?;
+    let properties: Vec<Box<'_>> = find_box(iprp, b"ipco").map(|ipco| boxes(ipco).collect()).unwrap_or_default();
     let mut size: Option<(u32, u32)> = None;
     for index in associations(iprp, primary) {
         // Property indexes count from 1; 0 means none.

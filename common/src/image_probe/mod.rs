@@ -7,6 +7,7 @@ use std::io::Cursor;
 
 mod heif;
 mod jpeg;
+mod jxl;
 mod sniff;
 pub mod tiff;
 
@@ -134,6 +135,7 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
             .map(|d| (d.width, d.height))
             .ok_or_else(|| "its first directory has no width and height".to_owned()),
         SourceFormat::Heic | SourceFormat::Avif => heif::size(header),
+        SourceFormat::Jxl => jxl::size(header),
         SourceFormat::Png
         | SourceFormat::Webp
         | SourceFormat::Gif

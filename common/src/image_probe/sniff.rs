@@ -26,7 +26,7 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
         return iso_bmff(brands);
     }
     if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(b"\0\0\0\x0CJXL \x0D\x0A\x87\x0A") {
-        return Sniffed::Declined("JPEG XL");
+        return Sniffed::Accepted(SourceFormat::Jxl);
     }
     if bytes.starts_with(b"%PDF-") {
         return Sniffed::Declined("PDF");
@@ -155,8 +155,8 @@ mod tests {
 
     #[test]
     fn documents_and_codestreams_are_told_by_their_signatures() {
-        assert_eq!(sniff(b"\xFF\x0A\xFA\x7F"), Sniffed::Declined("JPEG XL"));
-        assert_eq!(sniff(b"\0\0\0\x0CJXL \x0D\x0A\x87\x0A\0\0\0\x14ftypjxl "), Sniffed::Declined("JPEG XL"));
+        assert_eq!(sniff(b"\xFF\x0A\xFA\x7F"), Sniffed::Accepted(SourceFormat::Jxl));
+        assert_eq!(sniff(b"\0\0\0\x0CJXL \x0D\x0A\x87\x0A\0\0\0\x14ftypjxl "), Sniffed::Accepted(SourceFormat::Jxl));
         assert_eq!(sniff(b"%PDF-1.7\n"), Sniffed::Declined("PDF"));
         assert_eq!(sniff(b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81"), Sniffed::Declined("WebM/Matroska video"));
         assert_eq!(sniff(b"8BPS\0\x01"), Sniffed::Declined("PSD"));

@@ -118,11 +118,13 @@ pub enum SourceFormat {
     Heic,
     /// AVIF (HEIF with AV1 pictures): the still image, or an animation's first frame.
     Avif,
+    /// JPEG XL, bare codestream or container: the first frame.
+    Jxl,
 }
 
 impl SourceFormat {
     /// Every accepted format.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Jpeg,
         Self::Png,
         Self::Webp,
@@ -134,6 +136,7 @@ impl SourceFormat {
         Self::Qoi,
         Self::Heic,
         Self::Avif,
+        Self::Jxl,
     ];
 
     /// The lower-case name, as records and errors spell it.
@@ -150,6 +153,7 @@ impl SourceFormat {
             Self::Qoi => "qoi",
             Self::Heic => "heic",
             Self::Avif => "avif",
+            Self::Jxl => "jxl",
         }
     }
 
@@ -167,6 +171,7 @@ impl SourceFormat {
             Self::Qoi => "QOI",
             Self::Heic => "HEIC/HEIF",
             Self::Avif => "AVIF",
+            Self::Jxl => "JPEG XL",
         }
     }
 
@@ -187,8 +192,8 @@ impl SourceFormat {
             Self::Ico => ImageFormat::Ico,
             Self::Pnm => ImageFormat::Pnm,
             Self::Qoi => ImageFormat::Qoi,
-            // libheif decodes both; the `image` crate is built without an AVIF decoder.
-            Self::Heic | Self::Avif => return None,
+            // libheif and jxl-oxide decode these; the `image` crate is built without an AVIF decoder.
+            Self::Heic | Self::Avif | Self::Jxl => return None,
         })
     }
 

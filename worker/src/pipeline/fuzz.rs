@@ -19,7 +19,7 @@ use std::{
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 use thumbq_common::{
-    fixtures::{encode, heif_enc, oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
+    fixtures::{cjxl, encode, heif_enc, oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
     image_probe::{self, HEADER_ALLOC_LIMIT},
     task::{Fit, OutputFormat, ResizeArgs},
 };
@@ -89,6 +89,9 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("qoi", sample_image(ImageFormat::Qoi, 40, 30)),
         ("heic", heif_enc(&sample_image(ImageFormat::Png, 48, 32), &["-q", "50"])),
         ("avif-alpha", heif_enc(&transparent_png(32, 32), &["-A", "-q", "50"])),
+        ("jxl-lossy", cjxl(&sample_image(ImageFormat::Png, 48, 32), &["-d", "2"])),
+        ("jxl-lossless-alpha", cjxl(&transparent_png(24, 24), &["-d", "0"])),
+        ("jxl-container", cjxl(&oriented_jpeg(32, 24, 6), &[])),
         // Floating-point samples: libtiff's row reader (`codec/tiff/samples.rs`), not its RGBA reader.
         (
             "tiff-float",
@@ -219,4 +222,18 @@ fn a_corrupt_lossy_webp_is_refused_without_a_whole_decode() {
     let (made, peak) = peak_of(|| make_thumbnail(&webp, &args, Limits::pixels(MAX_PIXELS)));
     assert!(made.is_err());
     assert!(peak < 8 << 20, "held {peak} bytes");
+}
+
+#[test]
+fn a_jpeg_xl_whose_table_of_contents_claims_a_gigabyte_is_refused_without_reserving_it() {
+    // The fuzzer's finding in jxl-oxide: 21 bytes, a 24x24 image whose frame's table of contents declares a group of
+    // about 1 GB, which jxl-oxide reserves before the bytes arrive unless an allocation tracker bounds it.
+    let jxl = [
+        0xff, 0x0a, 0x45, 0xc0, 0x82, 0xe2, 0x42, 0x08, 0x08, 0x10, 0x00, 0x7f, 0xff, 0xff, 0xff, 0x8b, 0x15, 0x00,
+        0xd4, 0x17, 0x33,
+    ];
+    let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);
+    let (made, peak) = peak_of(|| make_thumbnail(&jxl, &args, Limits::pixels(MAX_PIXELS)));
+    assert!(made.is_err());
+    assert!(peak < 32 << 20, "held {peak} bytes");
 }

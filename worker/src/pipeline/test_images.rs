@@ -1,5 +1,5 @@
-//! Images made for the pipeline's tests with libjpeg-turbo and libwebp: the `image` crate writes neither progressive
-//! JPEGs nor lossy WebPs.
+//! Images made for the pipeline's tests with libjpeg-turbo and libwebp (the `image` crate writes neither progressive
+//! JPEGs nor lossy WebPs), and the codecs' tests' measures.
 
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
@@ -55,4 +55,15 @@ pub fn cmyk_jpeg(inks: [u8; 4], width: usize, height: usize, icc: Option<&[u8]>)
 pub fn lossy_webp(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_raw(width, height, rgb.to_vec()).expect("width × height RGB pixels");
     super::finish::webp::encode_lossy(&image::DynamicImage::ImageRgb8(image), 80).expect("libwebp encodes")
+}
+
+/// A `width`×`height` gradient: red across, green down.
+pub fn gradient(width: u32, height: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128]))
+}
+
+/// The mean absolute difference between two same-sized 8-bit buffers: how far a lossy decode is from its source.
+pub fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
 }

@@ -8,6 +8,7 @@
 mod generic;
 mod heif;
 pub mod jpeg;
+mod jxl;
 mod tiff;
 pub mod webp;
 
@@ -64,6 +65,7 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
         SourceFormat::Webp => &webp::Webp,
         SourceFormat::Tiff => &tiff::Tiff,
         SourceFormat::Heic | SourceFormat::Avif => &heif::Heif,
+        SourceFormat::Jxl => &jxl::Jxl,
         SourceFormat::Png
         | SourceFormat::Gif
         | SourceFormat::Bmp

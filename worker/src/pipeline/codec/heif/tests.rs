@@ -2,7 +2,7 @@
 //! back close to what was encoded, alpha and 10-bit samples survive, the file's rotation is applied, ICC profiles
 //! are found, and broken files are errors.
 
-use image::{DynamicImage, ImageFormat, RgbImage, RgbaImage};
+use image::{DynamicImage, ImageFormat, RgbaImage};
 use thumbq_common::{
     fixtures::{WideGamut, encode, heif_enc, oriented_jpeg},
     image_probe::{self, Probe},
@@ -10,6 +10,7 @@ use thumbq_common::{
 };
 
 use super::*;
+use crate::pipeline::test_images::{gradient, mean_difference};
 
 fn probe(bytes: &[u8]) -> Probe {
     image_probe::probe(bytes, u64::MAX).expect("a readable HEIF header")
@@ -17,16 +18,6 @@ fn probe(bytes: &[u8]) -> Probe {
 
 fn decode(bytes: &[u8]) -> Result<DynamicImage, PipelineError> {
     Heif.decode(bytes, &probe(bytes), Request { reduction: 1.0, memory_mib: 0, icc: None })
-}
-
-/// The mean absolute difference between two same-sized 8-bit buffers.
-fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
-}
-
-fn gradient(width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128]))
 }
 
 #[test]

@@ -1,0 +1,85 @@
+//! The JPEG XL codec, on files Debian's `cjxl` (libjxl 0.7) writes: pixels come back close to what was encoded
+//! (exact when lossless), alpha and grey survive, wide-gamut colour is carried to sRGB, and broken files are errors.
+
+use image::{DynamicImage, GrayImage, ImageFormat, RgbaImage};
+use thumbq_common::{
+    fixtures::{WideGamut, cjxl, encode, oriented_jpeg},
+    image_probe::{self, Probe},
+    task::{Fit, OutputFormat, ResizeArgs, SourceFormat},
+};
+
+use super::*;
+use crate::pipeline::test_images::{gradient, mean_difference};
+use crate::pipeline::{Limits, make_thumbnail};
+
+fn probe(bytes: &[u8]) -> Probe {
+    image_probe::probe(bytes, u64::MAX).expect("a readable JPEG XL header")
+}
+
+fn decode(bytes: &[u8]) -> Result<DynamicImage, PipelineError> {
+    Jxl.decode(bytes, &probe(bytes), Request { reduction: 1.0, memory_mib: 0, icc: None })
+}
+
+#[test]
+fn a_lossy_jpeg_xl_decodes_to_the_picture_encoded() {
+    let rgb = gradient(96, 64);
+    let jxl = cjxl(&encode(&DynamicImage::ImageRgb8(rgb.clone()), ImageFormat::Png), &["-d", "1"]);
+    assert_eq!(probe(&jxl), Probe { format: SourceFormat::Jxl, width: 96, height: 64 });
+    let decoded = decode(&jxl).unwrap();
+    assert!(mean_difference(decoded.as_rgb8().expect("RGB").as_raw(), rgb.as_raw()) < 4.0);
+}
+
+#[test]
+fn lossless_alpha_and_grey_come_back_exactly() {
+    let rgba = RgbaImage::from_fn(33, 17, |x, y| image::Rgba([200, (y * 12) as u8, 40, (x * 7) as u8]));
+    let jxl = cjxl(&encode(&DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Png), &["-d", "0"]);
+    assert_eq!(decode(&jxl).unwrap().as_rgba8(), Some(&rgba));
+    let grey = GrayImage::from_fn(20, 10, |x, y| image::Luma([(x * 10 + y) as u8]));
+    let jxl = cjxl(&encode(&DynamicImage::ImageLuma8(grey.clone()), ImageFormat::Png), &["-d", "0"]);
+    assert_eq!(decode(&jxl).unwrap().as_luma8(), Some(&grey));
+}
+
+#[test]
+fn a_wide_gamut_jpeg_xl_becomes_the_same_colour_in_srgb() {
+    let colour = [200, 40, 40];
+    let png = WideGamut::DisplayP3.tagged_image(ImageFormat::Png, colour, 64, 64);
+    // cjxl 0.7 reads no profile from a PNG: it is given the profile's file.
+    let icc = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(icc.path(), WideGamut::DisplayP3.icc()).unwrap();
+    let jxl = cjxl(&png, &["-d", "1", "-x", &format!("icc_pathname={}", icc.path().display())]);
+    assert!(Jxl.header(&jxl, SourceFormat::Jxl).icc.is_some(), "Display P3 is not sRGB");
+    let args = ResizeArgs::new(16, 16, Fit::Cover, OutputFormat::Png);
+    let thumbnail = make_thumbnail(&jxl, &args, Limits::pixels(u64::MAX)).unwrap();
+    let pixel = image::load_from_memory(&thumbnail.bytes).unwrap().to_rgb8().get_pixel(8, 8).0;
+    let want = WideGamut::DisplayP3.to_srgb(colour);
+    assert!(pixel.iter().zip(want).all(|(got, want)| got.abs_diff(want) <= 3), "{pixel:?} for {want:?}");
+    let srgb = cjxl(&encode(&DynamicImage::ImageRgb8(gradient(8, 8)), ImageFormat::Png), &["-d", "0"]);
+    assert_eq!(Jxl.header(&srgb, SourceFormat::Jxl).icc, None, "sRGB needs no conversion");
+}
+
+#[test]
+fn a_recompressed_jpeg_in_its_container_is_turned_by_its_orientation() {
+    // cjxl recompresses a JPEG losslessly into the container (with its reconstruction data) and carries the EXIF
+    // orientation 6 (turn 90° clockwise) into the codestream. Stored 80x40, left half red.
+    let jxl = cjxl(&oriented_jpeg(80, 40, 6), &[]);
+    assert!(jxl.starts_with(b"\0\0\0\x0CJXL "), "the container");
+    assert_eq!((probe(&jxl).width, probe(&jxl).height), (40, 80), "the probe reads the turn");
+    let decoded = decode(&jxl).unwrap().into_rgb8();
+    assert_eq!(decoded.dimensions(), (40, 80));
+    assert!(decoded.get_pixel(20, 5)[0] > 150 && decoded.get_pixel(20, 75)[2] > 150, "{:?}", decoded.get_pixel(20, 5));
+}
+
+#[test]
+fn broken_files_are_errors() {
+    let jxl = cjxl(&encode(&DynamicImage::ImageRgb8(gradient(64, 64)), ImageFormat::Png), &["-d", "2"]);
+    let cut = &jxl[..jxl.len() / 2];
+    let request = Request { reduction: 1.0, memory_mib: 0, icc: None };
+    if let Ok(probed) = image_probe::probe(cut, u64::MAX) {
+        assert!(Jxl.decode(cut, &probed, request).is_err(), "a file cut short");
+    }
+    let lying = Probe { format: SourceFormat::Jxl, width: 32, height: 64 };
+    assert!(Jxl.decode(&jxl, &lying, request).is_err(), "a size other than the probe's");
+    let capped = Request { memory_mib: 1, ..request };
+    let big = cjxl(&encode(&DynamicImage::ImageRgb8(gradient(1024, 1024)), ImageFormat::Png), &["-d", "2"]);
+    assert!(Jxl.decode(&big, &probe(&big), capped).is_err(), "over the decoder's memory cap");
+}
