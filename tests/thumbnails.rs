@@ -29,6 +29,13 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
         ("HEIC", heif_enc(&png, &["-q", "80"]), "jpg", "image/jpeg"),
         ("AVIF", heif_enc(&png, &["-A", "-q", "80"]), "avif", "image/avif"),
         ("JPEG XL", cjxl(&png, &["-d", "1"]), "png", "image/png"),
+        (
+            "SVG",
+            b"<svg xmlns='http://www.w3.org/2000/svg' width='32' height='24'><circle r='9' cx='9' cy='9'/></svg>"
+                .to_vec(),
+            "png",
+            "image/png",
+        ),
     ];
     for (format, bytes, extension, content_type) in &cases {
         let accepted = app.upload_ok(bytes.clone(), "").await;

@@ -9,6 +9,7 @@ mod heif;
 mod jpeg;
 mod jxl;
 mod sniff;
+pub mod svg;
 pub mod tiff;
 
 use image::{ImageReader, Limits};
@@ -136,6 +137,7 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
             .ok_or_else(|| "its first directory has no width and height".to_owned()),
         SourceFormat::Heic | SourceFormat::Avif => heif::size(header),
         SourceFormat::Jxl => jxl::size(header),
+        SourceFormat::Svg => svg::size(header),
         SourceFormat::Png
         | SourceFormat::Webp
         | SourceFormat::Gif

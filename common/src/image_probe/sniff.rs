@@ -40,8 +40,8 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     if bytes.starts_with(b"\0\0\0\x0CjP  \x0D\x0A\x87\x0A") || bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
         return Sniffed::Declined("JPEG 2000");
     }
-    if is_svg(bytes) {
-        return Sniffed::Declined("SVG");
+    if svg_root(bytes).is_some() {
+        return Sniffed::Accepted(SourceFormat::Svg);
     }
     // BigTIFF (64-bit offsets), which libtiff reads and `guess_format` does not know.
     if bytes.starts_with(b"II+\0") || bytes.starts_with(b"MM\0+") {
@@ -92,9 +92,10 @@ fn iso_bmff<'a>(brands: impl Iterator<Item = &'a [u8]>) -> Sniffed {
     }
 }
 
-/// Whether `bytes` are an XML document whose root element is `svg`: past a byte-order mark, an XML declaration,
-/// comments, processing instructions and a doctype, the first element is `<svg` (or `<prefix:svg`).
-fn is_svg(bytes: &[u8]) -> bool {
+/// The root element's start tag onwards when `bytes` are an XML document whose root element is `svg`: past a
+/// byte-order mark, an XML declaration, comments, processing instructions and a doctype, the first element is `<svg`
+/// (or `<prefix:svg`) within the first 4 KiB.
+pub(super) fn svg_root(bytes: &[u8]) -> Option<&[u8]> {
     let head = &bytes[..bytes.len().min(SVG_SCAN)];
     let mut rest = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     loop {
@@ -105,7 +106,7 @@ fn is_svg(bytes: &[u8]) -> bool {
         } else if rest.starts_with(b"<!--") {
             skip_to(rest, b"-->")
         } else if rest.starts_with(b"<!") {
-            // A doctype, perhaps with an internal subset in brackets (refused later: no DTD is ever processed).
+            // A doctype, perhaps with an internal subset in brackets (an entity declared there is refused later).
             match rest.iter().position(|b| *b == b'[' || *b == b'>') {
                 Some(at) if rest[at] == b'[' => {
                     skip_to(rest, b"]").and_then(|end| Some(end + skip_to(&rest[end..], b">")?))
@@ -113,15 +114,13 @@ fn is_svg(bytes: &[u8]) -> bool {
                 other => other.map(|at| at + 1),
             }
         } else {
-            let Some(name) = rest.strip_prefix(b"<") else { return false };
+            let name = rest.strip_prefix(b"<")?;
             let end = name.iter().position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
             let name = &name[..end.unwrap_or(name.len())];
-            return name == b"svg" || name.ends_with(b":svg");
+            let root = bytes.len() - head.len() + (head.len() - rest.len());
+            return (name == b"svg" || name.ends_with(b":svg")).then(|| &bytes[root..]);
         };
-        match next {
-            Some(at) => rest = &rest[at..],
-            None => return false,
-        }
+        rest = &rest[next?..];
     }
 }
 
@@ -170,9 +169,10 @@ mod tests {
 
     #[test]
     fn an_svg_is_an_xml_document_whose_root_is_svg() {
-        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>"), Sniffed::Declined("SVG"));
+        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>"), Sniffed::Accepted(SourceFormat::Svg));
         let long = b"\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<!-- made by hand -->\n<!DOCTYPE svg [<!ENTITY a \"b\">]>\n<svg:svg>";
-        assert_eq!(sniff(long), Sniffed::Declined("SVG"));
+        assert_eq!(sniff(long), Sniffed::Accepted(SourceFormat::Svg));
+        assert!(svg_root(long).is_some_and(|root| root.starts_with(b"<svg:svg>")));
         assert_eq!(sniff(b"<?xml version=\"1.0\"?><html><svg/></html>"), Sniffed::Unknown, "root is html");
         assert_eq!(sniff(b"<svgfoo/>"), Sniffed::Unknown);
         assert_eq!(sniff(b"<!-- never closed <svg>"), Sniffed::Unknown);

@@ -120,11 +120,13 @@ pub enum SourceFormat {
     Avif,
     /// JPEG XL, bare codestream or container: the first frame.
     Jxl,
+    /// SVG, rendered at the size the thumbnail needs.
+    Svg,
 }
 
 impl SourceFormat {
     /// Every accepted format.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Jpeg,
         Self::Png,
         Self::Webp,
@@ -137,6 +139,7 @@ impl SourceFormat {
         Self::Heic,
         Self::Avif,
         Self::Jxl,
+        Self::Svg,
     ];
 
     /// The lower-case name, as records and errors spell it.
@@ -154,6 +157,7 @@ impl SourceFormat {
             Self::Heic => "heic",
             Self::Avif => "avif",
             Self::Jxl => "jxl",
+            Self::Svg => "svg",
         }
     }
 
@@ -172,6 +176,7 @@ impl SourceFormat {
             Self::Heic => "HEIC/HEIF",
             Self::Avif => "AVIF",
             Self::Jxl => "JPEG XL",
+            Self::Svg => "SVG",
         }
     }
 
@@ -192,8 +197,8 @@ impl SourceFormat {
             Self::Ico => ImageFormat::Ico,
             Self::Pnm => ImageFormat::Pnm,
             Self::Qoi => ImageFormat::Qoi,
-            // libheif and jxl-oxide decode these; the `image` crate is built without an AVIF decoder.
-            Self::Heic | Self::Avif | Self::Jxl => return None,
+            // libheif, jxl-oxide and resvg decode these; the `image` crate is built without an AVIF decoder.
+            Self::Heic | Self::Avif | Self::Jxl | Self::Svg => return None,
         })
     }
 

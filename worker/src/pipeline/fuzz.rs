@@ -67,6 +67,15 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (value, PEAK.with(Cell::get) - base)
 }
 
+/// An SVG with shapes, a gradient, a filter, text, a `<use>` and a style sheet: resvg's main paths.
+const SVG_SEED: &str = r##"<?xml version="1.0"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="48" height="32" viewBox="0 0 48 32">
+<style>.a { fill: url(#g); stroke: #123; stroke-width: 2 }</style>
+<defs><linearGradient id="g"><stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/></linearGradient>
+<filter id="b"><feGaussianBlur stdDeviation="1.5"/></filter><path id="p" d="M2 2 L20 4 Q30 30 8 28 Z"/></defs>
+<rect class="a" x="1" y="1" width="46" height="30" rx="4"/><use xlink:href="#p" filter="url(#b)" fill="green"/>
+<circle cx="36" cy="16" r="9" fill-opacity="0.5"/><text x="4" y="20" font-size="8">thumbq</text></svg>"##;
+
 /// Valid images of every accepted format, small enough to decode in milliseconds.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let rgb = RgbImage::from_fn(96, 64, |x, y| image::Rgb([(x * 2) as u8, (y * 3) as u8, ((x + y) * 5) as u8]));
@@ -92,6 +101,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("jxl-lossy", cjxl(&sample_image(ImageFormat::Png, 48, 32), &["-d", "2"])),
         ("jxl-lossless-alpha", cjxl(&transparent_png(24, 24), &["-d", "0"])),
         ("jxl-container", cjxl(&oriented_jpeg(32, 24, 6), &[])),
+        ("svg", SVG_SEED.as_bytes().to_vec()),
         // Floating-point samples: libtiff's row reader (`codec/tiff/samples.rs`), not its RGBA reader.
         (
             "tiff-float",

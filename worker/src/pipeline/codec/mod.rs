@@ -9,6 +9,7 @@ mod generic;
 mod heif;
 pub mod jpeg;
 mod jxl;
+mod svg;
 mod tiff;
 pub mod webp;
 
@@ -66,11 +67,24 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
         SourceFormat::Tiff => &tiff::Tiff,
         SourceFormat::Heic | SourceFormat::Avif => &heif::Heif,
         SourceFormat::Jxl => &jxl::Jxl,
+        SourceFormat::Svg => &svg::Svg,
         SourceFormat::Png
         | SourceFormat::Gif
         | SourceFormat::Bmp
         | SourceFormat::Ico
         | SourceFormat::Pnm
         | SourceFormat::Qoi => &generic::Generic,
+    }
+}
+
+/// Turns premultiplied RGBA pixels (libtiff's, tiny-skia's) into straight ones, as the pipeline keeps them.
+fn unpremultiply(rgba: &mut [u8]) {
+    for pixel in rgba.chunks_exact_mut(4) {
+        let alpha = u16::from(pixel[3]);
+        if alpha != 0 && alpha != 255 {
+            for channel in &mut pixel[..3] {
+                *channel = ((u16::from(*channel) * 255 + alpha / 2) / alpha).min(255) as u8;
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use thumbq_common::{
     task::SourceFormat,
 };
 
-use super::{Codec, Header, PipelineError, Request, generic};
+use super::{Codec, Header, PipelineError, Request, generic, unpremultiply};
 use libtiff::Tiff as Opened;
 
 /// Decodes TIFF with libtiff, at full size.
@@ -95,13 +95,8 @@ fn to_image(width: u32, height: u32, mut raster: Vec<u8>, premultiplied: bool) -
         raster.truncate(pixels * 3);
         return DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, raster).expect("sized for the image"));
     }
-    for pixel in raster.chunks_exact_mut(4).filter(|_| premultiplied) {
-        let alpha = u16::from(pixel[3]);
-        if alpha != 0 && alpha != 255 {
-            for channel in &mut pixel[..3] {
-                *channel = ((u16::from(*channel) * 255 + alpha / 2) / alpha).min(255) as u8;
-            }
-        }
+    if premultiplied {
+        unpremultiply(&mut raster);
     }
     DynamicImage::ImageRgba8(RgbaImage::from_raw(width, height, raster).expect("sized for the image"))
 }
