@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{
     TaskStatus,
-    fixtures::{cjxl, encode, heif_enc, sample_image, transparent_png},
+    fixtures::{cjxl, encode, heif_enc, pdf, sample_image, transparent_png},
 };
 
 use crate::support::{Backend, eventually, on_each_store, spawn_api, spawn_app, spawn_app_with_store};
@@ -29,6 +29,7 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
         ("HEIC", heif_enc(&png, &["-q", "80"]), "jpg", "image/jpeg"),
         ("AVIF", heif_enc(&png, &["-A", "-q", "80"]), "avif", "image/avif"),
         ("JPEG XL", cjxl(&png, &["-d", "1"]), "png", "image/png"),
+        ("PDF", pdf(300, 200, "0 0 1 rg 0 0 150 200 re f", ""), "png", "image/png"),
         (
             "SVG",
             b"<svg xmlns='http://www.w3.org/2000/svg' width='32' height='24'><circle r='9' cx='9' cy='9'/></svg>"

@@ -224,3 +224,27 @@ fn encode_with(
     assert!(run.status.success(), "{program} failed: {}", String::from_utf8_lossy(&run.stderr));
     encoded.unwrap_or_else(|e| panic!("{program} wrote no output: {e}"))
 }
+
+/// A one-page PDF of `width`×`height` points whose page draws `content` (a PDF content stream, such as
+/// `1 0 0 rg 0 0 10 10 re f` for a red square) and whose page dictionary also holds `extra` (such as `/Rotate 90`).
+pub fn pdf(width: u32, height: u32, content: &str, extra: &str) -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Contents 4 0 R {extra} >>"),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len() + 1),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{object}\nendobj\n", i + 1).bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").bytes());
+    }
+    out.extend(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).bytes());
+    out
+}

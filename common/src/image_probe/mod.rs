@@ -8,6 +8,7 @@ use std::io::Cursor;
 mod heif;
 mod jpeg;
 mod jxl;
+mod pdf;
 mod sniff;
 pub mod svg;
 pub mod tiff;
@@ -138,6 +139,7 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
         SourceFormat::Heic | SourceFormat::Avif => heif::size(header),
         SourceFormat::Jxl => jxl::size(header),
         SourceFormat::Svg => svg::size(header),
+        SourceFormat::Pdf => pdf::size(header),
         SourceFormat::Png
         | SourceFormat::Webp
         | SourceFormat::Gif

@@ -29,7 +29,7 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
         return Sniffed::Accepted(SourceFormat::Jxl);
     }
     if bytes.starts_with(b"%PDF-") {
-        return Sniffed::Declined("PDF");
+        return Sniffed::Accepted(SourceFormat::Pdf);
     }
     if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
         return Sniffed::Declined("WebM/Matroska video");
@@ -156,7 +156,7 @@ mod tests {
     fn documents_and_codestreams_are_told_by_their_signatures() {
         assert_eq!(sniff(b"\xFF\x0A\xFA\x7F"), Sniffed::Accepted(SourceFormat::Jxl));
         assert_eq!(sniff(b"\0\0\0\x0CJXL \x0D\x0A\x87\x0A\0\0\0\x14ftypjxl "), Sniffed::Accepted(SourceFormat::Jxl));
-        assert_eq!(sniff(b"%PDF-1.7\n"), Sniffed::Declined("PDF"));
+        assert_eq!(sniff(b"%PDF-1.7\n"), Sniffed::Accepted(SourceFormat::Pdf));
         assert_eq!(sniff(b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81"), Sniffed::Declined("WebM/Matroska video"));
         assert_eq!(sniff(b"8BPS\0\x01"), Sniffed::Declined("PSD"));
         assert_eq!(sniff(b"\0\0\0\x0CjP  \x0D\x0A\x87\x0A"), Sniffed::Declined("JPEG 2000"));

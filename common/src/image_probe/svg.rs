@@ -44,6 +44,14 @@ fn length(value: &str) -> Option<f64> {
     Some(number * scale).filter(|n| n.is_finite() && *n > 0.0)
 }
 
+/// `width` by `height` (any unit) as thumbq sizes a vector picture: the same aspect at [`SIDE`] pixels on the
+/// longer side. PDF pages are sized so too.
+pub fn at_side(width: f64, height: f64) -> (u32, u32) {
+    let scale = f64::from(SIDE) / width.max(height);
+    let side = |length: f64| ((length * scale).round() as u32).clamp(1, SIDE);
+    (side(width), side(height))
+}
+
 /// The width and height thumbq gives the SVG: its aspect, at [`SIDE`] pixels on the longer side.
 pub fn size(bytes: &[u8]) -> Result<(u32, u32), String> {
     let root = svg_root(bytes).ok_or("it has no svg root element")?;
@@ -63,9 +71,7 @@ pub fn size(bytes: &[u8]) -> Result<(u32, u32), String> {
         (_, _, Some((vw, vh))) => (vw, vh),
         _ => (100.0, 100.0),
     };
-    let scale = f64::from(SIDE) / width.max(height);
-    let side = |length: f64| ((length * scale).round() as u32).clamp(1, SIDE);
-    Ok((side(width), side(height)))
+    Ok(at_side(width, height))
 }
 
 #[cfg(test)]

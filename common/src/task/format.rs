@@ -122,11 +122,13 @@ pub enum SourceFormat {
     Jxl,
     /// SVG, rendered at the size the thumbnail needs.
     Svg,
+    /// PDF: its first page, rendered at the size the thumbnail needs.
+    Pdf,
 }
 
 impl SourceFormat {
     /// Every accepted format.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Jpeg,
         Self::Png,
         Self::Webp,
@@ -140,6 +142,7 @@ impl SourceFormat {
         Self::Avif,
         Self::Jxl,
         Self::Svg,
+        Self::Pdf,
     ];
 
     /// The lower-case name, as records and errors spell it.
@@ -158,6 +161,7 @@ impl SourceFormat {
             Self::Avif => "avif",
             Self::Jxl => "jxl",
             Self::Svg => "svg",
+            Self::Pdf => "pdf",
         }
     }
 
@@ -177,6 +181,7 @@ impl SourceFormat {
             Self::Avif => "AVIF",
             Self::Jxl => "JPEG XL",
             Self::Svg => "SVG",
+            Self::Pdf => "PDF",
         }
     }
 
@@ -197,8 +202,8 @@ impl SourceFormat {
             Self::Ico => ImageFormat::Ico,
             Self::Pnm => ImageFormat::Pnm,
             Self::Qoi => ImageFormat::Qoi,
-            // libheif, jxl-oxide and resvg decode these; the `image` crate is built without an AVIF decoder.
-            Self::Heic | Self::Avif | Self::Jxl | Self::Svg => return None,
+            // libheif, jxl-oxide, resvg and poppler decode these; the `image` crate is built without an AVIF decoder.
+            Self::Heic | Self::Avif | Self::Jxl | Self::Svg | Self::Pdf => return None,
         })
     }
 

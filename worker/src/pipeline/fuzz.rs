@@ -19,7 +19,7 @@ use std::{
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 use thumbq_common::{
-    fixtures::{cjxl, encode, heif_enc, oriented_jpeg, png_with_icc_bomb, sample_image, transparent_png},
+    fixtures::{cjxl, encode, heif_enc, oriented_jpeg, pdf, png_with_icc_bomb, sample_image, transparent_png},
     image_probe::{self, HEADER_ALLOC_LIMIT},
     task::{Fit, OutputFormat, ResizeArgs},
 };
@@ -102,6 +102,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("jxl-lossless-alpha", cjxl(&transparent_png(24, 24), &["-d", "0"])),
         ("jxl-container", cjxl(&oriented_jpeg(32, 24, 6), &[])),
         ("svg", SVG_SEED.as_bytes().to_vec()),
+        ("pdf", pdf(120, 80, "1 0 0 rg 10 10 50 40 re f 0 0 1 RG 4 w 0 0 m 120 80 l S", "/Rotate 90")),
         // Floating-point samples: libtiff's row reader (`codec/tiff/samples.rs`), not its RGBA reader.
         (
             "tiff-float",

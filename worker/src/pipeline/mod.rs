@@ -79,11 +79,11 @@ impl Limits {
 pub fn estimate_peak(bytes: &[u8], outputs: &[ResizeArgs], max_pixels: u64) -> Result<u64, PipelineError> {
     let probe = image_probe::probe(bytes, max_pixels)?;
     image_probe::without_panics(|| {
-        let source = Source::new(bytes, probe);
+        let source = Source::new(bytes, probe)?;
         let (plans, reduction) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
-        plan::memory::task_peak(bytes, &source.probe, &plans, reduction, outputs)
+        Ok(plan::memory::task_peak(bytes, &source.probe, &plans, reduction, outputs))
     })
-    .map_err(PipelineError::Decode)
+    .map_err(PipelineError::Decode)?
 }
 
 /// Makes the thumbnail `args` asks for from the encoded image `bytes`, within `limits`.

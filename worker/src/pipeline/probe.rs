@@ -25,15 +25,16 @@ pub struct Source<'a> {
 impl<'a> Source<'a> {
     /// Probes `bytes`, refusing images over `max_pixels`, and reads their header.
     pub fn read(bytes: &'a [u8], max_pixels: u64) -> Result<Self, PipelineError> {
-        Ok(Self::new(bytes, image_probe::probe(bytes, max_pixels)?))
+        Self::new(bytes, image_probe::probe(bytes, max_pixels)?)
     }
 
-    /// The image `probe` found in `bytes`, its header read by its codec (a decoder: a panic there is the caller's
-    /// to catch, as with the decode itself).
-    pub fn new(bytes: &'a [u8], probe: Probe) -> Self {
+    /// The image `probe` found in `bytes`, its size made exact and its header read by its codec (a decoder: a panic
+    /// there is the caller's to catch, as with the decode itself).
+    pub fn new(bytes: &'a [u8], probe: Probe) -> Result<Self, PipelineError> {
         let codec = codec::for_format(probe.format);
+        let probe = codec.refine(bytes, probe)?;
         let header = codec.header(bytes, probe.format);
-        Self { bytes, probe, codec, header }
+        Ok(Self { bytes, probe, codec, header })
     }
 
     /// Decodes it as `request` asks, with its codec.

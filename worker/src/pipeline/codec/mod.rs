@@ -9,6 +9,7 @@ mod generic;
 mod heif;
 pub mod jpeg;
 mod jxl;
+mod pdf;
 mod svg;
 mod tiff;
 pub mod webp;
@@ -46,6 +47,12 @@ pub trait Codec: Sync {
         generic::header(bytes, format)
     }
 
+    /// The probe made exact by the codec's own library, for formats whose size the probe can only guess (a PDF's
+    /// first page); the probe itself for the others.
+    fn refine(&self, _bytes: &[u8], probe: Probe) -> Result<Probe, PipelineError> {
+        Ok(probe)
+    }
+
     /// The bytes the decode's own buffers hold at their peak, decoding `bytes` (probed as `probe`) at up to
     /// `reduction` times smaller than full size: the admission estimate's share for this codec.
     fn decode_peak(&self, bytes: &[u8], probe: &Probe, reduction: f64) -> u64;
@@ -68,6 +75,7 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
         SourceFormat::Heic | SourceFormat::Avif => &heif::Heif,
         SourceFormat::Jxl => &jxl::Jxl,
         SourceFormat::Svg => &svg::Svg,
+        SourceFormat::Pdf => &pdf::Pdf,
         SourceFormat::Png
         | SourceFormat::Gif
         | SourceFormat::Bmp
