@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use image::{GenericImageView, ImageFormat};
 use thumbq_common::{
     TaskStatus,
-    fixtures::{cjxl, encode, heif_enc, pdf, sample_image, transparent_png},
+    fixtures::{cjxl, encode, ffmpeg_video, heif_enc, pdf, sample_image, transparent_png},
 };
 
 use crate::support::{Backend, eventually, on_each_store, spawn_api, spawn_app, spawn_app_with_store};
@@ -30,6 +30,19 @@ async fn every_accepted_format_becomes_a_100x100_thumbnail(backend: Backend) {
         ("AVIF", heif_enc(&png, &["-A", "-q", "80"]), "avif", "image/avif"),
         ("JPEG XL", cjxl(&png, &["-d", "1"]), "png", "image/png"),
         ("PDF", pdf(300, 200, "0 0 1 rg 0 0 150 200 re f", ""), "png", "image/png"),
+        // A video's poster is a JPEG.
+        (
+            "MP4",
+            ffmpeg_video("mp4", &["-f", "lavfi", "-i", "testsrc=s=320x240:d=2:r=10", "-c:v", "libx264"]),
+            "jpg",
+            "image/jpeg",
+        ),
+        (
+            "WebM",
+            ffmpeg_video("webm", &["-f", "lavfi", "-i", "testsrc=s=320x240:d=2:r=10", "-c:v", "libvpx"]),
+            "jpg",
+            "image/jpeg",
+        ),
         (
             "SVG",
             b"<svg xmlns='http://www.w3.org/2000/svg' width='32' height='24'><circle r='9' cx='9' cy='9'/></svg>"

@@ -204,6 +204,17 @@ pub fn cjxl(input: &[u8], args: &[&str]) -> Vec<u8> {
     })
 }
 
+/// A video made by Debian's `ffmpeg` (`deploy/native/lib.sh` installs it for the worker) from `args`, which name
+/// their own inputs (lavfi sources), written as `extension` (`mp4`, `webm`…).
+pub fn ffmpeg_video(extension: &str, args: &[&str]) -> Vec<u8> {
+    encode_with("ffmpeg", extension, b"", |_, output| {
+        let mut all: Vec<std::ffi::OsString> = ["-v", "error", "-y"].iter().map(Into::into).collect();
+        all.extend(args.iter().map(Into::into));
+        all.push(output.into());
+        all
+    })
+}
+
 /// `input` encoded by the command-line encoder `program` to a file named with `extension`, given its arguments for
 /// an input and an output path.
 fn encode_with(

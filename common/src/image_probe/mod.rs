@@ -12,6 +12,7 @@ mod pdf;
 mod sniff;
 pub mod svg;
 pub mod tiff;
+mod video;
 
 use image::{ImageReader, Limits};
 pub use sniff::{Sniffed, sniff};
@@ -140,6 +141,9 @@ fn dimensions(header: &[u8], format: SourceFormat) -> Result<(u32, u32), String>
         SourceFormat::Jxl => jxl::size(header),
         SourceFormat::Svg => svg::size(header),
         SourceFormat::Pdf => pdf::size(header),
+        SourceFormat::Mp4 => video::mp4_size(header),
+        // Matroska's sizes are deep in variable-length elements: a square guess, made exact by the worker.
+        SourceFormat::Webm => Ok((svg::SIDE, svg::SIDE)),
         SourceFormat::Png
         | SourceFormat::Webp
         | SourceFormat::Gif

@@ -32,7 +32,7 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
         return Sniffed::Accepted(SourceFormat::Pdf);
     }
     if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        return Sniffed::Declined("WebM/Matroska video");
+        return Sniffed::Accepted(SourceFormat::Webm);
     }
     if bytes.starts_with(b"8BPS") {
         return Sniffed::Declined("PSD");
@@ -88,7 +88,7 @@ fn iso_bmff<'a>(brands: impl Iterator<Item = &'a [u8]>) -> Sniffed {
     } else if any(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"]) {
         Sniffed::Accepted(SourceFormat::Heic)
     } else {
-        Sniffed::Declined("MP4/MOV video")
+        Sniffed::Accepted(SourceFormat::Mp4)
     }
 }
 
@@ -148,8 +148,8 @@ mod tests {
             Sniffed::Accepted(SourceFormat::Avif),
             "a compatible brand counts"
         );
-        assert_eq!(sniff(&ftyp(b"isom", &[b"iso2", b"mp41"])), Sniffed::Declined("MP4/MOV video"));
-        assert_eq!(sniff(&ftyp(b"qt  ", &[])), Sniffed::Declined("MP4/MOV video"));
+        assert_eq!(sniff(&ftyp(b"isom", &[b"iso2", b"mp41"])), Sniffed::Accepted(SourceFormat::Mp4));
+        assert_eq!(sniff(&ftyp(b"qt  ", &[])), Sniffed::Accepted(SourceFormat::Mp4));
     }
 
     #[test]
@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(sniff(b"\xFF\x0A\xFA\x7F"), Sniffed::Accepted(SourceFormat::Jxl));
         assert_eq!(sniff(b"\0\0\0\x0CJXL \x0D\x0A\x87\x0A\0\0\0\x14ftypjxl "), Sniffed::Accepted(SourceFormat::Jxl));
         assert_eq!(sniff(b"%PDF-1.7\n"), Sniffed::Accepted(SourceFormat::Pdf));
-        assert_eq!(sniff(b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81"), Sniffed::Declined("WebM/Matroska video"));
+        assert_eq!(sniff(b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81"), Sniffed::Accepted(SourceFormat::Webm));
         assert_eq!(sniff(b"8BPS\0\x01"), Sniffed::Declined("PSD"));
         assert_eq!(sniff(b"\0\0\0\x0CjP  \x0D\x0A\x87\x0A"), Sniffed::Declined("JPEG 2000"));
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n"), Sniffed::Accepted(SourceFormat::Png));

@@ -79,14 +79,14 @@ impl OutputFormat {
     }
 
     /// The format a source is converted to when the client names none: itself when it can be written, JPEG for a
-    /// HEIC photo, else PNG.
+    /// HEIC photo or a video's poster, else PNG.
     pub fn default_for(source: SourceFormat) -> Self {
         match source {
             SourceFormat::Jpeg => Self::Jpeg,
             SourceFormat::Webp => Self::Webp,
             SourceFormat::Avif => Self::Avif,
-            // HEIC is a phone's photo format: the photo's thumbnail is a JPEG as the phone would share it.
-            SourceFormat::Heic => Self::Jpeg,
+            // HEIC is a phone's photo format, and a video's frame a photo: JPEG, as a phone would share them.
+            SourceFormat::Heic | SourceFormat::Mp4 | SourceFormat::Webm => Self::Jpeg,
             _ => Self::Png,
         }
     }
@@ -124,11 +124,15 @@ pub enum SourceFormat {
     Svg,
     /// PDF: its first page, rendered at the size the thumbnail needs.
     Pdf,
+    /// MP4 or QuickTime video: a poster frame.
+    Mp4,
+    /// WebM or Matroska video: a poster frame.
+    Webm,
 }
 
 impl SourceFormat {
     /// Every accepted format.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::Jpeg,
         Self::Png,
         Self::Webp,
@@ -143,6 +147,8 @@ impl SourceFormat {
         Self::Jxl,
         Self::Svg,
         Self::Pdf,
+        Self::Mp4,
+        Self::Webm,
     ];
 
     /// The lower-case name, as records and errors spell it.
@@ -162,6 +168,8 @@ impl SourceFormat {
             Self::Jxl => "jxl",
             Self::Svg => "svg",
             Self::Pdf => "pdf",
+            Self::Mp4 => "mp4",
+            Self::Webm => "webm",
         }
     }
 
@@ -182,6 +190,8 @@ impl SourceFormat {
             Self::Jxl => "JPEG XL",
             Self::Svg => "SVG",
             Self::Pdf => "PDF",
+            Self::Mp4 => "MP4/MOV",
+            Self::Webm => "WebM/Matroska",
         }
     }
 
@@ -202,8 +212,9 @@ impl SourceFormat {
             Self::Ico => ImageFormat::Ico,
             Self::Pnm => ImageFormat::Pnm,
             Self::Qoi => ImageFormat::Qoi,
-            // libheif, jxl-oxide, resvg and poppler decode these; the `image` crate is built without an AVIF decoder.
-            Self::Heic | Self::Avif | Self::Jxl | Self::Svg | Self::Pdf => return None,
+            // libheif, jxl-oxide, resvg, poppler and FFmpeg decode these; the `image` crate is built without an AVIF
+            // decoder.
+            Self::Heic | Self::Avif | Self::Jxl | Self::Svg | Self::Pdf | Self::Mp4 | Self::Webm => return None,
         })
     }
 

@@ -5,6 +5,7 @@
 //! video frames) each bring their own library for all three. With a trait, adding one is a module implementing it
 //! plus one line in [`for_format`]; the header has a default (the `image` crate's reader) for codecs it can read.
 
+mod child;
 mod generic;
 mod heif;
 pub mod jpeg;
@@ -12,6 +13,7 @@ mod jxl;
 mod pdf;
 mod svg;
 mod tiff;
+mod video;
 pub mod webp;
 
 use image::{DynamicImage, metadata::Orientation};
@@ -25,6 +27,19 @@ pub struct Header {
     pub orientation: Orientation,
     /// The embedded ICC profile, if any.
     pub icc: Option<Vec<u8>>,
+}
+
+impl Header {
+    /// No turn and no profile: what a codec gives whose library already turns the picture and draws in sRGB.
+    pub fn upright_srgb() -> Self {
+        Self { orientation: Orientation::NoTransforms, icc: None }
+    }
+}
+
+/// The size a codec that draws at any size (SVG, PDF, video frames) draws `probe` at, `reduction` times smaller.
+fn drawn_size(probe: &Probe, reduction: f64) -> (u32, u32) {
+    let side = |length: u32| ((f64::from(length) / reduction.max(1.0)).round() as u32).max(1);
+    (side(probe.width), side(probe.height))
 }
 
 /// How a decode is asked for.
@@ -76,6 +91,7 @@ pub fn for_format(format: SourceFormat) -> &'static dyn Codec {
         SourceFormat::Jxl => &jxl::Jxl,
         SourceFormat::Svg => &svg::Svg,
         SourceFormat::Pdf => &pdf::Pdf,
+        SourceFormat::Mp4 | SourceFormat::Webm => &video::Video,
         SourceFormat::Png
         | SourceFormat::Gif
         | SourceFormat::Bmp

@@ -12,14 +12,14 @@
 
 use std::sync::{Arc, LazyLock};
 
-use image::{DynamicImage, RgbaImage, metadata::Orientation};
+use image::{DynamicImage, RgbaImage};
 use resvg::{
     tiny_skia::{Pixmap, Transform},
     usvg::{self, ImageHrefResolver, ImageKind, roxmltree},
 };
 use thumbq_common::{image_probe::Probe, task::SourceFormat};
 
-use super::{Codec, Header, PipelineError, Request, unpremultiply};
+use super::{Codec, Header, PipelineError, Request, drawn_size, unpremultiply};
 
 /// Renders SVG with resvg.
 pub struct Svg;
@@ -35,12 +35,6 @@ static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
     fonts.load_system_fonts();
     Arc::new(fonts)
 });
-
-/// The size the SVG is drawn at for `probe` and `reduction`.
-fn drawn_size(probe: &Probe, reduction: f64) -> (u32, u32) {
-    let side = |length: u32| ((f64::from(length) / reduction.max(1.0)).round() as u32).max(1);
-    (side(probe.width), side(probe.height))
-}
 
 /// Parses the document with nothing outside it reachable.
 fn parse(bytes: &[u8]) -> Result<usvg::Tree, String> {
@@ -72,7 +66,7 @@ fn parse(bytes: &[u8]) -> Result<usvg::Tree, String> {
 impl Codec for Svg {
     fn header(&self, _bytes: &[u8], _format: SourceFormat) -> Header {
         // resvg draws in sRGB; an SVG has no orientation.
-        Header { orientation: Orientation::NoTransforms, icc: None }
+        Header::upright_srgb()
     }
 
     fn decode_peak(&self, bytes: &[u8], probe: &Probe, reduction: f64) -> u64 {

@@ -1,0 +1,52 @@
+//! Decoders that run as child processes (poppler's tools, FFmpeg): each under kernel limits set between fork and
+//! exec, [`CPU_SECONDS`] of CPU (then the kernel kills it) and [`ADDRESS_SPACE`] bytes of memory (its allocations
+//! fail past it), so a file built to exhaust a decoder costs one failed task, never the worker.
+#![allow(unsafe_code)]
+
+use std::{
+    io::Write,
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
+};
+
+/// CPU seconds a decoder process may use.
+pub const CPU_SECONDS: u64 = 20;
+/// Bytes of address space a decoder process may map (its code and libraries take about 100 MB of it).
+pub const ADDRESS_SPACE: u64 = 1 << 30;
+
+/// Runs `program` with `args`, `input` on its standard input (none: an empty one), under the limits; its standard
+/// output, or its first line of complaint.
+pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed; setrlimit is one, and the closure
+    // touches nothing but its two constant limits.
+    unsafe {
+        command.pre_exec(|| {
+            for (resource, limit) in [(libc::RLIMIT_CPU, CPU_SECONDS), (libc::RLIMIT_AS, ADDRESS_SPACE)] {
+                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| format!("{program} cannot start: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    // The input is written while the output and messages are read, so no pipe fills up and stops the other.
+    let output = std::thread::scope(|scope| {
+        scope.spawn(move || stdin.write_all(input.unwrap_or_default()));
+        child.wait_with_output()
+    })
+    .map_err(|e| format!("{program} failed: {e}"))?;
+    if !output.status.success() {
+        let message = String::from_utf8_lossy(&output.stderr);
+        let reason = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return Err(match output.status.code() {
+            Some(code) => format!("{program} could not read the file ({code}): {reason}"),
+            None => format!("{program} was stopped past its CPU or memory limit: {reason}"),
+        });
+    }
+    Ok(output.stdout)
+}
