@@ -42,7 +42,8 @@ async fn uploads_that_are_not_usable_images_are_refused_with_the_right_status() 
     // Media that names other media: FFmpeg would follow them (docs/security.md#videos); thumbq never takes them.
     let playlist = b"#EXTM3U\n#EXTINF:2,\nhttp://127.0.0.1:9/segment.ts\n#EXT-X-ENDLIST\n".to_vec();
     expect_code(app.upload(playlist, "").await, 415, "not_an_image").await;
-    expect_code(app.upload(b"ffconcat version 1.0\nfile '/etc/passwd'\n".to_vec(), "").await, 415, "not_an_image").await;
+    expect_code(app.upload(b"ffconcat version 1.0\nfile '/etc/passwd'\n".to_vec(), "").await, 415, "not_an_image")
+        .await;
     // A Photoshop document: known, and declined (docs/api.md says why).
     expect_code(app.upload(b"8BPS\0\x01\0\0\0\0\0\0\0\x03".to_vec(), "").await, 415, "unsupported_format").await;
     expect_code(app.upload(png_header(100_000, 100_000), "").await, 422, "too_many_pixels").await;

@@ -1,6 +1,7 @@
 //! `make bench`, part 1: the pipeline alone, one core, per format, next to the naive `image` path and to libvips'
 //! `vipsthumbnail` on the same files in the same run, as ratios. Also the output's PSNR against a full-resolution
-//! reference, and the peak memory of making a thumbnail of a 50-megapixel JPEG.
+//! reference, the other input formats against JPEG (`pipeline/formats.rs`), and the peak memory of making a
+//! thumbnail of a 50-megapixel JPEG.
 //!
 //! Corpus: `bench/corpus/{jpeg,png,webp}` (made by `bench/corpus.sh`), or `THUMBQ_BENCH_CORPUS`.
 
@@ -9,6 +10,9 @@ use std::{
     process::Command,
     time::{Duration, Instant},
 };
+
+#[path = "pipeline/formats.rs"]
+mod formats;
 
 use image::imageops::FilterType;
 use thumbq_common::task::{Fit, OutputFormat, ResizeArgs};
@@ -92,6 +96,7 @@ fn main() {
     if !photos.is_empty() {
         formats_at_equal_psnr(&photos[..photos.len().min(4)]);
         what_options_cost(&photos);
+        formats::other_formats(&photos[..photos.len().min(3)]);
     }
     memory_of_a_50_megapixel_jpeg();
 }
