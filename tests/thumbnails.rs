@@ -91,12 +91,21 @@ async fn each_fit_mode_gives_its_size_and_format_can_be_chosen() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_raw_body_upload_is_accepted_like_a_form() {
+async fn a_raw_body_upload_is_accepted_like_a_form_with_an_image_video_or_pdf_type() {
     let app = spawn_app().await;
     let response = app.upload_raw(sample_image(ImageFormat::Jpeg, 200, 200), "image/jpeg", "width=50&height=40").await;
     assert_eq!(response.status(), 202);
     let accepted: thumbq_api::routes::thumbnails::Accepted = response.json().await.unwrap();
     assert_eq!(app.download_image(&accepted.name).await.dimensions(), (50, 40));
+    // Documents and videos are sent with their own types.
+    let page = pdf(300, 200, "0 0 1 rg 0 0 150 200 re f", "");
+    let clip = ffmpeg_video("webm", &["-f", "lavfi", "-i", "testsrc=s=160x120:d=1:r=10", "-c:v", "libvpx"]);
+    for (bytes, content_type) in [(page, "application/pdf"), (clip, "video/webm")] {
+        let response = app.upload_raw(bytes, content_type, "width=50&height=40").await;
+        assert_eq!(response.status(), 202, "{content_type}");
+        let accepted: thumbq_api::routes::thumbnails::Accepted = response.json().await.unwrap();
+        assert_eq!(app.download_image(&accepted.name).await.dimensions(), (50, 40), "{content_type}");
+    }
     app.stop().await;
 }
 

@@ -1,5 +1,5 @@
 //! The uploaded image, from either request shape the API accepts: a `multipart/form-data` file field named `image`,
-//! or the raw request body with an `image/*` (or `application/octet-stream`) content type.
+//! or the raw request body with an `image/*`, `video/*`, `application/pdf` (or `application/octet-stream`) content type.
 //!
 //! Extracting an upload first checks that the caller may upload (see [`Caller`]). The body is streamed, never held
 //! whole: the handler reads the first bytes ([`Upload::head`]) until the image's
@@ -91,7 +91,10 @@ impl FromRequest<AppState> for Upload {
         let body = if content_type.starts_with("multipart/form-data") {
             let header = req.headers().get(header::CONTENT_TYPE).cloned();
             image_field(header.as_ref(), req.into_body(), max).await?
-        } else if content_type.starts_with("image/") || content_type.starts_with("application/octet-stream") {
+        } else if ["image/", "video/", "application/pdf", "application/octet-stream"]
+            .iter()
+            .any(|t| content_type.starts_with(t))
+        {
             req.into_body().into_data_stream().map_err(|e| body_error(&e)).boxed()
         } else if content_type.is_empty() {
             return Err(ApiError::BadRequest(ErrorCode::MissingImage, format!("no Content-Type: {}", how_to_upload())));
@@ -307,5 +310,8 @@ pub fn too_large(max: usize) -> ApiError {
 }
 
 fn how_to_upload() -> String {
-    format!("send the image as multipart/form-data field `{FIELD}`, or as the raw body with an image/* Content-Type")
+    format!(
+        "send the image as multipart/form-data field `{FIELD}`, or as the raw body with an image/*, video/* or \
+         application/pdf Content-Type"
+    )
 }

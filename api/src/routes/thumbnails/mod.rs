@@ -52,8 +52,9 @@ pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The image file: JPEG, PNG, WebP, GIF (first frame), BMP, TIFF (any layout, BigTIFF too), ICO, PNM or QOI. The
-    /// format is read from the bytes.
+    /// The image file: JPEG, PNG, WebP, GIF (first frame), BMP, TIFF (any layout, BigTIFF too), ICO, PNM, QOI,
+    /// HEIC, AVIF, JPEG XL, SVG, PDF (first page) or video (MP4, MOV, WebM, MKV: a poster frame). The format is read
+    /// from the bytes.
     #[schema(format = Binary, value_type = String, min_length = 1)]
     image: Vec<u8>,
 }
@@ -99,7 +100,7 @@ pub struct Accepted {
     params(UploadParams),
     request_body(
         description = "The image, as multipart field `image` or as the raw body with the image's content type (any \
-            image/* type is read the same: the format comes from the bytes).",
+            image/*, video/* or application/pdf type is read the same: the format comes from the bytes).",
         content(
             (UploadForm = "multipart/form-data"),
             (ImageBytes = "image/jpeg"),
@@ -108,6 +109,13 @@ pub struct Accepted {
             (ImageBytes = "image/gif"),
             (ImageBytes = "image/bmp"),
             (ImageBytes = "image/tiff"),
+            (ImageBytes = "image/heic"),
+            (ImageBytes = "image/avif"),
+            (ImageBytes = "image/jxl"),
+            (ImageBytes = "image/svg+xml"),
+            (ImageBytes = "application/pdf"),
+            (ImageBytes = "video/mp4"),
+            (ImageBytes = "video/webm"),
             (ImageBytes = "application/octet-stream"),
         ),
     ),
