@@ -46,8 +46,10 @@ pub fn other_formats(photos: &[Vec<u8>]) {
             &["-loop", "1", "-i", &still, "-t", "2", "-r", "25", "-vf", fit, "-c:v", "libx264", "-pix_fmt", "yuv420p"],
         )
     };
-    let conversions: [(&str, &Convert<'_>); 4] = [
+    let conversions: [(&str, &Convert<'_>); 5] = [
         ("heic", &|p| heif_enc(&png(p), &["-q", "80"])),
+        // As phones write them: with a thumbnail item of 320 pixels, which a 100x100 thumbnail is made from.
+        ("heic-t", &|p| heif_enc(&png(p), &["-q", "80", "-t", "320"])),
         ("avif", &|p| heif_enc(&png(p), &["-A", "-q", "80"])),
         ("jxl", &|p| cjxl(p, &["-j", "0", "-d", "1"])),
         ("mp4", &clip),
@@ -70,5 +72,6 @@ pub fn other_formats(photos: &[Vec<u8>]) {
     println!("{:<8} {:>8} {:>10.1}", "svg", "-", median_ms(svg.as_bytes()));
     let page = pdf(595, 842, "0 0 1 rg 50 50 495 742 re f 1 0 0 RG 8 w 50 50 m 545 792 l S", "");
     println!("{:<8} {:>8} {:>10.1}", "pdf", "-", median_ms(&page));
-    println!("mp4: the clip's poster frame (ffprobe and ffmpeg as processes); pdf: pdfinfo and pdftoppm likewise.");
+    println!("heic-t: with a 320-pixel thumbnail item, as phones write; mp4: the clip's poster frame (ffprobe and");
+    println!("ffmpeg as processes); pdf: pdfinfo and pdftoppm likewise.");
 }

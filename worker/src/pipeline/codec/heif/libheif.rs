@@ -67,6 +67,9 @@ unsafe extern "C" {
     fn heif_context_set_maximum_image_size_limit(ctx: *mut RawContext, maximum_width: c_int);
     fn heif_context_get_primary_image_handle(ctx: *mut RawContext, handle: *mut *mut RawHandle) -> HeifError;
     fn heif_image_handle_release(handle: *const RawHandle);
+    fn heif_image_handle_get_number_of_thumbnails(handle: *const RawHandle) -> c_int;
+    fn heif_image_handle_get_list_of_thumbnail_IDs(handle: *const RawHandle, ids: *mut u32, count: c_int) -> c_int;
+    fn heif_image_handle_get_thumbnail(handle: *const RawHandle, id: u32, out: *mut *mut RawHandle) -> HeifError;
     fn heif_image_handle_get_width(handle: *const RawHandle) -> c_int;
     fn heif_image_handle_get_height(handle: *const RawHandle) -> c_int;
     fn heif_image_handle_has_alpha_channel(handle: *const RawHandle) -> c_int;
@@ -98,15 +101,32 @@ fn check(error: HeifError) -> Result<(), String> {
     Err(message.map_or_else(|| format!("libheif error {}.{}", error.code, error.subcode), |m| m.into_owned()))
 }
 
+/// A libheif context over an upload's bytes, freed when dropped.
+struct Context(*mut RawContext);
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libheif and freed once, after every handle into it (declared before it in `Primary`).
+        unsafe { heif_context_free(self.0) }
+    }
+}
+
 /// The primary image of a HEIF file, borrowed from the bytes it was opened over.
 pub struct Primary<'a> {
-    context: *mut RawContext,
-    handle: *mut RawHandle,
+    // Dropped before the context it points into.
+    picture: Picture<'a>,
+    _context: Context,
     _bytes: std::marker::PhantomData<&'a [u8]>,
 }
 
+/// One image item of an opened file (the primary image or one of its thumbnails), released when dropped.
+pub struct Picture<'a> {
+    handle: *mut RawHandle,
+    _file: std::marker::PhantomData<&'a ()>,
+}
+
 // SAFETY: a libheif context and its handles may be used from any one thread at a time (libheif keeps no thread
-// state); `Primary` is only ever used by the thread that holds it.
+// state); a `Primary` and its pictures are only ever used by the thread that holds them.
 unsafe impl Send for Primary<'_> {}
 
 impl<'a> Primary<'a> {
@@ -114,25 +134,65 @@ impl<'a> Primary<'a> {
     /// refused by libheif itself.
     pub fn open(bytes: &'a [u8], max_side: u32) -> Result<Self, String> {
         // SAFETY: alloc returns a fresh context or null; the bytes outlive the context (the lifetime on `Primary`).
-        let context = unsafe { heif_context_alloc() };
-        if context.is_null() {
+        let context = Context(unsafe { heif_context_alloc() });
+        if context.0.is_null() {
             return Err("libheif could not allocate a context".into());
         }
-        let mut primary = Self { context, handle: std::ptr::null_mut(), _bytes: std::marker::PhantomData };
+        let mut handle = std::ptr::null_mut();
         // SAFETY: a live context, and a pointer and length from one slice; null reading options are documented.
         unsafe {
-            heif_context_set_maximum_image_size_limit(context, c_int::try_from(max_side).unwrap_or(c_int::MAX));
-            check(heif_context_read_from_memory_without_copy(
-                context,
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                std::ptr::null(),
-            ))?;
-            check(heif_context_get_primary_image_handle(context, &raw mut primary.handle))?;
+            heif_context_set_maximum_image_size_limit(context.0, c_int::try_from(max_side).unwrap_or(c_int::MAX));
+            let (data, len) = (bytes.as_ptr().cast(), bytes.len());
+            check(heif_context_read_from_memory_without_copy(context.0, data, len, std::ptr::null()))?;
+            check(heif_context_get_primary_image_handle(context.0, &raw mut handle))?;
         }
-        Ok(primary)
+        let picture = Picture { handle, _file: std::marker::PhantomData };
+        Ok(Self { picture, _context: context, _bytes: std::marker::PhantomData })
     }
 
+    /// The primary image itself.
+    pub fn picture(&self) -> &Picture<'a> {
+        &self.picture
+    }
+
+    /// Its ICC profile, if it has one.
+    pub fn icc(&self) -> Option<Vec<u8>> {
+        let handle = self.picture.handle;
+        // SAFETY: a live handle; the buffer is sized by libheif's own count before it is filled.
+        unsafe {
+            if !PROFILE_ICC.contains(&heif_image_handle_get_color_profile_type(handle)) {
+                return None;
+            }
+            let mut icc = vec![0u8; heif_image_handle_get_raw_color_profile_size(handle)];
+            check(heif_image_handle_get_raw_color_profile(handle, icc.as_mut_ptr().cast())).ok()?;
+            (!icc.is_empty()).then_some(icc)
+        }
+    }
+
+    /// Its thumbnail items (phones write one of about 320 pixels), smallest first.
+    pub fn thumbnails(&self) -> Vec<Picture<'_>> {
+        let handle = self.picture.handle;
+        // SAFETY: a live handle; the id list is sized by libheif's own count, and each thumbnail handle it gives is
+        // owned by the returned picture.
+        let mut thumbnails: Vec<Picture<'_>> = unsafe {
+            let count = heif_image_handle_get_number_of_thumbnails(handle).clamp(0, 64);
+            let mut ids = vec![0u32; count as usize];
+            let filled = heif_image_handle_get_list_of_thumbnail_IDs(handle, ids.as_mut_ptr(), count).clamp(0, count);
+            ids.truncate(filled as usize);
+            ids.into_iter()
+                .filter_map(|id| {
+                    let mut thumbnail = std::ptr::null_mut();
+                    check(heif_image_handle_get_thumbnail(handle, id, &raw mut thumbnail)).ok()?;
+                    Some(Picture { handle: thumbnail, _file: std::marker::PhantomData })
+                })
+                .collect()
+        };
+        thumbnails.sort_by_key(|t| t.size().0);
+        thumbnails
+    }
+}
+
+impl Picture<'_> {
     /// The width and height it is shown at (after its rotation and crop).
     pub fn size(&self) -> (u32, u32) {
         // SAFETY: a live handle.
@@ -145,19 +205,6 @@ impl<'a> Primary<'a> {
     pub fn has_alpha(&self) -> bool {
         // SAFETY: a live handle.
         unsafe { heif_image_handle_has_alpha_channel(self.handle) != 0 }
-    }
-
-    /// Its ICC profile, if it has one.
-    pub fn icc(&self) -> Option<Vec<u8>> {
-        // SAFETY: a live handle; the buffer is sized by libheif's own count before it is filled.
-        unsafe {
-            if !PROFILE_ICC.contains(&heif_image_handle_get_color_profile_type(self.handle)) {
-                return None;
-            }
-            let mut icc = vec![0u8; heif_image_handle_get_raw_color_profile_size(self.handle)];
-            check(heif_image_handle_get_raw_color_profile(self.handle, icc.as_mut_ptr().cast())).ok()?;
-            (!icc.is_empty()).then_some(icc)
-        }
     }
 
     /// Decodes it to 8-bit interleaved RGB, or RGBA when `alpha`, with its rotation, mirroring and crop applied
@@ -203,15 +250,10 @@ impl<'a> Primary<'a> {
     }
 }
 
-impl Drop for Primary<'_> {
+impl Drop for Picture<'_> {
     fn drop(&mut self) {
-        // SAFETY: each was allocated by libheif (the handle may be null when opening failed) and is freed once.
-        unsafe {
-            if !self.handle.is_null() {
-                heif_image_handle_release(self.handle);
-            }
-            heif_context_free(self.context);
-        }
+        // SAFETY: given by libheif (null when opening failed, which libheif accepts) and released once.
+        unsafe { heif_image_handle_release(self.handle) }
     }
 }
 

@@ -94,3 +94,18 @@ fn broken_files_are_errors() {
     let request = Request { reduction: 1.0, memory_mib: 0, icc: None };
     assert!(Heif.decode(&heic, &lying, request).is_err(), "a size other than the probe's");
 }
+
+#[test]
+fn a_thumbnail_item_large_enough_is_decoded_instead_of_the_image() {
+    let rgb = gradient(512, 256);
+    // heif-enc's `-t 64` adds a thumbnail item fitting 64x64: 64x32.
+    let heic = heif_enc(&encode(&DynamicImage::ImageRgb8(rgb.clone()), ImageFormat::Png), &["-q", "90", "-t", "64"]);
+    let decode_at = |reduction: f64| {
+        Heif.decode(&heic, &probe(&heic), Request { reduction, memory_mib: 0, icc: None }).unwrap().into_rgb8()
+    };
+    let small = decode_at(8.0);
+    assert_eq!(small.dimensions(), (64, 32), "the thumbnail item covers a 64x32 need");
+    let expected = DynamicImage::ImageRgb8(rgb).resize_exact(64, 32, image::imageops::FilterType::Triangle).into_rgb8();
+    assert!(mean_difference(small.as_raw(), expected.as_raw()) < 6.0, "and shows the same picture");
+    assert_eq!(decode_at(4.0).dimensions(), (512, 256), "a 128x64 need is more than it holds");
+}
