@@ -6,6 +6,7 @@
 
 mod abuse;
 mod access;
+mod animation;
 mod backpressure;
 mod cluster;
 mod colour;

@@ -14,7 +14,7 @@ async fn store_with_task() -> (StateStore, TaskId, ScratchRedis) {
     let store = StateStore::new(&scratch.0).unwrap();
     let args = ResizeArgs::new(10, 10, Fit::Cover, OutputFormat::Png);
     let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now());
-    let source = ImageInfo { format: "png".into(), width: 20, height: 20, bytes: 99, thumbhash: None };
+    let source = ImageInfo { format: "png".into(), width: 20, height: 20, bytes: 99, thumbhash: None, frames: None };
     store.create(&TaskRecord::pending(&envelope, Some(source))).await.unwrap();
     (store, envelope.id, scratch)
 }
@@ -22,7 +22,7 @@ async fn store_with_task() -> (StateStore, TaskId, ScratchRedis) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_started_never_overwrites_success_or_retry() {
     let (store, id, _scratch) = store_with_task().await;
-    let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 50, thumbhash: None };
+    let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 50, thumbhash: None, frames: None };
     assert_eq!(store.start(id, 1, "w1").await.unwrap(), Update::Applied);
     assert_eq!(store.retry(id, 1, "disk full", TaskErrorCode::StoreFailed, Utc::now()).await.unwrap(), Update::Applied);
     let retrying = store.get(id).await.unwrap().unwrap();
@@ -63,7 +63,7 @@ async fn transitions_of_an_unknown_task_are_refused_as_missing() {
 async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_moves_the_index() {
     let (store, _, scratch) = store_with_task().await;
     let mut conn = scratch.redis().await;
-    let result = ImageInfo { format: "png".into(), width: 1, height: 1, bytes: 1, thumbhash: None };
+    let result = ImageInfo { format: "png".into(), width: 1, height: 1, bytes: 1, thumbhash: None, frames: None };
     for current in TaskStatus::ALL {
         for current_attempt in 1..=2 {
             for next in [TaskStatus::Started, TaskStatus::Retry, TaskStatus::Success, TaskStatus::Failure] {

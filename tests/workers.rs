@@ -154,7 +154,8 @@ async fn walking_the_task_list_returns_every_task_exactly_once_even_within_one_m
         app.states.create(&TaskRecord::pending(&envelope, None)).await.unwrap();
         if i % 3 == 0 {
             app.states.start(envelope.id, 1, "w").await.unwrap();
-            let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 1, thumbhash: None };
+            let result =
+                ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 1, thumbhash: None, frames: None };
             app.states.succeed(envelope.id, 1, &result, &[]).await.unwrap();
         }
         created.push((envelope.created_at, envelope.id, i % 3 == 0));

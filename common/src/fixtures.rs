@@ -215,6 +215,29 @@ pub fn ffmpeg_video(extension: &str, args: &[&str]) -> Vec<u8> {
     })
 }
 
+/// An animation of `frames` frames of `width`×`height` at 10 frames a second, odd frames red and even ones green
+/// (so a test can tell them apart and no encoder merges two), written by FFmpeg's GIF muxer. `repeats` is its
+/// loop extension (repeats after the first play; 0: for ever); `None` writes none (it plays once).
+pub fn animated_gif(width: u32, height: u32, frames: u32, repeats: Option<u16>) -> Vec<u8> {
+    let repeats = repeats.map_or_else(|| "-1".to_owned(), |n| n.to_string());
+    ffmpeg_animation("gif", width, height, frames, &["-loop", &repeats])
+}
+
+/// The animation of [`animated_gif`], written by FFmpeg with libwebp's animation encoder, playing `plays` times (0:
+/// for ever).
+pub fn animated_webp(width: u32, height: u32, frames: u32, plays: u16) -> Vec<u8> {
+    ffmpeg_animation("webp", width, height, frames, &["-c:v", "libwebp_anim", "-loop", &plays.to_string()])
+}
+
+/// The red and green animation of [`animated_gif`], encoded by FFmpeg as `extension` with `args`.
+fn ffmpeg_animation(extension: &str, width: u32, height: u32, frames: u32, args: &[&str]) -> Vec<u8> {
+    let source = format!("nullsrc=size={width}x{height}:rate=10,geq=r='255*mod(N,2)':g='255*(1-mod(N,2))':b=64");
+    let frames = frames.to_string();
+    let mut all = vec!["-f", "lavfi", "-i", &source, "-frames:v", &frames];
+    all.extend(args);
+    ffmpeg_video(extension, &all)
+}
+
 /// `input` encoded by the command-line encoder `program` to a file named with `extension`, given its arguments for
 /// an input and an output path.
 fn encode_with(

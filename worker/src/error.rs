@@ -62,6 +62,7 @@ impl TaskError {
                 ProbeError::Unreadable { .. } => TaskErrorCode::UnreadableImage,
                 ProbeError::TooLarge { .. } => TaskErrorCode::TooManyPixels,
             },
+            Self::Image(PipelineError::AnimationTooLarge { .. }) => TaskErrorCode::TooManyPixels,
             Self::Image(PipelineError::Decode(_)) => TaskErrorCode::CorruptImage,
             Self::Image(PipelineError::OverBudget { .. }) => TaskErrorCode::DecoderLimit,
             Self::Image(PipelineError::Encode(_)) => TaskErrorCode::EncodeFailed,
@@ -82,6 +83,7 @@ impl TaskError {
         match self {
             Self::Image(
                 PipelineError::Probe(_)
+                | PipelineError::AnimationTooLarge { .. }
                 | PipelineError::Decode(_)
                 | PipelineError::OverBudget { .. }
                 | PipelineError::TimeLimit { .. },

@@ -111,13 +111,19 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
     }
     let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
     let (names, outputs): (Vec<ThumbnailName>, Vec<ResizeArgs>) = envelope.outputs().into_iter().unzip();
-    let memory = admit(ctx, &original, &outputs).await?;
+    let limits = Limits {
+        max_pixels: ctx.settings.limits.max_pixels,
+        max_animation_pixels: ctx.settings.limits.max_animation_pixels,
+        decoder_memory_mib: 0,
+        deadline: None,
+    };
+    let memory = admit(ctx, &original, &outputs, &limits).await?;
     // The admitted share is also libjpeg-turbo's own cap: a file the estimate got wrong fails, not the worker.
     // The time limit counts from here: waiting for memory is not work.
     let limits = Limits {
-        max_pixels: ctx.settings.limits.max_pixels,
         decoder_memory_mib: memory.num_permits() as u32,
         deadline: Some(Deadline::after(ctx.settings.worker.task_time_limit)),
+        ..limits
     };
     let thumbnails = tokio::task::spawn_blocking(move || pipeline::make_thumbnails(&original, &outputs, limits))
         .await
@@ -154,9 +160,13 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
 
 /// Waits until the worker's memory budget has room for this task's estimated peak, and holds that share until the
 /// returned permit is dropped. A task that alone needs more than the whole budget fails for good.
-async fn admit(ctx: &WorkerState, original: &[u8], outputs: &[ResizeArgs]) -> Result<OwnedSemaphorePermit, TaskError> {
-    let max_pixels = ctx.settings.limits.max_pixels;
-    let peak = pipeline::estimate_peak(original, outputs, max_pixels)?;
+async fn admit(
+    ctx: &WorkerState,
+    original: &[u8],
+    outputs: &[ResizeArgs],
+    limits: &Limits,
+) -> Result<OwnedSemaphorePermit, TaskError> {
+    let peak = pipeline::estimate_peak(original, outputs, limits)?;
     let (needed_mib, budget_mib) = (peak.div_ceil(1 << 20), u64::from(ctx.settings.worker.memory_budget_mb));
     let permits = u32::try_from(needed_mib).ok().filter(|n| u64::from(*n) <= budget_mib);
     let Some(permits) = permits else {

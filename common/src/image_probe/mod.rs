@@ -5,6 +5,7 @@
 
 use std::io::Cursor;
 
+mod animation;
 mod heif;
 mod jpeg;
 mod jxl;
@@ -14,6 +15,7 @@ pub mod svg;
 pub mod tiff;
 mod video;
 
+pub use animation::{Animation, animation};
 use image::{ImageReader, Limits};
 pub use sniff::{Sniffed, sniff};
 
@@ -39,6 +41,7 @@ impl Probe {
             height: self.height,
             bytes: bytes as u64,
             thumbhash: None,
+            frames: None,
         }
     }
 }

@@ -14,6 +14,11 @@ static MAX_PIXELS: Var<u64> = Var::positive(
     "50000000",
     "Images with more pixels (width × height, read from the header) get `422`",
 );
+static MAX_ANIMATION_PIXELS: Var<u64> = Var::positive(
+    "THUMBQ_MAX_ANIMATION_PIXELS",
+    "100000000",
+    "`animated=true`: an animation whose frames × width × height is larger fails with `too_many_pixels` (its structure is read before any frame is decoded)",
+);
 static UPLOAD_MEMORY_MB: Var<u32> = Var::positive(
     "THUMBQ_UPLOAD_MEMORY_MB",
     "256",
@@ -39,7 +44,7 @@ pub(super) static PRESETS: Var<Vec<RenditionSpec>> = Var {
 
 /// The variables of this module.
 pub(super) static VARS: &[&dyn Described] =
-    &[&MAX_UPLOAD_BYTES, &MAX_PIXELS, &UPLOAD_MEMORY_MB, &MAX_TASK_WORK_MS, &PRESETS];
+    &[&MAX_UPLOAD_BYTES, &MAX_PIXELS, &MAX_ANIMATION_PIXELS, &UPLOAD_MEMORY_MB, &MAX_TASK_WORK_MS, &PRESETS];
 
 /// Limits on uploads.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +53,9 @@ pub struct LimitSettings {
     pub max_upload_bytes: usize,
     /// `THUMBQ_MAX_PIXELS`, default `50000000`: images whose width × height is larger are refused (422).
     pub max_pixels: u64,
+    /// `THUMBQ_MAX_ANIMATION_PIXELS`, default `100000000`: an animation to be kept (`animated=true`) whose frames ×
+    /// width × height is larger fails (`too_many_pixels`) before its first frame is decoded.
+    pub max_animation_pixels: u64,
     /// `THUMBQ_UPLOAD_MEMORY_MB`, default `256`: bytes of uploads the API holds at once (a streamed upload holds
     /// its first MiB; one read whole, or kept for an S3 PUT, all of it); an upload waits for room (up to 10 s, then
     /// `503`), so a burst of large uploads cannot exhaust its memory.
@@ -63,6 +71,7 @@ impl LimitSettings {
         Ok(Self {
             max_upload_bytes: env.get(&MAX_UPLOAD_BYTES)?,
             max_pixels: env.get(&MAX_PIXELS)?,
+            max_animation_pixels: env.get(&MAX_ANIMATION_PIXELS)?,
             upload_memory_mb: env.get(&UPLOAD_MEMORY_MB)?,
             max_task_work_ms: env.get(&MAX_TASK_WORK_MS)?,
         })
@@ -71,6 +80,7 @@ impl LimitSettings {
     pub(super) fn write(&self, out: &mut Out) {
         out.put(&MAX_UPLOAD_BYTES, &self.max_upload_bytes);
         out.put(&MAX_PIXELS, &self.max_pixels);
+        out.put(&MAX_ANIMATION_PIXELS, &self.max_animation_pixels);
         out.put(&UPLOAD_MEMORY_MB, &self.upload_memory_mb);
         out.put(&MAX_TASK_WORK_MS, &self.max_task_work_ms);
     }

@@ -191,6 +191,7 @@ const NOT_DEFAULTS: &[(&str, &str)] = &[
     ("THUMBQ_METRICS_OPEN", "true"),
     ("THUMBQ_MAX_UPLOAD_BYTES", "1000"),
     ("THUMBQ_MAX_PIXELS", "2000"),
+    ("THUMBQ_MAX_ANIMATION_PIXELS", "20000"),
     ("THUMBQ_UPLOAD_MEMORY_MB", "3"),
     ("THUMBQ_MAX_TASK_WORK_MS", "4000"),
     ("THUMBQ_PRESETS", "a=10x20:webp:q50,b=30x40:cover:auto,c=50x50:lossless,d=8x8:contain:png"),

@@ -129,7 +129,7 @@ mod tests {
         let large = ResizeArgs::new(640, 480, Fit::Contain, OutputFormat::Webp);
         let renditions = vec![("small".parse().unwrap(), args), ("large".parse().unwrap(), large)];
         let envelope = TaskEnvelope::with_renditions(TaskId::new(), renditions, Utc::now());
-        let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60, thumbhash: None };
+        let source = ImageInfo { format: "gif".into(), width: 4, height: 5, bytes: 60, thumbhash: None, frames: None };
         let mut record = TaskRecord::pending(&envelope, Some(source));
         record.error = Some("disk full".into());
         record.error_code = Some(TaskErrorCode::StoreFailed);

@@ -45,6 +45,10 @@ pub struct ResizeArgs {
     /// `cover` only: centre the crop where an attention measure finds the subject (`focus=auto`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_focus: bool,
+    /// WebP and GIF only: keep an animated source's frames, delays and loop count (`animated=true`); otherwise, and
+    /// for a still source, the first frame.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub animated: bool,
 }
 
 impl ResizeArgs {
@@ -60,7 +64,17 @@ impl ResizeArgs {
 
     /// A thumbnail of `width`×`height`, fitted by `fit`, as `format` at the format's default quality.
     pub const fn new(width: u32, height: u32, fit: Fit, format: OutputFormat) -> Self {
-        Self { width, height, fit, format, quality: None, lossless: false, focus: None, auto_focus: false }
+        Self {
+            width,
+            height,
+            fit,
+            format,
+            quality: None,
+            lossless: false,
+            focus: None,
+            auto_focus: false,
+            animated: false,
+        }
     }
 
     /// The quality a lossy encoder uses for these arguments.
@@ -68,7 +82,7 @@ impl ResizeArgs {
         self.quality.unwrap_or(match self.format {
             OutputFormat::Webp => Self::WEBP_QUALITY,
             OutputFormat::Avif => Self::AVIF_QUALITY,
-            OutputFormat::Jpeg | OutputFormat::Png => Self::JPEG_QUALITY,
+            OutputFormat::Jpeg | OutputFormat::Png | OutputFormat::Gif => Self::JPEG_QUALITY,
         })
     }
 }

@@ -23,7 +23,8 @@ pub enum TaskErrorCode {
     UnsupportedFormat,
     /// invalid_image: the image's header cannot be read.
     UnreadableImage,
-    /// invalid_image: more pixels than `THUMBQ_MAX_PIXELS`.
+    /// invalid_image: more pixels than `THUMBQ_MAX_PIXELS` (or, for `animated=true`, frames × pixels over
+    /// `THUMBQ_MAX_ANIMATION_PIXELS`).
     TooManyPixels,
     /// invalid_image: the image data is corrupt or truncated.
     CorruptImage,

@@ -32,11 +32,14 @@ pub enum OutputFormat {
     /// AVIF (AV1 still image, by rav1e), lossy, keeps transparency: the smallest at a given quality, the slowest to
     /// encode.
     Avif,
+    /// GIF, 256 colours a frame, one-bit transparency: for an animation (`animated=true`) where a client needs GIF;
+    /// animated WebP is a third of its size.
+    Gif,
 }
 
 impl OutputFormat {
     /// Every output format.
-    pub const ALL: [Self; 4] = [Self::Png, Self::Jpeg, Self::Webp, Self::Avif];
+    pub const ALL: [Self; 5] = [Self::Png, Self::Jpeg, Self::Webp, Self::Avif, Self::Gif];
 
     /// The lower-case name, as requests, records and errors spell it (`jpeg`, not `jpg`).
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl OutputFormat {
             Self::Jpeg => "jpeg",
             Self::Webp => "webp",
             Self::Avif => "avif",
+            Self::Gif => "gif",
         }
     }
 
@@ -55,6 +59,7 @@ impl OutputFormat {
             Self::Jpeg => "jpg",
             Self::Webp => "webp",
             Self::Avif => "avif",
+            Self::Gif => "gif",
         }
     }
 
@@ -65,6 +70,7 @@ impl OutputFormat {
             Self::Jpeg => "image/jpeg",
             Self::Webp => "image/webp",
             Self::Avif => "image/avif",
+            Self::Gif => "image/gif",
         }
     }
 
@@ -75,7 +81,18 @@ impl OutputFormat {
             Self::Jpeg => ImageFormat::Jpeg,
             Self::Webp => ImageFormat::WebP,
             Self::Avif => ImageFormat::Avif,
+            Self::Gif => ImageFormat::Gif,
         }
+    }
+
+    /// Whether it takes a quality (JPEG, WebP, AVIF); PNG and GIF have none.
+    pub fn is_lossy(self) -> bool {
+        matches!(self, Self::Jpeg | Self::Webp | Self::Avif)
+    }
+
+    /// Whether it can hold an animation (`animated=true`): WebP and GIF.
+    pub fn can_animate(self) -> bool {
+        matches!(self, Self::Webp | Self::Gif)
     }
 
     /// The format a source is converted to when the client names none: itself when it can be written, JPEG for a
@@ -90,6 +107,12 @@ impl OutputFormat {
             _ => Self::Png,
         }
     }
+
+    /// The format an animation (`animated=true`) is made in when the client names none: a GIF stays a GIF (what a
+    /// client that sent one can show), anything else becomes animated WebP.
+    pub fn default_animated_for(source: SourceFormat) -> Self {
+        if source == SourceFormat::Gif { Self::Gif } else { Self::Webp }
+    }
 }
 
 /// The formats thumbq accepts as input, sniffed from the bytes.
@@ -100,9 +123,9 @@ pub enum SourceFormat {
     Jpeg,
     /// PNG.
     Png,
-    /// WebP (lossy or lossless).
+    /// WebP (lossy or lossless): the first frame of an animation, or every frame with `animated=true`.
     Webp,
-    /// GIF; the first frame is used.
+    /// GIF: the first frame, or every frame with `animated=true`.
     Gif,
     /// BMP.
     Bmp,

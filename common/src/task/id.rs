@@ -110,7 +110,7 @@ mod tests {
         for bad in [
             "../../etc/passwd".to_owned(),
             format!("{id}"),
-            format!("{id}.gif"),
+            format!("{id}.tiff"),
             format!("{id}.jpg.png"),
             format!("{}.png", id.to_string().to_uppercase()),
             format!("{}.png", id.to_string().replace('-', "")),

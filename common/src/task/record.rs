@@ -33,7 +33,7 @@ impl FailureKind {
 /// Format, size and length of an image.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ImageInfo {
-    /// Format name (`jpeg`, `png`, `webp`, `gif`, `bmp`, `tiff`).
+    /// Format name, as [`SourceFormat`](super::SourceFormat) and [`OutputFormat`](super::OutputFormat) spell it.
     #[schema(example = "jpeg")]
     pub format: String,
     /// Width in pixels.
@@ -50,6 +50,10 @@ pub struct ImageInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "1QcSHQRnh493V4dIh4eXh1h4kJUI")]
     pub thumbhash: Option<String>,
+    /// Of an animated thumbnail (`animated=true` on an animated source): its frames; absent for a still image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 24)]
+    pub frames: Option<u32>,
 }
 
 /// Where a task's completion webhook stands.

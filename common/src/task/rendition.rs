@@ -130,7 +130,7 @@ impl RenditionSpec {
                 }
             }
         }
-        let lossy_only = spec.quality.is_some() && (spec.lossless || spec.format == Some(OutputFormat::Png));
+        let lossy_only = spec.quality.is_some() && (spec.lossless || spec.format.is_some_and(|f| !f.is_lossy()));
         if lossy_only || (spec.lossless && spec.format.is_some_and(|f| f != OutputFormat::Webp)) {
             return Err("quality needs a lossy format, lossless needs webp".into());
         }

@@ -20,6 +20,22 @@ pub enum PipelineError {
         /// `THUMBQ_WORKER_MEMORY_MB`.
         budget_mib: u64,
     },
+    /// An animation to keep (`animated=true`) with more frames × pixels than the limit.
+    #[error(
+        "the animation has {frames} frames of {width}x{height} pixels, {} pixels in all, over the limit of \
+         {max_pixels} for animated output; ask without animated=true for its first frame",
+        u64::from(*frames) * u64::from(*width) * u64::from(*height)
+    )]
+    AnimationTooLarge {
+        /// Its frames, counted from its structure.
+        frames: u32,
+        /// Its canvas width.
+        width: u32,
+        /// Its canvas height.
+        height: u32,
+        /// `THUMBQ_MAX_ANIMATION_PIXELS`.
+        max_pixels: u64,
+    },
     /// Resampling or encoding failed.
     #[error("the thumbnail cannot be made: {0}")]
     Encode(String),

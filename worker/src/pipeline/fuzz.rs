@@ -20,7 +20,8 @@ use std::{
 use image::{DynamicImage, ImageFormat, RgbImage};
 use thumbq_common::{
     fixtures::{
-        cjxl, encode, ffmpeg_video, heif_enc, oriented_jpeg, pdf, png_with_icc_bomb, sample_image, transparent_png,
+        animated_gif, animated_webp, cjxl, encode, ffmpeg_video, heif_enc, oriented_jpeg, pdf, png_with_icc_bomb,
+        sample_image, transparent_png,
     },
     image_probe::{self, HEADER_ALLOC_LIMIT},
     task::{Fit, OutputFormat, ResizeArgs},
@@ -96,6 +97,9 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("webp-lossless", sample_image(ImageFormat::WebP, 64, 48)),
         ("webp-lossy", test_images::lossy_webp(rgb.as_raw(), 96, 64)),
         ("gif", sample_image(ImageFormat::Gif, 40, 30)),
+        // Run with `animated=true` (see `exercise`): every frame through the animation path and its encoders.
+        ("gif-animated", animated_gif(40, 30, 4, Some(1))),
+        ("webp-animated", animated_webp(40, 30, 3, 0)),
         ("bmp", sample_image(ImageFormat::Bmp, 40, 30)),
         ("tiff", sample_image(ImageFormat::Tiff, 40, 30)),
         // The `image` crate's ICO reader takes the PNGs inside as RGBA only (as Windows writes them).
@@ -183,8 +187,12 @@ fn exercise(name: &str, data: &[u8]) -> bool {
     }
     let _ = webp::decode_scaled(data, 1.0 + f64::from(data.len() as u32 % 8));
 
-    let args = ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png);
-    let estimate = estimate_peak(data, std::slice::from_ref(&args), MAX_PIXELS);
+    let args = if name.contains("animated") {
+        ResizeArgs { animated: true, ..ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Webp) }
+    } else {
+        ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Png)
+    };
+    let estimate = estimate_peak(data, std::slice::from_ref(&args), &Limits::pixels(MAX_PIXELS));
     let limits = Limits { decoder_memory_mib: 64, ..Limits::pixels(MAX_PIXELS) };
     let (made, peak) = peak_of(|| make_thumbnail(data, &args, limits));
     let bound = match &estimate {
@@ -263,4 +271,18 @@ fn a_jpeg_xl_whose_table_of_contents_claims_a_gigabyte_is_refused_without_reserv
     let (made, peak) = peak_of(|| make_thumbnail(&jxl, &args, Limits::pixels(MAX_PIXELS)));
     assert!(made.is_err());
     assert!(peak < 32 << 20, "held {peak} bytes");
+}
+
+#[test]
+fn an_animated_webp_frame_that_claims_more_than_its_canvas_is_refused_without_decoding_it() {
+    // The fuzzer's finding in the `image` crate's WebP animation reader: a 40x30 animation whose first frame's VP8
+    // header claims more pixels made it allocate 40 MB. libwebp's demuxer checks frames against the canvas.
+    let mut webp = animated_webp(40, 30, 3, 0);
+    let frame = webp.windows(3).position(|w| w == [0x9d, 0x01, 0x2a]).expect("a VP8 key frame") + 3;
+    // 4000x3000, 14 bits each, little-endian.
+    webp[frame..frame + 4].copy_from_slice(&[0xa0, 0x0f, 0xb8, 0x0b]);
+    let args = ResizeArgs { animated: true, ..ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Webp) };
+    let (made, peak) = peak_of(|| make_thumbnail(&webp, &args, Limits::pixels(MAX_PIXELS)));
+    assert!(made.is_err());
+    assert!(peak < 8 << 20, "held {peak} bytes");
 }

@@ -10,6 +10,7 @@
 //! 5. `colour`: the small output converted from its embedded profile to sRGB;
 //! 6. `finish`: turned to the EXIF orientation, its placeholder, encoded.
 
+mod animation;
 mod codec;
 mod colour;
 mod deadline;
@@ -54,6 +55,9 @@ pub struct Thumbnail {
 pub struct Limits {
     /// Images with more pixels are refused from their header (`THUMBQ_MAX_PIXELS`).
     pub max_pixels: u64,
+    /// Animations to keep whose frames × pixels are more are refused from their structure
+    /// (`THUMBQ_MAX_ANIMATION_PIXELS`).
+    pub max_animation_pixels: u64,
     /// libjpeg-turbo's cap on its intermediate buffers, in MiB (0: no cap): the backstop behind the worker's
     /// admission estimate, which it sets to the task's admitted share.
     pub decoder_memory_mib: u32,
@@ -62,9 +66,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// A pixel limit alone, for callers with no memory budget nor time limit (benchmarks, tests).
+    /// A pixel limit alone (animations: 20 times as many), for callers with no memory budget nor time limit
+    /// (benchmarks, tests).
     pub const fn pixels(max_pixels: u64) -> Self {
-        Self { max_pixels, decoder_memory_mib: 0, deadline: None }
+        Self { max_pixels, max_animation_pixels: max_pixels.saturating_mul(20), decoder_memory_mib: 0, deadline: None }
     }
 
     /// Fails once the deadline, if any, has passed, with `made` of `of` thumbnails made.
@@ -75,12 +80,17 @@ impl Limits {
 
 /// The most memory making these thumbnails will need, in bytes, estimated from the header alone (see
 /// `plan/memory.rs`): the decode, every encoded output kept until stored, and the largest output's resampling and
-/// encoding buffers.
-pub fn estimate_peak(bytes: &[u8], outputs: &[ResizeArgs], max_pixels: u64) -> Result<u64, PipelineError> {
-    let probe = image_probe::probe(bytes, max_pixels)?;
+/// encoding buffers; for an animation to keep, its frames (`animation.rs`). Refuses what `limits` refuse from the
+/// header or the animation's structure, so that a task fails before it waits for memory it would not use.
+pub fn estimate_peak(bytes: &[u8], outputs: &[ResizeArgs], limits: &Limits) -> Result<u64, PipelineError> {
+    let probe = image_probe::probe(bytes, limits.max_pixels)?;
     image_probe::without_panics(|| {
         let source = Source::new(bytes, probe)?;
         let (plans, reduction) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
+        if let Some(kept) = animation::wanted(bytes, source.probe.format, outputs) {
+            animation::check(kept, &source.probe, limits.max_animation_pixels)?;
+            return Ok(animation::peak(bytes, &source.probe, &plans, outputs, kept));
+        }
         Ok(plan::memory::task_peak(bytes, &source.probe, &plans, reduction, outputs))
     })
     .map_err(PipelineError::Decode)?
@@ -102,6 +112,10 @@ pub fn make_thumbnails(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> 
 /// The steps, in order; the deadline is checked between them.
 fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thumbnail>, PipelineError> {
     let source = Source::read(bytes, limits.max_pixels)?;
+    if let Some(kept) = animation::wanted(bytes, source.probe.format, outputs) {
+        animation::check(kept, &source.probe, limits.max_animation_pixels)?;
+        return animation::make(&source, outputs, limits, kept);
+    }
     let icc = source.header.icc.as_deref();
     let (plans, reduction) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
     let request = codec::Request { reduction, memory_mib: limits.decoder_memory_mib, icc };

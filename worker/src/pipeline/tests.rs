@@ -75,8 +75,9 @@ fn renditions_come_from_one_decode_at_the_scale_the_largest_needs() {
     assert_eq!((both[0].info.width, both[1].info.width), (100, 600));
     assert!(both[0].info.thumbhash.is_some() && both[1].info.thumbhash.is_none(), "one placeholder per task");
     // One decode's memory and every output's, not one decode per rendition.
-    let peak = estimate_peak(source, &[small, large], 1 << 30).unwrap();
-    let peaks = estimate_peak(source, &[small], 1 << 30).unwrap() + estimate_peak(source, &[large], 1 << 30).unwrap();
+    let peak = estimate_peak(source, &[small, large], &Limits::pixels(1 << 30)).unwrap();
+    let peaks = estimate_peak(source, &[small], &Limits::pixels(1 << 30)).unwrap()
+        + estimate_peak(source, &[large], &Limits::pixels(1 << 30)).unwrap();
     assert!(peak < peaks, "{peak} vs {peaks}");
 }
 
@@ -85,7 +86,7 @@ fn an_avif_output_counts_its_encoders_memory() {
     let source = include_bytes!("../../../assets/example.jpg");
     let jpeg = args(1280, 1280, Fit::Contain, OutputFormat::Jpeg);
     let avif = ResizeArgs { format: OutputFormat::Avif, ..jpeg };
-    let peak = |args: ResizeArgs| estimate_peak(source, &[args], 1 << 30).unwrap();
+    let peak = |args: ResizeArgs| estimate_peak(source, &[args], &Limits::pixels(1 << 30)).unwrap();
     // rav1e took 37 MB more than libjpeg-turbo for this 1280x800 output (peak resident, `make bench` probe).
     assert!(peak(avif) >= peak(jpeg) + (37 << 20), "{} vs {}", peak(avif), peak(jpeg));
 }
@@ -161,7 +162,9 @@ fn the_admission_estimate_leaves_libjpeg_turbo_room_to_decode() {
         let source = test_images::progressive_jpeg(width, height, subsamp);
         for side in [100, 400, 1000] {
             let args = args(side, side, Fit::Cover, OutputFormat::Jpeg);
-            let mib = estimate_peak(&source, std::slice::from_ref(&args), 1 << 30).unwrap().div_ceil(1 << 20);
+            let mib = estimate_peak(&source, std::slice::from_ref(&args), &Limits::pixels(1 << 30))
+                .unwrap()
+                .div_ceil(1 << 20);
             let limits = Limits { decoder_memory_mib: u32::try_from(mib).unwrap(), ..Limits::pixels(1 << 30) };
             make_thumbnail(&source, &args, limits)
                 .unwrap_or_else(|e| panic!("{width}x{height} {subsamp:?} for {side}: {mib} MiB: {e}"));

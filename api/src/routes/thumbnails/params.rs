@@ -30,7 +30,8 @@ pub struct UploadParams {
     /// ratio) or `fill` (stretch to exactly width×height).
     #[param(inline)]
     pub fit: Option<Fit>,
-    /// `png`, `jpeg`, `webp` or `avif`; default: the source's format when it is PNG, JPEG or WebP, else `png`.
+    /// `png`, `jpeg`, `webp`, `avif` or `gif`; default: the source's format when it is JPEG, PNG, WebP or AVIF,
+    /// `jpeg` for HEIC and video posters, else `png`; with `animated=true`, `gif` for a GIF and `webp` otherwise.
     #[param(inline)]
     pub format: Option<OutputFormat>,
     /// Quality of a lossy output, 1..=100: JPEG (default 85) and lossy WebP (default 80). PNG and lossless WebP
@@ -39,6 +40,10 @@ pub struct UploadParams {
     pub quality: Option<u8>,
     /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
     pub lossless: Option<bool>,
+    /// `true`: an animated GIF or WebP keeps its frames, delays and loop count, as animated WebP or GIF (the only
+    /// formats it may be asked in; renditions in other formats get the first frame); a still source gives a still
+    /// image. Default `false`: the first frame. Bounded by `THUMBQ_MAX_ANIMATION_PIXELS` (frames × pixels).
+    pub animated: Option<bool>,
     /// Renditions by preset name, comma-separated (`THUMBQ_PRESETS`; by default `thumb` 160x160 cover, `small`
     /// 320x320, `medium` 640x640 and `large` 1280x1280 contain): one task makes them all from one decode, each its
     /// own file `<uuid>-<name>.<ext>`. The upload's `fit`, `format`, `quality`, `lossless` and `focus` fill in
@@ -74,12 +79,19 @@ struct Asked {
     lossless: bool,
     focus: Option<Focus>,
     auto_focus: bool,
+    animated: bool,
 }
 
 impl Asked {
     /// The checked arguments, or what makes no sense.
     fn check(self) -> Result<ResizeArgs, ApiError> {
-        let Self { width, height, fit, format, quality, lossless, focus, auto_focus } = self;
+        let Self { width, height, fit, format, quality, lossless, focus, auto_focus, animated } = self;
+        if animated && !format.can_animate() {
+            return Err(ApiError::BadRequest(
+                ErrorCode::InvalidParameter,
+                format!("animated output is made as webp or gif, not {}", format.name()),
+            ));
+        }
         if lossless && format != OutputFormat::Webp {
             return Err(ApiError::BadRequest(
                 ErrorCode::InvalidParameter,
@@ -87,7 +99,7 @@ impl Asked {
             ));
         }
         let quality = quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
-        if quality.is_some() && (format == OutputFormat::Png || lossless) {
+        if quality.is_some() && (!format.is_lossy() || lossless) {
             return Err(ApiError::BadRequest(
                 ErrorCode::InvalidParameter,
                 "quality applies to lossy outputs only: jpeg, avif, or webp without lossless".into(),
@@ -98,7 +110,7 @@ impl Asked {
         }
         let width = in_range("width", width, 1..=ResizeArgs::MAX_SIDE)?;
         let height = in_range("height", height, 1..=ResizeArgs::MAX_SIDE)?;
-        Ok(ResizeArgs { quality, lossless, focus, auto_focus, ..ResizeArgs::new(width, height, fit, format) })
+        Ok(ResizeArgs { quality, lossless, focus, auto_focus, animated, ..ResizeArgs::new(width, height, fit, format) })
     }
 }
 
@@ -160,7 +172,7 @@ impl UploadParams {
         let lossy_and_open = specs
             .iter()
             .zip(&renditions)
-            .any(|(spec, (_, a))| spec.quality.is_none() && a.format != OutputFormat::Png && !a.lossless);
+            .any(|(spec, (_, a))| spec.quality.is_none() && a.format.is_lossy() && !a.lossless);
         if self.quality.is_some() && !lossy_and_open {
             return Err(unused("quality"));
         }
@@ -169,6 +181,9 @@ impl UploadParams {
         }
         if self.lossless == Some(true) && !used(|a| a.lossless) {
             return Err(unused("lossless"));
+        }
+        if self.animated == Some(true) && !used(|a| a.animated) {
+            return Err(unused("animated (it needs a webp or gif rendition)"));
         }
         work(&renditions.iter().map(|(_, args)| *args).collect::<Vec<_>>())?;
         Ok(TaskEnvelope::with_renditions(id, renditions, now))
@@ -223,6 +238,15 @@ impl UploadParams {
         Ok(Some(url.to_string()))
     }
 
+    /// The format an output is made in when neither the request nor a preset names one.
+    fn default_format(&self, source: SourceFormat) -> OutputFormat {
+        if self.animated == Some(true) {
+            OutputFormat::default_animated_for(source)
+        } else {
+            OutputFormat::default_for(source)
+        }
+    }
+
     /// The options of a single thumbnail.
     fn args(&self, source: SourceFormat) -> Result<ResizeArgs, ApiError> {
         let auto_focus = self.focus.as_deref() == Some("auto");
@@ -230,11 +254,12 @@ impl UploadParams {
             width: self.width.unwrap_or(100),
             height: self.height.unwrap_or(100),
             fit: self.fit.unwrap_or_default(),
-            format: self.format.unwrap_or_else(|| OutputFormat::default_for(source)),
+            format: self.format.unwrap_or_else(|| self.default_format(source)),
             quality: self.quality,
             lossless: self.lossless.unwrap_or(false),
             focus: self.focus.as_deref().filter(|_| !auto_focus).map(parse_focus).transpose()?,
             auto_focus,
+            animated: self.animated.unwrap_or(false),
         }
         .check()
     }
@@ -242,9 +267,9 @@ impl UploadParams {
     /// The options of one rendition: the preset's own, then the upload's where they mean something.
     fn rendition_args(&self, spec: &RenditionSpec, source: SourceFormat) -> Result<ResizeArgs, ApiError> {
         let fit = spec.fit.or(self.fit).unwrap_or_default();
-        let format = spec.format.or(self.format).unwrap_or_else(|| OutputFormat::default_for(source));
+        let format = spec.format.or(self.format).unwrap_or_else(|| self.default_format(source));
         let lossless = spec.lossless || (self.lossless == Some(true) && format == OutputFormat::Webp);
-        let lossy = format != OutputFormat::Png && !lossless;
+        let lossy = format.is_lossy() && !lossless;
         let cover = fit == Fit::Cover;
         let auto_focus = cover && (spec.auto_focus || self.focus.as_deref() == Some("auto"));
         let focus = self.focus.as_deref().filter(|f| cover && !auto_focus && *f != "auto").map(parse_focus);
@@ -257,6 +282,8 @@ impl UploadParams {
             lossless,
             focus: focus.transpose()?,
             auto_focus,
+            // A rendition whose preset fixes a still format (`card=…:jpeg`) gets the first frame.
+            animated: self.animated == Some(true) && format.can_animate(),
         }
         .check()
     }

@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use image::{
     DynamicImage, ImageEncoder, Rgb, RgbImage,
-    codecs::{avif::AvifEncoder, png::PngEncoder, webp::WebPEncoder},
+    codecs::{avif::AvifEncoder, gif::GifEncoder, png::PngEncoder, webp::WebPEncoder},
 };
 use thumbq_common::task::{OutputFormat, ResizeArgs};
 use turbojpeg::{PixelFormat, Subsamp};
@@ -23,6 +23,8 @@ pub fn encode(image: DynamicImage, args: &ResizeArgs) -> Result<Vec<u8>, Pipelin
     let image = match format {
         OutputFormat::Jpeg if image.color().has_alpha() => DynamicImage::ImageRgb8(over_white(&image)),
         OutputFormat::Jpeg | OutputFormat::Png => image,
+        // GIF is written from RGBA: its one transparent palette entry stands for the fully transparent pixels.
+        OutputFormat::Gif => DynamicImage::ImageRgba8(image.into_rgba8()),
         // The WebP and AVIF encoders take RGB and RGBA only.
         OutputFormat::Webp | OutputFormat::Avif if image.color().has_alpha() => {
             DynamicImage::ImageRgba8(image.into_rgba8())
@@ -40,6 +42,8 @@ pub fn encode(image: DynamicImage, args: &ResizeArgs) -> Result<Vec<u8>, Pipelin
         OutputFormat::Avif => AvifEncoder::new_with_speed_quality(&mut out, AVIF_SPEED, args.quality())
             .with_num_threads(Some(1))
             .write_image(image.as_bytes(), width, height, color),
+        // NeuQuant at speed 10 of 1..30, as for animated GIF (`animation.rs`).
+        OutputFormat::Gif => GifEncoder::new_with_speed(&mut out, 10).encode(image.as_bytes(), width, height, color),
     };
     result.map_err(|e| PipelineError::Encode(e.to_string()))?;
     Ok(out.into_inner())

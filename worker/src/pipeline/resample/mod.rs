@@ -13,18 +13,25 @@ use super::{
     plan::{DecodePlan, geometry},
 };
 
-/// Resamples one output from the decoded `source`, as `plan` planned it.
-pub fn resample(source: &DynamicImage, args: &ResizeArgs, plan: DecodePlan) -> Result<DynamicImage, PipelineError> {
-    let DecodePlan { stored_box: (box_w, box_h), focus, full, .. } = plan;
-    // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
-    // which must not change the thumbnail's size.
-    let focus = if args.auto_focus && args.fit == Fit::Cover {
+/// The point the cover crop of `source` is centred on: the plan's, or with `focus=auto` where the attention
+/// measure finds the subject. An animation asks once, on its first frame, so that its crop holds still.
+pub fn focus(source: &DynamicImage, args: &ResizeArgs, plan: &DecodePlan) -> (f64, f64) {
+    if args.auto_focus && args.fit == Fit::Cover {
         // Scored on the decoded pixels, in the stored orientation the plan uses.
+        let (box_w, box_h) = plan.stored_box;
         let centred = geometry::plan(source.width(), source.height(), box_w, box_h, args.fit);
         attention::focus(source, centred.crop_width, centred.crop_height)
     } else {
-        focus
-    };
+        plan.focus
+    }
+}
+
+/// Resamples one output from the decoded `source`, as `plan` planned it.
+pub fn resample(source: &DynamicImage, args: &ResizeArgs, plan: DecodePlan) -> Result<DynamicImage, PipelineError> {
+    let focus = focus(source, args, &plan);
+    let DecodePlan { stored_box: (box_w, box_h), full, .. } = plan;
+    // The crop comes from the decoded pixels, the output size from the original: a scaled decode rounds its sides,
+    // which must not change the thumbnail's size.
     let plan = geometry::Plan {
         width: full.width,
         height: full.height,

@@ -3,6 +3,8 @@
 //! FFI module like `jpeg/turbo.rs` and the lossy encoder (`finish/webp.rs`); each `unsafe` block says why it holds.
 #![allow(unsafe_code)]
 
+pub mod animation;
+
 use std::mem::MaybeUninit;
 
 use image::{DynamicImage, RgbImage, RgbaImage};
