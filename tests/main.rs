@@ -30,6 +30,7 @@ mod licences;
 mod memory;
 mod metrics;
 mod monitoring;
+mod negotiation;
 mod object_store;
 mod openapi;
 mod ownership;

@@ -11,7 +11,11 @@ use sha2::Sha256;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::{Settings, TaskRecord, settings::UrlSigning};
+use crate::{
+    Settings, TaskRecord,
+    settings::UrlSigning,
+    task::{ResizeArgs, ThumbnailName, Variant},
+};
 
 /// Why a download URL's signature does not hold.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,12 +61,28 @@ impl Links {
         }
     }
 
-    /// A record as clients see it: with the URLs of its thumbnail and renditions.
+    /// A record as clients see it: with the URLs of its thumbnail and renditions; with `format=auto`, each URL
+    /// the one that serves the best format the client accepts, and each variant's own.
     pub fn with_urls(&self, mut record: TaskRecord) -> TaskRecord {
         for rendition in &mut record.renditions {
-            rendition.url = Some(self.thumbnail_url(&rendition.file));
+            (rendition.url, rendition.variants) = self.urls_of(&rendition.file, &rendition.args);
         }
-        TaskRecord { url: Some(self.thumbnail_url(&record.name)), ..record }
+        let (url, variants) = self.urls_of(&record.name, &record.args);
+        TaskRecord { url, variants, ..record }
+    }
+
+    /// The URL of the file `file` made with `args`, and with `format=auto` its variants' (the fallback, `file`,
+    /// first).
+    fn urls_of(&self, file: &str, args: &ResizeArgs) -> (Option<String>, Vec<Variant>) {
+        let Ok(name) = file.parse::<ThumbnailName>() else { return (Some(self.thumbnail_url(file)), Vec::new()) };
+        if !args.auto {
+            return (Some(self.thumbnail_url(file)), Vec::new());
+        }
+        let variants = args.variants().into_iter().map(|variant| {
+            let file = ThumbnailName { format: variant.format, ..name.clone() }.to_string();
+            Variant { format: variant.format, url: self.thumbnail_url(&file), file }
+        });
+        (Some(self.thumbnail_url(&name.negotiated().to_string())), variants.collect())
     }
 }
 

@@ -130,8 +130,10 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
         .map_err(|e| TaskError::Crashed(e.to_string()))??;
     // With renditions, the record lists each one's result; the first is also the task's own result.
     let mut renditions = envelope.renditions.clone();
-    for (rendition, thumbnail) in renditions.iter_mut().zip(&thumbnails) {
-        rendition.result = Some(thumbnail.info.clone());
+    // (With `format=auto` each has its variants beside it: the result is its fallback's, the file it names.)
+    for rendition in &mut renditions {
+        let made = names.iter().zip(&thumbnails).find(|(name, _)| name.to_string() == rendition.file);
+        rendition.result = made.map(|(_, thumbnail)| thumbnail.info.clone());
     }
     let result = thumbnails[0].info.clone();
     let stores = names.iter().zip(thumbnails).map(|(name, thumbnail)| ctx.store.put_thumbnail(name, thumbnail.bytes));

@@ -5,6 +5,7 @@
 
 use std::io::Cursor;
 
+mod alpha;
 mod animation;
 mod heif;
 mod jpeg;
@@ -15,6 +16,7 @@ pub mod svg;
 pub mod tiff;
 mod video;
 
+pub use alpha::may_have_alpha;
 pub use animation::{Animation, animation};
 use image::{ImageReader, Limits};
 pub use sniff::{Sniffed, sniff};

@@ -13,6 +13,9 @@ pub struct Directory {
     pub height: u32,
     /// `Orientation`, 1 (the default) to 8, as EXIF numbers it.
     pub orientation: u8,
+    /// Whether it has samples beyond its colour model's (`ExtraSamples`, or more `SamplesPerPixel` than grey or RGB
+    /// need): an alpha channel, or samples of unknown use.
+    pub extra_samples: bool,
 }
 
 /// The first directory's entries: tag, type, count, and where its inline value starts.
@@ -94,7 +97,8 @@ pub fn first_directory(bytes: &[u8]) -> Option<Directory> {
     let walk = entries(bytes)?;
     let (little, big) = (walk.little, walk.big);
     let reader = Entries { bytes, little, big, at: 0, left: 0 };
-    let (mut width, mut height, mut orientation) = (None, None, 1);
+    let (mut width, mut height, mut orientation, mut extra_samples) = (None, None, 1, false);
+    let (mut photometric, mut samples) = (None, 1);
     for entry in walk {
         let (tag, kind, _, value) = entry?;
         // SHORT (3) or LONG (4) values sit inline, at the start of the value field.
@@ -107,10 +111,19 @@ pub fn first_directory(bytes: &[u8]) -> Option<Directory> {
             (256, Some(n)) => width = u32::try_from(n).ok(),
             (257, Some(n)) => height = u32::try_from(n).ok(),
             (274, Some(n @ 1..=8)) => orientation = n as u8,
+            (338, _) => extra_samples = true,
+            (262, Some(n)) => photometric = Some(n),
+            (277, Some(n)) => samples = n,
             _ => {}
         }
     }
-    Some(Directory { width: width?, height: height?, orientation })
+    // Grey (0, 1) needs one sample, RGB (2) three; others (palette, CMYK, YCbCr, Lab) are left to the tag.
+    extra_samples |= match photometric {
+        Some(0 | 1) => samples > 1,
+        Some(2) => samples > 3,
+        _ => false,
+    };
+    Some(Directory { width: width?, height: height?, orientation, extra_samples })
 }
 
 #[cfg(test)]
@@ -122,7 +135,10 @@ mod tests {
     #[test]
     fn the_first_directory_gives_size_and_orientation() {
         let tiff = sample_image(ImageFormat::Tiff, 40, 30);
-        assert_eq!(first_directory(&tiff), Some(Directory { width: 40, height: 30, orientation: 1 }));
+        assert_eq!(
+            first_directory(&tiff),
+            Some(Directory { width: 40, height: 30, orientation: 1, extra_samples: false })
+        );
         assert_eq!(first_directory(b"II*\0\xFF\xFF\xFF\x7F"), None, "a directory past the end");
         assert_eq!(first_directory(b"not a tiff"), None);
     }

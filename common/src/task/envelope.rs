@@ -49,6 +49,10 @@ pub struct ResizeArgs {
     /// for a still source, the first frame.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub animated: bool,
+    /// `format=auto`: also made as AVIF and WebP, from the same decode; `format` is the fallback for clients that
+    /// take neither ([`ResizeArgs::variants`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
 }
 
 impl ResizeArgs {
@@ -74,7 +78,25 @@ impl ResizeArgs {
             focus: None,
             auto_focus: false,
             animated: false,
+            auto: false,
         }
+    }
+
+    /// The formats served before the fallback of `format=auto`, best first.
+    pub const AUTO_FORMATS: [OutputFormat; 2] = [OutputFormat::Avif, OutputFormat::Webp];
+
+    /// Every file this output is made as: itself, and with `format=auto` its AVIF and WebP variants after it (the
+    /// fallback first, so that it carries the placeholder and is the record's result).
+    pub fn variants(&self) -> Vec<Self> {
+        let mut variants = vec![*self];
+        if self.auto {
+            variants.extend(Self::AUTO_FORMATS.map(|format| Self {
+                format,
+                quality: self.quality.filter(|_| format.is_lossy()),
+                ..*self
+            }));
+        }
+        variants
     }
 
     /// The quality a lossy encoder uses for these arguments.
@@ -137,7 +159,7 @@ impl TaskEnvelope {
             .into_iter()
             .map(|(name, args)| {
                 let file = ThumbnailName::of_rendition(id, &name, args.format).to_string();
-                Rendition { name, args, file, result: None, url: None }
+                Rendition { name, args, file, result: None, url: None, variants: Vec::new() }
             })
             .collect();
         Self { renditions, ..Self::new(id, args, created_at) }
@@ -156,12 +178,19 @@ impl TaskEnvelope {
         }
     }
 
-    /// Every file this task writes, with what goes in it: one thumbnail, or one file per rendition.
+    /// Every file this task writes, with what goes in it: one thumbnail, or one file per rendition; with
+    /// `format=auto`, each in every variant.
     pub fn outputs(&self) -> Vec<(ThumbnailName, ResizeArgs)> {
-        if self.renditions.is_empty() {
-            return vec![(self.thumbnail_name(), self.args)];
-        }
-        self.renditions.iter().map(|r| (ThumbnailName::of_rendition(self.id, &r.name, r.args.format), r.args)).collect()
+        let outputs = if self.renditions.is_empty() {
+            vec![(self.thumbnail_name(), self.args)]
+        } else {
+            let named = |r: &Rendition| (ThumbnailName::of_rendition(self.id, &r.name, r.args.format), r.args);
+            self.renditions.iter().map(named).collect()
+        };
+        let variants = |(name, args): (ThumbnailName, ResizeArgs)| {
+            args.variants().into_iter().map(move |args| (ThumbnailName { format: args.format, ..name.clone() }, args))
+        };
+        outputs.into_iter().flat_map(variants).collect()
     }
 
     /// Serialises the envelope to its JSON message body.

@@ -115,6 +115,46 @@ impl OutputFormat {
     }
 }
 
+/// The `format` an upload asks for: one format, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatChoice {
+    /// PNG.
+    Png,
+    /// JPEG (`jpg` too).
+    #[serde(alias = "jpg")]
+    Jpeg,
+    /// WebP.
+    Webp,
+    /// AVIF.
+    Avif,
+    /// GIF.
+    Gif,
+    /// AVIF, WebP and a fallback (JPEG, or PNG where the source may have alpha) from one decode; the thumbnail's
+    /// URL serves the best one the client's `Accept` allows.
+    Auto,
+}
+
+impl FormatChoice {
+    /// The one format asked for; `None` for `auto`.
+    pub fn fixed(self) -> Option<OutputFormat> {
+        match self {
+            Self::Png => Some(OutputFormat::Png),
+            Self::Jpeg => Some(OutputFormat::Jpeg),
+            Self::Webp => Some(OutputFormat::Webp),
+            Self::Avif => Some(OutputFormat::Avif),
+            Self::Gif => Some(OutputFormat::Gif),
+            Self::Auto => None,
+        }
+    }
+
+    /// The fallback of `format=auto`, for clients that take neither AVIF nor WebP: PNG where the source may have
+    /// transparency, JPEG otherwise.
+    pub fn auto_fallback(may_have_alpha: bool) -> OutputFormat {
+        if may_have_alpha { OutputFormat::Png } else { OutputFormat::Jpeg }
+    }
+}
+
 /// The formats thumbq accepts as input, sniffed from the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -265,5 +305,10 @@ mod tests {
             assert_eq!(format.content_type(), format.image_format().to_mime_type());
         }
         assert_eq!(SourceFormat::from_image_format(ImageFormat::Tga), None);
+        for format in OutputFormat::ALL {
+            let choice: FormatChoice = serde_json::from_str(&format!("\"{}\"", format.name())).unwrap();
+            assert_eq!(choice.fixed(), Some(format), "every output format may be asked for by its name");
+        }
+        assert_eq!(serde_json::from_str::<FormatChoice>("\"auto\"").unwrap().fixed(), None);
     }
 }

@@ -67,6 +67,51 @@ impl ThumbnailName {
     pub fn of_rendition(id: TaskId, name: &RenditionName, format: OutputFormat) -> Self {
         Self { id, format, rendition: Some(name.clone()) }
     }
+
+    /// The same thumbnail named without its format.
+    pub fn negotiated(&self) -> NegotiatedName {
+        NegotiatedName { id: self.id, rendition: self.rendition.clone() }
+    }
+}
+
+/// A thumbnail named without its format, `<uuid>` or `<uuid>-<rendition>`: the URL of a `format=auto` task that
+/// serves the best format the client's `Accept` allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NegotiatedName {
+    /// The task that makes it.
+    pub id: TaskId,
+    /// The rendition it is, for a task of renditions.
+    pub rendition: Option<RenditionName>,
+}
+
+impl NegotiatedName {
+    /// The file of this thumbnail in `format`.
+    pub fn in_format(&self, format: OutputFormat) -> ThumbnailName {
+        ThumbnailName { id: self.id, format, rendition: self.rendition.clone() }
+    }
+}
+
+impl fmt::Display for NegotiatedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rendition {
+            Some(rendition) => write!(f, "{}-{rendition}", self.id),
+            None => write!(f, "{}", self.id),
+        }
+    }
+}
+
+impl FromStr for NegotiatedName {
+    type Err = ();
+
+    fn from_str(stem: &str) -> Result<Self, Self::Err> {
+        // A canonical UUID is 36 characters; a rendition's name follows a '-'.
+        let (id, rendition) = match stem.split_at_checked(36) {
+            Some((id, "")) => (id, None),
+            Some((id, rest)) => (id, Some(rest.strip_prefix('-').ok_or(())?.parse().map_err(|_| ())?)),
+            None => return Err(()),
+        };
+        Ok(Self { id: id.parse().map_err(|_| ())?, rendition })
+    }
 }
 
 impl fmt::Display for ThumbnailName {
@@ -83,15 +128,8 @@ impl FromStr for ThumbnailName {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (stem, ext) = s.split_once('.').ok_or(())?;
-        // A canonical UUID is 36 characters; a rendition's name follows a '-'.
-        let (id, rendition) = match stem.split_at_checked(36) {
-            Some((id, "")) => (id, None),
-            Some((id, rest)) => (id, Some(rest.strip_prefix('-').ok_or(())?.parse().map_err(|_| ())?)),
-            None => return Err(()),
-        };
-        let id = id.parse().map_err(|_| ())?;
         let format = OutputFormat::ALL.into_iter().find(|f| f.extension() == ext).ok_or(())?;
-        Ok(Self { id, format, rendition })
+        Ok(stem.parse::<NegotiatedName>()?.in_format(format))
     }
 }
 
@@ -106,7 +144,7 @@ mod tests {
         assert_eq!(name.to_string().parse::<ThumbnailName>(), Ok(name));
         let rendition = ThumbnailName { id, format: OutputFormat::Webp, rendition: Some("large_2".parse().unwrap()) };
         assert_eq!(rendition.to_string(), format!("{id}-large_2.webp"));
-        assert_eq!(rendition.to_string().parse::<ThumbnailName>(), Ok(rendition));
+        assert_eq!(rendition.to_string().parse::<ThumbnailName>(), Ok(rendition.clone()));
         for bad in [
             "../../etc/passwd".to_owned(),
             format!("{id}"),
@@ -123,6 +161,13 @@ mod tests {
             format!("{id}-{}.png", "a".repeat(33)),
         ] {
             assert!(bad.parse::<ThumbnailName>().is_err(), "{bad} parsed");
+        }
+        let negotiated = rendition.negotiated();
+        assert_eq!(negotiated.to_string(), format!("{id}-large_2"));
+        assert_eq!(negotiated.to_string().parse::<NegotiatedName>(), Ok(negotiated.clone()));
+        assert_eq!(negotiated.in_format(OutputFormat::Avif).to_string(), format!("{id}-large_2.avif"));
+        for bad in [format!("{id}.png"), format!("{id}-"), format!("{id}x"), "../x".to_owned()] {
+            assert!(bad.parse::<NegotiatedName>().is_err(), "{bad} parsed");
         }
     }
 }

@@ -12,11 +12,11 @@ mod work;
 
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
 pub use error_code::TaskErrorCode;
-pub use format::{Fit, OutputFormat, SourceFormat};
-pub use id::{InvalidTaskId, TaskId, ThumbnailName};
+pub use format::{Fit, FormatChoice, OutputFormat, SourceFormat};
+pub use id::{InvalidTaskId, NegotiatedName, TaskId, ThumbnailName};
 pub use record::{
     FailureKind, ImageInfo, OperatorAction, StateChange, TaskRecord, WebhookAttempt, WebhookLog, WebhookState,
 };
-pub use rendition::{DEFAULT_PRESETS, MAX_RENDITIONS, Rendition, RenditionName, RenditionSpec, parse_presets};
+pub use rendition::{DEFAULT_PRESETS, MAX_RENDITIONS, Rendition, RenditionName, RenditionSpec, Variant, parse_presets};
 pub use status::TaskStatus;
 pub use work::{DEFAULT_MAX_TASK_WORK_MS, TooMuchWork, check_work, estimate_ms, ms_per_megapixel};

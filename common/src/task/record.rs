@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName};
+use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName, Variant};
 
 /// Why a task failed, coarsely, which decides the HTTP status of its thumbnail; derived from its
 /// `TaskErrorCode`.
@@ -194,6 +194,10 @@ pub struct TaskRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "http://127.0.0.1:8000/thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
     pub url: Option<String>,
+    /// With `format=auto`: each format the thumbnail is made in, with its own URL (`url` above serves the best the
+    /// client accepts); added by the API, not stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
 }
 
 impl TaskRecord {
@@ -227,17 +231,20 @@ impl TaskRecord {
 
     /// Whether `name` is one of the files this task makes.
     pub fn has_file(&self, name: &ThumbnailName) -> bool {
-        let file = name.to_string();
-        name.id == self.id && (self.name == file || self.renditions.iter().any(|r| r.file == file))
+        name.id == self.id && self.files().contains(name)
     }
 
-    /// Every file this task makes (or made).
+    /// Every file this task makes (or made): its thumbnail or each rendition's, with `format=auto` in each variant.
     pub fn files(&self) -> Vec<ThumbnailName> {
-        let mut names: Vec<ThumbnailName> = self.renditions.iter().filter_map(|r| r.file.parse().ok()).collect();
-        if names.is_empty() {
-            names.extend(self.name.parse().ok());
+        let mut outputs: Vec<(ThumbnailName, ResizeArgs)> =
+            self.renditions.iter().filter_map(|r| Some((r.file.parse().ok()?, r.args))).collect();
+        if outputs.is_empty() {
+            outputs.extend(self.name.parse().ok().map(|name| (name, self.args)));
         }
-        names
+        let variants = |(name, args): (ThumbnailName, ResizeArgs)| {
+            args.variants().into_iter().map(move |args| ThumbnailName { format: args.format, ..name.clone() })
+        };
+        outputs.into_iter().flat_map(variants).collect()
     }
 
     /// The PENDING record of a task the API has just accepted.
@@ -259,6 +266,7 @@ impl TaskRecord {
             error_kind: None,
             source,
             result: None,
+            variants: Vec::new(),
             renditions: envelope.renditions.clone(),
             callback_url: envelope.callback_url.clone(),
             webhook: None,

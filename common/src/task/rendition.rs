@@ -71,9 +71,25 @@ pub struct Rendition {
     /// The finished rendition, once the task succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ImageInfo>,
-    /// Absolute URL of the rendition (signed when signed URLs are on); added by the API, not stored.
+    /// Absolute URL of the rendition (signed when signed URLs are on); with `format=auto` it serves the best format
+    /// the client accepts. Added by the API, not stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// With `format=auto`: each format the rendition is made in, with its own URL; added by the API, not stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
+}
+
+/// One format of a `format=auto` thumbnail, with its own name and URL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Variant {
+    /// Its format.
+    pub format: OutputFormat,
+    /// Its file's name.
+    #[schema(example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.avif")]
+    pub file: String,
+    /// Its absolute URL (signed when signed URLs are on).
+    pub url: String,
 }
 
 /// A rendition as configured or asked for: its size, and whichever options it fixes. The upload's own parameters

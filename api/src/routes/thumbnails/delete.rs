@@ -26,7 +26,7 @@ use crate::{
     security(("api_key" = ["upload"])),
     params(("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or any of its renditions' (which \
         erases them all)",
-        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp|avif)$",
+        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp|avif|gif)$",
         example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")),
     responses(
         (status = 204, description = "Deleted, or nothing was there"),

@@ -9,11 +9,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use thumbq_common::task::{FailureKind, TaskErrorCode, TaskRecord, TaskStatus, ThumbnailName};
+use thumbq_common::task::{FailureKind, NegotiatedName, TaskErrorCode, TaskRecord, TaskStatus, ThumbnailName};
 use tracing::{info, warn};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{IMMUTABLE, ImageBytes, MAX_WAIT_SECS};
+use super::{IMMUTABLE, ImageBytes, MAX_WAIT_SECS, negotiate};
 use crate::{
     error::{ApiError, ErrorBody, ErrorCode, in_range, store_unavailable},
     extract::{Path, Query},
@@ -72,11 +72,13 @@ pub struct DownloadError {
     path = "/thumbnails/{name}",
     tag = "thumbnails",
     params(
-        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or a rendition's, `<uuid>-<rendition>.<ext>`",
-            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp|avif)$",
+        ("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or a rendition's, `<uuid>-<rendition>.<ext>`; \
+            without `.<ext>`, a `format=auto` thumbnail in the best format the `Accept` header names (AVIF, WebP, else the fallback), with `Vary: Accept`",
+            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?(\.(png|jpg|webp|avif|gif))?$",
             example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg"),
         WaitParams,
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download"),
+        ("Accept" = Option<String>, Header, description = "For a name without `.<ext>`: `image/avif` and `image/webp` choose those variants"),
     ),
     responses(
         (status = 200, description = "The thumbnail, in the format its name's extension gives",
@@ -85,8 +87,11 @@ pub struct DownloadError {
                 (ImageBytes = "image/jpeg"),
                 (ImageBytes = "image/webp"),
                 (ImageBytes = "image/avif"),
+                (ImageBytes = "image/gif"),
             ),
             headers(
+                ("Vary" = String, description = "`Accept`, for a name without `.<ext>`"),
+                ("Content-Location" = String, description = "For a name without `.<ext>`: the path of the variant served"),
                 ("ETag" = String, description = "Strong validator; send it back in If-None-Match"),
                 ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`: a thumbnail never changes"),
             )),
@@ -97,7 +102,7 @@ pub struct DownloadError {
             example = json!({"status": "STARTED"})),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 400, description = "Not a thumbnail name, or a bad `wait`", body = ErrorBody,
-            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif>", "code": "invalid_name"})),
+            example = json!({"error": "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif|gif>", "code": "invalid_name"})),
         (status = 401, description = "Keys are on and the request carries an unknown or malformed key", body = ErrorBody),
         (status = 403, description = "Signed URLs are on and this one is unsigned, wrongly signed or expired", body = ErrorBody,
             example = json!({"error": "the URL has expired: ask the API for a fresh one", "code": "url_expired"})),
@@ -119,11 +124,38 @@ pub async fn get_thumbnail(
     Query(params): Query<WaitParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let name = super::parse_name(&name)?;
+    // A name without a format is a `format=auto` thumbnail's: the client's `Accept` picks the file. (`Err` holds
+    // that name, `Ok` a file's.)
+    let asked = match name.parse::<NegotiatedName>() {
+        Ok(negotiated) => Err(negotiated),
+        Err(()) => Ok(super::parse_name(&name)?),
+    };
     if let Some(signer) = state.links.signer() {
-        signer.verify(&name.to_string(), params.expires, params.sig.as_deref(), chrono::Utc::now())?;
+        let signed = asked.as_ref().map_or_else(ToString::to_string, ToString::to_string);
+        signer.verify(&signed, params.expires, params.sig.as_deref(), chrono::Utc::now())?;
     }
     let wait = Duration::from_secs(in_range("wait (seconds)", params.wait.unwrap_or(0), 0..=MAX_WAIT_SECS)?);
+    let negotiated = match asked {
+        Ok(file) => return answer(&state, file, wait, &headers).await,
+        Err(negotiated) => negotiated,
+    };
+    let name = negotiate::resolve(&state, &negotiated, &headers).await?;
+    let location =
+        HeaderValue::from_str(&format!("/thumbnails/{name}")).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = answer(&state, name, wait, &headers).await?;
+    // Caches keep one answer per `Accept`; the file served has a URL of its own.
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    response.headers_mut().insert(header::CONTENT_LOCATION, location);
+    Ok(response)
+}
+
+/// The answer for the file `name`: the thumbnail, or its task's state, after waiting up to `wait` for it.
+async fn answer(
+    state: &AppState,
+    name: ThumbnailName,
+    wait: Duration,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(ErrorCode::ThumbnailNotFound, format!("no thumbnail named {name}"));
     let record = match state.states.get(name.id).await {
         Ok(record) => record,
@@ -131,11 +163,11 @@ pub async fn get_thumbnail(
         // and an erasure cannot finish while Redis is down.
         Err(e) => {
             warn!(error = %e, "redis unreadable; answering from the file store alone");
-            return stored_thumbnail(&state, &name, &headers).await?.ok_or_else(|| e.into());
+            return stored_thumbnail(state, &name, headers).await?.ok_or_else(|| e.into());
         }
     };
     let record = match record {
-        None => return unrecorded(&state, &name, &headers).await,
+        None => return unrecorded(state, &name, headers).await,
         Some(record) if !record.has_file(&name) => return Err(not_found()),
         Some(record) if !wait.is_zero() && !record.status.is_terminal() => state
             .events
@@ -148,7 +180,7 @@ pub async fn get_thumbnail(
         // The record decides, not the store: the thumbnail of a task erased while it ran may be in the store for a
         // moment (its worker removes it on finding the task gone).
         TaskStatus::Success => {
-            return match stored_thumbnail(&state, &name, &headers).await? {
+            return match stored_thumbnail(state, &name, headers).await? {
                 Some(response) => Ok(response),
                 // Erased since the record was read (`DELETE /thumbnails` removes the files, then the record), or
                 // lost: either way there is no thumbnail to give; the operator sees the warning if it recurs.

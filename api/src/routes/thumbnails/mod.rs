@@ -3,6 +3,7 @@
 
 pub mod delete;
 pub mod download;
+mod negotiate;
 pub mod params;
 
 use axum::{
@@ -13,11 +14,11 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use thumbq_common::task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName};
+use thumbq_common::task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName, Variant};
 use tracing::{Instrument, info, info_span, warn};
 use utoipa::ToSchema;
 
-use self::params::UploadParams;
+use self::params::{Source, UploadParams};
 use crate::{
     caller::Caller,
     error::{ApiError, ErrorBody, ErrorCode, store_unavailable},
@@ -43,7 +44,7 @@ pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
     name.parse().map_err(|()| {
         ApiError::BadRequest(
             ErrorCode::InvalidName,
-            "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif> or <uuid>-<rendition>.<ext>".into(),
+            "not a thumbnail name: expected <uuid>.<png|jpg|webp|avif|gif> or <uuid>-<rendition>.<ext>".into(),
         )
     })
 }
@@ -70,7 +71,8 @@ pub struct ImageBytes(Vec<u8>);
 pub struct Accepted {
     /// The task's id.
     pub id: TaskId,
-    /// The thumbnail's name, `<uuid>.<ext>`.
+    /// The thumbnail's name, `<uuid>.<ext>`; with `format=auto`, `<uuid>` (its URL serves the best format the
+    /// client accepts).
     #[schema(example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
     pub name: String,
     /// Always `PENDING`.
@@ -82,6 +84,9 @@ pub struct Accepted {
     /// Absolute URL of the task's record.
     #[schema(example = "http://127.0.0.1:8000/tasks/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
     pub status_url: String,
+    /// With `format=auto`: each format the thumbnail is made in (the fallback first), with its own URL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
     /// With `preset` or `sizes`: each rendition with its file's name and URL (`name` and `url` above are the
     /// first rendition's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -150,10 +155,14 @@ pub async fn create_thumbnail(
     mut upload: Upload,
 ) -> Result<Response, ApiError> {
     let head = upload.head(state.settings.limits.max_pixels).await?;
+    let source = Source {
+        format: head.probe.format,
+        may_have_alpha: thumbq_common::image_probe::may_have_alpha(&head.bytes, head.probe.format),
+    };
     let envelope = match params.callback_url(&state.settings.webhook).and_then(|callback_url| {
         Ok(TaskEnvelope {
             callback_url,
-            ..params.envelope(head.probe.format, &state.settings.presets, state.settings.limits.max_task_work_ms)?
+            ..params.envelope(source, &state.settings.presets, state.settings.limits.max_task_work_ms)?
         })
     }) {
         Ok(envelope) => envelope,
@@ -185,15 +194,19 @@ pub async fn create_thumbnail(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     accepted?;
 
-    let name = envelope.thumbnail_name().to_string();
     let base = &state.settings.http.public_url;
+    let answered = state.with_urls(TaskRecord::pending(&envelope, None));
+    // With `format=auto` the thumbnail is named without a format: its URL serves the best the client accepts.
+    let name = envelope.thumbnail_name();
+    let name = if envelope.args.auto { name.negotiated().to_string() } else { name.to_string() };
     let body = Accepted {
         id: envelope.id,
         status: TaskStatus::Pending,
-        url: state.thumbnail_url(&name),
+        url: answered.url.unwrap_or_else(|| state.thumbnail_url(&name)),
         status_url: format!("{base}/tasks/{}", envelope.id),
         name,
-        renditions: state.with_urls(TaskRecord::pending(&envelope, None)).renditions,
+        variants: answered.variants,
+        renditions: answered.renditions,
     };
     // The path (and signature) of the thumbnail's URL.
     let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url);

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use thumbq_common::{
     settings::WebhookSettings,
     task::{
-        Fit, Focus, MAX_RENDITIONS, OutputFormat, RenditionSpec, ResizeArgs, SourceFormat, TaskEnvelope, TaskId,
-        check_work,
+        Fit, Focus, FormatChoice, MAX_RENDITIONS, OutputFormat, RenditionSpec, ResizeArgs, SourceFormat, TaskEnvelope,
+        TaskId, check_work,
     },
     webhook::guard,
 };
@@ -30,10 +30,12 @@ pub struct UploadParams {
     /// ratio) or `fill` (stretch to exactly width×height).
     #[param(inline)]
     pub fit: Option<Fit>,
-    /// `png`, `jpeg`, `webp`, `avif` or `gif`; default: the source's format when it is JPEG, PNG, WebP or AVIF,
+    /// `png`, `jpeg`, `webp`, `avif` or `gif`; or `auto`: AVIF, WebP and a fallback (JPEG, or PNG where the
+    /// source may have transparency) from one decode, the thumbnail's URL serving the best the client's `Accept`
+    /// allows and each variant having its own. Default: the source's format when it is JPEG, PNG, WebP or AVIF,
     /// `jpeg` for HEIC and video posters, else `png`; with `animated=true`, `gif` for a GIF and `webp` otherwise.
     #[param(inline)]
-    pub format: Option<OutputFormat>,
+    pub format: Option<FormatChoice>,
     /// Quality of a lossy output, 1..=100: JPEG (default 85) and lossy WebP (default 80). PNG and lossless WebP
     /// have no quality: giving one is a 400.
     #[param(minimum = 1, maximum = 100, example = 80)]
@@ -80,12 +82,21 @@ struct Asked {
     focus: Option<Focus>,
     auto_focus: bool,
     animated: bool,
+    auto: bool,
 }
 
 impl Asked {
     /// The checked arguments, or what makes no sense.
     fn check(self) -> Result<ResizeArgs, ApiError> {
-        let Self { width, height, fit, format, quality, lossless, focus, auto_focus, animated } = self;
+        let Self { width, height, fit, format, quality, lossless, focus, auto_focus, animated, auto } = self;
+        if auto && (animated || lossless) {
+            return Err(ApiError::BadRequest(
+                ErrorCode::InvalidParameter,
+                "format=auto makes lossy still images (AVIF, WebP, and JPEG or PNG): animated and lossless need \
+                 format=webp"
+                    .into(),
+            ));
+        }
         if animated && !format.can_animate() {
             return Err(ApiError::BadRequest(
                 ErrorCode::InvalidParameter,
@@ -99,7 +110,8 @@ impl Asked {
             ));
         }
         let quality = quality.map(|q| in_range("quality", q, 1..=100)).transpose()?;
-        if quality.is_some() && (!format.is_lossy() || lossless) {
+        // With `format=auto` a quality is for the AVIF and WebP variants even where the fallback is PNG.
+        if quality.is_some() && ((!format.is_lossy() && !auto) || lossless) {
             return Err(ApiError::BadRequest(
                 ErrorCode::InvalidParameter,
                 "quality applies to lossy outputs only: jpeg, avif, or webp without lossless".into(),
@@ -110,28 +122,30 @@ impl Asked {
         }
         let width = in_range("width", width, 1..=ResizeArgs::MAX_SIDE)?;
         let height = in_range("height", height, 1..=ResizeArgs::MAX_SIDE)?;
-        Ok(ResizeArgs { quality, lossless, focus, auto_focus, animated, ..ResizeArgs::new(width, height, fit, format) })
+        let args = ResizeArgs::new(width, height, fit, format);
+        Ok(ResizeArgs { quality, lossless, focus, auto_focus, animated, auto, ..args })
     }
 }
 
 impl UploadParams {
     /// The task these parameters ask for, on an image whose format the probe read as `source`: one thumbnail, or
-    /// with `preset`/`sizes` one rendition each; refused when making it is estimated to cost over `max_work_ms`
-    /// (`THUMBQ_MAX_TASK_WORK_MS`).
+    /// with `preset`/`sizes` one rendition each; refused when making it (every `format=auto` variant included) is
+    /// estimated to cost over `max_work_ms` (`THUMBQ_MAX_TASK_WORK_MS`).
     pub fn envelope(
         &self,
-        source: SourceFormat,
+        source: Source,
         presets: &[RenditionSpec],
         max_work_ms: u64,
     ) -> Result<TaskEnvelope, ApiError> {
         let (id, now) = (TaskId::new(), Utc::now());
-        let work = |outputs: &[ResizeArgs]| {
-            check_work(outputs, max_work_ms).map_err(|e| ApiError::BadRequest(ErrorCode::TooMuchWork, e.to_string()))
+        let work = |outputs: &mut dyn Iterator<Item = &ResizeArgs>| {
+            let variants: Vec<ResizeArgs> = outputs.flat_map(ResizeArgs::variants).collect();
+            check_work(&variants, max_work_ms).map_err(|e| ApiError::BadRequest(ErrorCode::TooMuchWork, e.to_string()))
         };
         let specs = self.renditions(presets)?;
         if specs.is_empty() {
             let args = self.args(source)?;
-            work(&[args])?;
+            work(&mut std::iter::once(&args))?;
             return Ok(TaskEnvelope::new(id, args, now));
         }
         if self.width.is_some() || self.height.is_some() {
@@ -172,7 +186,7 @@ impl UploadParams {
         let lossy_and_open = specs
             .iter()
             .zip(&renditions)
-            .any(|(spec, (_, a))| spec.quality.is_none() && a.format.is_lossy() && !a.lossless);
+            .any(|(spec, (_, a))| spec.quality.is_none() && (a.format.is_lossy() || a.auto) && !a.lossless);
         if self.quality.is_some() && !lossy_and_open {
             return Err(unused("quality"));
         }
@@ -185,7 +199,7 @@ impl UploadParams {
         if self.animated == Some(true) && !used(|a| a.animated) {
             return Err(unused("animated (it needs a webp or gif rendition)"));
         }
-        work(&renditions.iter().map(|(_, args)| *args).collect::<Vec<_>>())?;
+        work(&mut renditions.iter().map(|(_, args)| args))?;
         Ok(TaskEnvelope::with_renditions(id, renditions, now))
     }
 
@@ -238,38 +252,43 @@ impl UploadParams {
         Ok(Some(url.to_string()))
     }
 
-    /// The format an output is made in when neither the request nor a preset names one.
-    fn default_format(&self, source: SourceFormat) -> OutputFormat {
-        if self.animated == Some(true) {
-            OutputFormat::default_animated_for(source)
-        } else {
-            OutputFormat::default_for(source)
+    /// The format an output is made in when no preset fixes one: the one asked for, `format=auto`'s fallback, or
+    /// the default.
+    fn format(&self, source: Source) -> OutputFormat {
+        match self.format {
+            Some(FormatChoice::Auto) => FormatChoice::auto_fallback(source.may_have_alpha),
+            Some(choice) => choice.fixed().unwrap_or(OutputFormat::Jpeg),
+            None if self.animated == Some(true) => OutputFormat::default_animated_for(source.format),
+            None => OutputFormat::default_for(source.format),
         }
     }
 
     /// The options of a single thumbnail.
-    fn args(&self, source: SourceFormat) -> Result<ResizeArgs, ApiError> {
+    fn args(&self, source: Source) -> Result<ResizeArgs, ApiError> {
         let auto_focus = self.focus.as_deref() == Some("auto");
         Asked {
             width: self.width.unwrap_or(100),
             height: self.height.unwrap_or(100),
             fit: self.fit.unwrap_or_default(),
-            format: self.format.unwrap_or_else(|| self.default_format(source)),
+            format: self.format(source),
             quality: self.quality,
             lossless: self.lossless.unwrap_or(false),
             focus: self.focus.as_deref().filter(|_| !auto_focus).map(parse_focus).transpose()?,
             auto_focus,
             animated: self.animated.unwrap_or(false),
+            auto: self.format == Some(FormatChoice::Auto),
         }
         .check()
     }
 
     /// The options of one rendition: the preset's own, then the upload's where they mean something.
-    fn rendition_args(&self, spec: &RenditionSpec, source: SourceFormat) -> Result<ResizeArgs, ApiError> {
+    fn rendition_args(&self, spec: &RenditionSpec, source: Source) -> Result<ResizeArgs, ApiError> {
         let fit = spec.fit.or(self.fit).unwrap_or_default();
-        let format = spec.format.or(self.format).unwrap_or_else(|| self.default_format(source));
+        let format = spec.format.unwrap_or_else(|| self.format(source));
+        // A preset that fixes its format (`card=…:jpeg`) is made in that one.
+        let auto = spec.format.is_none() && self.format == Some(FormatChoice::Auto);
         let lossless = spec.lossless || (self.lossless == Some(true) && format == OutputFormat::Webp);
-        let lossy = format.is_lossy() && !lossless;
+        let lossy = (format.is_lossy() || auto) && !lossless;
         let cover = fit == Fit::Cover;
         let auto_focus = cover && (spec.auto_focus || self.focus.as_deref() == Some("auto"));
         let focus = self.focus.as_deref().filter(|f| cover && !auto_focus && *f != "auto").map(parse_focus);
@@ -284,9 +303,19 @@ impl UploadParams {
             auto_focus,
             // A rendition whose preset fixes a still format (`card=…:jpeg`) gets the first frame.
             animated: self.animated == Some(true) && format.can_animate(),
+            auto,
         }
         .check()
     }
+}
+
+/// What the API knows of the upload from its header: what the defaults and `format=auto`'s fallback depend on.
+#[derive(Clone, Copy, Debug)]
+pub struct Source {
+    /// Its format.
+    pub format: SourceFormat,
+    /// Whether it may have transparency (`format=auto` then falls back to PNG, not JPEG).
+    pub may_have_alpha: bool,
 }
 
 /// `x,y` with each in 0..=1.
