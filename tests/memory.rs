@@ -79,3 +79,67 @@ async fn two_50_megapixel_progressive_jpegs_at_concurrency_2_keep_the_worker_wit
     );
     app.stop().await;
 }
+
+/// A `width`×`height` photo-like PNG (the sample pattern), encoded by heif-enc as HEIC with `args`.
+fn heic(width: u32, height: u32, args: &[&str]) -> Vec<u8> {
+    thumbq_common::fixtures::heif_enc(&sample_image(ImageFormat::Png, width, height), args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_12_megapixel_heic_makes_a_thumbnail_with_the_worker_under_128_mb() {
+    let app = spawn_api().await;
+    // As phones write them: with a thumbnail item of 320 pixels (a 100x100 thumbnail is made from it); and without
+    // (measured: 38 and 104 MiB, 33 of them the idle worker's).
+    let phone = heic(4000, 3000, &["-q", "50", "-t", "320"]);
+    let bare = heic(4000, 3000, &["-q", "50", "-p", "preset=ultrafast"]);
+    for (what, bytes) in [("with a thumbnail item", phone), ("without", bare)] {
+        let worker = WorkerProcess::spawn(&app.settings, "heic");
+        eventually("the worker process consumes", async || app.consumers().await == 1).await;
+        let image = app.download_image(&app.upload_ok(bytes, "").await.name).await;
+        assert_eq!((image.width(), image.height()), (100, 100));
+        let peak = worker.peak_rss_mib();
+        eprintln!("12-MP HEIC {what}: worker peak {peak} MiB");
+        assert!(peak < 128, "12-MP HEIC {what}: the worker peaked at {peak} MiB, over 128 MiB");
+        drop(worker);
+        eventually("the worker process is gone", async || app.consumers().await == 0).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_48_megapixel_heics_and_a_4k_video_wait_for_room_within_the_worker_s_budget() {
+    const BUDGET_MIB: u64 = 1000;
+    let app = spawn_api_configured(|s| {
+        s.worker.concurrency = 3;
+        s.worker.memory_budget_mb = BUDGET_MIB as u32;
+    })
+    .await;
+    let heic = heic(8000, 6000, &["-q", "20", "-p", "preset=ultrafast"]);
+    let video = thumbq_common::fixtures::ffmpeg_video(
+        "mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=3840x2160:d=2:r=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let worker = WorkerProcess::spawn(&app.settings, "budget");
+    eventually("the worker process consumes", async || app.consumers().await == 1).await;
+    let idle = worker.peak_rss_mib();
+    let tasks = [app.upload_ok(heic.clone(), "").await, app.upload_ok(heic, "").await, app.upload_ok(video, "").await];
+    for task in &tasks {
+        let image = app.download_image(&task.name).await;
+        assert_eq!((image.width(), image.height()), (100, 100));
+    }
+    let peak = worker.peak_rss_mib();
+    eprintln!("worker peak {peak} MiB (idle {idle} MiB, budget {BUDGET_MIB} MiB)");
+    assert!(peak < idle + BUDGET_MIB, "the worker peaked at {peak} MiB, over {idle} MiB idle + {BUDGET_MIB} MiB");
+    app.stop().await;
+}

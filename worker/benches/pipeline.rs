@@ -263,13 +263,15 @@ fn memory_of_a_50_megapixel_jpeg() {
 }
 
 /// Child mode: makes one thumbnail and prints the process's peak resident memory (VmHWM). The thumbnail is 100x100
-/// JPEG, or `THUMBQ_BENCH_PROBE=<side>:<format>` (e.g. `1280:avif`, to size an encoder's memory).
+/// JPEG, or `THUMBQ_BENCH_PROBE=<side>:<format>[:animated]` (e.g. `1280:avif`, to size an encoder's memory).
 fn rss_probe(path: &Path) {
     let bytes = std::fs::read(path).expect("probe input");
     let probe = std::env::var("THUMBQ_BENCH_PROBE").unwrap_or_else(|_| "100:jpeg".into());
-    let (side, format) = probe.split_once(':').expect("<side>:<format>");
-    let format = OutputFormat::ALL.into_iter().find(|f| f.name() == format).expect("an output format");
-    let args = ResizeArgs::new(side.parse().expect("a side"), side.parse().expect("a side"), Fit::Cover, format);
+    let mut parts = probe.split(':');
+    let side: u32 = parts.next().and_then(|s| s.parse().ok()).expect("<side>:<format>");
+    let format = parts.next().and_then(|f| OutputFormat::ALL.into_iter().find(|o| o.name() == f)).expect("a format");
+    let animated = parts.next() == Some("animated");
+    let args = ResizeArgs { animated, ..ResizeArgs::new(side, side, Fit::Cover, format) };
     let started = Instant::now();
     make_thumbnail(&bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail");
     let elapsed = started.elapsed();

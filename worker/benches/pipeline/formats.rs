@@ -1,8 +1,14 @@
 //! The formats with a decoder of their own beyond JPEG, PNG and WebP: ms per 100x100 thumbnail, one core, the same
 //! photos converted in the same run (HEIC and AVIF by heif-enc, JPEG XL by cjxl, a 2-second 1080p H.264 clip by
-//! FFmpeg), against the JPEG they came from; and a drawn SVG and a one-page PDF, which have no photo to compare.
+//! FFmpeg), against the JPEG they came from and against libvips' `vipsthumbnail` on the same file; with each one's
+//! peak resident memory (a process per file: this bench's probe mode, and `vipsthumbnail`). A drawn SVG, a one-page
+//! PDF and an animated GIF (to an animated WebP) have no photo to compare and are timed alone.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use image::{DynamicImage, ImageFormat};
 use thumbq_common::{
@@ -16,13 +22,12 @@ use super::RUNS;
 /// Turns a JPEG photo into another format.
 type Convert<'a> = dyn Fn(&[u8]) -> Vec<u8> + 'a;
 
-/// The median ms of making a 100x100 cover JPEG of `bytes`.
-fn median_ms(bytes: &[u8]) -> f64 {
-    let args = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
+/// The median ms of making `args` from `bytes`.
+fn median_ms(bytes: &[u8], args: &ResizeArgs) -> f64 {
     let mut runs: Vec<Duration> = (0..RUNS)
         .map(|_| {
             let started = Instant::now();
-            std::hint::black_box(make_thumbnail(bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail"));
+            std::hint::black_box(make_thumbnail(bytes, args, Limits::pixels(u64::MAX)).expect("thumbnail"));
             started.elapsed()
         })
         .collect();
@@ -30,13 +35,108 @@ fn median_ms(bytes: &[u8]) -> f64 {
     runs[RUNS / 2].as_secs_f64() * 1000.0
 }
 
+/// A 100x100 cover JPEG.
+const JPEG_100: ResizeArgs = ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg);
+
+/// What one file cost thumbq and libvips: ms per thumbnail and peak resident MiB.
+struct Costs {
+    ms: f64,
+    peak_mib: f64,
+    vips_ms: Option<f64>,
+    vips_peak_mib: Option<f64>,
+}
+
+impl Costs {
+    /// Measures `bytes`, written as `file` for the processes, made into `args` (vips: `vips_suffix` on the input,
+    /// `vips_output` the extension of its output).
+    fn of(bytes: &[u8], file: &Path, args: &ResizeArgs, vips_suffix: &str, vips_output: &str) -> Self {
+        std::fs::write(file, bytes).expect("written");
+        let probe = format!("100:{}{}", args.format.name(), if args.animated { ":animated" } else { "" });
+        let mut ours = Command::new(std::env::current_exe().expect("this bench"));
+        ours.arg(file).env("THUMBQ_BENCH_PROBE", probe);
+        let input = format!("{}{vips_suffix}", file.display());
+        // One process with one image and one with RUNS + 1: the difference is RUNS thumbnails without start-up.
+        let vips = |copies: usize| {
+            let out = tempfile::tempdir().expect("a folder");
+            let mut command = Command::new("vipsthumbnail");
+            command.env("VIPS_CONCURRENCY", "1").args(["-s", "100x100", "--smartcrop", "centre", "-o"]);
+            command.arg(format!("{}/%s.{vips_output}", out.path().display()));
+            command.args(std::iter::repeat_n(&input, copies));
+            run(command)
+        };
+        let vips_ms = vips(1)
+            .zip(vips(RUNS + 1))
+            .map(|((one, _), (many, _))| (many.saturating_sub(one)).as_secs_f64() * 1000.0 / RUNS as f64);
+        Self {
+            ms: median_ms(bytes, args),
+            peak_mib: run(ours).map_or(f64::NAN, |(_, kib)| kib as f64 / 1024.0),
+            vips_ms,
+            vips_peak_mib: vips(1).map(|(_, kib)| kib as f64 / 1024.0),
+        }
+    }
+
+    /// The mean times and the largest peaks of `all`; libvips' only where it read every file.
+    fn mean(all: &[Self]) -> Self {
+        let n = all.len() as f64;
+        let vips_ms: Option<Vec<f64>> = all.iter().map(|c| c.vips_ms).collect();
+        let vips_peaks: Option<Vec<f64>> = all.iter().map(|c| c.vips_peak_mib).collect();
+        Self {
+            ms: all.iter().map(|c| c.ms).sum::<f64>() / n,
+            peak_mib: all.iter().map(|c| c.peak_mib).fold(0.0, f64::max),
+            vips_ms: vips_ms.map(|v| v.iter().sum::<f64>() / n),
+            vips_peak_mib: vips_peaks.map(|v| v.into_iter().fold(0.0, f64::max)),
+        }
+    }
+}
+
+/// Runs `command` to its end: how long it took and its peak resident memory in KiB (from the kernel's accounting
+/// of the child, `wait4`), or `None` when it cannot run or fails.
+fn run(mut command: Command) -> Option<(Duration, u64)> {
+    let started = Instant::now();
+    let child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().ok()?;
+    let (mut status, mut usage) = (0, unsafe_zeroed_rusage());
+    // SAFETY: waits for this child (whose `Child` is then never waited on again) and fills `usage`, a plain struct.
+    #[allow(unsafe_code)]
+    let waited = unsafe { libc::wait4(child.id() as i32, &raw mut status, 0, &raw mut usage) };
+    let elapsed = started.elapsed();
+    (waited > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
+        .then(|| (elapsed, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+}
+
+/// An all-zero `rusage` (every field is an integer), for `wait4` to fill.
+fn unsafe_zeroed_rusage() -> libc::rusage {
+    // SAFETY: `rusage` is a C struct of integers, for which all-zero bytes are a valid value.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::mem::zeroed()
+    }
+}
+
+/// One row: `name`, the average megapixels, thumbq's costs, and JPEG's ms for the ratio (if any).
+fn row(name: &str, megapixels: Option<f64>, costs: &Costs, jpeg_ms: Option<f64>) {
+    let or_na = |v: Option<f64>, digits: usize| v.map_or("n/a".into(), |v| format!("{v:.digits$}"));
+    println!(
+        "{name:<8} {:>7} {:>8.1} {:>8} {:>8} {:>9} {:>9.0} {:>9}",
+        or_na(megapixels, 1),
+        costs.ms,
+        or_na(jpeg_ms.map(|j| costs.ms / j), 2),
+        or_na(costs.vips_ms, 1),
+        or_na(costs.vips_ms.map(|v| costs.ms / v), 2),
+        costs.peak_mib,
+        or_na(costs.vips_peak_mib, 0),
+    );
+}
+
 /// Prints the table for `photos` (JPEGs).
 pub fn other_formats(photos: &[Vec<u8>]) {
     println!("\nOther inputs, 100x100 cover JPEG, ms per image (median of {RUNS}), {} photos:", photos.len());
-    println!("{:<8} {:>8} {:>10} {:>9} {:>9}", "format", "avg MP", "ms", "JPEG ms", "x JPEG");
+    println!(
+        "{:<8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "format", "avg MP", "ms", "x JPEG", "vips ms", "x vips", "peak MiB", "vips MiB"
+    );
+    let folder = tempfile::tempdir().expect("a folder");
     let png = |photo: &[u8]| encode(&image::load_from_memory(photo).expect("a photo"), ImageFormat::Png);
     let clip = |photo: &[u8]| {
-        let folder = tempfile::tempdir().expect("a folder");
         let still = folder.path().join("still.jpg");
         std::fs::write(&still, photo).expect("written");
         let still = still.display().to_string();
@@ -46,32 +146,49 @@ pub fn other_formats(photos: &[Vec<u8>]) {
             &["-loop", "1", "-i", &still, "-t", "2", "-r", "25", "-vf", fit, "-c:v", "libx264", "-pix_fmt", "yuv420p"],
         )
     };
-    let conversions: [(&str, &Convert<'_>); 5] = [
-        ("heic", &|p| heif_enc(&png(p), &["-q", "80"])),
+    let conversions: [(&str, &str, &Convert<'_>); 6] = [
+        ("jpeg", "jpg", &|p| p.to_vec()),
+        ("heic", "heic", &|p| heif_enc(&png(p), &["-q", "80"])),
         // As phones write them: with a thumbnail item of 320 pixels, which a 100x100 thumbnail is made from.
-        ("heic-t", &|p| heif_enc(&png(p), &["-q", "80", "-t", "320"])),
-        ("avif", &|p| heif_enc(&png(p), &["-A", "-q", "80"])),
-        ("jxl", &|p| cjxl(p, &["-j", "0", "-d", "1"])),
-        ("mp4", &clip),
+        ("heic-t", "heic", &|p| heif_enc(&png(p), &["-q", "80", "-t", "320"])),
+        ("avif", "avif", &|p| heif_enc(&png(p), &["-A", "-q", "80"])),
+        ("jxl", "jxl", &|p| cjxl(p, &["-j", "0", "-d", "1"])),
+        ("mp4", "mp4", &clip),
     ];
-    for (name, convert) in conversions {
-        let (mut ms, mut jpeg_ms, mut megapixels) = (0.0, 0.0, 0.0);
-        for photo in photos {
-            let converted = convert(photo);
-            let decoded: DynamicImage = image::load_from_memory(photo).expect("a photo");
-            megapixels += f64::from(decoded.width()) * f64::from(decoded.height()) / 1e6;
-            ms += median_ms(&converted);
-            jpeg_ms += median_ms(photo);
-        }
-        let n = photos.len() as f64;
-        println!("{name:<8} {:>8.1} {:>10.1} {:>9.1} {:>9.2}", megapixels / n, ms / n, jpeg_ms / n, ms / jpeg_ms);
+    let mut jpeg_ms = None;
+    for (name, extension, convert) in conversions {
+        let mut megapixels = 0.0;
+        let file = folder.path().join(format!("input.{extension}"));
+        let all: Vec<Costs> = photos
+            .iter()
+            .map(|photo| {
+                let decoded: DynamicImage = image::load_from_memory(photo).expect("a photo");
+                megapixels += f64::from(decoded.width()) * f64::from(decoded.height()) / 1e6;
+                Costs::of(&convert(photo), &file, &JPEG_100, "", "jpg")
+            })
+            .collect();
+        let costs = Costs::mean(&all);
+        row(name, Some(megapixels / photos.len() as f64), &costs, jpeg_ms);
+        jpeg_ms = jpeg_ms.or(Some(costs.ms));
     }
     let svg = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 400 300'><defs><linearGradient id='g'>\
         <stop offset='0' stop-color='red'/><stop offset='1' stop-color='blue'/></linearGradient></defs>\
         <rect width='400' height='300' fill='url(#g)'/><circle cx='200' cy='150' r='90' fill='#fff8'/></svg>";
-    println!("{:<8} {:>8} {:>10.1}", "svg", "-", median_ms(svg.as_bytes()));
     let page = pdf(595, 842, "0 0 1 rg 50 50 495 742 re f 1 0 0 RG 8 w 50 50 m 545 792 l S", "");
-    println!("{:<8} {:>8} {:>10.1}", "pdf", "-", median_ms(&page));
-    println!("heic-t: with a 320-pixel thumbnail item, as phones write; mp4: the clip's poster frame (ffprobe and");
-    println!("ffmpeg as processes); pdf: pdfinfo and pdftoppm likewise.");
+    let animation = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/example-animation.gif"))
+        .expect("the example animation");
+    let animated = ResizeArgs { animated: true, ..ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Webp) };
+    // `vips`: libvips' input suffix and output extension.
+    let alone = |name: &str, extension: &str, bytes: &[u8], args: &ResizeArgs, (suffix, output): (&str, &str)| {
+        let file = folder.path().join(format!("input.{extension}"));
+        row(name, None, &Costs::of(bytes, &file, args, suffix, output), None);
+    };
+    alone("svg", "svg", svg.as_bytes(), &JPEG_100, ("", "jpg"));
+    alone("pdf", "pdf", &page, &JPEG_100, ("", "jpg"));
+    // Every frame, to an animated WebP (vips: `[n=-1]` loads every page of the GIF).
+    alone("gif-anim", "gif", &animation, &animated, ("[n=-1]", "webp"));
+    println!("x JPEG: against the JPEG photos the others were made from. heic-t: with a 320-pixel thumbnail item, as");
+    println!("phones write; mp4: the clip's poster frame (ffprobe and ffmpeg as processes); pdf: pdfinfo and pdftoppm");
+    println!("likewise. vips ms: vipsthumbnail's time per image without its start-up; n/a where libvips (Debian's");
+    println!("build) does not read the format. Peak MiB: a process making one thumbnail, the input held included.");
 }
