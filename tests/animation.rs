@@ -1,11 +1,11 @@
-//! Animations end to end: `animated=true` keeps an animated GIF's or WebP's frames, as GIF or WebP, beside still
+//! Animations end to end: `animated=true` keeps an animated GIF's, WebP's or AVIF's frames, as GIF or WebP, beside still
 //! renditions; the parameters that mean nothing are refused before anything is stored.
 
 use std::io::Cursor;
 
 use image::{AnimationDecoder, codecs::gif::GifDecoder, codecs::webp::WebPDecoder};
 use thumbq_common::{
-    fixtures::{animated_gif, animated_webp},
+    fixtures::{animated_avif, animated_gif, animated_webp},
     image_probe::{self, Animation},
     task::{SourceFormat, TaskStatus, parse_presets},
 };
@@ -51,6 +51,11 @@ async fn an_animated_gif_and_webp_keep_their_frames_beside_a_still_rendition(bac
     assert_eq!(image_probe::animation(&bytes, SourceFormat::Webp), Some(Animation { frames: 5, plays: 0 }));
     let thumb = app.download_image(&still.file).await;
     assert_eq!((thumb.width(), thumb.height()), (160, 160));
+    // An AVIF sequence (FFmpeg reads its frames) becomes an animated WebP by default.
+    let avif = app.upload_ok(animated_avif(96, 72, 4), "animated=true&width=48&height=36").await;
+    assert!(avif.name.ends_with(".webp"), "{}", avif.name);
+    let bytes = app.wait_for_thumbnail(&avif.name).await.bytes().await.unwrap();
+    assert_eq!(frames(&bytes), vec![((48, 36), 100); 4]);
     // Without animated=true, the first frame alone, as before.
     let first = app.upload_ok(animated_gif(160, 120, 7, Some(3)), "width=40&height=30").await;
     assert!(first.name.ends_with(".png"));

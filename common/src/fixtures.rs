@@ -229,6 +229,12 @@ pub fn animated_webp(width: u32, height: u32, frames: u32, plays: u16) -> Vec<u8
     ffmpeg_animation("webp", width, height, frames, &["-c:v", "libwebp_anim", "-loop", &plays.to_string()])
 }
 
+/// The animation of [`animated_gif`] as an AVIF sequence, written by FFmpeg with libaom (no edit list: it plays for
+/// ever).
+pub fn animated_avif(width: u32, height: u32, frames: u32) -> Vec<u8> {
+    ffmpeg_animation("avif", width, height, frames, &["-c:v", "libaom-av1", "-cpu-used", "8", "-pix_fmt", "yuv420p"])
+}
+
 /// The red and green animation of [`animated_gif`], encoded by FFmpeg as `extension` with `args`.
 fn ffmpeg_animation(extension: &str, width: u32, height: u32, frames: u32, args: &[&str]) -> Vec<u8> {
     let source = format!("nullsrc=size={width}x{height}:rate=10,geq=r='255*mod(N,2)':g='255*(1-mod(N,2))':b=64");

@@ -1,14 +1,16 @@
-//! How many frames an animated GIF or WebP holds, and how many times it plays, read from the file's block or chunk
+//! How many frames an animated GIF, WebP or AVIF holds, and how many times it plays, read from the file's block or chunk
 //! structure without decoding a pixel: the worker bounds an animation's frames × pixels before it decodes the first
 //! frame, and sizes its memory estimate by it.
 //!
 //! Walked by hand: the `image` crate's decoders give frames but neither the count nor the loop count, and walking
 //! them means decoding every frame. A GIF is a list of blocks whose data comes in length-prefixed sub-blocks, a
-//! WebP a list of RIFF chunks: both can be counted by skipping lengths.
+//! WebP a list of RIFF chunks: both can be counted by skipping lengths. An AVIF sequence counts its samples in
+//! its track's sample table.
 
+use super::heif::{boxes, find_box};
 use crate::task::SourceFormat;
 
-/// What an animation's structure says.
+/// What an animation's structure says (GIF, WebP, AVIF sequences).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Animation {
     /// Its frames (at least 2: a single frame is a still image).
@@ -18,12 +20,13 @@ pub struct Animation {
     pub plays: u16,
 }
 
-/// The animation `bytes` hold, for GIF and WebP; `None` for a still image, another format, or a file whose
+/// The animation `bytes` hold, for GIF, WebP and AVIF; `None` for a still image, another format, or a file whose
 /// structure cannot be walked (its first frame is then all that is used).
 pub fn animation(bytes: &[u8], format: SourceFormat) -> Option<Animation> {
     let animation = match format {
         SourceFormat::Gif => gif(bytes)?,
         SourceFormat::Webp => webp(bytes)?,
+        SourceFormat::Avif => avif_sequence(bytes)?,
         _ => return None,
     };
     (animation.frames > 1).then_some(animation)
@@ -85,6 +88,29 @@ fn skip_sub_blocks(bytes: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
+/// An AVIF image sequence (brand `avis`): the samples of its first picture track (`stsz`), playing for ever unless
+/// an edit list without the repeat flag says once (FFmpeg writes none; libavif writes one that repeats).
+fn avif_sequence(bytes: &[u8]) -> Option<Animation> {
+    let ftyp = find_box(bytes, b"ftyp")?;
+    // Major brand, minor version, then compatible brands.
+    let brands = ftyp.chunks_exact(4).enumerate().filter(|(i, _)| *i != 1).map(|(_, brand)| brand);
+    if !brands.into_iter().any(|brand| brand == b"avis") {
+        return None;
+    }
+    let moov = find_box(bytes, b"moov")?;
+    let picture_track = boxes(moov).filter(|b| &b.kind == b"trak").map(|b| b.body).find(|trak| {
+        let handler = find_box(trak, b"mdia").and_then(|mdia| find_box(mdia, b"hdlr"));
+        matches!(handler.and_then(|h| h.get(8..12)), Some(b"pict" | b"vide"))
+    })?;
+    let stbl = find_box(find_box(find_box(picture_track, b"mdia")?, b"minf")?, b"stbl")?;
+    // A full box: version and flags, the common sample size, then the count.
+    let frames = u32::from_be_bytes(find_box(stbl, b"stsz")?.get(8..12)?.try_into().ok()?);
+    let once = find_box(picture_track, b"edts")
+        .and_then(|edts| find_box(edts, b"elst"))
+        .is_some_and(|elst| elst.get(3).is_some_and(|flags| flags & 1 == 0));
+    Some(Animation { frames, plays: u16::from(once) })
+}
+
 /// Counts an extended WebP's `ANMF` chunks and reads the loop count of its `ANIM` chunk.
 fn webp(bytes: &[u8]) -> Option<Animation> {
     if bytes.get(..4)? != b"RIFF" || bytes.get(8..12)? != b"WEBP" {
@@ -107,7 +133,7 @@ fn webp(bytes: &[u8]) -> Option<Animation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{animated_gif, animated_webp};
+    use crate::fixtures::{animated_avif, animated_gif, animated_webp, heif_enc, sample_image};
 
     #[test]
     fn counts_the_frames_and_plays_of_a_gif_and_a_webp_that_other_encoders_wrote() {
@@ -120,6 +146,11 @@ mod tests {
         assert_eq!(animation(&once, SourceFormat::Gif), Some(Animation { frames: 4, plays: 1 }));
         let webp = animated_webp(40, 30, 6, 2);
         assert_eq!(animation(&webp, SourceFormat::Webp), Some(Animation { frames: 6, plays: 2 }));
+        // FFmpeg writes no edit list: it plays for ever, as browsers play it.
+        let avif = animated_avif(40, 30, 4);
+        assert_eq!(animation(&avif, SourceFormat::Avif), Some(Animation { frames: 4, plays: 0 }));
+        let still = heif_enc(&sample_image(image::ImageFormat::Png, 40, 30), &["-A"]);
+        assert_eq!(animation(&still, SourceFormat::Avif), None, "a still AVIF has no sequence");
     }
 
     #[test]

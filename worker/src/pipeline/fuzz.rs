@@ -20,8 +20,8 @@ use std::{
 use image::{DynamicImage, ImageFormat, RgbImage};
 use thumbq_common::{
     fixtures::{
-        animated_gif, animated_webp, cjxl, encode, ffmpeg_video, heif_enc, oriented_jpeg, pdf, png_with_icc_bomb,
-        sample_image, transparent_png,
+        animated_avif, animated_gif, animated_webp, cjxl, encode, ffmpeg_video, heif_enc, oriented_jpeg, pdf,
+        png_with_icc_bomb, sample_image, transparent_png,
     },
     image_probe::{self, HEADER_ALLOC_LIMIT},
     task::{Fit, OutputFormat, ResizeArgs},
@@ -81,7 +81,7 @@ const SVG_SEED: &str = r##"<?xml version="1.0"?>
 
 /// Seeds whose decoders are child processes (poppler, FFmpeg: several per input, tens of milliseconds each): a
 /// quarter of their picks are run, so `make test`'s run stays seconds long.
-const CHILD_PROCESS_SEEDS: [&str; 2] = ["pdf", "mp4"];
+const CHILD_PROCESS_SEEDS: [&str; 3] = ["pdf", "mp4", "avif-animated"];
 
 /// Valid images of every accepted format, small enough to decode in milliseconds.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
@@ -100,6 +100,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         // Run with `animated=true` (see `exercise`): every frame through the animation path and its encoders.
         ("gif-animated", animated_gif(40, 30, 4, Some(1))),
         ("webp-animated", animated_webp(40, 30, 3, 0)),
+        ("avif-animated", animated_avif(40, 30, 3)),
         ("bmp", sample_image(ImageFormat::Bmp, 40, 30)),
         ("tiff", sample_image(ImageFormat::Tiff, 40, 30)),
         // The `image` crate's ICO reader takes the PNGs inside as RGBA only (as Windows writes them).

@@ -89,7 +89,7 @@ pub fn estimate_peak(bytes: &[u8], outputs: &[ResizeArgs], limits: &Limits) -> R
         let (plans, reduction) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
         if let Some(kept) = animation::wanted(bytes, source.probe.format, outputs) {
             animation::check(kept, &source.probe, limits.max_animation_pixels)?;
-            return Ok(animation::peak(bytes, &source.probe, &plans, outputs, kept));
+            return Ok(animation::peak(bytes, &source.probe, (&plans, reduction), outputs, kept));
         }
         Ok(plan::memory::task_peak(bytes, &source.probe, &plans, reduction, outputs))
     })

@@ -42,7 +42,7 @@ pub struct UploadParams {
     pub quality: Option<u8>,
     /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
     pub lossless: Option<bool>,
-    /// `true`: an animated GIF or WebP keeps its frames, delays and loop count, as animated WebP or GIF (the only
+    /// `true`: an animated GIF, WebP or AVIF keeps its frames, delays and loop count, as animated WebP or GIF (the only
     /// formats it may be asked in; renditions in other formats get the first frame); a still source gives a still
     /// image. Default `false`: the first frame. Bounded by `THUMBQ_MAX_ANIMATION_PIXELS` (frames × pixels).
     pub animated: Option<bool>,

@@ -1,4 +1,4 @@
-//! Animated output (`animated=true` on an animated GIF or WebP): every frame decoded, composited on the canvas,
+//! Animated output (`animated=true` on an animated GIF, WebP or AVIF): every frame decoded, composited on the canvas,
 //! resampled for each animated output and kept small until the animation is encoded; the other outputs get the
 //! first frame, as from a still image. Frame by frame, so the memory is one canvas and the small frames, whatever
 //! the length; the frames × pixels of the whole animation are bounded from its structure before the first decode
@@ -37,10 +37,17 @@ pub fn check(animation: Animation, probe: &Probe, max_pixels: u64) -> Result<(),
     Ok(())
 }
 
-/// The most memory making `outputs` from the animation takes: the decoder's canvas, its frame and the composited
-/// copy, a premultiplied copy for the resampler, every small frame of every animated output, and the encoder's
-/// own frames (libwebp keeps the previous canvas and its candidates: about six frames).
-pub fn peak(bytes: &[u8], probe: &Probe, plans: &[DecodePlan], outputs: &[ResizeArgs], animation: Animation) -> u64 {
+/// The most memory making `outputs` from the animation takes, planned as `plans` with the decode up to `reduction`
+/// times smaller: the decoder's canvas, its frame and the composited copy, a premultiplied copy for the resampler,
+/// every small frame of every animated output, and the encoder's own frames (libwebp keeps the previous canvas and
+/// its candidates: about six frames).
+pub fn peak(
+    bytes: &[u8],
+    probe: &Probe,
+    (plans, reduction): (&[DecodePlan], f64),
+    outputs: &[ResizeArgs],
+    animation: Animation,
+) -> u64 {
     let canvas = u64::from(probe.width) * u64::from(probe.height) * 4;
     let small = |plan: &DecodePlan| u64::from(plan.full.width) * u64::from(plan.full.height) * 4;
     let kept: u64 = plans
@@ -49,7 +56,15 @@ pub fn peak(bytes: &[u8], probe: &Probe, plans: &[DecodePlan], outputs: &[Resize
         .map(|(plan, args)| if args.animated { small(plan) * u64::from(animation.frames) } else { small(plan) })
         .sum();
     let encoder = plans.iter().map(|plan| small(plan) * 6).max().unwrap_or(0);
-    4 * canvas + kept + encoder + 2 * bytes.len() as u64 + (4 << 20)
+    // An AVIF sequence's frames come from FFmpeg, a process of its own on the same machine, all at once: its raw
+    // output and the frames cut from it.
+    let ffmpeg = if probe.format == SourceFormat::Avif {
+        let (width, height) = codec::drawn_size(probe, reduction);
+        codec::video::FFMPEG_BYTES + 2 * u64::from(animation.frames) * u64::from(width) * u64::from(height) * 4
+    } else {
+        0
+    };
+    4 * canvas + kept + encoder + 2 * bytes.len() as u64 + (4 << 20) + ffmpeg
 }
 
 /// Makes every output from the frames of `source`, which holds `animation`.
@@ -59,12 +74,12 @@ pub fn make(
     limits: Limits,
     animation: Animation,
 ) -> Result<Vec<Thumbnail>, PipelineError> {
-    let (mut plans, _) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
+    let (mut plans, reduction) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
     let to_srgb = colour::ToSrgb::new(source.header.icc.as_deref());
     let mut args: Vec<ResizeArgs> = outputs.to_vec();
     let mut tracks: Vec<Vec<AnimationFrame>> = vec![Vec::new(); outputs.len()];
     let mut firsts: Vec<Option<DynamicImage>> = vec![None; outputs.len()];
-    let frames = frames(source.bytes, &source.probe)?;
+    let frames = frames(source.bytes, &source.probe, reduction)?;
     // The structure's count bounded the memory estimate: a decoder that finds more frames stops there.
     for (index, frame) in frames.take(animation.frames as usize).enumerate() {
         let frame = match frame {
@@ -118,8 +133,9 @@ pub fn make(
 type Frames<'a> = Box<dyn Iterator<Item = Result<(RgbaImage, u32), PipelineError>> + 'a>;
 
 /// The frames of a GIF (the `image` crate's decoder, its allocations bounded by a canvas and a frame: it checks
-/// each frame's size against them) or WebP (libwebp's, `codec/webp/animation.rs`).
-fn frames<'a>(bytes: &'a [u8], probe: &Probe) -> Result<Frames<'a>, PipelineError> {
+/// each frame's size against them), a WebP (libwebp's, `codec/webp/animation.rs`) or an AVIF sequence (FFmpeg's,
+/// scaled by it up to `reduction` times smaller, `codec/video/`).
+fn frames<'a>(bytes: &'a [u8], probe: &Probe, reduction: f64) -> Result<Frames<'a>, PipelineError> {
     let failed = |e: image::ImageError| PipelineError::Decode(e.to_string());
     match probe.format {
         SourceFormat::Gif => {
@@ -135,6 +151,10 @@ fn frames<'a>(bytes: &'a [u8], probe: &Probe) -> Result<Frames<'a>, PipelineErro
             })))
         }
         SourceFormat::Webp => Ok(Box::new(codec::webp::animation::frames(bytes)?)),
+        SourceFormat::Avif => {
+            let frames = codec::video::frames(bytes, probe.format, codec::drawn_size(probe, reduction))?;
+            Ok(Box::new(frames.into_iter().map(Ok)))
+        }
         other => Err(PipelineError::Decode(format!("{} holds no animation thumbq reads", other.label()))),
     }
 }

@@ -132,3 +132,14 @@ fn a_cut_animation_keeps_the_frames_before_the_cut_and_its_estimate_covers_its_f
     let still = estimate_peak(&large, &[ResizeArgs { animated: false, ..args }], &Limits::pixels(1 << 30)).unwrap();
     assert!(still < peak / 2, "{still} against {peak}");
 }
+
+#[test]
+fn an_avif_sequence_becomes_an_animated_webp_through_ffmpeg() {
+    // libheif 1.15 reads an AVIF sequence's still only; FFmpeg gives its frames.
+    let avif = thumbq_common::fixtures::animated_avif(96, 72, 4);
+    let thumbnail = make_thumbnail(&avif, &animated(48, 36, OutputFormat::Webp), Limits::pixels(1 << 30)).unwrap();
+    assert_eq!(frames(&thumbnail.bytes), alternating(4, (48, 36)));
+    assert_eq!(thumbnail.info.frames, Some(4));
+    let still = ResizeArgs { animated: false, ..animated(48, 36, OutputFormat::Png) };
+    assert_eq!(make_thumbnail(&avif, &still, Limits::pixels(1 << 30)).unwrap().info.frames, None, "its first frame");
+}

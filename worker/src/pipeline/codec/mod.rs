@@ -13,7 +13,7 @@ mod jxl;
 mod pdf;
 mod svg;
 mod tiff;
-mod video;
+pub mod video;
 pub mod webp;
 
 use image::{DynamicImage, metadata::Orientation};
@@ -37,7 +37,7 @@ impl Header {
 }
 
 /// The size a codec that draws at any size (SVG, PDF, video frames) draws `probe` at, `reduction` times smaller.
-fn drawn_size(probe: &Probe, reduction: f64) -> (u32, u32) {
+pub fn drawn_size(probe: &Probe, reduction: f64) -> (u32, u32) {
     let side = |length: u32| ((f64::from(length) / reduction.max(1.0)).round() as u32).max(1);
     (side(probe.width), side(probe.height))
 }

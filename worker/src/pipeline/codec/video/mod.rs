@@ -7,7 +7,7 @@
 //! `-protocol_whitelist file` (no network protocol, no `concat:`, no `subfile:`); the MOV demuxer's external
 //! references stay off (its default). Each run is a child process under CPU and memory limits (`child.rs`).
 
-use image::DynamicImage;
+use image::{DynamicImage, RgbaImage};
 use thumbq_common::{image_probe::Probe, task::SourceFormat};
 
 use super::{Codec, Header, PipelineError, Request, child::run, drawn_size};
@@ -16,7 +16,7 @@ use super::{Codec, Header, PipelineError, Request, child::run, drawn_size};
 pub struct Video;
 
 /// What the worker counts for FFmpeg beside the frame: its decoders' buffers for a 4K stream, typically.
-const FFMPEG_BYTES: u64 = 256 << 20;
+pub const FFMPEG_BYTES: u64 = 256 << 20;
 
 /// The upload as a temporary file, with the arguments that make FFmpeg read it as `format` and nothing else.
 struct Input {
@@ -71,6 +71,40 @@ fn frame(input: &Input, width: u32, height: u32, seek: bool) -> Result<Vec<u8>, 
     args.extend(["-f", "image2pipe", "-c:v", "png", "-"]);
     run("ffmpeg", &args, None)
 }
+
+/// Every frame of the first picture stream of `bytes` (an AVIF sequence: libheif 1.15 reads only its still), scaled
+/// by FFmpeg to `width`×`height`, each with how long it shows (ms, from the packets' durations; 100 where none).
+pub fn frames(bytes: &[u8], format: SourceFormat, (width, height): (u32, u32)) -> Result<Frames, PipelineError> {
+    let input = Input::new(bytes, format).map_err(PipelineError::Decode)?;
+    let url = input.url();
+    let mut args = input.args(&url, &[]);
+    args.extend(["-select_streams", "v:0", "-show_entries", "packet=duration_time", "-of", "csv=p=0"]);
+    let durations = run("ffprobe", &args, None).map_err(PipelineError::Decode)?;
+    let durations: Vec<u32> = String::from_utf8_lossy(&durations)
+        .lines()
+        .map(|line| line.trim().parse::<f64>().map_or(100, |seconds| (seconds * 1000.0).round() as u32))
+        .collect();
+    let scale = format!("scale={width}:{height}");
+    let mut args = input.args(&url, &[]);
+    args.extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &scale, "-f", "rawvideo", "-pix_fmt", "rgba", "-"]);
+    let raw = run("ffmpeg", &args, None).map_err(PipelineError::Decode)?;
+    let frame_bytes = width as usize * height as usize * 4;
+    let frames: Frames = raw
+        .chunks_exact(frame_bytes)
+        .enumerate()
+        .filter_map(|(i, pixels)| {
+            let image = RgbaImage::from_raw(width, height, pixels.to_vec())?;
+            Some((image, durations.get(i).copied().unwrap_or(100)))
+        })
+        .collect();
+    if frames.is_empty() {
+        return Err(PipelineError::Decode("the sequence has no frame FFmpeg can decode".into()));
+    }
+    Ok(frames)
+}
+
+/// Frames with how long each shows, in ms.
+pub type Frames = Vec<(RgbaImage, u32)>;
 
 impl Codec for Video {
     fn refine(&self, bytes: &[u8], probe: Probe) -> Result<Probe, PipelineError> {
