@@ -141,19 +141,22 @@ fn api_split(runtime: &tokio::runtime::Runtime, release: &Path, images: &[Vec<u8
     println!("(upload alone / pipeline: {:.2})", row.api_uploads / pipeline_ms);
 }
 
-/// Every corpus file (JPEG baseline and progressive up to 18 MP, PNG, 16-MP WebP), twice, from 8 clients to 2 fresh
-/// workers: the mixed load's throughput, latency and peak memory per process.
+/// Every corpus file (JPEG baseline and progressive up to 18 MP, PNG, 16-MP WebP) and three photos made into each
+/// other input (HEIC, AVIF, JPEG XL, an H.264 clip) beside a drawn SVG, a PDF page and the example animation, twice,
+/// from 8 clients to 2 fresh workers: the mixed load's throughput, latency and peak memory per process.
 fn every_format(runtime: &tokio::runtime::Runtime, release: &Path, corpus: &Path) {
-    let files: Vec<Vec<u8>> = ["jpeg", "png", "webp"]
+    let mut files: Vec<Vec<u8>> = ["jpeg", "png", "webp"]
         .iter()
         .flat_map(|dir| list(&corpus.join(dir)))
         .filter_map(|f| std::fs::read(f).ok())
         .collect();
+    files.extend(other_inputs(&corpus.join("jpeg")));
     let megabytes = files.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
     let load = Load { clients: 8, workers: 2, renditions: 1, uploads: 2 * files.len(), split: false };
     let row = runtime.block_on(run(release, &files, load));
     println!(
-        "\nEvery corpus format: {} files ({megabytes:.1} MB: JPEG, PNG, WebP), each uploaded twice by 8 clients, 2 workers:",
+        "\nEvery format: {} files ({megabytes:.1} MB: JPEG, PNG, WebP, HEIC, AVIF, JPEG XL, MP4, SVG, PDF, GIF), each \
+         uploaded twice by 8 clients, 2 workers:",
         files.len()
     );
     println!(
@@ -164,6 +167,33 @@ fn every_format(runtime: &tokio::runtime::Runtime, release: &Path, corpus: &Path
         "{:>8.1} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>13.2}",
         row.per_second, row.p50, row.p99, row.api_mb, row.worker_mb, row.cpu[0]
     );
+}
+
+/// The inputs with decoders of their own, made from the first three photos in `jpeg` (as `make bench`'s pipeline
+/// table makes them), a drawn SVG, a one-page PDF and the example animation (its first frame).
+fn other_inputs(jpeg: &Path) -> Vec<Vec<u8>> {
+    use thumbq_common::fixtures::{cjxl, encode, ffmpeg_video, heif_enc, pdf};
+    let mut inputs = Vec::new();
+    for path in list(jpeg).into_iter().take(3) {
+        let Ok(photo) = std::fs::read(&path) else { continue };
+        let png = encode(&image::load_from_memory(&photo).expect("a photo"), image::ImageFormat::Png);
+        inputs.push(heif_enc(&png, &["-q", "80", "-t", "320"]));
+        inputs.push(heif_enc(&png, &["-A", "-q", "80"]));
+        inputs.push(cjxl(&photo, &["-j", "0", "-d", "1"]));
+        let fit = "scale=1920:1080:force_original_aspect_ratio=decrease,scale=trunc(iw/2)*2:trunc(ih/2)*2";
+        let still = path.display().to_string();
+        let clip =
+            ["-loop", "1", "-i", &still, "-t", "2", "-r", "25", "-vf", fit, "-c:v", "libx264", "-pix_fmt", "yuv420p"];
+        inputs.push(ffmpeg_video("mp4", &clip));
+    }
+    inputs.push(
+        b"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 400 300'><circle cx='200' cy='150' r='90'/></svg>"
+            .to_vec(),
+    );
+    inputs.push(pdf(595, 842, "0 0 1 rg 50 50 495 742 re f", ""));
+    let animation = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/example-animation.gif");
+    inputs.extend(std::fs::read(animation).ok());
+    inputs
 }
 
 /// What each row counted, per task.

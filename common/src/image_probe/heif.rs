@@ -5,14 +5,14 @@
 //! codec refuses a disagreement. ISO/IEC 14496-12 (boxes) and 23008-12 (items and their properties).
 
 /// One box: its four-character type and its payload.
-pub(super) struct Box<'a> {
-    pub(super) kind: [u8; 4],
-    pub(super) body: &'a [u8],
+pub(crate) struct Box<'a> {
+    pub(crate) kind: [u8; 4],
+    pub(crate) body: &'a [u8],
 }
 
 /// The boxes in `bytes`, one after another, up to the first that does not fit (a file cut short still shows the
 /// boxes that arrived).
-pub(super) fn boxes(mut bytes: &[u8]) -> impl Iterator<Item = Box<'_>> {
+pub(crate) fn boxes(mut bytes: &[u8]) -> impl Iterator<Item = Box<'_>> {
     std::iter::from_fn(move || {
         let size = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?);
         let kind: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
@@ -28,7 +28,7 @@ pub(super) fn boxes(mut bytes: &[u8]) -> impl Iterator<Item = Box<'_>> {
 }
 
 /// The first box of `kind` in `bytes` (also JPEG XL's container, which is made of the same boxes).
-pub(super) fn find_box<'a>(bytes: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+pub(crate) fn find_box<'a>(bytes: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     boxes(bytes).find(|b| &b.kind == kind).map(|b| b.body)
 }
 

@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 mod alpha;
 mod animation;
-mod heif;
+pub(crate) mod heif;
 mod jpeg;
 mod jxl;
 mod pdf;

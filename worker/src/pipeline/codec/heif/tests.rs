@@ -1,10 +1,11 @@
-//! The HEIF codec, on files Debian's `heif-enc` (libheif's own encoder, with x265 and libaom) writes (one-tile grids): pixels come
+//! The HEIF codec, on files Debian's `heif-enc` (libheif's own encoder, with x265 and libaom) writes (one-tile grids,
+//! and a grid of several put together from its tiles): pixels come
 //! back close to what was encoded, alpha and 10-bit samples survive, the file's rotation is applied, ICC profiles
 //! are found, and broken files are errors.
 
 use image::{DynamicImage, ImageFormat, RgbaImage};
 use thumbq_common::{
-    fixtures::{WideGamut, encode, heif_enc, oriented_jpeg},
+    fixtures::{WideGamut, encode, heic_grid, heif_enc, oriented_jpeg},
     image_probe::{self, Probe},
     task::SourceFormat,
 };
@@ -28,6 +29,27 @@ fn a_heic_decodes_to_the_picture_encoded() {
     let decoded = decode(&heic).unwrap();
     let decoded = decoded.as_rgb8().expect("opaque pixels come back as RGB");
     assert!(mean_difference(decoded.as_raw(), rgb.as_raw()) < 4.0, "lossy, but close");
+}
+
+#[test]
+fn a_grid_of_six_tiles_decodes_to_the_whole_picture() {
+    // As phones write HEIC: a grid of tiles (here 3x2 of 64x48), each its own HEVC picture.
+    let rgb = gradient(192, 96);
+    let heic = heic_grid(&DynamicImage::ImageRgb8(rgb.clone()), 3, 2);
+    assert_eq!(probe(&heic), Probe { format: SourceFormat::Heic, width: 192, height: 96 });
+    let decoded = decode(&heic).unwrap();
+    let decoded = decoded.as_rgb8().expect("opaque pixels come back as RGB");
+    assert_eq!(decoded.dimensions(), (192, 96));
+    assert!(mean_difference(decoded.as_raw(), rgb.as_raw()) < 4.0, "every tile in its place");
+    // A tile out of place (the last two swapped in the grid's references) is a different picture.
+    let swapped = {
+        let mut bytes = heic.clone();
+        let dimg = bytes.windows(4).position(|w| w == b"dimg").expect("references") + 8;
+        bytes[dimg + 8..dimg + 12].copy_from_slice(&[0, 7, 0, 6]);
+        bytes
+    };
+    let decoded = decode(&swapped).unwrap();
+    assert!(mean_difference(decoded.as_rgb8().unwrap().as_raw(), rgb.as_raw()) > 4.0);
 }
 
 #[test]
