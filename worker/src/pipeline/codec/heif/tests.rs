@@ -43,7 +43,7 @@ fn a_grid_of_six_tiles_decodes_to_the_whole_picture() {
     assert!(mean_difference(decoded.as_raw(), rgb.as_raw()) < 4.0, "every tile in its place");
     // A tile out of place (the last two swapped in the grid's references) is a different picture.
     let swapped = {
-        let mut bytes = heic.clone();
+        let mut bytes = heic;
         let dimg = bytes.windows(4).position(|w| w == b"dimg").expect("references") + 8;
         bytes[dimg + 8..dimg + 12].copy_from_slice(&[0, 7, 0, 6]);
         bytes
