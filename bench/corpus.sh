@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the benchmark corpus from freely licensed images in Debian packages (mate-backgrounds: JPEG photos of
-# 1.3-18 megapixels and PNGs; gnome-backgrounds: 16-megapixel WebPs) and installs libvips-tools, the reference.
+# 1.3-18 megapixels and PNGs; gnome-backgrounds: 16-megapixel WebPs) and installs libvips-tools, the reference (and
+# GNU time, which measures its peak memory).
 # Nothing large is committed: the corpus is made here, under bench/corpus/ (git-ignored).
 set -euo pipefail
 . "$(dirname "$0")/../deploy/native/lib.sh"
 
-apt_install mate-backgrounds gnome-backgrounds libvips-tools libavif-bin
+apt_install mate-backgrounds gnome-backgrounds libvips-tools libavif-bin time
 corpus="$ROOT/bench/corpus"
 mkdir -p "$corpus/jpeg" "$corpus/png" "$corpus/webp"
 cp -u /usr/share/backgrounds/mate/*/*.jpg "$corpus/jpeg/"

@@ -26,6 +26,7 @@ mod faults;
 mod headers;
 mod health;
 mod isolation;
+mod kept_originals;
 mod licences;
 mod memory;
 mod metrics;

@@ -58,7 +58,7 @@ async fn one_upload_makes_every_rendition_each_downloadable_on_its_own(backend: 
     let mut files: Vec<String> = expected.iter().map(|(_, file, ..)| file.clone()).collect();
     files.sort();
     assert_eq!(stored, files, "one file per rendition and nothing else");
-    assert!(app.stored_originals().await.is_empty(), "the original is deleted once all are stored");
+    assert_eq!(app.stored_originals().await, vec![id], "the original is kept for renditions later");
     assert_eq!(app.get(&format!("/thumbnails/{id}.png")).await.status(), 404, "no plain thumbnail");
     assert_eq!(app.get(&format!("/thumbnails/{id}-medium.png")).await.status(), 404, "no such rendition");
 

@@ -30,6 +30,7 @@ pub const API_KEY: &str = "api_key";
     ),
     paths(
         routes::thumbnails::create_thumbnail,
+        routes::thumbnails::renditions::create_renditions,
         routes::thumbnails::download::get_thumbnail,
         routes::thumbnails::delete::delete_thumbnail,
         routes::tasks::get_task,

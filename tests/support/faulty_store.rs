@@ -66,6 +66,10 @@ impl FileStore for FaultyStore {
         self.inner.get_original(id).await
     }
 
+    async fn original_head(&self, id: TaskId, max: usize) -> io::Result<Option<Vec<u8>>> {
+        self.inner.original_head(id, max).await
+    }
+
     async fn delete_original(&self, id: TaskId) -> io::Result<()> {
         self.deletes.fetch_add(1, Ordering::SeqCst);
         if self.fail_deletes.load(Ordering::SeqCst) {

@@ -100,7 +100,7 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
                 // The delivery that succeeded may have died before deleting the original (or the API's cancel
                 // before deleting it): finish that clean-up. The task has ended either way; a clean-up failure
                 // must not turn it into a retry or a dead letter.
-                delete_original(ctx, id).await;
+                delete_original(ctx, envelope.original_to_delete(status == TaskStatus::Success)).await;
             }
             return Ok(Outcome::Skipped { ended: status.is_terminal() });
         }
@@ -109,7 +109,8 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
             return Ok(Outcome::Skipped { ended: false });
         }
     }
-    let original = ctx.store.get_original(id).await?.ok_or(TaskError::MissingOriginal)?;
+    // Its own original, or for renditions made later the kept original of the task they come from.
+    let original = ctx.store.get_original(envelope.original()).await?.ok_or(TaskError::MissingOriginal)?;
     let (names, outputs): (Vec<ThumbnailName>, Vec<ResizeArgs>) = envelope.outputs().into_iter().unzip();
     let limits = Limits {
         max_pixels: ctx.settings.limits.max_pixels,
@@ -138,7 +139,10 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
     let result = thumbnails[0].info.clone();
     let stores = names.iter().zip(thumbnails).map(|(name, thumbnail)| ctx.store.put_thumbnail(name, thumbnail.bytes));
     futures_util::future::try_join_all(stores).await?;
-    let outcome = match ctx.states.succeed(id, envelope.attempt, &result, &renditions).await? {
+    let update = ctx.states.succeed(id, envelope.attempt, &result, &renditions).await?;
+    // Kept for renditions later when the upload asked (`THUMBQ_KEEP_ORIGINALS`), never when the task was cancelled.
+    let succeeded = matches!(update, Update::Applied | Update::Refused(TaskStatus::Success));
+    let outcome = match update {
         Update::Applied => Outcome::Done,
         // Cancelled or deleted while it ran: the thumbnail just written must not outlive the task. (Any other
         // refusal is a later delivery of the same task, which writes the same name: its file stays.)
@@ -156,7 +160,7 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
             Outcome::Skipped { ended: status.is_terminal() }
         }
     };
-    delete_original(ctx, id).await;
+    delete_original(ctx, envelope.original_to_delete(succeeded)).await;
     Ok(outcome)
 }
 
@@ -178,8 +182,10 @@ async fn admit(
     ctx.memory.clone().acquire_many_owned(permits).await.map_err(|e| TaskError::Crashed(e.to_string()))
 }
 
-/// Deletes a finished task's original; a failure is logged, never a task failure (the task has ended).
-async fn delete_original(ctx: &WorkerState, id: TaskId) {
+/// Deletes a finished task's original, if it has one to delete; a failure is logged, never a task failure (the
+/// task has ended).
+async fn delete_original(ctx: &WorkerState, id: Option<TaskId>) {
+    let Some(id) = id else { return };
     if let Err(e) = ctx.store.delete_original(id).await {
         warn!(error = %e, "could not delete the original");
     }
@@ -238,7 +244,7 @@ async fn settle_failure(
                 metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
             } else {
                 // A permanent failure: the same input fails the same way, so nothing will ever read the original.
-                delete_original(ctx, id).await;
+                delete_original(ctx, envelope.original_to_delete(false)).await;
             }
             Ok(())
         }

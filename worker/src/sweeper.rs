@@ -1,9 +1,10 @@
 //! The store's garbage collection, run by every worker every `THUMBQ_SWEEP_INTERVAL_SECS` (several workers
 //! sweeping at once is harmless: deleting is idempotent).
 //!
-//! The policy: an original is kept while its task can still run. SUCCESS and a permanent FAILURE delete it at once
-//! (the processor does); a task dead-lettered after its retries ran out keeps it, so `replay-dead-letters` can run
-//! it again, until its record expires (`THUMBQ_RESULT_TTL_SECS`). The sweep deletes originals older than the record
+//! The policy: an original is kept while its task can still run. A permanent FAILURE deletes it at once, and so
+//! does SUCCESS unless the upload keeps it for renditions later (`THUMBQ_KEEP_ORIGINALS`, the default: the
+//! processor decides); a task dead-lettered after its retries ran out keeps it, so `replay-dead-letters` can run
+//! it again, until its record expires (`THUMBQ_RESULT_TTL_SECS`), as a kept one stays until then. The sweep deletes originals older than the record
 //! TTL whose record is gone, and temporary files of writes a crash interrupted. With `THUMBQ_THUMBNAIL_TTL_SECS`,
 //! it also deletes thumbnails older than that, with their records (which expire at the same age anyway).
 

@@ -67,6 +67,8 @@ pub enum ErrorCode {
     AlreadyFinished,
     /// 409: the task was cancelled; its dead letter was dropped.
     TaskCancelled,
+    /// 409: the task's original was not kept, so no renditions can be made from it.
+    OriginalNotKept,
     /// 413: the upload is larger than `THUMBQ_MAX_UPLOAD_BYTES`.
     TooLarge,
     /// 414: the URI is longer than the limit.
@@ -103,7 +105,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (the order of the table in docs/api.md).
-    pub const ALL: [Self; 45] = [
+    pub const ALL: [Self; 46] = [
         Self::InvalidParameter,
         Self::UnknownParameter,
         Self::InvalidName,
@@ -133,6 +135,7 @@ impl ErrorCode {
         Self::RequestTimeout,
         Self::AlreadyFinished,
         Self::TaskCancelled,
+        Self::OriginalNotKept,
         Self::TooLarge,
         Self::UriTooLong,
         Self::NotAnImage,

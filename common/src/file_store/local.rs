@@ -83,6 +83,18 @@ impl FileStore for LocalFileStore {
         read_if_exists(self.originals.join(id.to_string())).await
     }
 
+    async fn original_head(&self, id: TaskId, max: usize) -> io::Result<Option<Vec<u8>>> {
+        use tokio::io::AsyncReadExt;
+        let file = match tokio::fs::File::open(self.originals.join(id.to_string())).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut head = Vec::with_capacity(max.min(1 << 20));
+        file.take(max as u64).read_to_end(&mut head).await?;
+        Ok(Some(head))
+    }
+
     async fn delete_original(&self, id: TaskId) -> io::Result<()> {
         remove_if_exists(&self.originals.join(id.to_string())).await
     }

@@ -47,6 +47,8 @@ pub trait FileStore: Send + Sync + 'static {
     }
     /// Reads an original; `None` when there is none.
     async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>>;
+    /// The first `max` bytes of an original (all of a shorter one); `None` when there is none.
+    async fn original_head(&self, id: TaskId, max: usize) -> io::Result<Option<Vec<u8>>>;
     /// Deletes an original; deleting a missing one succeeds.
     async fn delete_original(&self, id: TaskId) -> io::Result<()>;
     /// Stores a thumbnail atomically: a reader sees the whole file or none.

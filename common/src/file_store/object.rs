@@ -200,6 +200,23 @@ impl FileStore for ObjectFileStore {
         self.get(&self.original(id)).await
     }
 
+    async fn original_head(&self, id: TaskId, max: usize) -> io::Result<Option<Vec<u8>>> {
+        // A bounded range past the end gives the rest of the object (object_store's `GetRange::Bounded`).
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(0..max as u64)),
+            ..Default::default()
+        };
+        let path = self.original(id);
+        let read = async {
+            match self.store.get_opts(&path, options).await {
+                Ok(result) => result.bytes().await.map(|b| Some(b.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        self.bounded(read).await
+    }
+
     async fn delete_original(&self, id: TaskId) -> io::Result<()> {
         self.delete(&self.original(id)).await
     }

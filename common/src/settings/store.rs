@@ -40,9 +40,15 @@ static THUMBNAIL_TTL: Var<Option<Duration>> = Var::new(
     |ttl| ttl.map_or(0, |ttl| ttl.as_secs()).to_string(),
 );
 
+static KEEP_ORIGINALS: Var<bool> = Var::flag(
+    "THUMBQ_KEEP_ORIGINALS",
+    "1",
+    "`1`: an original is kept after its task succeeds (`keep_original=false` on an upload says otherwise), for `POST /tasks/{id}/renditions`, as long as its task's record (`THUMBQ_RESULT_TTL_SECS`); `0`: deleted at once",
+);
+
 /// The variables of this module.
 pub(super) static VARS: &[&dyn Described] =
-    &[&URL, &S3_ENDPOINT, &TIMEOUT, &DOWNLOAD_REDIRECT, &DOWNLOAD_REDIRECT_TTL, &THUMBNAIL_TTL];
+    &[&URL, &S3_ENDPOINT, &TIMEOUT, &DOWNLOAD_REDIRECT, &DOWNLOAD_REDIRECT_TTL, &THUMBNAIL_TTL, &KEEP_ORIGINALS];
 
 /// File store settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +65,10 @@ pub struct StoreSettings {
     /// `THUMBQ_THUMBNAIL_TTL_SECS`, default `0` (keep forever): thumbnails older than this are deleted by the
     /// workers' sweep, and the records of successful tasks expire with them.
     pub thumbnail_ttl: Option<Duration>,
+    /// `THUMBQ_KEEP_ORIGINALS`, default `1`: an upload's original is kept after its task succeeds (unless it says
+    /// `keep_original=false`), so that `POST /tasks/{id}/renditions` can make more from it; the sweep deletes it
+    /// once its task's record has expired.
+    pub keep_originals: bool,
 }
 
 /// Where the store keeps its objects.
@@ -147,7 +157,13 @@ impl StoreSettings {
                 "redirects need an object store (THUMBQ_STORE_URL=s3://...)",
             ));
         }
-        Ok(Self { location, timeout: env.get(&TIMEOUT)?, download_redirect, thumbnail_ttl: env.get(&THUMBNAIL_TTL)? })
+        Ok(Self {
+            location,
+            timeout: env.get(&TIMEOUT)?,
+            download_redirect,
+            thumbnail_ttl: env.get(&THUMBNAIL_TTL)?,
+            keep_originals: env.get(&KEEP_ORIGINALS)?,
+        })
     }
 
     pub(super) fn write(&self, out: &mut Out) {
@@ -168,6 +184,7 @@ impl StoreSettings {
             None => out.put_default(&DOWNLOAD_REDIRECT_TTL),
         }
         out.put(&THUMBNAIL_TTL, &self.thumbnail_ttl);
+        out.put(&KEEP_ORIGINALS, &self.keep_originals);
     }
 }
 

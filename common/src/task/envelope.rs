@@ -127,6 +127,14 @@ pub struct TaskEnvelope {
     /// Where the record is POSTed when the task ends; absent in messages of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// Whether the original stays after the task succeeds (`THUMBQ_KEEP_ORIGINALS`, `keep_original`), for
+    /// renditions later. Absent (false: deleted) in messages of earlier versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_original: bool,
+    /// Of a task of renditions made later (`POST /tasks/{id}/renditions`): the task whose kept original it reads,
+    /// and never deletes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_task: Option<TaskId>,
     /// The attempt this message is for, starting at 1.
     pub attempt: u32,
     /// When the task was accepted by the API.
@@ -143,6 +151,8 @@ impl TaskEnvelope {
             args,
             renditions: Vec::new(),
             callback_url: None,
+            keep_original: false,
+            source_task: None,
             attempt: 1,
             created_at,
         }
@@ -191,6 +201,17 @@ impl TaskEnvelope {
             args.variants().into_iter().map(move |args| (ThumbnailName { format: args.format, ..name.clone() }, args))
         };
         outputs.into_iter().flat_map(variants).collect()
+    }
+
+    /// The task whose original this one reads: its own, or the one it makes renditions of.
+    pub fn original(&self) -> TaskId {
+        self.source_task.unwrap_or(self.id)
+    }
+
+    /// The original this task deletes once it has ended for good (`succeeded` or failed permanently): its own,
+    /// unless it is kept for renditions later (after a success), and never another task's.
+    pub fn original_to_delete(&self, succeeded: bool) -> Option<TaskId> {
+        (self.source_task.is_none() && !(succeeded && self.keep_original)).then_some(self.id)
     }
 
     /// Serialises the envelope to its JSON message body.

@@ -55,10 +55,12 @@ impl Costs {
         let mut ours = Command::new(std::env::current_exe().expect("this bench"));
         ours.arg(file).env("THUMBQ_BENCH_PROBE", probe);
         let input = format!("{}{vips_suffix}", file.display());
-        // One process with one image and one with RUNS + 1: the difference is RUNS thumbnails without start-up.
+        // One process with one image and one with RUNS + 1: the difference is RUNS thumbnails without start-up. GNU
+        // time (`bench/corpus.sh` installs it) reports its peak memory.
         let vips = |copies: usize| {
             let out = tempfile::tempdir().expect("a folder");
-            let mut command = Command::new("vipsthumbnail");
+            let mut command = Command::new("/usr/bin/time");
+            command.args(["-f", "%M", "vipsthumbnail"]);
             command.env("VIPS_CONCURRENCY", "1").args(["-s", "100x100", "--smartcrop", "centre", "-o"]);
             command.arg(format!("{}/%s.{vips_output}", out.path().display()));
             command.args(std::iter::repeat_n(&input, copies));
@@ -69,9 +71,9 @@ impl Costs {
             .map(|((one, _), (many, _))| (many.saturating_sub(one)).as_secs_f64() * 1000.0 / RUNS as f64);
         Self {
             ms: median_ms(bytes, args),
-            peak_mib: run(ours).map_or(f64::NAN, |(_, kib)| kib as f64 / 1024.0),
+            peak_mib: run(ours).and_then(|(_, printed)| peak_mib(&printed)).unwrap_or(f64::NAN),
             vips_ms,
-            vips_peak_mib: vips(1).map(|(_, kib)| kib as f64 / 1024.0),
+            vips_peak_mib: vips(1).and_then(|(_, printed)| peak_mib(&printed)),
         }
     }
 
@@ -89,27 +91,25 @@ impl Costs {
     }
 }
 
-/// Runs `command` to its end: how long it took and its peak resident memory in KiB (from the kernel's accounting
-/// of the child, `wait4`), or `None` when it cannot run or fails.
-fn run(mut command: Command) -> Option<(Duration, u64)> {
+/// Runs `command` to its end: how long it took and what it printed (standard output, then standard error), or
+/// `None` when it cannot run or fails.
+fn run(mut command: Command) -> Option<(Duration, String)> {
     let started = Instant::now();
-    let child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().ok()?;
-    let (mut status, mut usage) = (0, unsafe_zeroed_rusage());
-    // SAFETY: waits for this child (whose `Child` is then never waited on again) and fills `usage`, a plain struct.
-    #[allow(unsafe_code)]
-    let waited = unsafe { libc::wait4(child.id() as i32, &raw mut status, 0, &raw mut usage) };
+    let output = command.output().ok()?;
     let elapsed = started.elapsed();
-    (waited > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
-        .then(|| (elapsed, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+    let printed = [String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)].concat();
+    output.status.success().then_some((elapsed, printed))
 }
 
-/// An all-zero `rusage` (every field is an integer), for `wait4` to fill.
-fn unsafe_zeroed_rusage() -> libc::rusage {
-    // SAFETY: `rusage` is a C struct of integers, for which all-zero bytes are a valid value.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::mem::zeroed()
-    }
+/// A process's peak resident memory in MiB, as it printed it: this bench's probe mode (`peak resident N kB`), or GNU
+/// time's `%M` (KiB) on its last line. (Not the kernel's `wait4` accounting: a child spawned by `vfork` inherits
+/// this bench's own peak.)
+fn peak_mib(printed: &str) -> Option<f64> {
+    let kib = match printed.split_once("peak resident ") {
+        Some((_, rest)) => rest.split_whitespace().next()?,
+        None => printed.lines().last()?.trim(),
+    };
+    kib.parse::<f64>().ok().map(|kib| kib / 1024.0)
 }
 
 /// One row: `name`, the average megapixels, thumbq's costs, and JPEG's ms for the ratio (if any).

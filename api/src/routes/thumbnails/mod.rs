@@ -5,6 +5,7 @@ pub mod delete;
 pub mod download;
 mod negotiate;
 pub mod params;
+pub mod renditions;
 
 use axum::{
     Json, Router,
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/thumbnails", post(create_thumbnail))
         .route("/thumbnails/{name}", get(download::get_thumbnail).delete(delete::delete_thumbnail))
+        .route("/tasks/{id}/renditions", post(renditions::create_renditions))
 }
 
 /// A thumbnail name from a path, or the `400` that says what one looks like.
@@ -162,6 +164,7 @@ pub async fn create_thumbnail(
     let envelope = match params.callback_url(&state.settings.webhook).and_then(|callback_url| {
         Ok(TaskEnvelope {
             callback_url,
+            keep_original: params.keep_original.unwrap_or(state.settings.store.keep_originals),
             ..params.envelope(source, &state.settings.presets, state.settings.limits.max_task_work_ms)?
         })
     }) {
@@ -188,14 +191,19 @@ pub async fn create_thumbnail(
     };
     // The rest of the accept sequence runs as its own task: from here on a client that hangs up must not leave
     // half a task behind.
-    let accepted =
+    let queued =
         tokio::spawn(accept(state.clone(), envelope.clone(), record, length, caller.quota_bytes).instrument(span))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-    accepted?;
+    queued?;
 
+    accepted(&state, &envelope)
+}
+
+/// The `202` of a queued task: its name, URLs and renditions, and the thumbnail's path in `Location`.
+fn accepted(state: &AppState, envelope: &TaskEnvelope) -> Result<Response, ApiError> {
     let base = &state.settings.http.public_url;
-    let answered = state.with_urls(TaskRecord::pending(&envelope, None));
+    let answered = state.with_urls(TaskRecord::pending(envelope, None));
     // With `format=auto` the thumbnail is named without a format: its URL serves the best the client accepts.
     let name = envelope.thumbnail_name();
     let name = if envelope.args.auto { name.negotiated().to_string() } else { name.to_string() };

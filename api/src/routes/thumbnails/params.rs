@@ -62,6 +62,9 @@ pub struct UploadParams {
     /// saturated colour, skin tones) finds the subject. Default: the centre.
     #[param(pattern = r"^(auto|[01]?(\.[0-9]+)?,[01]?(\.[0-9]+)?)$", example = "0.8,0.3")]
     pub focus: Option<String>,
+    /// `false`: the original is deleted as soon as the task succeeds; default: kept (`THUMBQ_KEEP_ORIGINALS`), so
+    /// that `POST /tasks/{id}/renditions` can make more thumbnails from it until the task's record expires.
+    pub keep_original: Option<bool>,
     /// An http(s) URL the task's record is POSTed to when it ends (SUCCESS, FAILURE or REVOKED), signed in the
     /// `Thumbq-Signature` header (`t=…,v1=…`: HMAC-SHA256 of `<t>.<body>` with the service's webhook secret), with
     /// `<task id>:<event>:<replays>` as `Idempotency-Key`. Retried with backoff; never to loopback, private, link-local or metadata
