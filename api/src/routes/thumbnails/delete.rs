@@ -3,7 +3,10 @@
 //! writing removes what it wrote).
 
 use axum::{extract::State, http::StatusCode};
-use thumbq_common::{api_key::Scope, task::ThumbnailName};
+use thumbq_common::{
+    api_key::Scope,
+    task::{OutputFormat, ThumbnailName},
+};
 
 use super::parse_name;
 use crate::{
@@ -74,7 +77,11 @@ async fn erase_unrecorded(state: &AppState, caller: &Caller, name: &ThumbnailNam
         return Ok(StatusCode::NO_CONTENT);
     }
     caller.require(Scope::Admin)?;
-    state.store.delete_thumbnail(name).await.map_err(|e| store_unavailable(&e))?;
+    // Every format of it: a `format=auto` thumbnail's variants go together.
+    for format in OutputFormat::ALL {
+        let variant = name.negotiated().in_format(format);
+        state.store.delete_thumbnail(&variant).await.map_err(|e| store_unavailable(&e))?;
+    }
     state.store.delete_original(name.id).await.map_err(|e| store_unavailable(&e))?;
     tracing::info!(task_id = %name.id, "thumbnail without a record deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -9,7 +9,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use thumbq_common::task::{FailureKind, NegotiatedName, TaskErrorCode, TaskRecord, TaskStatus, ThumbnailName};
+use thumbq_common::task::{
+    FailureKind, NegotiatedName, OutputFormat, TaskErrorCode, TaskRecord, TaskStatus, ThumbnailName,
+};
 use tracing::{info, warn};
 use utoipa::{IntoParams, ToSchema};
 
@@ -91,7 +93,7 @@ pub struct DownloadError {
             ),
             headers(
                 ("Vary" = String, description = "`Accept`, for a name without `.<ext>`"),
-                ("Content-Location" = String, description = "For a name without `.<ext>`: the path of the variant served"),
+                ("Content-Location" = String, description = "For a name without `.<ext>`: the URL of the variant served"),
                 ("ETag" = String, description = "Strong validator; send it back in If-None-Match"),
                 ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`: a thumbnail never changes"),
             )),
@@ -274,6 +276,12 @@ fn restore_record_of(state: &AppState, name: ThumbnailName) {
                 return Ok(false);
             }
             let Some(bytes) = store.get_thumbnail(&name).await.ok().flatten() else { return Ok(false) };
+            // A `format=auto` task's variants: a record rebuilt from one of them would disown the others.
+            for format in OutputFormat::ALL.into_iter().filter(|f| *f != name.format) {
+                if store.get_thumbnail(&name.negotiated().in_format(format)).await.ok().flatten().is_some() {
+                    return Ok(false);
+                }
+            }
             let Ok(probe) = thumbq_common::image_probe::probe(&bytes, max_pixels) else { return Ok(false) };
             states.create(&TaskRecord::recovered(&name, probe.info(bytes.len()))).await.map(|()| true)
         };

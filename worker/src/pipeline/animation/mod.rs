@@ -57,10 +57,10 @@ pub fn peak(
         .sum();
     let encoder = plans.iter().map(|plan| small(plan) * 6).max().unwrap_or(0);
     // An AVIF sequence's frames come from FFmpeg, a process of its own on the same machine, all at once: its raw
-    // output and the frames cut from it.
+    // output (read into a buffer that may double as it grows) and the frames cut from it.
     let ffmpeg = if probe.format == SourceFormat::Avif {
         let (width, height) = codec::drawn_size(probe, reduction);
-        codec::video::FFMPEG_BYTES + 2 * u64::from(animation.frames) * u64::from(width) * u64::from(height) * 4
+        codec::video::FFMPEG_BYTES + 3 * u64::from(animation.frames) * u64::from(width) * u64::from(height) * 4
     } else {
         0
     };
@@ -79,7 +79,7 @@ pub fn make(
     let mut args: Vec<ResizeArgs> = outputs.to_vec();
     let mut tracks: Vec<Vec<AnimationFrame>> = vec![Vec::new(); outputs.len()];
     let mut firsts: Vec<Option<DynamicImage>> = vec![None; outputs.len()];
-    let frames = frames(source.bytes, &source.probe, reduction)?;
+    let frames = frames(source.bytes, &source.probe, reduction, animation.frames)?;
     // The structure's count bounded the memory estimate: a decoder that finds more frames stops there.
     for (index, frame) in frames.take(animation.frames as usize).enumerate() {
         let frame = match frame {
@@ -135,7 +135,7 @@ type Frames<'a> = Box<dyn Iterator<Item = Result<(RgbaImage, u32), PipelineError
 /// The frames of a GIF (the `image` crate's decoder, its allocations bounded by a canvas and a frame: it checks
 /// each frame's size against them), a WebP (libwebp's, `codec/webp/animation.rs`) or an AVIF sequence (FFmpeg's,
 /// scaled by it up to `reduction` times smaller, `codec/video/`).
-fn frames<'a>(bytes: &'a [u8], probe: &Probe, reduction: f64) -> Result<Frames<'a>, PipelineError> {
+fn frames<'a>(bytes: &'a [u8], probe: &Probe, reduction: f64, count: u32) -> Result<Frames<'a>, PipelineError> {
     let failed = |e: image::ImageError| PipelineError::Decode(e.to_string());
     match probe.format {
         SourceFormat::Gif => {
@@ -152,7 +152,7 @@ fn frames<'a>(bytes: &'a [u8], probe: &Probe, reduction: f64) -> Result<Frames<'
         }
         SourceFormat::Webp => Ok(Box::new(codec::webp::animation::frames(bytes)?)),
         SourceFormat::Avif => {
-            let frames = codec::video::frames(bytes, probe.format, codec::drawn_size(probe, reduction))?;
+            let frames = codec::video::frames(bytes, probe.format, codec::drawn_size(probe, reduction), count)?;
             Ok(Box::new(frames.into_iter().map(Ok)))
         }
         other => Err(PipelineError::Decode(format!("{} holds no animation thumbq reads", other.label()))),

@@ -143,3 +143,22 @@ fn an_avif_sequence_becomes_an_animated_webp_through_ffmpeg() {
     let still = ResizeArgs { animated: false, ..animated(48, 36, OutputFormat::Png) };
     assert_eq!(make_thumbnail(&avif, &still, Limits::pixels(1 << 30)).unwrap().info.frames, None, "its first frame");
 }
+
+#[test]
+fn an_avif_sequence_with_a_gap_in_its_timestamps_gives_its_frames_not_copies_to_fill_the_gap() {
+    // The review's finding: FFmpeg's default rate filling made 168 frames of these 3 (a 50-second gap), all held
+    // in the worker's memory; frames now pass through as stored.
+    let source = "nullsrc=size=40x30:rate=10,geq=r='255*mod(N,2)':g='255*(1-mod(N,2))':b=64";
+    let avif = thumbq_common::fixtures::ffmpeg_video(
+        "avif",
+        &["-f", "lavfi", "-i", source, "-frames:v", "3", "-vf", "setpts='if(eq(N,2),PTS+500/(10*TB),PTS)'"]
+            .into_iter()
+            .chain(["-fps_mode", "passthrough", "-c:v", "libaom-av1", "-cpu-used", "8", "-pix_fmt", "yuv420p"])
+            .collect::<Vec<_>>(),
+    );
+    let thumbnail = make_thumbnail(&avif, &animated(20, 15, OutputFormat::Webp), Limits::pixels(1 << 30)).unwrap();
+    let made = frames(&thumbnail.bytes);
+    let delays: Vec<u32> = made.iter().map(|(_, _, delay)| *delay).collect();
+    assert_eq!(delays, [100, 50_100, 100]);
+    assert_eq!(made.iter().map(|(_, green, _)| *green).collect::<Vec<_>>(), [true, false, true], "in order");
+}

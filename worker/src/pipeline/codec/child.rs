@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use std::{
-    io::Write,
+    io::{Read, Write},
     os::unix::process::CommandExt,
     process::{Command, Stdio},
 };
@@ -17,6 +17,12 @@ pub const ADDRESS_SPACE: u64 = 1 << 30;
 /// Runs `program` with `args`, `input` on its standard input (none: an empty one), under the limits; its standard
 /// output, or its first line of complaint.
 pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    run_capped(program, args, input, usize::MAX)
+}
+
+/// [`run`], killing the process once its standard output passes `max_output` bytes: the limits bound the child's
+/// memory, this bounds what the worker holds of its output.
+pub fn run_capped(program: &str, args: &[&str], input: Option<&[u8]>, max_output: usize) -> Result<Vec<u8>, String> {
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: between fork and exec only async-signal-safe calls are allowed; setrlimit is one, and the closure
@@ -33,20 +39,38 @@ pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>
         });
     }
     let mut child = command.spawn().map_err(|e| format!("{program} cannot start: {e}"))?;
-    let mut stdin = child.stdin.take().expect("piped");
+    let (mut stdin, stdout, stderr) =
+        (child.stdin.take().expect("piped"), child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
     // The input is written while the output and messages are read, so no pipe fills up and stops the other.
-    let output = std::thread::scope(|scope| {
+    let (stdout, stderr) = std::thread::scope(|scope| {
         scope.spawn(move || stdin.write_all(input.unwrap_or_default()));
-        child.wait_with_output()
-    })
-    .map_err(|e| format!("{program} failed: {e}"))?;
-    if !output.status.success() {
-        let message = String::from_utf8_lossy(&output.stderr);
+        let messages = scope.spawn(move || {
+            let mut kept = Vec::new();
+            let mut stderr = stderr;
+            let _ = (&mut stderr).take(64 << 10).read_to_end(&mut kept);
+            let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+            kept
+        });
+        let mut output = Vec::new();
+        let read =
+            stdout.take(u64::try_from(max_output).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut output);
+        if read.is_err() || output.len() > max_output {
+            // Past the cap (or unreadable): stop it, which also ends its messages.
+            let _ = child.kill();
+        }
+        (output, messages.join().unwrap_or_default())
+    });
+    let status = child.wait().map_err(|e| format!("{program} failed: {e}"))?;
+    if stdout.len() > max_output {
+        return Err(format!("{program} wrote more than the {max_output} bytes expected"));
+    }
+    if !status.success() {
+        let message = String::from_utf8_lossy(&stderr);
         let reason = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-        return Err(match output.status.code() {
+        return Err(match status.code() {
             Some(code) => format!("{program} could not read the file ({code}): {reason}"),
             None => format!("{program} was stopped past its CPU or memory limit: {reason}"),
         });
     }
-    Ok(output.stdout)
+    Ok(stdout)
 }

@@ -49,7 +49,10 @@ fn gif(frames: &[AnimationFrame], plays: u16) -> Result<Vec<u8>, PipelineError> 
             n => encoder.set_repeat(Repeat::Finite(n - 1)).map_err(failed)?,
         }
         for (image, delay_ms) in frames {
-            let delay = Delay::from_numer_denom_ms(*delay_ms, 1);
+            // GIF counts hundredths of a second: rounded, and at least 2 where the source's delay was a real one
+            // (a 16 ms frame as 1 would show for 100 ms, as browsers show delays of 10 ms or less).
+            let hundredths = if *delay_ms > SHORTEST_DELAY_MS { ((delay_ms + 5) / 10).max(2) } else { delay_ms / 10 };
+            let delay = Delay::from_numer_denom_ms(hundredths * 10, 1);
             encoder.encode_frame(Frame::from_parts(image.clone(), 0, 0, delay)).map_err(failed)?;
         }
     }

@@ -73,6 +73,7 @@ unsafe extern "C" {
     fn heif_image_handle_get_width(handle: *const RawHandle) -> c_int;
     fn heif_image_handle_get_height(handle: *const RawHandle) -> c_int;
     fn heif_image_handle_has_alpha_channel(handle: *const RawHandle) -> c_int;
+    fn heif_image_handle_get_luma_bits_per_pixel(handle: *const RawHandle) -> c_int;
     fn heif_image_handle_get_color_profile_type(handle: *const RawHandle) -> u32;
     fn heif_image_handle_get_raw_color_profile_size(handle: *const RawHandle) -> usize;
     fn heif_image_handle_get_raw_color_profile(handle: *const RawHandle, out: *mut c_void) -> HeifError;
@@ -205,6 +206,12 @@ impl Picture<'_> {
     pub fn has_alpha(&self) -> bool {
         // SAFETY: a live handle.
         unsafe { heif_image_handle_has_alpha_channel(self.handle) != 0 }
+    }
+
+    /// Whether its samples are deeper than 8 bits (libheif answers -1 when it cannot tell: counted as deep).
+    pub fn is_deep(&self) -> bool {
+        // SAFETY: a live handle.
+        unsafe { heif_image_handle_get_luma_bits_per_pixel(self.handle) != 8 }
     }
 
     /// Decodes it to 8-bit interleaved RGB, or RGBA when `alpha`, with its rotation, mirroring and crop applied

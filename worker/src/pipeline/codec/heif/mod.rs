@@ -21,12 +21,14 @@ use libheif::Primary;
 /// Decodes HEIF and AVIF with libheif, at full size.
 pub struct Heif;
 
-/// Bytes a pixel costs at the decode's peak, at worst, without alpha: libheif's decoded planes (three of 16 bits at
-/// 4:4:4), its interleaved 8-bit RGB conversion, and the copy that becomes the image. Measured: 5.8 for an 8-bit
-/// 4:2:0 12-MP HEIC (a worker peaking at 104 MiB, 33 of them idle; `tests/memory.rs`).
-const PEAK_BYTES_PER_PIXEL: u64 = 6 + 3 + 3;
-/// With alpha: a 16-bit alpha plane, RGBA instead of RGB twice, and the resampler's premultiplied copy.
-const PEAK_BYTES_PER_PIXEL_WITH_ALPHA: u64 = 6 + 2 + 4 + 4 + 4;
+/// Bytes a pixel costs at the decode's peak, at worst, without alpha, 8-bit: libheif's decoded planes (three of 8
+/// bits at 4:4:4), its interleaved 8-bit RGB conversion, and the copy that becomes the image, with room to spare.
+/// Measured: 5.8 for an 8-bit 4:2:0 12-MP HEIC (a worker peaking at 104 MiB, 33 of them idle; `tests/memory.rs`).
+const PEAK_BYTES_PER_PIXEL: u64 = 12;
+/// Deeper samples: 16-bit planes and libheif's 16-bit interleaved conversion before the 8-bit one.
+const DEEP_EXTRA_BYTES_PER_PIXEL: u64 = 3 + 6;
+/// Alpha: its plane, RGBA instead of RGB twice, and the resampler's premultiplied copy.
+const ALPHA_EXTRA_BYTES_PER_PIXEL: u64 = 2 + 1 + 1 + 4;
 
 /// How much larger than the shown picture a coded one may be, on each side.
 const CODING_PADDING: u32 = 1024;
@@ -40,7 +42,8 @@ impl Codec for Heif {
     fn decode_peak(&self, bytes: &[u8], probe: &Probe, reduction: f64) -> u64 {
         // The picture the decode will use (a thumbnail item that covers the outputs, as phones write, or the image)
         // and whether it has alpha, from the file's boxes: no pixel is decoded.
-        let full = || u64::from(probe.width) * u64::from(probe.height) * PEAK_BYTES_PER_PIXEL_WITH_ALPHA;
+        let worst = PEAK_BYTES_PER_PIXEL + DEEP_EXTRA_BYTES_PER_PIXEL + ALPHA_EXTRA_BYTES_PER_PIXEL;
+        let full = || u64::from(probe.width) * u64::from(probe.height) * worst;
         let Ok(primary) = Primary::open(bytes, probe.width.max(probe.height).saturating_add(CODING_PADDING)) else {
             return full();
         };
@@ -48,7 +51,9 @@ impl Codec for Heif {
         let covering = thumbnails.iter().find(|t| covers(t.size(), (probe.width, probe.height), reduction));
         let picture = covering.unwrap_or(primary.picture());
         let (width, height) = picture.size();
-        let per_pixel = if picture.has_alpha() { PEAK_BYTES_PER_PIXEL_WITH_ALPHA } else { PEAK_BYTES_PER_PIXEL };
+        let per_pixel = PEAK_BYTES_PER_PIXEL
+            + if picture.is_deep() { DEEP_EXTRA_BYTES_PER_PIXEL } else { 0 }
+            + if picture.has_alpha() { ALPHA_EXTRA_BYTES_PER_PIXEL } else { 0 };
         u64::from(width) * u64::from(height) * per_pixel
     }
 

@@ -10,7 +10,11 @@
 use image::{DynamicImage, RgbaImage};
 use thumbq_common::{image_probe::Probe, task::SourceFormat};
 
-use super::{Codec, Header, PipelineError, Request, child::run, drawn_size};
+use super::{
+    Codec, Header, PipelineError, Request,
+    child::{run, run_capped},
+    drawn_size,
+};
 
 /// Makes poster frames with FFmpeg.
 pub struct Video;
@@ -72,9 +76,16 @@ fn frame(input: &Input, width: u32, height: u32, seek: bool) -> Result<Vec<u8>, 
     run("ffmpeg", &args, None)
 }
 
-/// Every frame of the first picture stream of `bytes` (an AVIF sequence: libheif 1.15 reads only its still), scaled
-/// by FFmpeg to `width`×`height`, each with how long it shows (ms, from the packets' durations; 100 where none).
-pub fn frames(bytes: &[u8], format: SourceFormat, (width, height): (u32, u32)) -> Result<Frames, PipelineError> {
+/// The first `count` frames of the first picture stream of `bytes` (an AVIF sequence: libheif 1.15 reads only its
+/// still), scaled by FFmpeg to `width`×`height`, each with how long it shows (ms, from the packets' durations; 100
+/// where none). Frames pass through as they are stored (`-fps_mode passthrough`: no frame is repeated to fill a gap
+/// in the timestamps, which a file could make hours long), and FFmpeg's output is cut at `count` frames' bytes.
+pub fn frames(
+    bytes: &[u8],
+    format: SourceFormat,
+    (width, height): (u32, u32),
+    count: u32,
+) -> Result<Frames, PipelineError> {
     let input = Input::new(bytes, format).map_err(PipelineError::Decode)?;
     let url = input.url();
     let mut args = input.args(&url, &[]);
@@ -84,11 +95,13 @@ pub fn frames(bytes: &[u8], format: SourceFormat, (width, height): (u32, u32)) -
         .lines()
         .map(|line| line.trim().parse::<f64>().map_or(100, |seconds| (seconds * 1000.0).round() as u32))
         .collect();
-    let scale = format!("scale={width}:{height}");
+    let (scale, frames) = (format!("scale={width}:{height}"), count.to_string());
     let mut args = input.args(&url, &[]);
-    args.extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &scale, "-f", "rawvideo", "-pix_fmt", "rgba", "-"]);
-    let raw = run("ffmpeg", &args, None).map_err(PipelineError::Decode)?;
+    args.extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-frames:v", &frames]);
+    args.extend(["-vf", &scale, "-f", "rawvideo", "-pix_fmt", "rgba", "-"]);
     let frame_bytes = width as usize * height as usize * 4;
+    let raw =
+        run_capped("ffmpeg", &args, None, frame_bytes.saturating_mul(count as usize)).map_err(PipelineError::Decode)?;
     let frames: Frames = raw
         .chunks_exact(frame_bytes)
         .enumerate()
