@@ -131,3 +131,12 @@ fn a_thumbnail_item_large_enough_is_decoded_instead_of_the_image() {
     assert!(mean_difference(small.as_raw(), expected.as_raw()) < 6.0, "and shows the same picture");
     assert_eq!(decode_at(4.0).dimensions(), (512, 256), "a 128x64 need is more than it holds");
 }
+
+#[test]
+fn a_thumbnail_item_rounded_to_even_sides_still_stands_for_the_image() {
+    // heif-enc gives a 1920x1280 photo a 320x212 thumbnail (213.3 rounded down to even), and a 480x320 one an
+    // 80x52 (53.3): 1.3 pixels off its shape.
+    let heic = heif_enc(&encode(&DynamicImage::ImageRgb8(gradient(480, 320)), ImageFormat::Png), &["-t", "80"]);
+    let small = Heif.decode(&heic, &probe(&heic), Request { reduction: 6.5, memory_mib: 0, icc: None }).unwrap();
+    assert_eq!((small.width(), small.height()), (80, 52), "the thumbnail item, not the image");
+}
