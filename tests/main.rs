@@ -25,6 +25,7 @@ mod failure_records;
 mod faults;
 mod headers;
 mod health;
+mod idempotency;
 mod isolation;
 mod kept_originals;
 mod licences;

@@ -69,6 +69,8 @@ pub enum ErrorCode {
     TaskCancelled,
     /// 409: the task's original was not kept, so no renditions can be made from it.
     OriginalNotKept,
+    /// 409: the first request with this `Idempotency-Key` is still being stored.
+    IdempotencyInProgress,
     /// 413: the upload is larger than `THUMBQ_MAX_UPLOAD_BYTES`.
     TooLarge,
     /// 414: the URI is longer than the limit.
@@ -85,6 +87,8 @@ pub enum ErrorCode {
     UnreadableImage,
     /// 422: more pixels than `THUMBQ_MAX_PIXELS`.
     TooManyPixels,
+    /// 422: the `Idempotency-Key` was used for another request (other parameters or another image).
+    IdempotencyMismatch,
     /// 429: over the rate limit.
     RateLimited,
     /// 429: the key's storage quota is taken by its unfinished tasks.
@@ -105,7 +109,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (the order of the table in docs/api.md).
-    pub const ALL: [Self; 46] = [
+    pub const ALL: [Self; 48] = [
         Self::InvalidParameter,
         Self::UnknownParameter,
         Self::InvalidName,
@@ -136,6 +140,7 @@ impl ErrorCode {
         Self::AlreadyFinished,
         Self::TaskCancelled,
         Self::OriginalNotKept,
+        Self::IdempotencyInProgress,
         Self::TooLarge,
         Self::UriTooLong,
         Self::NotAnImage,
@@ -144,6 +149,7 @@ impl ErrorCode {
         Self::HostNotAllowed,
         Self::UnreadableImage,
         Self::TooManyPixels,
+        Self::IdempotencyMismatch,
         Self::RateLimited,
         Self::OverQuota,
         Self::TooManyConnections,

@@ -46,6 +46,11 @@ impl Keys {
         format!("{}erased:{id}", self.prefix)
     }
 
+    /// An upload's `Idempotency-Key` `key` of the API key `owner` (empty with keys off).
+    pub fn idempotency(&self, owner: &str, key: &str) -> String {
+        format!("{}idempotency:{owner}:{key}", self.prefix)
+    }
+
     /// Every index: all tasks, then one per status in [`TaskStatus::ALL`] order.
     pub fn indexes(&self) -> Vec<String> {
         std::iter::once(self.index_all()).chain(TaskStatus::ALL.iter().map(|s| self.index_of(*s))).collect()

@@ -19,6 +19,7 @@ mod connection;
 pub mod erasure;
 pub mod event;
 pub mod history;
+pub mod idempotency;
 pub mod index;
 pub mod keys;
 pub mod requeue;

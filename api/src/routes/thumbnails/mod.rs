@@ -3,18 +3,21 @@
 
 pub mod delete;
 pub mod download;
+mod idempotency;
 mod negotiate;
 pub mod params;
 pub mod renditions;
 
 use axum::{
-    Json, Router,
+    Router,
     extract::State,
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, Uri},
+    response::Response,
     routing::{get, post},
 };
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use thumbq_common::task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName, Variant};
 use tracing::{Instrument, info, info_span, warn};
 use utoipa::ToSchema;
@@ -104,7 +107,10 @@ pub struct Accepted {
     path = "/thumbnails",
     tag = "thumbnails",
     security(("api_key" = ["upload"])),
-    params(UploadParams),
+    params(UploadParams,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with \
+            the same key and the same request (query and bytes) gets the first one's `202` and makes no second task, \
+            also while the first is being stored; kept 24 h per API key")),
     request_body(
         description = "The image, as multipart field `image` or as the raw body with the image's content type (any \
             image/*, video/* or application/pdf type is read the same: the format comes from the bytes).",
@@ -140,7 +146,10 @@ pub struct Accepted {
         (status = 414, description = "The request's URI (with its query) is over 8 KiB", body = ErrorBody),
         (status = 415, description = "Not an image, or an unsupported format", body = ErrorBody,
             example = json!({"error": "the upload is not an image (its first bytes match no known image format)", "code": "not_an_image"})),
-        (status = 422, description = "Unreadable header, or more pixels than the limit", body = ErrorBody,
+        (status = 409, description = "The first request with this `Idempotency-Key` is still being stored after 30 s",
+            body = ErrorBody),
+        (status = 422, description = "Unreadable header, more pixels than the limit, or an `Idempotency-Key` used for \
+            another request (`idempotency_mismatch`)", body = ErrorBody,
             example = json!({"error": "the image is 100000x100000 pixels, over the limit of 50000000 pixels", "code": "too_many_pixels"})),
         (status = 503, description = "RabbitMQ, Redis or the file store is unavailable, the work queue is full \
             (`THUMBQ_MAX_QUEUE_DEPTH`), or too many uploads are being read (`THUMBQ_UPLOAD_MEMORY_MB`); nothing is kept; \
@@ -153,9 +162,39 @@ pub async fn create_thumbnail(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<UploadParams>,
+    uri: Uri,
+    headers: HeaderMap,
     // Extracting the upload checks the `upload` scope before reading or reserving anything.
     mut upload: Upload,
 ) -> Result<Response, ApiError> {
+    let query = uri.query().unwrap_or_default();
+    let key = match idempotency::Key::of(&headers, &caller) {
+        Ok(key) => key,
+        Err(e) => return Err(upload.refuse(e).await),
+    };
+    let Some(key) = key else {
+        let (body, location) = queue_upload(&state, &caller, &params, upload, None).await?;
+        return idempotency::answer(body, &location);
+    };
+    let upload = match key.first_or_replay(&state, query, upload).await? {
+        Ok(upload) => upload,
+        Err(replayed) => return Ok(replayed),
+    };
+    let digest = idempotency::BodyDigest::default();
+    let made = queue_upload(&state, &caller, &params, upload, Some(&digest)).await;
+    let (body, location) = key.settle(&state, query, &digest, made).await?;
+    idempotency::answer(body, &location)
+}
+
+/// Stores the upload's original (feeding `digest` with its bytes, when given), records and publishes its task: the
+/// `202`'s body and `Location`.
+async fn queue_upload(
+    state: &AppState,
+    caller: &Caller,
+    params: &UploadParams,
+    mut upload: Upload,
+    digest: Option<&idempotency::BodyDigest>,
+) -> Result<(Accepted, String), ApiError> {
     let head = upload.head(state.settings.limits.max_pixels).await?;
     let source = Source {
         format: head.probe.format,
@@ -178,6 +217,13 @@ pub async fn create_thumbnail(
     // The original is written as it arrives: if the client hangs up half-way, the write stops and its temporary
     // file goes with it.
     let (chunks, reservation) = upload.into_chunks(head.bytes);
+    let chunks = match digest {
+        Some(digest) => {
+            let digest = digest.clone();
+            chunks.inspect_ok(move |chunk| digest.lock().expect("not poisoned").update(chunk)).boxed()
+        }
+        None => chunks,
+    };
     let length = state
         .store
         .put_original(envelope.id, chunks)
@@ -186,7 +232,7 @@ pub async fn create_thumbnail(
         .map_err(|e| upload::refusal(e).unwrap_or_else(|e| store_unavailable(&e)))?;
     drop(reservation);
     let record = TaskRecord {
-        owner: caller.key,
+        owner: caller.key.clone(),
         ..TaskRecord::pending(&envelope, Some(head.probe.info(usize::try_from(length).unwrap_or(usize::MAX))))
     };
     // The rest of the accept sequence runs as its own task: from here on a client that hangs up must not leave
@@ -196,12 +242,11 @@ pub async fn create_thumbnail(
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     queued?;
-
-    accepted(&state, &envelope)
+    Ok(accepted(state, &envelope))
 }
 
-/// The `202` of a queued task: its name, URLs and renditions, and the thumbnail's path in `Location`.
-fn accepted(state: &AppState, envelope: &TaskEnvelope) -> Result<Response, ApiError> {
+/// The `202` of a queued task: its name, URLs and renditions, and the thumbnail's path for `Location`.
+fn accepted(state: &AppState, envelope: &TaskEnvelope) -> (Accepted, String) {
     let base = &state.settings.http.public_url;
     let answered = state.with_urls(TaskRecord::pending(envelope, None));
     // With `format=auto` the thumbnail is named without a format: its URL serves the best the client accepts.
@@ -217,9 +262,8 @@ fn accepted(state: &AppState, envelope: &TaskEnvelope) -> Result<Response, ApiEr
         renditions: answered.renditions,
     };
     // The path (and signature) of the thumbnail's URL.
-    let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url);
-    let location = HeaderValue::from_str(location).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
+    let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url).to_owned();
+    (body, location)
 }
 
 /// Records PENDING and publishes the task of a stored original of `length` bytes, undoing the earlier steps (the

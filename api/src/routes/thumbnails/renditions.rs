@@ -84,5 +84,6 @@ pub async fn create_renditions(
     tokio::spawn(accept(state.clone(), envelope.clone(), record, 0, None).instrument(span))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    accepted(&state, &envelope)
+    let (body, location) = accepted(&state, &envelope);
+    super::idempotency::answer(body, &location)
 }
