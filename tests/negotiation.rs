@@ -114,6 +114,10 @@ async fn a_transparent_source_falls_back_to_png_and_renditions_each_negotiate() 
     // A name without a format that no task made is a 404.
     let unknown = app.client.get(format!("{}/thumbnails/{}", app.base, thumbq_common::task::TaskId::new()));
     assert_eq!(unknown.send().await.unwrap().status(), 404);
+    // Deleting by the name the 202 gave (no format) erases every file of the task.
+    let deleted = app.client.delete(format!("{}/thumbnails/{}", app.base, accepted.name)).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert!(app.stored_thumbnails().await.is_empty());
     app.stop().await;
 }
 

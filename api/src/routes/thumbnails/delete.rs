@@ -5,7 +5,7 @@
 use axum::{extract::State, http::StatusCode};
 use thumbq_common::{
     api_key::Scope,
-    task::{OutputFormat, ThumbnailName},
+    task::{NegotiatedName, OutputFormat, ThumbnailName},
 };
 
 use super::parse_name;
@@ -27,9 +27,9 @@ use crate::{
     path = "/thumbnails/{name}",
     tag = "thumbnails",
     security(("api_key" = ["upload"])),
-    params(("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or any of its renditions' (which \
-        erases them all)",
-        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?\.(png|jpg|webp|avif|gif)$",
+    params(("name" = String, Path, description = "The thumbnail's name, `<uuid>.<ext>`, or any of its renditions' or \
+        `format=auto` variants' (which erases them all), or a name without `.<ext>` as `format=auto` hands out",
+        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-[a-z0-9_]{1,32})?(\.(png|jpg|webp|avif|gif))?$",
         example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")),
     responses(
         (status = 204, description = "Deleted, or nothing was there"),
@@ -47,7 +47,15 @@ pub async fn delete_thumbnail(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Upload)?;
-    let name = parse_name(&name)?;
+    // A name without a format (`format=auto`'s) stands for any of its files: deleting one erases them all.
+    let name = match name.parse::<NegotiatedName>() {
+        Ok(negotiated) => {
+            let files = state.states.get(negotiated.id).await?.map(|record| record.files()).unwrap_or_default();
+            let file = files.into_iter().find(|file| file.negotiated() == negotiated);
+            file.unwrap_or_else(|| negotiated.in_format(OutputFormat::Jpeg))
+        }
+        Err(()) => parse_name(&name)?,
+    };
     let Some(record) = state.states.get(name.id).await? else {
         return erase_unrecorded(&state, &caller, &name).await;
     };
@@ -73,7 +81,12 @@ pub async fn delete_thumbnail(
 /// Erasure of a thumbnail whose record has expired, was lost, or is already erased: whose it was is unknown, so
 /// only an `admin` key may erase what is still stored; with nothing stored it is done already (`204`).
 async fn erase_unrecorded(state: &AppState, caller: &Caller, name: &ThumbnailName) -> Result<StatusCode, ApiError> {
-    if state.store.get_thumbnail(name).await.map_err(|e| store_unavailable(&e))?.is_none() {
+    let mut stored = false;
+    for format in OutputFormat::ALL {
+        let variant = name.negotiated().in_format(format);
+        stored |= state.store.get_thumbnail(&variant).await.map_err(|e| store_unavailable(&e))?.is_some();
+    }
+    if !stored {
         return Ok(StatusCode::NO_CONTENT);
     }
     caller.require(Scope::Admin)?;
