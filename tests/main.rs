@@ -14,6 +14,7 @@ mod connections;
 mod console;
 mod corpus;
 mod dashboard;
+mod dedupe;
 mod deletion;
 mod delivery;
 mod deploy;

@@ -46,9 +46,23 @@ static KEEP_ORIGINALS: Var<bool> = Var::flag(
     "`1`: an original is kept after its task succeeds (`keep_original=false` on an upload says otherwise), for `POST /tasks/{id}/renditions`, as long as its task's record (`THUMBQ_RESULT_TTL_SECS`); `0`: deleted at once",
 );
 
+static DEDUPE: Var<bool> = Var::flag(
+    "THUMBQ_DEDUPE",
+    "0",
+    "`1`: every upload is `dedupe=true`: an original (by SHA-256) with parameters of an earlier successful task of the same key gets copies of its thumbnails, without decoding again",
+);
+
 /// The variables of this module.
-pub(super) static VARS: &[&dyn Described] =
-    &[&URL, &S3_ENDPOINT, &TIMEOUT, &DOWNLOAD_REDIRECT, &DOWNLOAD_REDIRECT_TTL, &THUMBNAIL_TTL, &KEEP_ORIGINALS];
+pub(super) static VARS: &[&dyn Described] = &[
+    &URL,
+    &S3_ENDPOINT,
+    &TIMEOUT,
+    &DOWNLOAD_REDIRECT,
+    &DOWNLOAD_REDIRECT_TTL,
+    &THUMBNAIL_TTL,
+    &KEEP_ORIGINALS,
+    &DEDUPE,
+];
 
 /// File store settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +83,8 @@ pub struct StoreSettings {
     /// `keep_original=false`), so that `POST /tasks/{id}/renditions` can make more from it; the sweep deletes it
     /// once its task's record has expired.
     pub keep_originals: bool,
+    /// `THUMBQ_DEDUPE`, default `0`: with `1` every upload asks `dedupe=true`.
+    pub dedupe: bool,
 }
 
 /// Where the store keeps its objects.
@@ -163,6 +179,7 @@ impl StoreSettings {
             download_redirect,
             thumbnail_ttl: env.get(&THUMBNAIL_TTL)?,
             keep_originals: env.get(&KEEP_ORIGINALS)?,
+            dedupe: env.get(&DEDUPE)?,
         })
     }
 
@@ -185,6 +202,7 @@ impl StoreSettings {
         }
         out.put(&THUMBNAIL_TTL, &self.thumbnail_ttl);
         out.put(&KEEP_ORIGINALS, &self.keep_originals);
+        out.put(&DEDUPE, &self.dedupe);
     }
 }
 

@@ -44,6 +44,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("webhook", record.webhook.as_ref().map(json)),
         ("history", Some(stored_history(&record.history))),
         ("actions", Some(&record.actions).filter(|a| !a.is_empty()).map(json)),
+        ("deduplicated_from", record.deduplicated_from.map(|id| id.to_string())),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -114,6 +115,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "webhook": parsed("webhook")?,
         "history": parsed_history(parsed("history")?)?,
         "actions": parsed("actions")?.unwrap_or_else(|| serde_json::json!([])),
+        "deduplicated_from": fields.get("deduplicated_from"),
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }

@@ -46,6 +46,11 @@ impl Keys {
         format!("{}erased:{id}", self.prefix)
     }
 
+    /// The task that made thumbnails of an original with parameters (`fingerprint`) for `owner`, for `dedupe=true`.
+    pub fn dedupe(&self, owner: &str, fingerprint: &str) -> String {
+        format!("{}dedupe:{owner}:{fingerprint}", self.prefix)
+    }
+
     /// An upload's `Idempotency-Key` `key` of the API key `owner` (empty with keys off).
     pub fn idempotency(&self, owner: &str, key: &str) -> String {
         format!("{}idempotency:{owner}:{key}", self.prefix)

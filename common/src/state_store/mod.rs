@@ -16,6 +16,7 @@
 pub mod api_keys;
 pub mod codec;
 mod connection;
+pub mod dedupe;
 pub mod erasure;
 pub mod event;
 pub mod history;

@@ -194,6 +194,10 @@ pub struct TaskRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "http://127.0.0.1:8000/thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
     pub url: Option<String>,
+    /// With `dedupe=true`: the earlier task with the same original and parameters whose thumbnails this one
+    /// copied, without decoding again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplicated_from: Option<TaskId>,
     /// With `format=auto`: each format the thumbnail is made in, with its own URL (`url` above serves the best the
     /// client accepts); added by the API, not stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -267,6 +271,7 @@ impl TaskRecord {
             source,
             result: None,
             variants: Vec::new(),
+            deduplicated_from: None,
             renditions: envelope.renditions.clone(),
             callback_url: envelope.callback_url.clone(),
             webhook: None,

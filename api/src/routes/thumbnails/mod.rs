@@ -1,6 +1,7 @@
 //! `POST /thumbnails` (upload and queue, here), `GET /thumbnails/{name}` (download, status, long poll: `download`)
 //! and `DELETE /thumbnails/{name}` (erasure: `delete`).
 
+mod dedupe;
 pub mod delete;
 pub mod download;
 mod idempotency;
@@ -80,7 +81,7 @@ pub struct Accepted {
     /// client accepts).
     #[schema(example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
     pub name: String,
-    /// Always `PENDING`.
+    /// `PENDING`; `SUCCESS` for a `dedupe=true` upload whose thumbnails were copied from an earlier task.
     pub status: TaskStatus,
     /// Absolute URL of the thumbnail: poll it, or long-poll it with `&wait=30` (`?wait=30` when it is not signed).
     /// With signed URLs on it carries `expires` and `sig`.
@@ -217,6 +218,10 @@ async fn queue_upload(
     // The original is written as it arrives: if the client hangs up half-way, the write stops and its temporary
     // file goes with it.
     let (chunks, reservation) = upload.into_chunks(head.bytes);
+    // `dedupe=true` compares the original's SHA-256: hashed as it streams, as for an idempotency key.
+    let dedupe = params.dedupe.unwrap_or(state.settings.store.dedupe) && envelope.callback_url.is_none();
+    let own_digest = idempotency::BodyDigest::default();
+    let digest = digest.or(dedupe.then_some(&own_digest));
     let chunks = match digest {
         Some(digest) => {
             let digest = digest.clone();
@@ -235,13 +240,27 @@ async fn queue_upload(
         owner: caller.key.clone(),
         ..TaskRecord::pending(&envelope, Some(head.probe.info(usize::try_from(length).unwrap_or(usize::MAX))))
     };
+    let fingerprint = digest.filter(|_| dedupe).map(|digest| dedupe::fingerprint(digest, &envelope));
+    if let Some(fingerprint) = &fingerprint
+        && let Some(made) = dedupe::copy(state, &envelope, &record, fingerprint).instrument(span.clone()).await?
+    {
+        let (mut body, location) = accepted(state, &envelope);
+        body.status = made.status;
+        return Ok((body, location));
+    }
     // The rest of the accept sequence runs as its own task: from here on a client that hangs up must not leave
     // half a task behind.
+    let owner = record.owner.clone().unwrap_or_default();
     let queued =
         tokio::spawn(accept(state.clone(), envelope.clone(), record, length, caller.quota_bytes).instrument(span))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     queued?;
+    if let Some(fingerprint) = &fingerprint
+        && let Err(e) = state.states.remember_for_dedupe(&owner, fingerprint, envelope.id).await
+    {
+        warn!(error = %e, "could not remember the upload for dedupe; later copies will be made again");
+    }
     Ok(accepted(state, &envelope))
 }
 

@@ -42,6 +42,10 @@ pub struct UploadParams {
     pub quality: Option<u8>,
     /// WebP only: `true` for lossless WebP (larger: for graphics and screenshots); default `false`, lossy.
     pub lossless: Option<bool>,
+    /// `true`: when an earlier successful task of the same API key had the same original (SHA-256) and the same
+    /// parameters, its thumbnails are copied as this task's (done at once, `SUCCESS` in the `202`, the record's
+    /// `deduplicated_from` naming it) instead of decoding again. Default: `THUMBQ_DEDUPE`. Not with `callback_url`.
+    pub dedupe: Option<bool>,
     /// `true`: an animated GIF, WebP or AVIF keeps its frames, delays and loop count, as animated WebP or GIF (the only
     /// formats it may be asked in; renditions in other formats get the first frame); a still source gives a still
     /// image. Default `false`: the first frame. Bounded by `THUMBQ_MAX_ANIMATION_PIXELS` (frames × pixels).
