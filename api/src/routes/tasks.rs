@@ -56,7 +56,7 @@ pub async fn get_task(
 }
 
 /// The record of the task whose id is `id`: `400` for a bad id, `404` for none.
-async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
+pub(crate) async fn record_of(state: &AppState, id: &str) -> Result<TaskRecord, ApiError> {
     let id: TaskId = id.parse()?;
     state.states.get(id).await?.ok_or_else(|| ApiError::NotFound(ErrorCode::TaskNotFound, format!("no task {id}")))
 }

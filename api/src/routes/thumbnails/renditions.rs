@@ -5,7 +5,7 @@
 use axum::{extract::State, response::Response};
 use thumbq_common::{
     image_probe,
-    task::{SourceFormat, TaskEnvelope, TaskId, TaskRecord},
+    task::{SourceFormat, TaskEnvelope, TaskRecord},
 };
 use tracing::{Instrument, info_span};
 
@@ -57,9 +57,8 @@ pub async fn create_renditions(
     Query(params): Query<UploadParams>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Upload)?;
-    let id: TaskId = id.parse()?;
-    let not_found = || ApiError::NotFound(ErrorCode::TaskNotFound, format!("no task {id}"));
-    let from = caller.owned(state.states.get(id).await?.ok_or_else(not_found)?)?;
+    let from = caller.owned(crate::routes::tasks::record_of(&state, &id).await?)?;
+    let id = from.id;
     let not_kept = || {
         ApiError::Conflict(
             ErrorCode::OriginalNotKept,
