@@ -21,6 +21,7 @@ async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
         // As the API published it (`THUMBQ_KEEP_ORIGINALS` is on by default).
         keep_original: true,
         source_task: None,
+        import: None,
         attempt: 1,
         created_at: record.created_at,
     };

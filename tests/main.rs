@@ -27,6 +27,7 @@ mod faults;
 mod headers;
 mod health;
 mod idempotency;
+mod imports;
 mod isolation;
 mod kept_originals;
 mod licences;

@@ -34,7 +34,7 @@ async fn a_late_started_never_overwrites_success_or_retry() {
         store.retry(id, 1, "stale", TaskErrorCode::StoreFailed, Utc::now()).await.unwrap(),
         Update::Refused(TaskStatus::Started)
     );
-    assert_eq!(store.succeed(id, 2, &result, &[]).await.unwrap(), Update::Applied);
+    assert_eq!(store.succeed(id, 2, &result, &[], None).await.unwrap(), Update::Applied);
     assert_eq!(store.start(id, 3, "late").await.unwrap(), Update::Refused(TaskStatus::Success));
     assert_eq!(
         store.fail(id, 2, "late", TaskErrorCode::StoreFailed).await.unwrap(),
@@ -81,7 +81,7 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_m
                         TaskStatus::Retry => {
                             store.retry(id, attempt, "e", TaskErrorCode::StoreFailed, Utc::now()).await
                         }
-                        TaskStatus::Success => store.succeed(id, attempt, &result, &[]).await,
+                        TaskStatus::Success => store.succeed(id, attempt, &result, &[], None).await,
                         _ => store.fail(id, attempt, "e", TaskErrorCode::StoreFailed).await,
                     }
                     .unwrap();

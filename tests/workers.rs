@@ -156,7 +156,7 @@ async fn walking_the_task_list_returns_every_task_exactly_once_even_within_one_m
             app.states.start(envelope.id, 1, "w").await.unwrap();
             let result =
                 ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 1, thumbhash: None, frames: None };
-            app.states.succeed(envelope.id, 1, &result, &[]).await.unwrap();
+            app.states.succeed(envelope.id, 1, &result, &[], None).await.unwrap();
         }
         created.push((envelope.created_at, envelope.id, i % 3 == 0));
     }

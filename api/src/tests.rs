@@ -111,6 +111,35 @@ async fn the_upload_extractor_names_the_fields_it_found_and_a_good_image_meets_t
 }
 
 #[tokio::test]
+async fn an_import_s_body_source_and_key_are_checked_before_anything_is_queued() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (router, _) = router(&dir);
+    let json = |body: &str| upload("application/json", body.to_owned());
+    let cases = [
+        (json("{"), StatusCode::BAD_REQUEST, "malformed_body"),
+        (json(r#"{"url": "https://a.example/b.jpg"}"#), StatusCode::BAD_REQUEST, "malformed_body"),
+        (json(r#"{"source": "x", "key": "y"}"#), StatusCode::BAD_REQUEST, "malformed_body"),
+        (json(&format!(r#"{{"key": "{}"}}"#, "k".repeat(20_000))), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        (json(r#"{"source": "ftp://a.example/b.jpg"}"#), StatusCode::BAD_REQUEST, "source_refused"),
+        (json(r#"{"source": "file:///etc/passwd"}"#), StatusCode::BAD_REQUEST, "source_refused"),
+        (json(r#"{"source": "http://127.0.0.1:6379/"}"#), StatusCode::BAD_REQUEST, "source_refused"),
+        (json(r#"{"source": "http://169.254.169.254/latest/meta-data/"}"#), StatusCode::BAD_REQUEST, "source_refused"),
+        (json(r#"{"source": "http://[::1]/a.jpg"}"#), StatusCode::BAD_REQUEST, "source_refused"),
+        (json(r#"{"key": "photos/a.jpg"}"#), StatusCode::BAD_REQUEST, "imports_disabled"),
+    ];
+    for (request, expected, code) in cases {
+        let (status, headers, body) = call(&router, request).await;
+        assert_eq!(status, expected, "{}", String::from_utf8_lossy(&body));
+        message(&headers, &body);
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(json["code"], code, "{json}");
+    }
+    // A URL the guard allows passes, and is refused only because Redis cannot be reached.
+    let (status, _, body) = call(&router, json(r#"{"source": "https://images.example.com/a.jpg"}"#)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test]
 async fn a_stored_thumbnail_is_served_with_a_strong_etag_and_revalidated_with_304() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (router, files) = router(&dir);

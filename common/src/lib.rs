@@ -4,6 +4,7 @@
 //! purpose: [`links`] builds the thumbnail download URLs (`/thumbnails/<name>`) that the API answers with and the
 //! worker's webhooks carry, so both processes hand out the same URLs.
 
+pub mod address_guard;
 pub mod api_key;
 pub mod broker;
 pub mod dead_letters;

@@ -12,7 +12,10 @@ auth=()
 [ -z "${KEY:-}" ] || auth=(-H "Authorization: Bearer $KEY")
 
 log "POST $base/thumbnails?${QUERY:-} ($image)"
-response=$(curl -sS -w '\n%{http_code}' "${auth[@]}" -F "image=@$image" "$base/thumbnails?${QUERY:-}") \
+# The API refuses a request without a good key (401/403) before reading its body, and closes the connection: with
+# `Expect: 100-continue` curl waits for the go-ahead, so it reads the refusal instead of a broken pipe mid-send.
+response=$(curl -sS -w '\n%{http_code}' -H 'Expect: 100-continue' "${auth[@]}" -F "image=@$image" \
+  "$base/thumbnails?${QUERY:-}") \
   || die "is the API running? try: make start"
 status=${response##*$'\n'}; body=${response%$'\n'*}
 echo "$body"

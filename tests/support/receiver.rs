@@ -52,20 +52,26 @@ impl Receiver {
     pub async fn start(answers: &[u16]) -> Self {
         let log = Arc::new(Mutex::new(Log { answers: answers.to_vec(), received: Vec::new() }));
         let app = Router::new().route("/hook", post(receive)).with_state(log.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned()).await;
-        });
-        Self { url, log, stop }
+        let (base, stop) = serve(app).await;
+        Self { url: format!("{base}/hook"), log, stop }
     }
 
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
         self.log.lock().expect("the log").received.clone()
     }
+}
+
+/// Serves `app` on a free loopback port until the token is cancelled: its base URL, `http://127.0.0.1:<port>`.
+pub async fn serve(app: Router) -> (String, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned()).await;
+    });
+    (base, stop)
 }
 
 impl Drop for Receiver {

@@ -40,6 +40,21 @@ impl TestApp {
             .expect("the API answers")
     }
 
+    /// Imports: `POST /thumbnails` with `body` as JSON.
+    pub async fn import(&self, body: serde_json::Value, query: &str) -> reqwest::Response {
+        let url = format!("{}/thumbnails?{query}", self.base);
+        self.client.post(url).json(&body).send().await.expect("the API answers")
+    }
+
+    /// Imports and asserts `202 Accepted`.
+    pub async fn import_ok(&self, body: serde_json::Value, query: &str) -> Accepted {
+        let response = self.import(body, query).await;
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        assert_eq!(status, 202, "import refused: {text}");
+        serde_json::from_str(&text).expect("an Accepted body")
+    }
+
     /// Uploads and asserts `202 Accepted`.
     pub async fn upload_ok(&self, bytes: Vec<u8>, query: &str) -> Accepted {
         let response = self.upload(bytes, query).await;

@@ -13,7 +13,7 @@ use std::io;
 
 use thumbq_common::{image_probe::ProbeError, state_store::StateError, task::TaskErrorCode};
 
-use crate::pipeline::PipelineError;
+use crate::{import::SourceError, pipeline::PipelineError};
 
 /// Why one attempt of a task failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,9 @@ pub enum TaskError {
     /// Redis failed. Transient.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An import's source could not be read: transient or permanent as [`SourceError::is_retryable`] says.
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 impl TaskError {
@@ -40,6 +43,7 @@ impl TaskError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(_) | Self::State(StateError::Unavailable(_)) => true,
+            Self::Source(source) => source.is_retryable(),
             Self::Image(_) | Self::MissingOriginal | Self::Crashed(_) | Self::State(StateError::Corrupt { .. }) => {
                 false
             }
@@ -72,6 +76,15 @@ impl TaskError {
             Self::Store(_) => TaskErrorCode::StoreFailed,
             Self::State(StateError::Unavailable(_)) => TaskErrorCode::StateStoreFailed,
             Self::State(StateError::Corrupt { .. }) => TaskErrorCode::CorruptRecord,
+            Self::Source(source) => match source {
+                SourceError::Refused(_) => TaskErrorCode::FetchRefused,
+                SourceError::NotFound(_) => TaskErrorCode::SourceNotFound,
+                SourceError::TooLarge(_) => TaskErrorCode::SourceTooLarge,
+                SourceError::Status { .. }
+                | SourceError::Unreachable(_)
+                | SourceError::ImportStore(_)
+                | SourceError::NoImportStore => TaskErrorCode::FetchFailed,
+            },
         }
     }
 
@@ -89,6 +102,17 @@ impl TaskError {
                 | PipelineError::TimeLimit { .. },
             )
             | Self::MissingOriginal => self.to_string(),
+            // About the URL or key the request named, not about the service.
+            Self::Source(
+                SourceError::Refused(_)
+                | SourceError::NotFound(_)
+                | SourceError::TooLarge(_)
+                | SourceError::Status { .. }
+                | SourceError::Unreachable(_),
+            ) => self.to_string(),
+            Self::Source(SourceError::ImportStore(_) | SourceError::NoImportStore) => {
+                internal("the import store could not be read")
+            }
             Self::Image(PipelineError::Encode(_)) => internal("the thumbnail could not be encoded"),
             Self::Crashed(_) => internal("the image pipeline crashed"),
             Self::Store(_) => internal("the file store could not be read or written"),
@@ -110,7 +134,8 @@ mod tests {
         let unreadable = ProbeError::Unreadable { format: "png", reason: "bad IHDR".into() };
         let too_large = ProbeError::TooLarge { width: 9000, height: 9000, max_pixels: 50_000_000 };
         let corrupt_record = StateError::Corrupt { id: TaskId::new(), reason: "x".into() };
-        let cases: [(TaskError, bool, Code, FailureKind); 14] = [
+        let source = |e: SourceError| TaskError::from(e);
+        let cases: [(TaskError, bool, Code, FailureKind); 22] = [
             (probe(ProbeError::Empty), false, Code::EmptyImage, InvalidImage),
             (probe(ProbeError::NotAnImage), false, Code::NotAnImage, InvalidImage),
             (probe(ProbeError::Unsupported("ico".into())), false, Code::UnsupportedFormat, InvalidImage),
@@ -130,6 +155,14 @@ mod tests {
             (io::Error::other("disk full").into(), true, Code::StoreFailed, Internal),
             (StateError::Unavailable("refused".into()).into(), true, Code::StateStoreFailed, Internal),
             (corrupt_record.into(), false, Code::CorruptRecord, Internal),
+            (source(SourceError::Refused("10.0.0.1".into())), false, Code::FetchRefused, Source),
+            (source(SourceError::NotFound("404".into())), false, Code::SourceNotFound, Source),
+            (source(SourceError::TooLarge(10)), false, Code::SourceTooLarge, Source),
+            (source(SourceError::Status { status: 403 }), false, Code::FetchFailed, Source),
+            (source(SourceError::Status { status: 503 }), true, Code::FetchFailed, Source),
+            (source(SourceError::Status { status: 429 }), true, Code::FetchFailed, Source),
+            (source(SourceError::Unreachable("refused".into())), true, Code::FetchFailed, Source),
+            (source(SourceError::ImportStore("timeout".into())), true, Code::FetchFailed, Source),
         ];
         let mut seen = std::collections::HashSet::new();
         for (error, retryable, code, kind) in cases {
@@ -155,6 +188,7 @@ mod tests {
             TaskError::Crashed(format!("panicked at {path}")),
             PipelineError::Encode(format!("cannot write {path}")).into(),
             StateError::Unavailable("redis://10.0.0.7:6379 refused".into()).into(),
+            SourceError::ImportStore(format!("cannot read {path}")).into(),
         ];
         for error in internal {
             let message = error.public_message();

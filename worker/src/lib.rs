@@ -8,7 +8,9 @@ pub mod cli;
 pub mod consumer;
 pub mod error;
 pub mod heartbeat;
+pub mod import;
 pub mod metrics_listener;
+pub mod outbound;
 pub mod pipeline;
 pub mod processor;
 pub mod retry;
@@ -53,8 +55,10 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     // Sends completion webhooks; `None` without `THUMBQ_WEBHOOK_SECRET` (the worker then leaves them queued).
     let webhooks = webhook_delivery::Sender::new(&settings.webhook).map(Arc::new);
     let memory = Arc::new(tokio::sync::Semaphore::new(settings.worker.memory_budget_mb as usize));
+    let importer = import::Importer::new(&settings).context("failed to open the import store")?;
     let ctx = Arc::new(WorkerState {
         links: thumbq_common::links::Links::new(&settings),
+        importer,
         settings,
         store,
         states,

@@ -20,6 +20,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
     error::TaskError,
+    import,
     pipeline::{self, Deadline, Limits, PipelineError},
     retry::{self, Decision},
     settle::Settlement,
@@ -109,8 +110,15 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
             return Ok(Outcome::Skipped { ended: false });
         }
     }
-    // Its own original, or for renditions made later the kept original of the task they come from.
-    let original = ctx.store.get_original(envelope.original()).await?.ok_or(TaskError::MissingOriginal)?;
+    // Its own original, or for renditions made later the kept original of the task they come from; an import's is
+    // read from its source by its first attempt (what it is then goes into the record with the result).
+    let (original, imported) = match (ctx.store.get_original(envelope.original()).await?, &envelope.import) {
+        (Some(original), None) => (original, None),
+        // Read by an earlier attempt, which did not get as far as recording it.
+        (Some(original), Some(_)) => import::describe(ctx, original).await.map(|(o, info)| (o, Some(info)))?,
+        (None, Some(import)) => import::fetch_original(ctx, id, import).await.map(|(o, info)| (o, Some(info)))?,
+        (None, None) => return Err(TaskError::MissingOriginal),
+    };
     let (names, outputs): (Vec<ThumbnailName>, Vec<ResizeArgs>) = envelope.outputs().into_iter().unzip();
     let limits = Limits {
         max_pixels: ctx.settings.limits.max_pixels,
@@ -139,7 +147,7 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
     let result = thumbnails[0].info.clone();
     let stores = names.iter().zip(thumbnails).map(|(name, thumbnail)| ctx.store.put_thumbnail(name, thumbnail.bytes));
     futures_util::future::try_join_all(stores).await?;
-    let update = ctx.states.succeed(id, envelope.attempt, &result, &renditions).await?;
+    let update = ctx.states.succeed(id, envelope.attempt, &result, &renditions, imported.as_ref()).await?;
     // Kept for renditions later when the upload asked (`THUMBQ_KEEP_ORIGINALS`), never when the task was cancelled.
     let succeeded = matches!(update, Update::Applied | Update::Refused(TaskStatus::Success));
     let outcome = match update {

@@ -21,6 +21,8 @@ pub struct WorkerState {
     pub counters: Counters,
     /// The URLs a webhook's record carries, as the API would answer them.
     pub links: Links,
+    /// Reads imports' originals (by URL or from the import store).
+    pub importer: crate::import::Importer,
 }
 
 /// What this worker has done, for its registry entry.

@@ -33,8 +33,14 @@ pub enum ErrorCode {
     WebhooksDisabled,
     /// 400: no image in the request (no `image` field, no Content-Type, or zero bytes).
     MissingImage,
-    /// 400: the multipart body is malformed.
+    /// 400: the multipart body is malformed, or a JSON body is not the JSON the route takes.
     MalformedBody,
+    /// 400: an import's `source` is not an http(s) URL the fetch guard allows.
+    SourceRefused,
+    /// 400: an import's `key` would leave the import store's prefix (`..`, absolute) or is not a key.
+    InvalidImportKey,
+    /// 400: an import by `key` on a service without `THUMBQ_IMPORT_URL`.
+    ImportsDisabled,
     /// 400: the client stopped sending before the upload's end.
     UploadCutOff,
     /// 401: no API key.
@@ -109,7 +115,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (the order of the table in docs/api.md).
-    pub const ALL: [Self; 48] = [
+    pub const ALL: [Self; 51] = [
         Self::InvalidParameter,
         Self::UnknownParameter,
         Self::InvalidName,
@@ -123,6 +129,9 @@ impl ErrorCode {
         Self::WebhooksDisabled,
         Self::MissingImage,
         Self::MalformedBody,
+        Self::SourceRefused,
+        Self::InvalidImportKey,
+        Self::ImportsDisabled,
         Self::UploadCutOff,
         Self::MissingKey,
         Self::InvalidKey,

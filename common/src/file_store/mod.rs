@@ -3,7 +3,7 @@
 //! GCS, Azure through the `object_store` crate).
 //!
 //! Objects are named only by [`TaskId`] and [`ThumbnailName`], never by a string from a request, so no request can
-//! name a path outside the store.
+//! name a path outside the store. The import store ([`ImportStore`]), which imports read by key, is read-only.
 
 use std::{io, sync::Arc, time::Duration};
 
@@ -14,9 +14,11 @@ use crate::{
     task::{TaskId, ThumbnailName},
 };
 
+mod import;
 mod local;
 mod object;
 
+pub use import::{ImportError, ImportStore};
 pub use local::LocalFileStore;
 pub use object::ObjectFileStore;
 

@@ -46,49 +46,7 @@ impl ObjectFileStore {
     /// Builds the client for `location`; connects to nothing yet. Each call is bounded by `timeout`, the client's
     /// own retries of a failed request included.
     pub fn open(location: &ObjectLocation, timeout: Duration) -> io::Result<Self> {
-        let url = url::Url::parse(&location.url).map_err(invalid)?;
-        let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(invalid)?;
-        let plain_http = location.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
-        let client = ClientOptions::new()
-            .with_timeout(timeout)
-            .with_connect_timeout(timeout.min(Duration::from_secs(5)))
-            .with_allow_http(plain_http);
-        // The task-level retries (delay queues) handle longer outages: the client only smooths over a blip.
-        let retry = RetryConfig { backoff: BackoffConfig::default(), max_retries: 3, retry_timeout: timeout };
-        // The three builders share no trait, so one macro gives each the URL, the credentials it knows, the
-        // client options and the retry policy.
-        macro_rules! configured {
-            ($builder:ty, $key:ty) => {
-                location
-                    .options
-                    .iter()
-                    .filter_map(|(key, value)| Some((key.parse::<$key>().ok()?, value)))
-                    .fold(<$builder>::new().with_url(url.as_str()), |b, (key, value)| b.with_config(key, value))
-                    .with_client_options(client)
-                    .with_retry(retry)
-            };
-        }
-        fn shared<T: ObjectStore + Signer>(store: T) -> (Arc<dyn ObjectStore>, Arc<dyn Signer>) {
-            let store = Arc::new(store);
-            (store.clone(), store)
-        }
-        let (store, signer) = match scheme {
-            ObjectStoreScheme::AmazonS3 => {
-                let mut builder = configured!(AmazonS3Builder, AmazonS3ConfigKey);
-                if let Some(endpoint) = &location.endpoint {
-                    // S3-compatible servers on their own host name serve buckets by path, not by subdomain.
-                    builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
-                }
-                shared(builder.build().map_err(invalid)?)
-            }
-            ObjectStoreScheme::GoogleCloudStorage => {
-                shared(configured!(GoogleCloudStorageBuilder, GoogleConfigKey).build().map_err(invalid)?)
-            }
-            ObjectStoreScheme::MicrosoftAzure => {
-                shared(configured!(MicrosoftAzureBuilder, AzureConfigKey).build().map_err(invalid)?)
-            }
-            other => return Err(invalid(format!("{other:?} is not an object store thumbq supports"))),
-        };
+        let (store, signer, prefix) = build(location, timeout)?;
         Ok(Self {
             originals: prefix.clone().join("originals"),
             thumbnails: prefix.clone().join("thumbnails"),
@@ -264,8 +222,60 @@ impl FileStore for ObjectFileStore {
     }
 }
 
+/// An object store's client, the same client as a URL signer, and the prefix its URL names.
+pub(super) type Built = (Arc<dyn ObjectStore>, Arc<dyn Signer>, Path);
+
+/// The client of the object store at `location` (it also signs URLs), and the prefix its URL names; connects to
+/// nothing yet. Each call is bounded by `timeout`, the client's own retries of a failed request included.
+pub(super) fn build(location: &ObjectLocation, timeout: Duration) -> io::Result<Built> {
+    let url = url::Url::parse(&location.url).map_err(invalid)?;
+    let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(invalid)?;
+    let plain_http = location.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+    let client = ClientOptions::new()
+        .with_timeout(timeout)
+        .with_connect_timeout(timeout.min(Duration::from_secs(5)))
+        .with_allow_http(plain_http);
+    // The task-level retries (delay queues) handle longer outages: the client only smooths over a blip.
+    let retry = RetryConfig { backoff: BackoffConfig::default(), max_retries: 3, retry_timeout: timeout };
+    // The three builders share no trait, so one macro gives each the URL, the credentials it knows, the client
+    // options and the retry policy.
+    macro_rules! configured {
+        ($builder:ty, $key:ty) => {
+            location
+                .options
+                .iter()
+                .filter_map(|(key, value)| Some((key.parse::<$key>().ok()?, value)))
+                .fold(<$builder>::new().with_url(url.as_str()), |b, (key, value)| b.with_config(key, value))
+                .with_client_options(client)
+                .with_retry(retry)
+        };
+    }
+    fn shared<T: ObjectStore + Signer>(store: T) -> (Arc<dyn ObjectStore>, Arc<dyn Signer>) {
+        let store = Arc::new(store);
+        (store.clone(), store)
+    }
+    let (store, signer) = match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let mut builder = configured!(AmazonS3Builder, AmazonS3ConfigKey);
+            if let Some(endpoint) = &location.endpoint {
+                // S3-compatible servers on their own host name serve buckets by path, not by subdomain.
+                builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+            }
+            shared(builder.build().map_err(invalid)?)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            shared(configured!(GoogleCloudStorageBuilder, GoogleConfigKey).build().map_err(invalid)?)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            shared(configured!(MicrosoftAzureBuilder, AzureConfigKey).build().map_err(invalid)?)
+        }
+        other => return Err(invalid(format!("{other:?} is not an object store thumbq supports"))),
+    };
+    Ok((store, signer, prefix))
+}
+
 /// An object-store error as the I/O error the [`FileStore`] trait speaks; the kind keeps what callers act on.
-fn to_io(e: object_store::Error) -> io::Error {
+pub(super) fn to_io(e: object_store::Error) -> io::Error {
     let kind = match &e {
         object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {

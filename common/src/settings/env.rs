@@ -45,8 +45,17 @@ impl Out {
         self.0.push((var.name.to_owned(), var.default.to_owned()));
     }
 
-    /// A variable that is not thumbq's own.
+    /// `var` set to `value`, in place of what an earlier concern wrote for it (a variable two concerns share).
+    pub(super) fn replace<T>(&mut self, var: &Var<T>, value: &T) {
+        self.0.retain(|(name, _)| name != var.name);
+        self.put(var, value);
+    }
+
+    /// A variable that is not thumbq's own, unless an earlier concern wrote it (the cloud tools' credentials are
+    /// shared by the file store and the import store).
     pub(super) fn put_foreign(&mut self, name: &str, value: &str) {
-        self.0.push((name.to_owned(), value.to_owned()));
+        if !self.0.iter().any(|(written, _)| written == name) {
+            self.0.push((name.to_owned(), value.to_owned()));
+        }
     }
 }

@@ -12,6 +12,7 @@ mod access;
 mod amqp;
 mod env;
 mod http;
+mod import;
 mod limits;
 mod log;
 mod redis;
@@ -26,6 +27,7 @@ pub use access::{AccessSettings, AllowedHosts, AuthMode, UrlSigning};
 pub use amqp::AmqpSettings;
 use env::{Env, Out};
 pub use http::HttpSettings;
+pub use import::ImportSettings;
 pub use limits::LimitSettings;
 pub use log::LogSettings;
 pub use redis::RedisSettings;
@@ -61,6 +63,8 @@ pub struct Settings {
     pub retry: RetrySettings,
     /// Completion webhooks.
     pub webhook: WebhookSettings,
+    /// Imports by URL and by key.
+    pub import: ImportSettings,
     /// Log output.
     pub log: LogSettings,
 }
@@ -106,6 +110,7 @@ impl Settings {
             worker: WorkerSettings::read(&env)?,
             retry: RetrySettings::read(&env)?,
             webhook: WebhookSettings::read(&env)?,
+            import: ImportSettings::read(&env)?,
             log: LogSettings::read(&env)?,
         })
     }
@@ -124,6 +129,7 @@ impl Settings {
         self.worker.write(&mut out);
         self.retry.write(&mut out);
         self.webhook.write(&mut out);
+        self.import.write(&mut out);
         self.log.write(&mut out);
         out.0
     }
@@ -132,7 +138,7 @@ impl Settings {
 /// Every variable thumbq reads (the cloud tools' own, [`CLOUD_VARIABLES`], aside), grouped by concern.
 pub fn variables() -> impl Iterator<Item = &'static dyn Described> {
     let concerns = [amqp::VARS, redis::VARS, store::VARS, http::VARS, access::VARS, limits::VARS, worker::VARS];
-    concerns.into_iter().chain([retry::VARS, webhook::VARS, log::VARS]).flatten().copied()
+    concerns.into_iter().chain([retry::VARS, webhook::VARS, import::VARS, log::VARS]).flatten().copied()
 }
 
 #[cfg(test)]

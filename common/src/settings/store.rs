@@ -16,7 +16,7 @@ static URL: Var<StoreLocation> = Var::new(
     location,
     render_location,
 );
-static S3_ENDPOINT: Var<Option<String>> = Var::optional_text(
+pub(super) static S3_ENDPOINT: Var<Option<String>> = Var::optional_text(
     "THUMBQ_S3_ENDPOINT",
     "Endpoint of an S3-compatible server (`http://minio.internal:9000`); requests are then path-style and plain `http` is allowed",
 );
@@ -161,9 +161,7 @@ impl StoreSettings {
     pub(super) fn read(env: &Env<'_>) -> Result<Self, SettingsError> {
         let mut location = env.get(&URL)?;
         if let StoreLocation::Object(object) = &mut location {
-            object.options =
-                CLOUD_VARIABLES.iter().filter_map(|var| Some((var.to_ascii_lowercase(), env.foreign(var)?))).collect();
-            object.endpoint = env.get(&S3_ENDPOINT)?;
+            add_credentials(env, object)?;
         }
         let download_redirect = env.get(&DOWNLOAD_REDIRECT)?.then(|| env.get(&DOWNLOAD_REDIRECT_TTL)).transpose()?;
         if download_redirect.is_some() && matches!(location, StoreLocation::Local(_)) {
@@ -206,9 +204,17 @@ impl StoreSettings {
     }
 }
 
-/// `THUMBQ_STORE_URL`: a path, `file:///abs/path`, or an object store's URL (its endpoint and credentials are
+/// Gives an object store the cloud tools' variables that are set, and `THUMBQ_S3_ENDPOINT`.
+pub(super) fn add_credentials(env: &Env<'_>, object: &mut ObjectLocation) -> Result<(), SettingsError> {
+    object.options =
+        CLOUD_VARIABLES.iter().filter_map(|var| Some((var.to_ascii_lowercase(), env.foreign(var)?))).collect();
+    object.endpoint = env.get(&S3_ENDPOINT)?;
+    Ok(())
+}
+
+/// `THUMBQ_STORE_URL` (and `THUMBQ_IMPORT_URL`): a path, `file:///abs/path`, or an object store's URL (its endpoint and credentials are
 /// added by [`StoreSettings::read`]).
-fn location(url: &str) -> Result<StoreLocation, Refused> {
+pub(super) fn location(url: &str) -> Result<StoreLocation, Refused> {
     match url.split_once("://") {
         None => Ok(StoreLocation::Local(PathBuf::from(url))),
         Some(("file", path)) if path.starts_with('/') => Ok(StoreLocation::Local(PathBuf::from(path))),
@@ -223,7 +229,7 @@ fn location(url: &str) -> Result<StoreLocation, Refused> {
 }
 
 /// The text of a location, which [`location`] reads back as the same.
-fn render_location(location: &StoreLocation) -> String {
+pub(super) fn render_location(location: &StoreLocation) -> String {
     match location {
         StoreLocation::Local(dir) => dir.display().to_string(),
         StoreLocation::Object(object) => object.url.clone(),

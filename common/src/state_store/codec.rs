@@ -45,6 +45,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("history", Some(stored_history(&record.history))),
         ("actions", Some(&record.actions).filter(|a| !a.is_empty()).map(json)),
         ("deduplicated_from", record.deduplicated_from.map(|id| id.to_string())),
+        ("import", record.import.as_ref().map(json)),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -116,6 +117,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "history": parsed_history(parsed("history")?)?,
         "actions": parsed("actions")?.unwrap_or_else(|| serde_json::json!([])),
         "deduplicated_from": fields.get("deduplicated_from"),
+        "import": parsed("import")?,
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -138,6 +140,7 @@ mod tests {
         record.error_kind = Some(TaskErrorCode::StoreFailed.kind());
         record.worker = Some("w:1".into());
         record.owner = Some("mobile-app".into());
+        record.import = Some(crate::task::Import::Key("photos/a.gif".into()));
         record.renditions[1].result = record.source.clone();
         record.callback_url = Some("https://hooks.example.com/thumbq".into());
         record.webhook = Some(crate::task::WebhookLog {

@@ -107,13 +107,15 @@ impl StateStore {
         self.apply(id, TaskStatus::Retry, attempt, &fields).await
     }
 
-    /// Records the stored thumbnail, and with renditions every rendition with its result.
+    /// Records the stored thumbnail, and with renditions every rendition with its result; of an import, also what
+    /// its original turned out to be (`source`), which only the worker that read it knows.
     pub async fn succeed(
         &self,
         id: TaskId,
         attempt: u32,
         result: &ImageInfo,
         renditions: &[Rendition],
+        source: Option<&ImageInfo>,
     ) -> Result<Update, StateError> {
         let mut fields = vec![
             ("finished_at", now()),
@@ -125,6 +127,9 @@ impl StateStore {
         ];
         if !renditions.is_empty() {
             fields.push(("renditions", codec::json(&renditions)));
+        }
+        if let Some(source) = source {
+            fields.push(("source", codec::json(source)));
         }
         self.apply(id, TaskStatus::Success, attempt, &fields).await
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Fit, OutputFormat, Rendition, RenditionName, TaskId, ThumbnailName};
+use super::{Fit, Import, OutputFormat, Rendition, RenditionName, TaskId, ThumbnailName};
 
 /// Version of [`TaskEnvelope`]'s JSON layout; a worker refuses envelopes of another version.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -135,6 +135,9 @@ pub struct TaskEnvelope {
     /// and never deletes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_task: Option<TaskId>,
+    /// Of an import: where the worker reads the original from, when the store does not have it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<Import>,
     /// The attempt this message is for, starting at 1.
     pub attempt: u32,
     /// When the task was accepted by the API.
@@ -153,6 +156,7 @@ impl TaskEnvelope {
             callback_url: None,
             keep_original: false,
             source_task: None,
+            import: None,
             attempt: 1,
             created_at,
         }

@@ -47,11 +47,21 @@ pub enum TaskErrorCode {
     CorruptRecord,
     /// internal: the task's message cannot be run (not a task, or another envelope version); dead-lettered.
     InvalidMessage,
+    /// source: an import's URL, or a redirect it gave, is not allowed (an internal address, another scheme), or it
+    /// redirected more than 3 times.
+    FetchRefused,
+    /// source: an import's URL answered `404` or `410`, or its key names no object of the import store.
+    SourceNotFound,
+    /// source: an import's source is larger than `THUMBQ_MAX_UPLOAD_BYTES`.
+    SourceTooLarge,
+    /// source: an import's source could not be read: its server answered another error, could not be reached or
+    /// ran past `THUMBQ_FETCH_TIMEOUT_MS`, or the import store failed (retried unless the server answered a 4xx).
+    FetchFailed,
 }
 
 impl TaskErrorCode {
     /// Every code, in declaration order (the order of the table in docs/api.md).
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 19] = [
         Self::EmptyImage,
         Self::NotAnImage,
         Self::UnsupportedFormat,
@@ -67,6 +77,10 @@ impl TaskErrorCode {
         Self::StateStoreFailed,
         Self::CorruptRecord,
         Self::InvalidMessage,
+        Self::FetchRefused,
+        Self::SourceNotFound,
+        Self::SourceTooLarge,
+        Self::FetchFailed,
     ];
 
     /// The snake-case name, as stored and serialised.
@@ -87,11 +101,15 @@ impl TaskErrorCode {
             Self::StateStoreFailed => "state_store_failed",
             Self::CorruptRecord => "corrupt_record",
             Self::InvalidMessage => "invalid_message",
+            Self::FetchRefused => "fetch_refused",
+            Self::SourceNotFound => "source_not_found",
+            Self::SourceTooLarge => "source_too_large",
+            Self::FetchFailed => "fetch_failed",
         }
     }
 
-    /// The coarse class, which decides the HTTP status of the task's download: the upload's own fault (422) or the
-    /// service's (500).
+    /// The coarse class, which decides the HTTP status of the task's download: the upload's own fault or its
+    /// source's (422) or the service's (500).
     pub fn kind(self) -> FailureKind {
         match self {
             Self::EmptyImage
@@ -110,6 +128,7 @@ impl TaskErrorCode {
             | Self::StateStoreFailed
             | Self::CorruptRecord
             | Self::InvalidMessage => FailureKind::Internal,
+            Self::FetchRefused | Self::SourceNotFound | Self::SourceTooLarge | Self::FetchFailed => FailureKind::Source,
         }
     }
 

@@ -5,6 +5,7 @@ mod envelope;
 mod error_code;
 mod format;
 mod id;
+mod import;
 mod record;
 mod rendition;
 mod status;
@@ -14,6 +15,7 @@ pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeAr
 pub use error_code::TaskErrorCode;
 pub use format::{Fit, FormatChoice, OutputFormat, SourceFormat};
 pub use id::{InvalidTaskId, NegotiatedName, TaskId, ThumbnailName};
+pub use import::{Import, MAX_KEY_BYTES, check_key};
 pub use record::{
     FailureKind, ImageInfo, OperatorAction, StateChange, TaskRecord, WebhookAttempt, WebhookLog, WebhookState,
 };

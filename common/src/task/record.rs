@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Fit, Rendition, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName, Variant};
+use super::{
+    Fit, Import, Rendition, ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName, Variant,
+};
 
 /// Why a task failed, coarsely, which decides the HTTP status of its thumbnail; derived from its
 /// `TaskErrorCode`.
@@ -17,6 +19,8 @@ pub enum FailureKind {
     Internal,
     /// The task ran over the worker's time limit (`THUMBQ_TASK_TIME_LIMIT_SECS`); not retried: answered 422.
     TimeLimit,
+    /// An import's source could not be read (refused, missing, too large, its server failed): answered 422.
+    Source,
 }
 
 impl FailureKind {
@@ -26,6 +30,7 @@ impl FailureKind {
             Self::InvalidImage => "invalid_image",
             Self::Internal => "internal",
             Self::TimeLimit => "time_limit",
+            Self::Source => "source",
         }
     }
 }
@@ -198,6 +203,10 @@ pub struct TaskRecord {
     /// copied, without decoding again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplicated_from: Option<TaskId>,
+    /// Of an import (`POST /thumbnails` with a JSON body): the URL or import-store key its original was read from.
+    /// `source` is filled in once a worker has read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<Import>,
     /// With `format=auto`: each format the thumbnail is made in, with its own URL (`url` above serves the best the
     /// client accepts); added by the API, not stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -272,6 +281,7 @@ impl TaskRecord {
             result: None,
             variants: Vec::new(),
             deduplicated_from: None,
+            import: envelope.import.clone(),
             renditions: envelope.renditions.clone(),
             callback_url: envelope.callback_url.clone(),
             webhook: None,

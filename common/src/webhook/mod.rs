@@ -6,7 +6,6 @@
 //! Each event has its own `Idempotency-Key` ([`idempotency_key`]): retries of one delivery share it, so a receiver
 //! can drop duplicates, while the events of a replayed task (`task.failed`, then `task.succeeded`) differ.
 
-pub mod guard;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};

@@ -198,7 +198,9 @@ async fn answer(
             info!(task_id = %record.id, error = record.error.as_deref().unwrap_or(""), code = code.map(TaskErrorCode::as_str), "download of a failed task");
             let status = match kind {
                 // The upload itself could not be made into a thumbnail, or not within the task time limit.
-                FailureKind::InvalidImage | FailureKind::TimeLimit => StatusCode::UNPROCESSABLE_ENTITY,
+                FailureKind::InvalidImage | FailureKind::TimeLimit | FailureKind::Source => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, Some(DownloadError { code, kind }))

@@ -1,11 +1,11 @@
-//! `Idempotency-Key` on `POST /thumbnails`: a client that retries an upload (a mobile client on a bad network, a
+//! `Idempotency-Key` on `POST /thumbnails`: a client that retries an upload or an import (a mobile client on a bad network, a
 //! script re-run after a crash) with the same key gets the first request's `202` again and makes no second task,
 //! also while the first is still being stored; the same key on a different request (another query or other bytes)
 //! is a `422` (`idempotency_mismatch`). Keys belong to the API key that sent them (all anonymous callers share one
 //! space with keys off) and are kept 24 hours (`thumbq_common::state_store::idempotency`).
 //!
 //! A request is its query string and its body's SHA-256: the first request's body is hashed as it streams to the
-//! store, a retry's as it is read and dropped.
+//! store, a retry's as it is read and dropped (an import's JSON body is hashed whole).
 
 use std::{
     sync::{Arc, Mutex},
@@ -71,18 +71,13 @@ impl Key {
         Ok(Some(Self { owner: caller.key.clone().unwrap_or_default(), key: key.to_owned() }))
     }
 
-    /// Takes the key for this request, the first; or, when an earlier request has it, waits until that one is
-    /// stored and answers as it was answered (`upload` is read to tell whether it is the same request).
-    pub async fn first_or_replay(
-        &self,
-        state: &AppState,
-        query: &str,
-        upload: Upload,
-    ) -> Result<Result<Upload, Response>, ApiError> {
+    /// Takes the key for this request, the first (`None`); or, when an earlier request has it, waits until that one
+    /// is stored and gives what it made, to replay.
+    pub async fn first_or_stored(&self, state: &AppState) -> Result<Option<Stored>, ApiError> {
         let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
         let stored = loop {
             if state.states.claim_idempotency_key(&self.owner, &self.key).await? {
-                return Ok(Ok(upload));
+                return Ok(None);
             }
             match state.states.idempotency_key(&self.owner, &self.key).await? {
                 Some(value) if value != PENDING => break value,
@@ -97,24 +92,7 @@ impl Key {
             }
         };
         let outcome: Outcome = serde_json::from_str(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let digest: BodyDigest = Arc::default();
-        let (chunks, _reservation) = upload.into_chunks(Vec::new());
-        chunks
-            .try_for_each(|chunk| {
-                digest.lock().expect("not poisoned").update(&chunk);
-                std::future::ready(Ok(()))
-            })
-            .await
-            .map_err(|e| crate::upload::refusal(e).unwrap_or_else(|e| ApiError::Internal(e.to_string())))?;
-        if outcome.fingerprint != fingerprint(query, &digest) {
-            return Err(ApiError::Unprocessable(
-                ErrorCode::IdempotencyMismatch,
-                "this Idempotency-Key was used for another request (other parameters or another image): use a new \
-                 key for a new upload"
-                    .into(),
-            ));
-        }
-        Ok(Err(answer(outcome.body, &outcome.location)?))
+        Ok(Some(Stored(outcome)))
     }
 
     /// Keeps what the first request made for its retries, or releases the key when it failed (a retry then makes
@@ -141,6 +119,43 @@ impl Key {
             }
         }
     }
+}
+
+/// What the first request with a key made, for a retry to be answered with.
+pub struct Stored(Outcome);
+
+impl Stored {
+    /// The first request's `202` again, if this one (its `query` and its body's `digest`) is the same request.
+    pub fn replay(self, query: &str, digest: &BodyDigest) -> Result<Response, ApiError> {
+        if self.0.fingerprint != fingerprint(query, digest) {
+            return Err(ApiError::Unprocessable(
+                ErrorCode::IdempotencyMismatch,
+                "this Idempotency-Key was used for another request (other parameters, another image or another \
+                 import): use a new key for a new request"
+                    .into(),
+            ));
+        }
+        answer(self.0.body, &self.0.location)
+    }
+}
+
+/// The SHA-256 of an upload's body, read to its end and dropped (a retry's, to compare with the first's).
+pub async fn digest_of(upload: Upload) -> Result<BodyDigest, ApiError> {
+    let digest: BodyDigest = Arc::default();
+    let (chunks, _reservation) = upload.into_chunks(Vec::new());
+    chunks
+        .try_for_each(|chunk| {
+            digest.lock().expect("not poisoned").update(&chunk);
+            std::future::ready(Ok(()))
+        })
+        .await
+        .map_err(|e| crate::upload::refusal(e).unwrap_or_else(|e| ApiError::Internal(e.to_string())))?;
+    Ok(digest)
+}
+
+/// The SHA-256 of a body already whole (an import's JSON).
+pub fn digest_of_bytes(body: &[u8]) -> BodyDigest {
+    Arc::new(Mutex::new(Sha256::new_with_prefix(body)))
 }
 
 /// A request's fingerprint: its query's and its body's SHA-256.

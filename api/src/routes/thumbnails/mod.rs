@@ -1,10 +1,12 @@
-//! `POST /thumbnails` (upload and queue, here), `GET /thumbnails/{name}` (download, status, long poll: `download`)
+//! `POST /thumbnails` (upload or import, here, and queue: `admission`), `GET /thumbnails/{name}` (download, status, long poll: `download`)
 //! and `DELETE /thumbnails/{name}` (erasure: `delete`).
 
+mod admission;
 mod dedupe;
 pub mod delete;
 pub mod download;
 mod idempotency;
+pub mod import;
 mod negotiate;
 pub mod params;
 pub mod renditions;
@@ -16,20 +18,17 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use thumbq_common::task::{Rendition, TaskEnvelope, TaskId, TaskRecord, TaskStatus, ThumbnailName, Variant};
-use tracing::{Instrument, info, info_span, warn};
+use thumbq_common::task::{Import, Rendition, TaskId, TaskStatus, ThumbnailName, Variant};
 use utoipa::ToSchema;
 
-use self::params::{Source, UploadParams};
+use self::{import::Submission, params::UploadParams};
 use crate::{
     caller::Caller,
-    error::{ApiError, ErrorBody, ErrorCode, store_unavailable},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::Query,
     state::AppState,
-    upload::{self, Upload},
 };
 
 /// Longest long poll in seconds.
@@ -55,7 +54,7 @@ pub fn parse_name(name: &str) -> Result<ThumbnailName, ApiError> {
     })
 }
 
-/// The multipart form of an upload (documentation only; the extractor is [`Upload`]).
+/// The multipart form of an upload (documentation only; the extractor is [`Upload`](crate::upload::Upload)).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
@@ -99,10 +98,18 @@ pub struct Accepted {
     pub renditions: Vec<Rendition>,
 }
 
-/// Upload an image and queue its thumbnail.
+/// Upload an image, or import one, and queue its thumbnail.
 ///
 /// Answers `202` once the original is stored, the task is recorded as PENDING and RabbitMQ has confirmed the
 /// persistent task message; if any of those fails, `503` with nothing left behind.
+///
+/// With `Content-Type: application/json` the body names the image instead: `{"source": "https://…"}` (a worker
+/// fetches it through the address guard: no internal address unless `THUMBQ_FETCH_ALLOW_PRIVATE=1`, at most 3
+/// redirects, the upload size limit, `THUMBQ_FETCH_TIMEOUT_MS`) or `{"key": "photos/a.jpg"}` (an object under
+/// `THUMBQ_IMPORT_URL`). No bytes pass through the API; a source that cannot be read makes the task FAILURE with
+/// an `error_code` (`fetch_refused`, `source_not_found`, `source_too_large`, `fetch_failed`, or an image's own).
+/// Without `format` an import's thumbnail is WebP, and `format=auto` falls back to PNG: the API does not see the
+/// image to choose as it does for an upload.
 #[utoipa::path(
     post,
     path = "/thumbnails",
@@ -114,8 +121,10 @@ pub struct Accepted {
             also while the first is being stored; kept 24 h per API key")),
     request_body(
         description = "The image, as multipart field `image` or as the raw body with the image's content type (any \
-            image/*, video/* or application/pdf type is read the same: the format comes from the bytes).",
+            image/*, video/* or application/pdf type is read the same: the format comes from the bytes); or, as \
+            JSON, an import: the URL or import-store key a worker reads the image from.",
         content(
+            (Import = "application/json"),
             (UploadForm = "multipart/form-data"),
             (ImageBytes = "image/jpeg"),
             (ImageBytes = "image/png"),
@@ -136,7 +145,8 @@ pub struct Accepted {
     responses(
         (status = 202, description = "Accepted and queued", body = Accepted,
             headers(("Location" = String, description = "Path of the thumbnail, `/thumbnails/{name}`"))),
-        (status = 400, description = "Missing `image` field, empty upload or bad parameter", body = ErrorBody,
+        (status = 400, description = "Missing `image` field, empty upload, bad parameter, or an import whose body, \
+            `source` (`source_refused`) or `key` (`invalid_import_key`, `imports_disabled`) cannot be used", body = ErrorBody,
             example = json!({"error": "missing multipart field `image` (found field(s) file)", "code": "missing_image"})),
         (status = 401, description = "Keys are on and the request has no valid key (answered before the body is read)", body = ErrorBody),
         (status = 403, description = "The key lacks the `upload` scope (answered before the body is read)", body = ErrorBody),
@@ -165,171 +175,47 @@ pub async fn create_thumbnail(
     Query(params): Query<UploadParams>,
     uri: Uri,
     headers: HeaderMap,
-    // Extracting the upload checks the `upload` scope before reading or reserving anything.
-    mut upload: Upload,
+    // Extracting it checks the `upload` scope before reading or reserving anything.
+    submission: Submission,
 ) -> Result<Response, ApiError> {
     let query = uri.query().unwrap_or_default();
-    let key = match idempotency::Key::of(&headers, &caller) {
-        Ok(key) => key,
-        Err(e) => return Err(upload.refuse(e).await),
+    let (key, submission) = match (idempotency::Key::of(&headers, &caller), submission) {
+        (Ok(key), submission) => (key, submission),
+        (Err(e), Submission::Upload(mut upload)) => return Err(upload.refuse(e).await),
+        (Err(e), Submission::Import(..)) => return Err(e),
     };
     let Some(key) = key else {
-        let (body, location) = queue_upload(&state, &caller, &params, upload, None).await?;
+        let (body, location) = queue(&state, &caller, &params, submission, None).await?;
         return idempotency::answer(body, &location);
     };
-    let upload = match key.first_or_replay(&state, query, upload).await? {
-        Ok(upload) => upload,
-        Err(replayed) => return Ok(replayed),
-    };
+    if let Some(stored) = key.first_or_stored(&state).await? {
+        let digest = match submission {
+            Submission::Upload(upload) => idempotency::digest_of(upload).await?,
+            Submission::Import(_, body) => idempotency::digest_of_bytes(&body),
+        };
+        return stored.replay(query, &digest);
+    }
     let digest = idempotency::BodyDigest::default();
-    let made = queue_upload(&state, &caller, &params, upload, Some(&digest)).await;
+    let made = queue(&state, &caller, &params, submission, Some(&digest)).await;
     let (body, location) = key.settle(&state, query, &digest, made).await?;
     idempotency::answer(body, &location)
 }
 
-/// Stores the upload's original (feeding `digest` with its bytes, when given), records and publishes its task: the
-/// `202`'s body and `Location`.
-async fn queue_upload(
+/// Queues an upload or an import, feeding `digest` (when given) with the body.
+async fn queue(
     state: &AppState,
     caller: &Caller,
     params: &UploadParams,
-    mut upload: Upload,
+    submission: Submission,
     digest: Option<&idempotency::BodyDigest>,
 ) -> Result<(Accepted, String), ApiError> {
-    let head = upload.head(state.settings.limits.max_pixels).await?;
-    let source = Source {
-        format: head.probe.format,
-        may_have_alpha: thumbq_common::image_probe::may_have_alpha(&head.bytes, head.probe.format),
-    };
-    let envelope = match params.callback_url(&state.settings.webhook).and_then(|callback_url| {
-        Ok(TaskEnvelope {
-            callback_url,
-            keep_original: params.keep_original.unwrap_or(state.settings.store.keep_originals),
-            ..params.envelope(source, &state.settings.presets, state.settings.limits.max_task_work_ms)?
-        })
-    }) {
-        Ok(envelope) => envelope,
-        Err(e) => return Err(upload.refuse(e).await),
-    };
-    if state.store.buffers_originals() {
-        upload.reserve_whole().await?;
+    match submission {
+        Submission::Upload(upload) => admission::queue_upload(state, caller, params, upload, digest).await,
+        Submission::Import(import, body) => {
+            if let Some(digest) = digest {
+                digest.lock().expect("not poisoned").update(&body);
+            }
+            import::queue_import(state, caller, params, import).await
+        }
     }
-    let span = info_span!("task", task_id = %envelope.id);
-    // The original is written as it arrives: if the client hangs up half-way, the write stops and its temporary
-    // file goes with it.
-    let (chunks, reservation) = upload.into_chunks(head.bytes);
-    // `dedupe=true` compares the original's SHA-256: hashed as it streams, as for an idempotency key.
-    let dedupe = params.dedupe.unwrap_or(state.settings.store.dedupe) && envelope.callback_url.is_none();
-    let own_digest = idempotency::BodyDigest::default();
-    let digest = digest.or(dedupe.then_some(&own_digest));
-    let chunks = match digest {
-        Some(digest) => {
-            let digest = digest.clone();
-            chunks.inspect_ok(move |chunk| digest.lock().expect("not poisoned").update(chunk)).boxed()
-        }
-        None => chunks,
-    };
-    let length = state
-        .store
-        .put_original(envelope.id, chunks)
-        .instrument(span.clone())
-        .await
-        .map_err(|e| upload::refusal(e).unwrap_or_else(|e| store_unavailable(&e)))?;
-    drop(reservation);
-    let record = TaskRecord {
-        owner: caller.key.clone(),
-        ..TaskRecord::pending(&envelope, Some(head.probe.info(usize::try_from(length).unwrap_or(usize::MAX))))
-    };
-    let fingerprint = digest.filter(|_| dedupe).map(|digest| dedupe::fingerprint(digest, &envelope));
-    if let Some(fingerprint) = &fingerprint
-        && let Some(made) = dedupe::copy(state, &envelope, &record, fingerprint).instrument(span.clone()).await?
-    {
-        let (mut body, location) = accepted(state, &envelope);
-        body.status = made.status;
-        return Ok((body, location));
-    }
-    // The rest of the accept sequence runs as its own task: from here on a client that hangs up must not leave
-    // half a task behind.
-    let owner = record.owner.clone().unwrap_or_default();
-    let queued =
-        tokio::spawn(accept(state.clone(), envelope.clone(), record, length, caller.quota_bytes).instrument(span))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-    queued?;
-    if let Some(fingerprint) = &fingerprint
-        && let Err(e) = state.states.remember_for_dedupe(&owner, fingerprint, envelope.id).await
-    {
-        warn!(error = %e, "could not remember the upload for dedupe; later copies will be made again");
-    }
-    Ok(accepted(state, &envelope))
-}
-
-/// The `202` of a queued task: its name, URLs and renditions, and the thumbnail's path for `Location`.
-fn accepted(state: &AppState, envelope: &TaskEnvelope) -> (Accepted, String) {
-    let base = &state.settings.http.public_url;
-    let answered = state.with_urls(TaskRecord::pending(envelope, None));
-    // With `format=auto` the thumbnail is named without a format: its URL serves the best the client accepts.
-    let name = envelope.thumbnail_name();
-    let name = if envelope.args.auto { name.negotiated().to_string() } else { name.to_string() };
-    let body = Accepted {
-        id: envelope.id,
-        status: TaskStatus::Pending,
-        url: answered.url.unwrap_or_else(|| state.thumbnail_url(&name)),
-        status_url: format!("{base}/tasks/{}", envelope.id),
-        name,
-        variants: answered.variants,
-        renditions: answered.renditions,
-    };
-    // The path (and signature) of the thumbnail's URL.
-    let location = body.url.strip_prefix(base.as_str()).unwrap_or(&body.url).to_owned();
-    (body, location)
-}
-
-/// Records PENDING and publishes the task of a stored original of `length` bytes, undoing the earlier steps (the
-/// original included) if a later one fails. With a `quota`, the original's bytes count against the uploading key's
-/// storage quota until the task finishes or is deleted.
-async fn accept(
-    state: AppState,
-    envelope: TaskEnvelope,
-    record: TaskRecord,
-    length: u64,
-    quota: Option<u64>,
-) -> Result<(), ApiError> {
-    let id = envelope.id;
-    let queued = async {
-        if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota)
-            && length > quota
-        {
-            // Waiting would never help: this one upload is larger than the whole quota.
-            return Err(ApiError::TooLarge(format!(
-                "the upload is {length} bytes, larger than the whole storage quota of the key {owner:?} ({quota} bytes)"
-            )));
-        }
-        if let (Some(owner), Some(quota)) = (record.owner.as_deref(), quota)
-            && let Err(used) = state.states.reserve_quota(owner, id, length, quota).await?
-        {
-            return Err(ApiError::OverQuota(format!(
-                "the key {owner:?} has {used} bytes of originals in tasks not yet finished; {length} more would \
-                 pass its quota of {quota} bytes: retry when some have finished"
-            )));
-        }
-        state.states.create(&record).await?;
-        state.publisher.get().await?.publish_task(&envelope).await?;
-        Ok::<_, ApiError>(())
-    };
-    if let Err(e) = queued.await {
-        // Withdraw: the client is told why and must find nothing half-done (the quota's share is released with the
-        // record). A worker that still receives the message (confirm lost, message kept) finds no record and drops
-        // it.
-        if let Err(cleanup) = state.states.delete(&record).await {
-            warn!(error = %cleanup, "could not withdraw the task record");
-        }
-        if let Err(cleanup) = state.store.delete_original(id).await {
-            warn!(error = %cleanup, "could not withdraw the original");
-        }
-        return Err(e);
-    }
-    thumbq_common::metrics::task_published(&state.settings.amqp.queue);
-    info!(width = envelope.args.width, height = envelope.args.height, "task queued");
-    Ok(())
 }

@@ -4,12 +4,12 @@
 use chrono::Utc;
 use serde::Deserialize;
 use thumbq_common::{
+    address_guard::{self as guard, Purpose},
     settings::WebhookSettings,
     task::{
         Fit, Focus, FormatChoice, MAX_RENDITIONS, OutputFormat, RenditionSpec, ResizeArgs, SourceFormat, TaskEnvelope,
         TaskId, check_work,
     },
-    webhook::guard,
 };
 use utoipa::IntoParams;
 
@@ -254,7 +254,7 @@ impl UploadParams {
                 "this service sends no webhooks: callback_url needs THUMBQ_WEBHOOK_SECRET on the server".into(),
             ));
         }
-        let url = guard::check_url(url, webhooks.allow_private)
+        let url = guard::check_url(url, webhooks.allow_private, Purpose::Webhook)
             .map_err(|e| ApiError::BadRequest(ErrorCode::CallbackUrlRefused, e.to_string()))?;
         Ok(Some(url.to_string()))
     }

@@ -10,7 +10,7 @@ use thumbq_common::{
 use tracing::{Instrument, info_span};
 
 use super::{
-    accept, accepted,
+    admission::{accept, accepted},
     params::{Source, UploadParams},
 };
 use thumbq_common::api_key::Scope;
