@@ -85,10 +85,14 @@ async fn in_the_console_a_search_finds_a_task_and_a_dead_letter_is_replayed_to_s
     let axes: Vec<&str> = report["axes"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
     assert!(axes.contains(&"-60 min") && axes.contains(&"now") && axes.iter().any(|a| a.ends_with("/s")), "{axes:?}");
     assert_eq!(report["clipped"], serde_json::json!([]), "every axis label inside its chart: {report}");
-    // One row per lane, its delay tiers folded into "Retrying": the work queue with its one dead letter, and the
-    // webhooks' lane.
+    // One row per lane, its delay tiers folded into "Retrying": the work queue with its one dead letter, the bulk
+    // jobs' lane and the webhooks' lane.
     let queue = &app.settings.amqp.queue;
-    let lanes = serde_json::json!([[queue, "0", "0", "1"], [format!("{queue}.webhooks"), "0", "0", "0"]]);
+    let lanes = serde_json::json!([
+        [queue, "0", "0", "1"],
+        [format!("{queue}.bulk"), "0", "0", "0"],
+        [format!("{queue}.webhooks"), "0", "0", "0"]
+    ]);
     assert_eq!(report["queues"], lanes, "{report}");
 
     // A task whose image cannot be made has no dead letter: no Replay is offered for it.

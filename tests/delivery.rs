@@ -22,6 +22,7 @@ async fn a_task_delivered_twice_leaves_one_correct_thumbnail() {
         keep_original: true,
         source_task: None,
         import: None,
+        job: None,
         attempt: 1,
         created_at: record.created_at,
     };

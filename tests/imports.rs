@@ -5,12 +5,13 @@ use image::{GenericImageView, ImageFormat};
 use serde_json::json;
 use thumbq_common::{
     fixtures::sample_image,
-    settings::{ObjectLocation, StoreLocation},
     task::{Import, TaskId, TaskStatus},
 };
 
 use crate::support::{
-    Backend, TestApp, eventually, on_each_store,
+    Backend, TestApp, eventually,
+    library::library_location,
+    on_each_store,
     origin::{Answer, Origin},
     spawn_api_configured, spawn_api_with_store,
 };
@@ -55,7 +56,7 @@ async fn an_image_is_fetched_through_redirects_and_each_bad_source_fails_with_it
         ("/large", Answer::Bytes(large.clone())),
         ("/large-streamed", Answer::Streamed(large)),
         ("/text", Answer::Bytes(b"hello, I am not an image".to_vec())),
-        ("/flaky.jpg", Answer::FailsFirst(1, photo)),
+        ("/flaky.jpg", Answer::FailsFirst(1, 503, photo)),
     ])
     .await;
     let app = spawn_api_configured(|settings| {
@@ -134,23 +135,6 @@ async fn an_internal_address_is_refused_before_anything_connects_to_it() {
     app.stop().await;
 }
 
-/// Puts `bytes` at `key` under the import store's prefix, a folder or the test's S3 bucket.
-async fn put(app: &TestApp, location: &StoreLocation, key: &str, bytes: Vec<u8>) {
-    match location {
-        StoreLocation::Local(dir) => {
-            let path = dir.join(key);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, bytes).unwrap();
-        }
-        StoreLocation::Object(_) => {
-            let s3 = app.s3.as_ref().unwrap();
-            // moto needs no signature.
-            let url = format!("{}/{}/library/{key}", s3.endpoint, s3.bucket);
-            assert!(app.client.put(url).body(bytes).send().await.unwrap().status().is_success());
-        }
-    }
-}
-
 on_each_store!(an_image_is_imported_by_key_and_a_key_cannot_leave_the_prefix);
 async fn an_image_is_imported_by_key_and_a_key_cannot_leave_the_prefix(backend: Backend) {
     let library = tempfile::tempdir().unwrap();
@@ -159,19 +143,12 @@ async fn an_image_is_imported_by_key_and_a_key_cannot_leave_the_prefix(backend: 
     // Beside the import folder: what an escaping key would reach.
     std::fs::write(library.path().join("secret.png"), sample_image(ImageFormat::Png, 8, 8)).unwrap();
     let app = spawn_api_with_store(backend, |settings| {
-        settings.import.location = Some(match &settings.store.location {
-            StoreLocation::Object(store) => {
-                let bucket = store.url.trim_start_matches("s3://").split('/').next().unwrap();
-                StoreLocation::Object(ObjectLocation { url: format!("s3://{bucket}/library"), ..store.clone() })
-            }
-            StoreLocation::Local(_) => StoreLocation::Local(folder.clone()),
-        });
+        settings.import.location = Some(library_location(settings, &folder));
         settings.limits.max_upload_bytes = LIMIT;
     })
     .await;
-    let location = app.settings.import.location.clone().unwrap();
-    put(&app, &location, "photos/2024/a.png", sample_image(ImageFormat::Png, 300, 200)).await;
-    put(&app, &location, "photos/large.jpg", vec![0xFF; LIMIT + 1]).await;
+    app.put_in_library("photos/2024/a.png", sample_image(ImageFormat::Png, 300, 200)).await;
+    app.put_in_library("photos/large.jpg", vec![0xFF; LIMIT + 1]).await;
     app.start_worker().await;
 
     let accepted = app.import_ok(json!({ "key": "photos/2024/a.png" }), "width=60&height=40&format=png").await;

@@ -29,6 +29,7 @@ mod health;
 mod idempotency;
 mod imports;
 mod isolation;
+mod jobs;
 mod kept_originals;
 mod licences;
 mod memory;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod headers;
+pub mod idempotency;
 pub mod key_file;
 pub mod limits;
 pub mod openapi;

@@ -36,6 +36,13 @@ pub const API_KEY: &str = "api_key";
         routes::tasks::get_task,
         routes::tasks::list_tasks,
         routes::tasks::cancel_task,
+        routes::jobs::create_job,
+        routes::jobs::get_job,
+        routes::jobs::list_jobs,
+        routes::jobs::actions::pause_job,
+        routes::jobs::actions::resume_job,
+        routes::jobs::actions::cancel_job,
+        routes::jobs::actions::retry_failed,
         routes::dead_letters::list_dead_letters,
         routes::dead_letters::replay_task,
         routes::dead_letters::replay_dead_letters,
@@ -53,6 +60,7 @@ pub const API_KEY: &str = "api_key";
     tags(
         (name = "thumbnails", description = "Upload images and download thumbnails"),
         (name = "tasks", description = "Task records"),
+        (name = "jobs", description = "Bulk jobs: many imports from one request, in a lane of their own"),
         (name = "workers", description = "Live workers"),
         (name = "health", description = "Liveness and readiness probes"),
     )

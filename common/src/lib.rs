@@ -12,6 +12,7 @@ pub mod file_store;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod image_probe;
+pub mod job;
 pub mod links;
 pub mod logging;
 pub mod metrics;

@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod daemon;
 pub mod each_store;
 pub mod faulty_store;
+pub mod library;
 pub mod origin;
 pub mod process;
 pub mod proxy;

@@ -26,8 +26,8 @@ pub enum Answer {
     Status(u16),
     /// `302` to this location (a path of this server, or any URL).
     Redirect(String),
-    /// `503` for the first `n` requests, then the bytes.
-    FailsFirst(usize, Vec<u8>),
+    /// This status for the first `n` requests, then the bytes.
+    FailsFirst(usize, u16, Vec<u8>),
 }
 
 type Routes = Arc<(HashMap<String, Answer>, Mutex<Vec<String>>)>;
@@ -87,7 +87,9 @@ async fn answer(State(routes): State<Routes>, request: Request) -> Response {
         Some(Answer::Redirect(location)) => {
             (StatusCode::FOUND, [(header::LOCATION, location.clone())], "moved").into_response()
         }
-        Some(Answer::FailsFirst(n, bytes)) if seen > *n => bytes.clone().into_response(),
-        Some(Answer::FailsFirst(..)) => (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response(),
+        Some(Answer::FailsFirst(n, _, bytes)) if seen > *n => bytes.clone().into_response(),
+        Some(Answer::FailsFirst(_, status, _)) => {
+            (StatusCode::from_u16(*status).expect("a status"), "not yet").into_response()
+        }
     }
 }

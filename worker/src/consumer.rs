@@ -14,7 +14,7 @@ use thumbq_common::broker::{self, BrokerError, Publisher, Topology, bounded};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
-use crate::{processor, state::WorkerState, webhook_delivery};
+use crate::{job_pump, processor, state::WorkerState, webhook_delivery};
 
 /// Opens a channel consuming `queue` with manual acks and a prefetch of `prefetch`, each step within `timeout`.
 async fn open_consumer(
@@ -56,6 +56,13 @@ pub async fn consume(
         Some(lane) => Some(open_consumer(&connection, &lane.work, settings.webhook.concurrency, &tag, timeout).await?),
         None => None,
     };
+    // Job items: a lane of their own, at their own small prefetch, beside the work queue (never in front of it).
+    let bulk_lane = topology.bulk.clone().unwrap_or_else(|| topology.clone());
+    let (bulk_channel, mut bulk) =
+        open_consumer(&connection, &bulk_lane.work, settings.jobs.concurrency, &tag, timeout).await?;
+    let bulk_publisher = publisher.in_lane(bulk_lane);
+    let pump_stop = CancellationToken::new();
+    tokio::spawn(job_pump::run(ctx.clone(), publisher.clone(), pump_stop.clone()));
     ctx.rabbitmq.recovered();
     info!(queue = %topology.work, concurrency = settings.worker.concurrency, webhooks = webhooks.is_some(), "consuming");
 
@@ -79,6 +86,17 @@ pub async fn consume(
                 Some(Err(e)) => break Some(BrokerError::from(e)),
                 None => break Some(BrokerError::Unavailable("the consumer was cancelled by the broker".into())),
             },
+            next = bulk.next() => match next {
+                Some(Ok(delivery)) => {
+                    // Its retries and dead letters stay in the bulk lane.
+                    let (ctx, publisher) = (ctx.clone(), bulk_publisher.clone());
+                    in_flight.spawn(async move {
+                        processor::process(ctx, publisher, &delivery).await.apply(&delivery).await;
+                    });
+                }
+                Some(Err(e)) => break Some(BrokerError::from(e)),
+                None => break Some(BrokerError::Unavailable("the bulk consumer was cancelled by the broker".into())),
+            },
             next = next_webhook => match (next, sender) {
                 (Some(Ok(delivery)), Some(sender)) => {
                     let (ctx, sender, publisher) = (ctx.clone(), sender.clone(), publisher.clone());
@@ -92,10 +110,11 @@ pub async fn consume(
         }
     };
 
+    pump_stop.cancel();
     // Stop new deliveries first; then let in-flight tasks finish and ack on the still-open channel. Deliveries
     // prefetched but not started are never acked, so RabbitMQ requeues them when the channel closes.
     if failure.is_none() {
-        for channel in std::iter::once(&channel).chain(webhooks.as_ref().map(|(c, _)| c)) {
+        for channel in [&channel, &bulk_channel].into_iter().chain(webhooks.as_ref().map(|(c, _)| c)) {
             let cancel = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
             if let Err(e) = bounded(timeout, "cancelling the consumer", cancel).await {
                 warn!(error = %e, "could not cancel the consumer");

@@ -44,9 +44,10 @@ impl TaskError {
         match self {
             Self::Store(_) | Self::State(StateError::Unavailable(_)) => true,
             Self::Source(source) => source.is_retryable(),
-            Self::Image(_) | Self::MissingOriginal | Self::Crashed(_) | Self::State(StateError::Corrupt { .. }) => {
-                false
-            }
+            Self::Image(_)
+            | Self::MissingOriginal
+            | Self::Crashed(_)
+            | Self::State(StateError::Corrupt { .. } | StateError::CorruptJob { .. }) => false,
         }
     }
 
@@ -75,7 +76,7 @@ impl TaskError {
             Self::Crashed(_) => TaskErrorCode::PipelineCrashed,
             Self::Store(_) => TaskErrorCode::StoreFailed,
             Self::State(StateError::Unavailable(_)) => TaskErrorCode::StateStoreFailed,
-            Self::State(StateError::Corrupt { .. }) => TaskErrorCode::CorruptRecord,
+            Self::State(StateError::Corrupt { .. } | StateError::CorruptJob { .. }) => TaskErrorCode::CorruptRecord,
             Self::Source(source) => match source {
                 SourceError::Refused(_) => TaskErrorCode::FetchRefused,
                 SourceError::NotFound(_) => TaskErrorCode::SourceNotFound,

@@ -82,6 +82,11 @@ impl Importer {
         Ok(Self { client, store, allow_private: import.allow_private })
     }
 
+    /// The import store, if this worker has one (`THUMBQ_IMPORT_URL`).
+    pub fn store(&self) -> Option<&ImportStore> {
+        self.store.as_ref()
+    }
+
     /// Reads `import`'s bytes, at most `max` of them.
     async fn read(&self, import: &Import, max: u64) -> Result<Vec<u8>, SourceError> {
         match import {

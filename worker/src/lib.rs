@@ -9,6 +9,7 @@ pub mod consumer;
 pub mod error;
 pub mod heartbeat;
 pub mod import;
+pub mod job_pump;
 pub mod metrics_listener;
 pub mod outbound;
 pub mod pipeline;

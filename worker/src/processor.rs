@@ -11,6 +11,7 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
+    job::JobStatus,
     metrics,
     state_store::Update,
     task::{ResizeArgs, TaskEnvelope, TaskErrorCode, TaskId, TaskStatus, ThumbnailName},
@@ -89,6 +90,15 @@ pub async fn process(ctx: Arc<WorkerState>, publisher: Publisher, delivery: &Del
 /// One attempt: STARTED, thumbnail, SUCCESS.
 async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, TaskError> {
     let id = envelope.id;
+    // A cancelled job's items already in the queue never start: each is REVOKED as a worker meets it.
+    if let Some(job) = envelope.job
+        && ctx.states.job_status(job).await? == Some(JobStatus::Cancelled)
+    {
+        if ctx.states.revoke(id).await? == Update::Applied {
+            info!(%job, "the item's job was cancelled; not starting it");
+        }
+        return Ok(Outcome::Skipped { ended: true });
+    }
     match ctx.states.start(id, envelope.attempt, &ctx.settings.worker.id).await? {
         Update::Applied => {}
         Update::Refused(status) => {

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     InvalidImportKey,
     /// 400: an import by `key` on a service without `THUMBQ_IMPORT_URL`.
     ImportsDisabled,
+    /// 400: the path's job id is not a lower-case hyphenated UUID.
+    InvalidJobId,
     /// 400: the client stopped sending before the upload's end.
     UploadCutOff,
     /// 401: no API key.
@@ -55,6 +57,8 @@ pub enum ErrorCode {
     InvalidSignature,
     /// 403: the signed URL has expired.
     UrlExpired,
+    /// 404: no such job (never existed, or another key's).
+    JobNotFound,
     /// 404: no such task (never existed, expired, or another key's).
     TaskNotFound,
     /// 404: no such thumbnail (never made, erased, expired, or not one of its task's files).
@@ -69,6 +73,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 408: the request took longer than `THUMBQ_REQUEST_TIMEOUT_SECS`.
     RequestTimeout,
+    /// 409: the job has ended (DONE or CANCELLED) and cannot be paused, resumed or cancelled, or was cancelled and
+    /// cannot retry its failures.
+    JobEnded,
     /// 409: the task has finished (SUCCESS or FAILURE).
     AlreadyFinished,
     /// 409: the task was cancelled; its dead letter was dropped.
@@ -115,7 +122,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (the order of the table in docs/api.md).
-    pub const ALL: [Self; 51] = [
+    pub const ALL: [Self; 54] = [
         Self::InvalidParameter,
         Self::UnknownParameter,
         Self::InvalidName,
@@ -132,6 +139,7 @@ impl ErrorCode {
         Self::SourceRefused,
         Self::InvalidImportKey,
         Self::ImportsDisabled,
+        Self::InvalidJobId,
         Self::UploadCutOff,
         Self::MissingKey,
         Self::InvalidKey,
@@ -139,6 +147,7 @@ impl ErrorCode {
         Self::CrossSite,
         Self::InvalidSignature,
         Self::UrlExpired,
+        Self::JobNotFound,
         Self::TaskNotFound,
         Self::ThumbnailNotFound,
         Self::RouteNotFound,
@@ -146,6 +155,7 @@ impl ErrorCode {
         Self::TaskErased,
         Self::MethodNotAllowed,
         Self::RequestTimeout,
+        Self::JobEnded,
         Self::AlreadyFinished,
         Self::TaskCancelled,
         Self::OriginalNotKept,

@@ -201,7 +201,7 @@ impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         match e {
             StateError::Unavailable(cause) => Self::Unavailable { dependency: "redis", cause },
-            StateError::Corrupt { .. } => Self::Internal(e.to_string()),
+            StateError::Corrupt { .. } | StateError::CorruptJob { .. } => Self::Internal(e.to_string()),
         }
     }
 }

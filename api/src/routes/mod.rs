@@ -3,6 +3,7 @@
 pub mod dashboard;
 pub mod dead_letters;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
 pub mod stats;
 pub mod tasks;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(thumbnails::router())
         .merge(tasks::router())
+        .merge(jobs::router())
         .merge(dead_letters::router())
         .merge(health::router())
         .merge(metrics::router())

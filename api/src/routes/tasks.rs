@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use thumbq_common::{
     TaskId, TaskRecord, TaskStatus,
     api_key::Scope,
-    state_store::{IndexEntry, Update},
+    state_store::{Among, IndexEntry, Update},
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -120,6 +120,9 @@ pub struct ListParams {
     /// Only tasks in this state.
     #[param(inline)]
     pub status: Option<TaskStatus>,
+    /// Only this bulk job's items (`GET /jobs/{id}`).
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub job: Option<String>,
     /// How many, 1..=100; default 20.
     #[param(minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<usize>,
@@ -156,8 +159,9 @@ pub struct TaskPage {
     responses(
         (status = 200, description = "Task records, newest first, and where to continue", body = TaskPage,
             headers(("Link" = String, description = "`<path of the next page>; rel=\"next\"`, when there is one"))),
-        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody,
+        (status = 400, description = "Bad status, limit, cursor or job id", body = ErrorBody,
             example = json!({"error": "limit must be between 1 and 100, got 0", "code": "invalid_parameter"})),
+        (status = 404, description = "`job` names no job (or another key's)", body = ErrorBody),
         (status = 503, description = "Redis is unavailable", body = ErrorBody),
     )
 )]
@@ -174,13 +178,19 @@ pub async fn list_tasks(
             c.parse::<IndexEntry>().map_err(|e| ApiError::BadRequest(ErrorCode::InvalidCursor, format!("cursor: {e}")))
         })
         .transpose()?;
-    let page = state.states.list(params.status, caller.listing_owner(), limit, cursor.as_ref()).await?;
+    // A job's items: the job must be the caller's (as `GET /jobs/{id}` checks), and its index holds only them.
+    let among = match &params.job {
+        Some(job) => Among::Job(super::jobs::job_of(&state, &caller, job).await?.id),
+        None => caller.listing_owner().map_or(Among::All, Among::Owner),
+    };
+    let page = state.states.list(params.status, among, limit, cursor.as_ref()).await?;
     let tasks = page.records.into_iter().map(|r| state.with_urls(r)).collect();
     let next_cursor = page.next.map(|next| next.to_string());
     let link = next_cursor.as_ref().map(|next| {
         let status = params.status.map(|s| format!("&status={s}")).unwrap_or_default();
-        // The cursor is `<digits>:<uuid>`: nothing in it needs escaping in a query string.
-        format!("</tasks?limit={limit}{status}&cursor={next}>; rel=\"next\"")
+        let job = params.job.as_ref().map(|j| format!("&job={j}")).unwrap_or_default();
+        // The cursor is `<digits>:<uuid>` and a job a UUID: nothing in them needs escaping in a query string.
+        format!("</tasks?limit={limit}{status}{job}&cursor={next}>; rel=\"next\"")
     });
     let mut response = Json(TaskPage { tasks, next_cursor }).into_response();
     if let Some(link) = link {

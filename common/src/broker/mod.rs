@@ -12,6 +12,8 @@
 //! - `<queue>.dead`: messages that will never succeed, with the reason in their headers.
 //! - `<queue>.webhooks`, `<queue>.webhooks.delay.<ms>`, `<queue>.webhooks.dead`: the same lane for completion
 //!   webhooks, with the same delays, so a slow receiver never holds up a thumbnail.
+//! - `<queue>.bulk`, `<queue>.bulk.delay.<ms>`, `<queue>.bulk.dead`: the same lane for bulk jobs' items, let in a
+//!   window at a time by the job pump and consumed beside the work queue, so an upload never waits behind them.
 
 use std::time::Duration;
 

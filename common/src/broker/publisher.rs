@@ -65,6 +65,17 @@ impl Publisher {
         Ok(depths)
     }
 
+    /// The same channel publishing into `lane` (the bulk jobs' lane, for its deliveries' retries and dead letters).
+    pub fn in_lane(&self, lane: Arc<Topology>) -> Self {
+        Self { topology: lane, ..self.clone() }
+    }
+
+    /// Publishes a job's item to the bulk jobs' lane.
+    pub async fn publish_job_item(&self, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
+        let lane = self.topology.bulk.as_deref().unwrap_or(&self.topology);
+        self.publish(&lane.work, &envelope.to_json(), task_properties(envelope)).await
+    }
+
     /// Publishes a task to the work queue.
     pub async fn publish_task(&self, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
         self.publish(&self.topology.work, &envelope.to_json(), task_properties(envelope)).await

@@ -31,6 +31,8 @@ pub struct Topology {
     pub delays: Vec<DelayQueue>,
     /// The webhooks' own lane (work, delay and dead-letter queues); `None` in that lane itself.
     pub webhooks: Option<Arc<Topology>>,
+    /// The bulk jobs' own lane, whose retries stay in it; `None` in the bulk and webhooks lanes themselves.
+    pub bulk: Option<Arc<Topology>>,
     delivery_limit: u32,
     /// The work queue's `x-max-length` (`THUMBQ_MAX_QUEUE_DEPTH`); 0: none.
     pub(super) max_depth: u32,
@@ -38,11 +40,15 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// The topology for these settings: the tasks' lane, and the webhooks' lane beside it.
+    /// The topology for these settings: the tasks' lane, and the webhooks' and bulk jobs' lanes beside it.
     pub fn new(amqp: &AmqpSettings, retry: &RetrySettings) -> Self {
         // Webhooks wait in RabbitMQ while a receiver is down: no depth limit, so a task's end never fails on them.
-        let webhooks = Self::lane(&format!("{}.webhooks", amqp.queue), amqp, retry, 0);
-        Self { webhooks: Some(Arc::new(webhooks)), ..Self::lane(&amqp.queue, amqp, retry, amqp.max_queue_depth) }
+        let webhooks = Arc::new(Self::lane(&format!("{}.webhooks", amqp.queue), amqp, retry, 0));
+        // Job items are let in a window at a time by the pump: no depth limit either. Their webhooks are the tasks'.
+        let bulk =
+            Self { webhooks: Some(webhooks.clone()), ..Self::lane(&format!("{}.bulk", amqp.queue), amqp, retry, 0) };
+        let tasks = Self::lane(&amqp.queue, amqp, retry, amqp.max_queue_depth);
+        Self { webhooks: Some(webhooks), bulk: Some(Arc::new(bulk)), ..tasks }
     }
 
     fn lane(queue: &str, amqp: &AmqpSettings, retry: &RetrySettings, max_depth: u32) -> Self {
@@ -56,17 +62,27 @@ impl Topology {
             dead: format!("{queue}.dead"),
             delays,
             webhooks: None,
+            bulk: None,
             delivery_limit: amqp.delivery_limit,
             max_depth,
             group_size: amqp.quorum_group_size,
         }
     }
 
-    /// Every queue's name, the webhooks' lane's included.
+    /// Every queue's name, the other lanes' included.
     pub fn queue_names(&self) -> Vec<&str> {
+        self.lanes().into_iter().flat_map(Self::own_names).collect()
+    }
+
+    /// This lane, then the webhooks' and the bulk jobs' (each once: the bulk lane shares the webhooks' lane).
+    fn lanes(&self) -> Vec<&Self> {
+        std::iter::once(self).chain(self.webhooks.as_deref()).chain(self.bulk.as_deref()).collect()
+    }
+
+    /// The names of this lane's own queues.
+    fn own_names(&self) -> Vec<&str> {
         let mut names = vec![self.work.as_str(), self.dead.as_str()];
         names.extend(self.delays.iter().map(|d| d.name.as_str()));
-        names.extend(self.webhooks.iter().flat_map(|lane| lane.queue_names()));
         names
     }
 
@@ -75,8 +91,16 @@ impl Topology {
         self.delays.iter().find(|q| q.delay >= delay).or(self.delays.last())
     }
 
-    /// Declares every queue; idempotent, as long as the arguments have not changed.
+    /// Declares every queue of every lane; idempotent, as long as the arguments have not changed.
     pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
+        for lane in self.lanes() {
+            lane.declare_own(channel).await?;
+        }
+        Ok(())
+    }
+
+    /// Declares this lane's own queues.
+    async fn declare_own(&self, channel: &Channel) -> Result<(), BrokerError> {
         let dead_letter_to = |target: &str| {
             let mut args = self.quorum();
             args.insert("x-dead-letter-exchange".into(), long_string(""));
@@ -99,9 +123,6 @@ impl Topology {
             let ttl = i64::try_from(queue.delay.as_millis()).unwrap_or(i64::MAX);
             args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
             declare(channel, &queue.name, args).await?;
-        }
-        if let Some(webhooks) = &self.webhooks {
-            Box::pin(webhooks.declare(channel)).await?;
         }
         Ok(())
     }

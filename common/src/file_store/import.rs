@@ -18,6 +18,8 @@ use crate::{settings::StoreLocation, task::check_key};
 pub struct ImportStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    /// A folder's root, listed here rather than by `object_store` (see [`ImportStore::list_after`]).
+    folder: Option<std::path::PathBuf>,
     timeout: Duration,
 }
 
@@ -57,19 +59,19 @@ pub enum ImportError {
 impl ImportStore {
     /// Opens the store at `location`; each read is bounded by `timeout`. A folder must exist.
     pub fn open(location: &StoreLocation, timeout: Duration) -> io::Result<Self> {
-        let (store, prefix): (Arc<dyn ObjectStore>, Path) = match location {
+        let (store, prefix, folder): (Arc<dyn ObjectStore>, Path, _) = match location {
             StoreLocation::Local(dir) => {
                 let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| {
                     io::Error::new(io::ErrorKind::NotFound, format!("the import folder {}: {e}", dir.display()))
                 })?;
-                (Arc::new(store), Path::default())
+                (Arc::new(store), Path::default(), Some(dir.clone()))
             }
             StoreLocation::Object(object) => {
                 let (store, _signer, prefix) = build(object, timeout)?;
-                (store, prefix)
+                (store, prefix, None)
             }
         };
-        Ok(Self { store, prefix, timeout })
+        Ok(Self { store, prefix, folder, timeout })
     }
 
     /// The object at `key` under the prefix, whole, if it is at most `max` bytes.
@@ -107,6 +109,97 @@ impl ImportStore {
     }
 }
 
+impl ImportStore {
+    /// Up to `limit` keys under the folder `under` (`""`: everything), in the store's order, after the key `after`:
+    /// a job's listing, one page at a time, resumable from the last key it queued.
+    ///
+    /// An object store lists in key order, from `after` on (S3's `start-after`). A folder is walked here, each
+    /// directory's entries sorted by name, skipping the directories wholly before `after`: `object_store`'s own
+    /// folder listing walks in no order, so a page could not be resumed without reading the whole tree again.
+    pub async fn list_after(&self, under: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, ImportError> {
+        let under = under.trim_matches('/');
+        if !under.is_empty() {
+            check_key(under).map_err(|reason| ImportError::BadKey { key: under.to_owned(), reason })?;
+        }
+        if let Some(root) = &self.folder {
+            let (root, under, after) = (root.clone(), under.to_owned(), after.map(str::to_owned));
+            let walk = move || walk_after(&root, &under, after.as_deref(), limit);
+            return tokio::task::spawn_blocking(walk).await.map_err(io::Error::other)?.map_err(ImportError::Store);
+        }
+        let folder: Path = self.prefix.parts().chain(Path::from(under).parts()).collect();
+        let list = async {
+            let mut listing = match after {
+                Some(after) => {
+                    let offset: Path = self.prefix.parts().chain(Path::from(after).parts()).collect();
+                    self.store.list_with_offset(Some(&folder), &offset)
+                }
+                None => self.store.list(Some(&folder)),
+            };
+            let mut keys = Vec::new();
+            while keys.len() < limit
+                && let Some(meta) = listing.next().await
+            {
+                let meta = meta.map_err(to_io)?;
+                let relative: Vec<String> = meta
+                    .location
+                    .prefix_match(&self.prefix)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.as_ref().to_owned())
+                    .collect();
+                keys.push(relative.join("/"));
+            }
+            Ok::<_, io::Error>(keys)
+        };
+        match tokio::time::timeout(self.timeout, list).await {
+            Ok(keys) => keys.map_err(ImportError::Store),
+            Err(_) => {
+                Err(ImportError::Store(io::Error::new(io::ErrorKind::TimedOut, "listing the import store timed out")))
+            }
+        }
+    }
+}
+
+/// The walk of [`ImportStore::list_after`] in a folder: files only, keys `/`-separated and relative to `root`, in
+/// the order of their components (each directory sorted by name).
+fn walk_after(root: &std::path::Path, under: &str, after: Option<&str>, limit: usize) -> io::Result<Vec<String>> {
+    let start = if under.is_empty() { root.to_path_buf() } else { root.join(under) };
+    if !start.is_dir() {
+        return Ok(Vec::new());
+    }
+    let after: Option<Vec<&str>> = after.map(|a| a.split('/').collect());
+    let relative = |path: &std::path::Path| -> Option<Vec<String>> {
+        let parts = path.strip_prefix(root).ok()?.components();
+        parts.map(|c| c.as_os_str().to_str().map(str::to_owned)).collect()
+    };
+    // A directory is worth entering unless everything in it comes before `after`.
+    let worth_entering = |parts: &[String]| match &after {
+        None => true,
+        Some(after) => {
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            after.starts_with(&parts) || parts.as_slice() > after.as_slice()
+        }
+    };
+    let walk = walkdir::WalkDir::new(&start).min_depth(1).sort_by_file_name().into_iter().filter_entry(|entry| {
+        !entry.file_type().is_dir() || relative(entry.path()).is_some_and(|parts| worth_entering(&parts))
+    });
+    let mut keys = Vec::new();
+    for entry in walk {
+        let entry = entry.map_err(io::Error::other)?;
+        // Names that are not UTF-8 cannot be keys: skipped, as object stores have none.
+        let Some(parts) = relative(entry.path()).filter(|_| entry.file_type().is_file()) else { continue };
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        if after.as_ref().is_some_and(|after| parts.as_slice() <= after.as_slice()) {
+            continue;
+        }
+        keys.push(parts.join("/"));
+        if keys.len() == limit {
+            break;
+        }
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +219,32 @@ mod tests {
             let read = store.read(escaping, 100).await;
             assert!(matches!(read, Err(ImportError::BadKey { .. })), "{escaping}: {read:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_folder_is_listed_in_pages_that_resume_after_the_last_key() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = ["a.jpg", "b/1.jpg", "b/2.jpg", "b/c/3.jpg", "b.jpg", "d/4.jpg", "e.jpg"];
+        for key in keys {
+            let path = root.path().join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        let store = ImportStore::open(&StoreLocation::Local(root.path().into()), Duration::from_secs(5)).unwrap();
+        let mut listed: Vec<String> = Vec::new();
+        loop {
+            let page = store.list_after("", listed.last().map(String::as_str), 2).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            listed.extend(page);
+        }
+        // Component order: `b/…` before `b.jpg`, each once.
+        assert_eq!(listed, ["a.jpg", "b/1.jpg", "b/2.jpg", "b/c/3.jpg", "b.jpg", "d/4.jpg", "e.jpg"]);
+        assert_eq!(store.list_after("b", None, 10).await.unwrap(), ["b/1.jpg", "b/2.jpg", "b/c/3.jpg"]);
+        assert_eq!(store.list_after("b", Some("b/2.jpg"), 10).await.unwrap(), ["b/c/3.jpg"]);
+        assert!(store.list_after("nothing-here", None, 10).await.unwrap().is_empty());
+        assert!(matches!(store.list_after("../", None, 10).await, Err(ImportError::BadKey { .. })));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod amqp;
 mod env;
 mod http;
 mod import;
+mod job;
 mod limits;
 mod log;
 mod redis;
@@ -28,6 +29,7 @@ pub use amqp::AmqpSettings;
 use env::{Env, Out};
 pub use http::HttpSettings;
 pub use import::ImportSettings;
+pub use job::JobSettings;
 pub use limits::LimitSettings;
 pub use log::LogSettings;
 pub use redis::RedisSettings;
@@ -65,6 +67,8 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     /// Imports by URL and by key.
     pub import: ImportSettings,
+    /// Bulk jobs.
+    pub jobs: JobSettings,
     /// Log output.
     pub log: LogSettings,
 }
@@ -111,6 +115,7 @@ impl Settings {
             retry: RetrySettings::read(&env)?,
             webhook: WebhookSettings::read(&env)?,
             import: ImportSettings::read(&env)?,
+            jobs: JobSettings::read(&env)?,
             log: LogSettings::read(&env)?,
         })
     }
@@ -130,6 +135,7 @@ impl Settings {
         self.retry.write(&mut out);
         self.webhook.write(&mut out);
         self.import.write(&mut out);
+        self.jobs.write(&mut out);
         self.log.write(&mut out);
         out.0
     }
@@ -138,7 +144,7 @@ impl Settings {
 /// Every variable thumbq reads (the cloud tools' own, [`CLOUD_VARIABLES`], aside), grouped by concern.
 pub fn variables() -> impl Iterator<Item = &'static dyn Described> {
     let concerns = [amqp::VARS, redis::VARS, store::VARS, http::VARS, access::VARS, limits::VARS, worker::VARS];
-    concerns.into_iter().chain([retry::VARS, webhook::VARS, import::VARS, log::VARS]).flatten().copied()
+    concerns.into_iter().chain([retry::VARS, webhook::VARS, import::VARS, job::VARS, log::VARS]).flatten().copied()
 }
 
 #[cfg(test)]

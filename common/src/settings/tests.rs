@@ -165,6 +165,8 @@ const NOT_DEFAULTS: &[(&str, &str)] = &[
     ("THUMBQ_IMPORT_URL", "s3://library/photos"),
     ("THUMBQ_FETCH_ALLOW_PRIVATE", "1"),
     ("THUMBQ_FETCH_TIMEOUT_MS", "4321"),
+    ("THUMBQ_JOB_WINDOW", "7"),
+    ("THUMBQ_JOB_CONCURRENCY", "3"),
     ("THUMBQ_S3_ENDPOINT", "http://127.0.0.1:9000"),
     ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
     ("AWS_REGION", "eu-west-1"),

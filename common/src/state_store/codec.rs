@@ -46,6 +46,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("actions", Some(&record.actions).filter(|a| !a.is_empty()).map(json)),
         ("deduplicated_from", record.deduplicated_from.map(|id| id.to_string())),
         ("import", record.import.as_ref().map(json)),
+        ("job", record.job.map(|id| id.to_string())),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -118,6 +119,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "actions": parsed("actions")?.unwrap_or_else(|| serde_json::json!([])),
         "deduplicated_from": fields.get("deduplicated_from"),
         "import": parsed("import")?,
+        "job": fields.get("job"),
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -141,6 +143,7 @@ mod tests {
         record.worker = Some("w:1".into());
         record.owner = Some("mobile-app".into());
         record.import = Some(crate::task::Import::Key("photos/a.gif".into()));
+        record.job = Some(crate::job::JobId::new());
         record.renditions[1].result = record.source.clone();
         record.callback_url = Some("https://hooks.example.com/thumbq".into());
         record.webhook = Some(crate::task::WebhookLog {

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
 use super::{StateError, StateStore, codec, event};
-use crate::task::{TaskId, TaskRecord, TaskStatus};
+use crate::{
+    job::JobId,
+    task::{TaskId, TaskRecord, TaskStatus},
+};
 
 /// A task's position in the indexes, `<creation ms>:<id>`; handed to clients as the cursor of the next page.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,6 +64,17 @@ pub struct Page {
     pub next: Option<IndexEntry>,
 }
 
+/// Whose tasks a listing reads.
+#[derive(Clone, Copy, Debug)]
+pub enum Among<'a> {
+    /// Every task.
+    All,
+    /// The tasks one API key uploaded.
+    Owner(&'a str),
+    /// A bulk job's items.
+    Job(JobId),
+}
+
 /// The most index entries one page of a listing examines (see [`StateStore::list`]).
 pub const MAX_EXAMINED: usize = 1000;
 
@@ -77,13 +91,15 @@ impl StateStore {
         let (all, by_status) = (self.keys.index_all(), self.keys.index_of(record.status));
         let mut indexes = self.keys.indexes();
         let by_owner = record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner));
+        let by_job = record.job.map(|job| self.keys.index_of_job(job));
         indexes.extend(by_owner.clone());
+        indexes.extend(by_job.clone());
         self.run_durable(async |conn| {
             let mut pipe = redis::pipe();
             pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
             pipe.zadd(&all, entry.as_str(), 0).ignore().zadd(&by_status, entry.as_str(), 0).ignore();
-            if let Some(by_owner) = &by_owner {
-                pipe.zadd(by_owner, entry.as_str(), 0).ignore();
+            for by in by_owner.iter().chain(&by_job) {
+                pipe.zadd(by, entry.as_str(), 0).ignore();
             }
             // Entries older than the TTL point at expired records: trimming them here keeps the indexes bounded.
             for index in &indexes {
@@ -100,22 +116,24 @@ impl StateStore {
         self.run(async |conn| conn.exists(&key).await).await
     }
 
-    /// Records newest first, with `status` when given, of `owner`'s tasks only when given, starting after `after`
-    /// (a previous page's `next`).
+    /// Records newest first, with `status` when given, `among` some tasks, starting after `after` (a previous
+    /// page's `next`).
     ///
-    /// An owner's listing filtered by status reads the owner's index and skips the other states, so it examines
-    /// at most [`MAX_EXAMINED`] entries per page: a page may come up short with a `next` cursor to go on from.
+    /// An owner's or a job's listing filtered by status reads its own index and skips the other states, so it
+    /// examines at most [`MAX_EXAMINED`] entries per page: a page may come up short with a `next` cursor to go on
+    /// from.
     pub async fn list(
         &self,
         status: Option<TaskStatus>,
-        owner: Option<&str>,
+        among: Among<'_>,
         limit: usize,
         after: Option<&IndexEntry>,
     ) -> Result<Page, StateError> {
-        let index = match (owner, status) {
-            (Some(owner), _) => self.keys.index_of_owner(owner),
-            (None, Some(s)) => self.keys.index_of(s),
-            (None, None) => self.keys.index_all(),
+        let index = match (among, status) {
+            (Among::Owner(owner), _) => self.keys.index_of_owner(owner),
+            (Among::Job(job), _) => self.keys.index_of_job(job),
+            (Among::All, Some(s)) => self.keys.index_of(s),
+            (Among::All, None) => self.keys.index_all(),
         };
         let mut max = after.map_or_else(|| "+".to_owned(), |entry| format!("({entry}"));
         let mut records = Vec::with_capacity(limit);
@@ -187,6 +205,9 @@ impl StateStore {
         if let Some(owner) = &record.owner {
             pipe.zrem(self.keys.index_of_owner(owner), entry.as_str()).ignore();
             pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
+        }
+        if let Some(job) = record.job {
+            pipe.zrem(self.keys.index_of_job(job), entry.as_str()).ignore();
         }
         pipe
     }

@@ -1,6 +1,9 @@
 //! The names of every Redis key and channel thumbq uses, all under one prefix (`THUMBQ_KEY_PREFIX`).
 
-use crate::task::{TaskId, TaskStatus};
+use crate::{
+    job::JobId,
+    task::{TaskId, TaskStatus},
+};
 
 /// Key names under a prefix.
 #[derive(Clone, Debug)]
@@ -41,6 +44,11 @@ impl Keys {
         format!("{}index:owner:{owner}", self.prefix)
     }
 
+    /// The items of one bulk job, laid out like [`Self::index_all`]: `GET /tasks?job=`.
+    pub fn index_of_job(&self, job: JobId) -> String {
+        format!("{}index:job:{job}", self.prefix)
+    }
+
     /// The mark an erased task leaves behind (see [`erasure`](super::erasure)).
     pub fn erased(&self, id: TaskId) -> String {
         format!("{}erased:{id}", self.prefix)
@@ -54,6 +62,51 @@ impl Keys {
     /// An upload's `Idempotency-Key` `key` of the API key `owner` (empty with keys off).
     pub fn idempotency(&self, owner: &str, key: &str) -> String {
         format!("{}idempotency:{owner}:{key}", self.prefix)
+    }
+
+    /// A job: a hash (see [`jobs`](super::jobs)).
+    pub fn job(&self, id: JobId) -> String {
+        format!("{}job:{id}", self.prefix)
+    }
+
+    /// The prefix of every job's hash, for the transition script (which reads an item's job id from its record).
+    pub fn job_prefix(&self) -> String {
+        format!("{}job:", self.prefix)
+    }
+
+    /// A `sources` job's URLs: a list.
+    pub fn job_sources(&self, id: JobId) -> String {
+        format!("{}job:{id}:sources", self.prefix)
+    }
+
+    /// A job's first failures: a list.
+    pub fn job_failures(&self, id: JobId) -> String {
+        format!("{}job:{id}:failures", self.prefix)
+    }
+
+    /// Every failed item of a job: a set of task ids.
+    pub fn job_failed(&self, id: JobId) -> String {
+        format!("{}job:{id}:failed", self.prefix)
+    }
+
+    /// A job's items to make again: a list of task ids.
+    pub fn job_retry(&self, id: JobId) -> String {
+        format!("{}job:{id}:retry", self.prefix)
+    }
+
+    /// Every job by creation time: a sorted set.
+    pub fn jobs(&self) -> String {
+        format!("{}jobs", self.prefix)
+    }
+
+    /// The jobs the pump walks: a set.
+    pub fn jobs_running(&self) -> String {
+        format!("{}jobs:running", self.prefix)
+    }
+
+    /// The job pump's lease: a string holding the worker's id.
+    pub fn job_pump(&self) -> String {
+        format!("{}jobs:pump", self.prefix)
     }
 
     /// Every index: all tasks, then one per status in [`TaskStatus::ALL`] order.

@@ -3,11 +3,13 @@
 //! - `<prefix>task:<id>`: one hash per task ([`codec`]), expiring `result_ttl` after its last change.
 //! - `<prefix>index:all`, `<prefix>index:<STATUS>`: the creation-time indexes behind listing ([`index`]).
 //! - `<prefix>events`: a pub/sub channel carrying every change ([`event`]); the API's long poll waits on it.
-//! - `<prefix>index:owner:<key>`: each API key's tasks, for listings without `admin` ([`index`]);
+//! - `<prefix>index:owner:<key>`: each API key's tasks, for listings without `admin`, and `<prefix>index:job:<id>`
+//!   each bulk job's items ([`index`]);
 //!   `<prefix>erased:<id>`: the mark an erased task leaves ([`erasure`]).
 //! - `<prefix>finished`: tasks finished in the last hour, for `/stats`.
 //! - `<prefix>history:<ms>`: finished tasks and their latency per 10-second bucket, for the dashboard ([`history`]).
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
+//! - `<prefix>job:<id>`, `<prefix>jobs`, `<prefix>jobs:running`, `<prefix>jobs:pump`: bulk jobs ([`jobs`]).
 //! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`api_keys`]).
 //!
 //! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis; so does a
@@ -22,6 +24,7 @@ pub mod event;
 pub mod history;
 pub mod idempotency;
 pub mod index;
+pub mod jobs;
 pub mod keys;
 pub mod requeue;
 pub mod transition;
@@ -33,7 +36,7 @@ use redis::{Script, aio::MultiplexedConnection};
 
 pub use connection::primary_client;
 pub use event::parse as parse_event;
-pub use index::{IndexEntry, InvalidCursor, Page};
+pub use index::{Among, IndexEntry, InvalidCursor, Page};
 pub use keys::Keys;
 
 use crate::{reconnect::Outage, settings::RedisSettings, task::TaskId};
@@ -49,6 +52,14 @@ pub enum StateError {
     Corrupt {
         /// The task.
         id: TaskId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored job could not be read back.
+    #[error("job {id} is unreadable: {reason}")]
+    CorruptJob {
+        /// The job.
+        id: crate::job::JobId,
         /// What is wrong.
         reason: String,
     },

@@ -5,13 +5,17 @@
 use chrono::{DateTime, Utc};
 use redis::Script;
 
-use super::{StateError, StateStore, Update, codec, event, history};
+use super::{
+    StateError, StateStore, Update, codec, event, history,
+    jobs::{COUNT_ITEM, FINISH_JOB},
+};
+use crate::job::KEPT_FAILURES;
 use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, TaskStatus, WebhookLog};
 
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
 // 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), 8 the history buckets'
-// prefix, then field/value pairs; an empty value deletes the field.
+// prefix, 9 the jobs' prefix, 10 the running jobs' set, then field/value pairs; an empty value deletes the field.
 const BODY: &str = r"
 local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner', 'history')
 if not cur[1] then return 'MISSING' end
@@ -20,7 +24,7 @@ local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', attempt)
-for i = 9, #ARGV, 2 do
+for i = 11, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 local now = redis.call('TIME')
@@ -56,6 +60,12 @@ if terminal[ARGV[4]] then
   redis.call('ZADD', KEYS[2], ms, ARGV[6])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
   if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
+  -- A job's item: its end counted into the job, which ends with its last item.
+  local job = redis.call('HGET', KEYS[1], 'job')
+  if job then
+    local code = redis.call('HGET', KEYS[1], 'error_code') or nil
+    count_item(ARGV[9] .. job, ARGV[9] .. job .. ':failures', ARGV[10], string.match(ARGV[6], '^%S+'), ARGV[4], code, ms)
+  end
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 'OK'
@@ -72,13 +82,14 @@ pub fn script() -> Script {
     let (width, kept) = (history::BUCKET_SECONDS, history::BUCKET_SECONDS * history::BUCKETS);
     Script::new(&format!(
         "local rank = {{{}}}\nlocal terminal = {{{}}}\nlocal index = {{{}}}\n\
-         local bucket_ms = {}\nlocal bucket_ttl = {}\n{BODY}",
+         local bucket_ms = {}\nlocal bucket_ttl = {}\nlocal kept_failures = {}\n{FINISH_JOB}{COUNT_ITEM}{BODY}",
         rank.join(", "),
         terminal.join(", "),
         index.join(", "),
         width * 1000,
         // A bucket outlives the hour it is shown for by one bucket, so the oldest one shown is never half gone.
         kept + width,
+        KEPT_FAILURES,
     ))
 }
 
@@ -204,7 +215,9 @@ impl StateStore {
             .arg(attempt.into().map(|a| a.to_string()).unwrap_or_default())
             .arg(format!("{id} {status}"))
             .arg(keys.in_flight_prefix())
-            .arg(keys.history_prefix());
+            .arg(keys.history_prefix())
+            .arg(keys.job_prefix())
+            .arg(keys.jobs_running());
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }

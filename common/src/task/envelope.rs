@@ -138,6 +138,9 @@ pub struct TaskEnvelope {
     /// Of an import: where the worker reads the original from, when the store does not have it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<Import>,
+    /// Of a bulk job's item: the job, whose cancellation the worker checks before it starts the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::job::JobId>,
     /// The attempt this message is for, starting at 1.
     pub attempt: u32,
     /// When the task was accepted by the API.
@@ -157,6 +160,7 @@ impl TaskEnvelope {
             keep_original: false,
             source_task: None,
             import: None,
+            job: None,
             attempt: 1,
             created_at,
         }
@@ -177,6 +181,14 @@ impl TaskEnvelope {
             })
             .collect();
         Self { renditions, ..Self::new(id, args, created_at) }
+    }
+
+    /// The first attempt's envelope of `job`'s item: this one (the job's template) for task `id`, reading its
+    /// original from `import`.
+    pub fn for_item(&self, job: crate::job::JobId, id: TaskId, import: Import, created_at: DateTime<Utc>) -> Self {
+        let file = |r: &Rendition| ThumbnailName::of_rendition(id, &r.name, r.args.format).to_string();
+        let renditions = self.renditions.iter().map(|r| Rendition { file: file(r), ..r.clone() }).collect();
+        Self { id, renditions, import: Some(import), job: Some(job), attempt: 1, created_at, ..self.clone() }
     }
 
     /// The envelope of the next attempt.

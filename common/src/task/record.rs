@@ -207,6 +207,9 @@ pub struct TaskRecord {
     /// `source` is filled in once a worker has read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<Import>,
+    /// Of a job's item: the job (`GET /jobs/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::job::JobId>,
     /// With `format=auto`: each format the thumbnail is made in, with its own URL (`url` above serves the best the
     /// client accepts); added by the API, not stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -282,6 +285,7 @@ impl TaskRecord {
             variants: Vec::new(),
             deduplicated_from: None,
             import: envelope.import.clone(),
+            job: envelope.job,
             renditions: envelope.renditions.clone(),
             callback_url: envelope.callback_url.clone(),
             webhook: None,

@@ -8,12 +8,13 @@ use thumbq_common::task::{TaskEnvelope, TaskRecord, TaskStatus};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::{
-    Accepted, dedupe, idempotency,
+    Accepted, dedupe,
     params::{Source, UploadParams},
 };
 use crate::{
     caller::Caller,
     error::{ApiError, store_unavailable},
+    idempotency,
     state::AppState,
     upload::{self, Upload},
 };

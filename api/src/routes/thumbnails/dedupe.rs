@@ -8,7 +8,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 use thumbq_common::task::{StateChange, TaskEnvelope, TaskRecord, TaskStatus};
 
-use super::idempotency::BodyDigest;
+use crate::idempotency::BodyDigest;
 use crate::{
     error::{ApiError, store_unavailable},
     state::AppState,

@@ -12,7 +12,6 @@ use axum::{
     extract::{FromRequest, Request},
     http::header,
 };
-use futures_util::StreamExt;
 use thumbq_common::{
     address_guard::{self as guard, Purpose},
     api_key::Scope,
@@ -28,6 +27,7 @@ use super::{
 use crate::{
     caller::Caller,
     error::{ApiError, ErrorCode},
+    extract::read_json,
     state::AppState,
     upload::Upload,
 };
@@ -36,7 +36,7 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 16 << 10;
 
 /// What an import's image is taken to be for the defaults: WebP that may have transparency (see the module's doc).
-const UNSEEN: Source = Source { format: SourceFormat::Webp, may_have_alpha: true };
+pub const UNSEEN: Source = Source { format: SourceFormat::Webp, may_have_alpha: true };
 
 /// The body of `POST /thumbnails`: an image (multipart or raw) or, with `Content-Type: application/json`, an import.
 pub enum Submission {
@@ -58,28 +58,8 @@ impl FromRequest<AppState> for Submission {
         // As for an upload: who may import is settled before the body is read.
         let caller = req.extensions().get::<Caller>().ok_or_else(|| ApiError::Internal("no caller".into()))?;
         caller.require(Scope::Upload)?;
-        let too_large = || ApiError::TooLarge(format!("an import's JSON body is at most {MAX_BODY_BYTES} bytes"));
-        let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
-        if announced.is_some_and(|length: usize| length > MAX_BODY_BYTES) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        let mut chunks = req.into_body().into_data_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk
-                .map_err(|e| ApiError::BadRequest(ErrorCode::UploadCutOff, format!("the body was cut off: {e}")))?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = Bytes::from(body);
-        let import = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::BadRequest(
-                ErrorCode::MalformedBody,
-                format!("an import's body is {{\"source\": \"https://…\"}} or {{\"key\": \"path/in/the/store\"}}: {e}"),
-            )
-        })?;
+        let shape = "{\"source\": \"https://…\"} or {\"key\": \"path/in/the/store\"}";
+        let (import, body) = read_json(req.into_body(), MAX_BODY_BYTES, shape).await?;
         Ok(Self::Import(import, body))
     }
 }
@@ -116,7 +96,7 @@ pub async fn queue_import(
 
 /// What the API can tell of an import without reading it: a URL the fetch guard allows (a host name is checked
 /// again, with its addresses, by the worker), or a key under the prefix of a configured import store.
-fn check(state: &AppState, import: &Import) -> Result<(), ApiError> {
+pub fn check(state: &AppState, import: &Import) -> Result<(), ApiError> {
     match import {
         Import::Source(url) => {
             let allow_private = state.settings.import.allow_private;
@@ -125,13 +105,21 @@ fn check(state: &AppState, import: &Import) -> Result<(), ApiError> {
                 .map_err(|e| ApiError::BadRequest(ErrorCode::SourceRefused, e.to_string()))
         }
         Import::Key(key) => {
-            if state.settings.import.location.is_none() {
-                return Err(ApiError::BadRequest(
-                    ErrorCode::ImportsDisabled,
-                    "this service has no import store: {\"key\": …} needs THUMBQ_IMPORT_URL on the server".into(),
-                ));
-            }
+            require_import_store(state)?;
             check_key(key).map_err(|reason| ApiError::BadRequest(ErrorCode::InvalidImportKey, reason))
         }
     }
+}
+
+/// `400 imports_disabled` unless the service has an import store (`THUMBQ_IMPORT_URL`).
+pub fn require_import_store(state: &AppState) -> Result<(), ApiError> {
+    if state.settings.import.location.is_none() {
+        return Err(ApiError::BadRequest(
+            ErrorCode::ImportsDisabled,
+            "this service has no import store: imports by key and jobs over a prefix need THUMBQ_IMPORT_URL on the \
+             server"
+                .into(),
+        ));
+    }
+    Ok(())
 }

@@ -5,7 +5,6 @@ mod admission;
 mod dedupe;
 pub mod delete;
 pub mod download;
-mod idempotency;
 pub mod import;
 mod negotiate;
 pub mod params;
@@ -28,6 +27,7 @@ use crate::{
     caller::Caller,
     error::{ApiError, ErrorBody, ErrorCode},
     extract::Query,
+    idempotency,
     state::AppState,
 };
 
@@ -193,6 +193,7 @@ pub async fn create_thumbnail(
             Submission::Upload(upload) => idempotency::digest_of(upload).await?,
             Submission::Import(_, body) => idempotency::digest_of_bytes(&body),
         };
+        // An upload's request is its query: the route is implied (keys kept before jobs had them read the same).
         return stored.replay(query, &digest);
     }
     let digest = idempotency::BodyDigest::default();

@@ -84,5 +84,5 @@ pub async fn create_renditions(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     let (body, location) = accepted(&state, &envelope);
-    super::idempotency::answer(body, &location)
+    crate::idempotency::answer(body, &location)
 }

@@ -1,11 +1,12 @@
-//! `Idempotency-Key` on `POST /thumbnails`: a client that retries an upload or an import (a mobile client on a bad network, a
+//! `Idempotency-Key` on `POST /thumbnails` and `POST /jobs`: a client that retries an upload, an import or a job (a mobile client on a bad network, a
 //! script re-run after a crash) with the same key gets the first request's `202` again and makes no second task,
 //! also while the first is still being stored; the same key on a different request (another query or other bytes)
 //! is a `422` (`idempotency_mismatch`). Keys belong to the API key that sent them (all anonymous callers share one
 //! space with keys off) and are kept 24 hours (`thumbq_common::state_store::idempotency`).
 //!
-//! A request is its query string and its body's SHA-256: the first request's body is hashed as it streams to the
-//! store, a retry's as it is read and dropped (an import's JSON body is hashed whole).
+//! A request is its route, its query string and its body's SHA-256: the first request's body is hashed as it
+//! streams to the store, a retry's as it is read and dropped (a JSON body is hashed whole). What the first request
+//! answered is kept as it was sent, so any route's `202` can be replayed.
 
 use std::{
     sync::{Arc, Mutex},
@@ -22,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thumbq_common::state_store::idempotency::PENDING;
 
-use super::Accepted;
 use crate::{
     caller::Caller,
     error::{ApiError, ErrorCode},
@@ -45,12 +45,12 @@ pub struct Key {
 /// What the first request with a key made, kept for its retries.
 #[derive(Serialize, Deserialize)]
 struct Outcome {
-    /// The request: `<SHA-256 of the query>:<SHA-256 of the body>`.
+    /// The request: `<SHA-256 of the route and query>:<SHA-256 of the body>`.
     fingerprint: String,
     /// Its `Location`.
     location: String,
     /// Its `202` body.
-    body: Accepted,
+    body: serde_json::Value,
 }
 
 /// A SHA-256 fed as the body streams, shared with the stream that feeds it.
@@ -97,19 +97,20 @@ impl Key {
 
     /// Keeps what the first request made for its retries, or releases the key when it failed (a retry then makes
     /// the task); passes the result on.
-    pub async fn settle(
+    pub async fn settle<T: Serialize>(
         &self,
         state: &AppState,
-        query: &str,
+        request: &str,
         digest: &BodyDigest,
-        made: Result<(Accepted, String), ApiError>,
-    ) -> Result<(Accepted, String), ApiError> {
+        made: Result<(T, String), ApiError>,
+    ) -> Result<(T, String), ApiError> {
         match made {
             Ok((body, location)) => {
-                let outcome = Outcome { fingerprint: fingerprint(query, digest), location, body };
+                let json = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let outcome = Outcome { fingerprint: fingerprint(request, digest), location, body: json };
                 let value = serde_json::to_string(&outcome).map_err(|e| ApiError::Internal(e.to_string()))?;
                 state.states.complete_idempotency_key(&self.owner, &self.key, &value).await?;
-                Ok((outcome.body, outcome.location))
+                Ok((body, outcome.location))
             }
             Err(e) => {
                 if let Err(release) = state.states.release_idempotency_key(&self.owner, &self.key).await {
@@ -125,9 +126,10 @@ impl Key {
 pub struct Stored(Outcome);
 
 impl Stored {
-    /// The first request's `202` again, if this one (its `query` and its body's `digest`) is the same request.
-    pub fn replay(self, query: &str, digest: &BodyDigest) -> Result<Response, ApiError> {
-        if self.0.fingerprint != fingerprint(query, digest) {
+    /// The first request's `202` again, if this one (its route and query, `request`, and its body's `digest`) is
+    /// the same request.
+    pub fn replay(self, request: &str, digest: &BodyDigest) -> Result<Response, ApiError> {
+        if self.0.fingerprint != fingerprint(request, digest) {
             return Err(ApiError::Unprocessable(
                 ErrorCode::IdempotencyMismatch,
                 "this Idempotency-Key was used for another request (other parameters, another image or another \
@@ -158,14 +160,14 @@ pub fn digest_of_bytes(body: &[u8]) -> BodyDigest {
     Arc::new(Mutex::new(Sha256::new_with_prefix(body)))
 }
 
-/// A request's fingerprint: its query's and its body's SHA-256.
-fn fingerprint(query: &str, body: &BodyDigest) -> String {
+/// A request's fingerprint: its route and query's, and its body's SHA-256.
+fn fingerprint(request: &str, body: &BodyDigest) -> String {
     let body = body.lock().expect("not poisoned").clone().finalize();
-    format!("{:x}:{body:x}", Sha256::digest(query.as_bytes()))
+    format!("{:x}:{body:x}", Sha256::digest(request.as_bytes()))
 }
 
-/// The `202` of an accepted upload: its body, and its thumbnail's path in `Location`.
-pub fn answer(body: Accepted, location: &str) -> Result<Response, ApiError> {
+/// A `202`: its body, and the path of what it made in `Location`.
+pub fn answer<T: Serialize>(body: T, location: &str) -> Result<Response, ApiError> {
     let location = HeaderValue::from_str(location).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
 }

@@ -1,0 +1,44 @@
+//! Bulk jobs: how many of a job's items RabbitMQ holds at once, and how many a worker makes at once.
+
+use super::{
+    SettingsError,
+    env::{Env, Out},
+    var::{Described, Var},
+};
+
+static WINDOW: Var<u32> = Var::positive(
+    "THUMBQ_JOB_WINDOW",
+    "50",
+    "Items of one job in RabbitMQ at once (queued, not yet ended); running jobs share the bulk lane round robin",
+);
+static CONCURRENCY: Var<u16> = Var::positive(
+    "THUMBQ_JOB_CONCURRENCY",
+    "1",
+    "Job items one worker makes at once, beside its interactive tasks (`THUMBQ_WORKER_CONCURRENCY`)",
+);
+
+/// The variables of this module.
+pub(super) static VARS: &[&dyn Described] = &[&WINDOW, &CONCURRENCY];
+
+/// How bulk jobs run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSettings {
+    /// `THUMBQ_JOB_WINDOW`, default `50`: a job's items queued and not yet ended, at most; the pump hands out more
+    /// as they end, each running job in turn, so one large job cannot crowd out another.
+    pub window: u32,
+    /// `THUMBQ_JOB_CONCURRENCY`, default `1`: job items a worker makes at once (its prefetch on the bulk lane), on
+    /// top of its interactive tasks: an upload never waits behind job items in a queue, and shares the worker with
+    /// this many at most.
+    pub concurrency: u16,
+}
+
+impl JobSettings {
+    pub(super) fn read(env: &Env<'_>) -> Result<Self, SettingsError> {
+        Ok(Self { window: env.get(&WINDOW)?, concurrency: env.get(&CONCURRENCY)? })
+    }
+
+    pub(super) fn write(&self, out: &mut Out) {
+        out.put(&WINDOW, &self.window);
+        out.put(&CONCURRENCY, &self.concurrency);
+    }
+}

@@ -1,0 +1,193 @@
+//! The job pump: turns running jobs' items into import tasks on the bulk lane. One worker pumps at a time (a lease
+//! in Redis, renewed every turn; another takes over within [`LEASE`] when it stops). Each turn visits every running
+//! job in turn and queues at most [`BATCH`] of its items, and never more than leave `THUMBQ_JOB_WINDOW` of them
+//! queued and not yet ended: running jobs share the lane fairly, and RabbitMQ holds a window of each, not a million.
+//!
+//! Where a job is lives in Redis (its cursor: the last item queued), and the cursor moves with the counts in one
+//! script, after the items are queued. A pump that dies between the two leaves items after the cursor that it
+//! already made: the next turn makes them again, finds their tasks (an item's task id comes from its job and its
+//! source) and publishes those still PENDING once more, which a worker takes as the duplicate it is. So no item is
+//! done twice, and none is lost.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use thumbq_common::{
+    broker::{BrokerError, Publisher},
+    job::{JobId, JobSpec, JobStatus, item_id},
+    state_store::{StateError, Update, jobs::PumpView},
+    task::{Import, TaskRecord, TaskStatus},
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::{import::SourceError, state::WorkerState};
+
+/// How often the pump turns.
+const TURN: Duration = Duration::from_millis(250);
+
+/// How long the lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(5);
+
+/// Items of one job queued in one turn at most.
+const BATCH: u64 = 50;
+
+/// Why a turn stopped.
+#[derive(Debug, thiserror::Error)]
+enum PumpError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Pumps until `stop` is cancelled (the session's end), publishing with `publisher`.
+pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: CancellationToken) {
+    let mut turns = tokio::time::interval(TURN);
+    turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = turns.tick() => {}
+        }
+        if let Err(e) = turn(&ctx, &publisher).await {
+            warn!(error = %e, "the job pump's turn failed; trying again");
+        }
+    }
+}
+
+/// One turn over every running job, if this worker holds the lease.
+async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<(), PumpError> {
+    if !ctx.states.hold_pump_lease(&ctx.settings.worker.id, LEASE).await? {
+        return Ok(());
+    }
+    for id in ctx.states.running_jobs().await? {
+        let Some(view) = ctx.states.pump_view(id).await? else { continue };
+        if view.status != JobStatus::Running {
+            continue;
+        }
+        let in_flight = view.queued.saturating_sub(view.ended);
+        let mut room = u64::from(ctx.settings.jobs.window).saturating_sub(in_flight).min(BATCH);
+        // Failed items to make again come first, within the same window.
+        if room > 0 {
+            room -= retry_items(ctx, publisher, id, &view, room).await?;
+        }
+        if room > 0 {
+            pump_job(ctx, publisher, id, &view, room).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues up to `room` more items of job `id`.
+async fn pump_job(
+    ctx: &WorkerState,
+    publisher: &Publisher,
+    id: JobId,
+    view: &PumpView,
+    room: u64,
+) -> Result<(), PumpError> {
+    let (imports, cursor, found, listed) = match &view.spec {
+        JobSpec::Sources(_) => {
+            let from: u64 = view.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+            if from >= view.total {
+                return Ok(());
+            }
+            let urls = ctx.states.job_sources(id, from, room).await?;
+            let next = from + urls.len() as u64;
+            (urls.into_iter().map(Import::Source).collect::<Vec<_>>(), next.to_string(), 0, true)
+        }
+        JobSpec::Prefix(prefix) => {
+            if view.listed {
+                return Ok(());
+            }
+            let store = ctx.importer.store().ok_or(SourceError::NoImportStore)?;
+            let keys = store
+                .list_after(prefix, view.cursor.as_deref(), room as usize)
+                .await
+                .map_err(|e| SourceError::ImportStore(e.to_string()))?;
+            let listed = (keys.len() as u64) < room;
+            let cursor = keys.last().cloned().or_else(|| view.cursor.clone()).unwrap_or_default();
+            let found = keys.len() as u64;
+            (keys.into_iter().map(Import::Key).collect(), cursor, found, listed)
+        }
+    };
+    let queued = imports.len() as u64;
+    for import in imports {
+        queue_item(ctx, publisher, id, view, import).await?;
+    }
+    ctx.states.advance_job(id, &cursor, queued, found, listed).await?;
+    if queued > 0 || listed {
+        debug!(job = %id, queued, listed, "job items queued");
+    }
+    if listed && found > 0 {
+        info!(job = %id, "the job's listing is complete");
+    }
+    Ok(())
+}
+
+/// Queues up to `room` of job `id`'s failed items again (`POST /jobs/{id}/retry-failed`): how many it took.
+///
+/// As with new items, the list moves on after they are queued: an item met again after a crash is published again
+/// while PENDING, left alone once a worker has it, and requeued only while it is FAILURE.
+async fn retry_items(
+    ctx: &WorkerState,
+    publisher: &Publisher,
+    id: JobId,
+    view: &PumpView,
+    room: u64,
+) -> Result<u64, PumpError> {
+    let retries = ctx.states.job_retries(id, room).await?;
+    let mut kept = Vec::new();
+    for &task in &retries {
+        let record = ctx.states.get(task).await?;
+        let Some((record, import)) = record.and_then(|r| r.import.clone().map(|i| (r, i))) else {
+            kept.push(task); // gone: it stays failed
+            continue;
+        };
+        let envelope = view.template.for_item(id, task, import, Utc::now());
+        let publish = match record.status {
+            TaskStatus::Failure if ctx.states.requeue(&envelope, None).await? == Update::Applied => true,
+            TaskStatus::Failure => {
+                kept.push(task); // erased meanwhile
+                false
+            }
+            TaskStatus::Pending => true,
+            _ => false,
+        };
+        if publish {
+            publisher.publish_job_item(&envelope).await?;
+        }
+    }
+    let taken = retries.len() as u64;
+    if taken > 0 {
+        ctx.states.advance_retries(id, taken, &kept).await?;
+        info!(job = %id, taken, "failed job items queued again");
+    }
+    Ok(taken)
+}
+
+/// Makes one item's task and publishes it; an item made before (by a pump that died before moving the cursor) is
+/// published again only if it is still PENDING.
+async fn queue_item(
+    ctx: &WorkerState,
+    publisher: &Publisher,
+    job: JobId,
+    view: &PumpView,
+    import: Import,
+) -> Result<(), PumpError> {
+    let task = item_id(job, &import);
+    let envelope = view.template.for_item(job, task, import, Utc::now());
+    match ctx.states.get(task).await? {
+        Some(record) if record.status != TaskStatus::Pending => return Ok(()),
+        Some(_) => {}
+        None => {
+            let record = TaskRecord { owner: view.owner.clone(), ..TaskRecord::pending(&envelope, None) };
+            ctx.states.create(&record).await?;
+        }
+    }
+    publisher.publish_job_item(&envelope).await?;
+    Ok(())
+}
