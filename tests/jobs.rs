@@ -385,3 +385,91 @@ async fn a_job_retried_with_its_idempotency_key_is_made_once() {
     assert_eq!(upload.status(), 422);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_job_item_costs_under_500_bytes_of_redis_once_its_record_expires() {
+    use futures_util::StreamExt;
+    use thumbq_common::{
+        state_store::{StateStore, jobs::NewJob},
+        task::{Fit, ImageInfo, OutputFormat, ResizeArgs, TaskEnvelope, TaskId, TaskRecord},
+    };
+    const ITEMS: usize = 10_000;
+    let scratch = crate::support::ScratchRedis::new();
+    let store = StateStore::new(&scratch.0).unwrap().keeping_job_items_for(Duration::from_secs(2));
+    let template =
+        TaskEnvelope::new(TaskId::new(), ResizeArgs::new(100, 100, Fit::Cover, OutputFormat::Jpeg), chrono::Utc::now());
+    let job = JobId::new();
+    let spec = thumbq_common::job::JobSpec::Prefix("photos".into());
+    store
+        .create_job(&NewJob { id: job, spec: &spec, query: "", owner: Some("bulk"), template: &template })
+        .await
+        .unwrap();
+    let result =
+        ImageInfo { format: "jpeg".into(), width: 100, height: 100, bytes: 3000, thumbhash: None, frames: None };
+    // Each item as the pump and a worker would make it: created, started, succeeded (a tenth failed).
+    futures_util::stream::iter(0..ITEMS)
+        .for_each_concurrent(32, |i| {
+            let (store, template, result) = (&store, &template, &result);
+            async move {
+                let import = Import::Key(format!("photos/{i:05}.jpg"));
+                let id = item_id(job, &import);
+                let envelope = template.for_item(job, id, import, chrono::Utc::now());
+                let record = TaskRecord { owner: Some("bulk".into()), ..TaskRecord::pending(&envelope, None) };
+                store.create(&record).await.unwrap();
+                store.start(id, 1, "w").await.unwrap();
+                if i % 10 == 0 {
+                    let code = thumbq_common::task::TaskErrorCode::NotAnImage;
+                    store.fail(id, 1, "not an image", code).await.unwrap();
+                } else {
+                    store.succeed(id, 1, result, &[], None).await.unwrap();
+                }
+            }
+        })
+        .await;
+    store.advance_job(job, "photos/09999.jpg", ITEMS as u64, ITEMS as u64, true).await.unwrap();
+    let ended = store.job(job).await.unwrap().unwrap();
+    assert_eq!((ended.status, ended.done, ended.failed), (JobStatus::Done, 9_000, 1_000), "{ended:?}");
+
+    let mut redis = scratch.redis().await;
+    let pattern = format!("{}*", scratch.0.key_prefix);
+    // SCAN, not KEYS: the test Redis is shared.
+    let keys = async |redis: &mut redis::aio::MultiplexedConnection| -> Vec<String> {
+        let (mut cursor, mut found) = (0u64, Vec::new());
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(redis)
+                .await
+                .unwrap();
+            found.extend(batch);
+            if next == 0 {
+                return found;
+            }
+            cursor = next;
+        }
+    };
+    let mut left = Vec::new();
+    Wait::new("the items' records expire")
+        .within(Duration::from_secs(60))
+        .until(async || {
+            left = keys(&mut redis).await;
+            !left.iter().any(|k| k.contains(":task:"))
+        })
+        .await;
+    let mut bytes = 0u64;
+    for key in &left {
+        let usage: Option<u64> =
+            redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0).query_async(&mut redis).await.unwrap();
+        bytes += usage.unwrap_or(0);
+    }
+    let per_item = bytes / ITEMS as u64;
+    println!("{ITEMS} finished job items: {bytes} bytes of Redis in {} keys, {per_item} bytes an item", left.len());
+    assert!(per_item <= 500, "{per_item} bytes an item: {left:?}");
+    // The job itself still says what happened.
+    let kept = store.job(job).await.unwrap().unwrap();
+    assert_eq!((kept.done, kept.failed, kept.failures.len()), (9_000, 1_000, 10));
+}

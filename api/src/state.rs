@@ -43,7 +43,9 @@ impl AppState {
     /// Builds the state; nothing connects yet, so the API starts (and reports not ready) while services are down.
     pub fn new(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let states = StateStore::new(&settings.redis).context("failed to set up the Redis pool")?;
+        let states = StateStore::new(&settings.redis)
+            .context("failed to set up the Redis pool")?
+            .keeping_job_items_for(settings.jobs.item_ttl);
         let topology = Topology::new(&settings.amqp, &settings.retry);
         let publisher = PublisherLink::start(settings.amqp.clone(), topology, "thumbq-api");
         let events = TaskEvents::start(&settings.redis, states.keys().events(), shutdown.clone());

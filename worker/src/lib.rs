@@ -46,7 +46,8 @@ const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 pub async fn run(settings: Settings, store: SharedFileStore, shutdown: CancellationToken) -> anyhow::Result<()> {
     let states = StateStore::new(&settings.redis)
         .context("failed to set up the Redis pool")?
-        .keeping_successes_for(settings.store.thumbnail_ttl);
+        .keeping_successes_for(settings.store.thumbnail_ttl)
+        .keeping_job_items_for(settings.jobs.item_ttl);
     let topology = Arc::new(Topology::new(&settings.amqp, &settings.retry));
     thumbq_common::metrics::install();
     thumbq_common::metrics::zero_worker_counters(&settings.amqp.queue);

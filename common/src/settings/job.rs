@@ -1,4 +1,7 @@
-//! Bulk jobs: how many of a job's items RabbitMQ holds at once, and how many a worker makes at once.
+//! Bulk jobs: how many of a job's items RabbitMQ holds at once, how many a worker makes at once, and how long their
+//! records live.
+
+use std::time::Duration;
 
 use super::{
     SettingsError,
@@ -17,8 +20,14 @@ static CONCURRENCY: Var<u16> = Var::positive(
     "Job items one worker makes at once, beside its interactive tasks (`THUMBQ_WORKER_CONCURRENCY`)",
 );
 
+static ITEM_TTL: Var<Duration> = Var::secs(
+    "THUMBQ_JOB_ITEM_TTL_SECS",
+    "3600",
+    "How long a job item's task record lives after its last change (the job keeps its counts and first failures); items stay out of `GET /tasks` but for `?job=`",
+);
+
 /// The variables of this module.
-pub(super) static VARS: &[&dyn Described] = &[&WINDOW, &CONCURRENCY];
+pub(super) static VARS: &[&dyn Described] = &[&WINDOW, &CONCURRENCY, &ITEM_TTL];
 
 /// How bulk jobs run.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,15 +39,20 @@ pub struct JobSettings {
     /// top of its interactive tasks: an upload never waits behind job items in a queue, and shares the worker with
     /// this many at most.
     pub concurrency: u16,
+    /// `THUMBQ_JOB_ITEM_TTL_SECS`, default `3600`: a job item's task record expires this long after its last change,
+    /// so that a finished item costs Redis little (its job keeps the counts and the first failures). Items are in
+    /// their job's index only (`GET /tasks?job=`), not in the listings of every task, a key's or a status.
+    pub item_ttl: Duration,
 }
 
 impl JobSettings {
     pub(super) fn read(env: &Env<'_>) -> Result<Self, SettingsError> {
-        Ok(Self { window: env.get(&WINDOW)?, concurrency: env.get(&CONCURRENCY)? })
+        Ok(Self { window: env.get(&WINDOW)?, concurrency: env.get(&CONCURRENCY)?, item_ttl: env.get(&ITEM_TTL)? })
     }
 
     pub(super) fn write(&self, out: &mut Out) {
         out.put(&WINDOW, &self.window);
         out.put(&CONCURRENCY, &self.concurrency);
+        out.put(&ITEM_TTL, &self.item_ttl);
     }
 }

@@ -79,30 +79,41 @@ pub enum Among<'a> {
 pub const MAX_EXAMINED: usize = 1000;
 
 impl StateStore {
-    /// Writes the record of a newly accepted task and indexes it.
+    /// Writes the record of a newly accepted task and indexes it. A job's item goes in its job's index only, and
+    /// lives for the items' TTL: a finished item must cost Redis little, and a million of them must not bury the
+    /// interactive tasks in `GET /tasks`.
     pub async fn create(&self, record: &TaskRecord) -> Result<(), StateError> {
         let key = self.keys.task(record.id);
         let entry = IndexEntry::of(record.id, record.created_at);
         let mut fields = codec::to_fields(record);
-        fields.push((codec::INDEX_FIELD, entry.to_string()));
-        let ttl = self.ttl.as_secs() as i64;
-        let expired_before = IndexEntry::of(record.id, Utc::now() - self.ttl).0[..13].to_owned();
+        let ttl = if record.job.is_some() { self.item_ttl } else { self.ttl };
+        let expired_before = IndexEntry::of(record.id, Utc::now() - ttl).0[..13].to_owned();
         let (channel, payload) = (self.keys.events(), event::payload(record.id, record.status));
-        let (all, by_status) = (self.keys.index_all(), self.keys.index_of(record.status));
-        let mut indexes = self.keys.indexes();
-        let by_owner = record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner));
-        let by_job = record.job.map(|job| self.keys.index_of_job(job));
-        indexes.extend(by_owner.clone());
-        indexes.extend(by_job.clone());
+        let indexes: Vec<String> = match record.job {
+            Some(job) => vec![self.keys.index_of_job(job)],
+            None => {
+                // The entry the transition script moves between the status indexes.
+                fields.push((codec::INDEX_FIELD, entry.to_string()));
+                let mut indexes = vec![self.keys.index_all(), self.keys.index_of(record.status)];
+                indexes.extend(record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner)));
+                indexes
+            }
+        };
+        // Entries older than the TTL point at expired records: trimming them here keeps the indexes bounded.
+        let mut trimmed = indexes.clone();
+        if record.job.is_none() {
+            trimmed.extend(self.keys.indexes());
+            trimmed.sort();
+            trimmed.dedup();
+        }
+        let ttl = ttl.as_secs() as i64;
         self.run_durable(async |conn| {
             let mut pipe = redis::pipe();
             pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
-            pipe.zadd(&all, entry.as_str(), 0).ignore().zadd(&by_status, entry.as_str(), 0).ignore();
-            for by in by_owner.iter().chain(&by_job) {
-                pipe.zadd(by, entry.as_str(), 0).ignore();
-            }
-            // Entries older than the TTL point at expired records: trimming them here keeps the indexes bounded.
             for index in &indexes {
+                pipe.zadd(index, entry.as_str(), 0).ignore();
+            }
+            for index in &trimmed {
                 pipe.zrembylex(index, "-", format!("({expired_before}")).ignore();
             }
             pipe.publish(&channel, &payload).ignore().query_async(conn).await

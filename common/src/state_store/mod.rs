@@ -88,6 +88,8 @@ pub struct StateStore {
     keys: Keys,
     ttl: Duration,
     success_ttl: Option<Duration>,
+    /// How long a job item's record lives after its last change (`THUMBQ_JOB_ITEM_TTL_SECS`).
+    item_ttl: Duration,
     timeout: Duration,
     transition: Script,
     scripts: api_keys::AccessScripts,
@@ -106,6 +108,7 @@ impl StateStore {
             keys: Keys::new(&settings.key_prefix),
             ttl: settings.result_ttl,
             success_ttl: None,
+            item_ttl: settings.result_ttl,
             timeout: settings.timeout,
             transition: transition::script(),
             scripts: api_keys::AccessScripts::new(),
@@ -119,6 +122,12 @@ impl StateStore {
     /// thumbnails (`THUMBQ_THUMBNAIL_TTL_SECS`); `None` changes nothing.
     pub fn keeping_successes_for(mut self, ttl: Option<Duration>) -> Self {
         self.success_ttl = ttl;
+        self
+    }
+
+    /// Keeps job items' records for `ttl` after their last change (`THUMBQ_JOB_ITEM_TTL_SECS`).
+    pub fn keeping_job_items_for(mut self, ttl: Duration) -> Self {
+        self.item_ttl = ttl;
         self
     }
 

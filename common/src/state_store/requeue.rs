@@ -36,16 +36,20 @@ while #log > 50 do table.remove(log, 1) end
 redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
 local actions = cur[6] and cjson.decode(cur[6]) or {}
 actions[#actions + 1] = cjson.decode(ARGV[5])
-redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions), 'index', ARGV[4])
-if cur[2] then
-  for i = 2, #KEYS do redis.call('ZREM', KEYS[i], cur[2]) end
+redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions))
+-- A job's item stays in its job's index only (see `create`).
+if not redis.call('HGET', KEYS[1], 'job') then
+  redis.call('HSET', KEYS[1], 'index', ARGV[4])
+  if cur[2] then
+    for i = 2, #KEYS do redis.call('ZREM', KEYS[i], cur[2]) end
+  end
+  if cur[4] then
+    if cur[2] then redis.call('ZREM', ARGV[6] .. cur[4], cur[2]) end
+    redis.call('ZADD', ARGV[6] .. cur[4], 0, ARGV[4])
+  end
+  redis.call('ZADD', KEYS[2], 0, ARGV[4])
+  redis.call('ZADD', index.PENDING, 0, ARGV[4])
 end
-if cur[4] then
-  if cur[2] then redis.call('ZREM', ARGV[6] .. cur[4], cur[2]) end
-  redis.call('ZADD', ARGV[6] .. cur[4], 0, ARGV[4])
-end
-redis.call('ZADD', KEYS[2], 0, ARGV[4])
-redis.call('ZADD', index.PENDING, 0, ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 'OK'
@@ -75,7 +79,7 @@ impl StateStore {
         invocation
             .arg(self.keys.events())
             .arg(event::payload(fresh.id, TaskStatus::Pending))
-            .arg(self.ttl.as_secs())
+            .arg(if fresh.job.is_some() { self.item_ttl } else { self.ttl }.as_secs())
             .arg(entry.as_str())
             .arg(codec::json(&action))
             .arg(self.keys.index_of_owner(""));

@@ -15,16 +15,17 @@ use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, T
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
 // 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), 8 the history buckets'
-// prefix, 9 the jobs' prefix, 10 the running jobs' set, then field/value pairs; an empty value deletes the field.
+// prefix, 9 the jobs' prefix, 10 the running jobs' set, 11 a job item's ttl secs (in place of 3), then field/value
+// pairs; an empty value deletes the field.
 const BODY: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner', 'history')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner', 'history', 'job')
 if not cur[1] then return 'MISSING' end
 local attempts = tonumber(cur[2]) or 0
 local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', attempt)
-for i = 11, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 local now = redis.call('TIME')
@@ -39,7 +40,7 @@ end
 log[#log + 1] = change
 while #log > 50 do table.remove(log, 1) end
 redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], cur[6] and ARGV[11] or ARGV[3])
 if cur[3] and cur[1] ~= ARGV[4] then
   redis.call('ZREM', index[cur[1]], cur[3])
   redis.call('ZADD', index[ARGV[4]], 0, cur[3])
@@ -61,7 +62,7 @@ if terminal[ARGV[4]] then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
   if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
   -- A job's item: its end counted into the job, which ends with its last item.
-  local job = redis.call('HGET', KEYS[1], 'job')
+  local job = cur[6]
   if job then
     local code = redis.call('HGET', KEYS[1], 'error_code') or nil
     count_item(ARGV[9] .. job, ARGV[9] .. job .. ':failures', ARGV[10], string.match(ARGV[6], '^%S+'), ARGV[4], code, ms)
@@ -217,7 +218,8 @@ impl StateStore {
             .arg(keys.in_flight_prefix())
             .arg(keys.history_prefix())
             .arg(keys.job_prefix())
-            .arg(keys.jobs_running());
+            .arg(keys.jobs_running())
+            .arg(self.item_ttl.as_secs());
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }
