@@ -401,7 +401,14 @@ async fn a_finished_job_item_costs_under_500_bytes_of_redis_once_its_record_expi
     let job = JobId::new();
     let spec = thumbq_common::job::JobSpec::Prefix("photos".into());
     store
-        .create_job(&NewJob { id: job, spec: &spec, query: "", owner: Some("bulk"), template: &template })
+        .create_job(&NewJob {
+            id: job,
+            spec: &spec,
+            query: "",
+            owner: Some("bulk"),
+            template: &template,
+            callback_url: None,
+        })
         .await
         .unwrap();
     let result =
@@ -472,4 +479,45 @@ async fn a_finished_job_item_costs_under_500_bytes_of_redis_once_its_record_expi
     // The job itself still says what happened.
     let kept = store.job(job).await.unwrap().unwrap();
     assert_eq!((kept.done, kept.failed, kept.failures.len()), (9_000, 1_000, 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_a_callback_url_posts_itself_signed_once_it_ends() {
+    let png = sample_image(ImageFormat::Png, 40, 30);
+    let origin = Origin::start([("/a.png", Answer::Bytes(png.clone())), ("/b.png", Answer::Bytes(png))]).await;
+    let receiver = crate::support::receiver::Receiver::start(&[200]).await;
+    let app = spawn_api_configured(|settings| {
+        crate::webhooks::webhooks_on(settings, true);
+        settings.import.allow_private = true;
+    })
+    .await;
+    app.start_worker().await;
+    let query = format!("sizes=16x16&callback_url={}", receiver.url);
+    let started = start_job(&app, json!({ "sources": [origin.url("/a.png"), origin.url("/b.png")] }), &query).await;
+    assert_eq!(started.callback_url.as_deref(), Some(receiver.url.as_str()));
+    until_done(&app, started.id, 50).await;
+    eventually("the job's webhook arrives", async || !receiver.received().is_empty()).await;
+    let delivered = job(&app, started.id).await;
+    let request = &receiver.received()[0];
+    assert_eq!(request.header("thumbq-event"), "job.done");
+    assert_eq!(request.header("idempotency-key"), format!("job:{}:job.done:1", started.id));
+    assert!(crate::webhooks::verified(&request.body, request.header("thumbq-signature")));
+    let body = request.json();
+    assert_eq!((body["id"].as_str(), body["status"].as_str()), (Some(started.id.to_string().as_str()), Some("DONE")));
+    assert_eq!(body["done"], 2);
+    assert_eq!(body["status_url"], format!("{}/jobs/{}", app.base, started.id));
+    eventually("the delivery is logged", async || {
+        job(&app, started.id).await.webhook.is_some_and(|log| log.state == thumbq_common::task::WebhookState::Delivered)
+    })
+    .await;
+    assert_eq!(delivered.done, 2);
+    assert_eq!(receiver.received().len(), 1, "one webhook for the job, none for its items");
+
+    // A cancelled job says so.
+    let many: Vec<String> = (0..100).map(|i| origin.url(&format!("/none/{i}.png"))).collect();
+    let cancelled = start_job(&app, json!({ "sources": many }), &query).await;
+    assert_eq!(act(&app, cancelled.id, "cancel").await.status(), 200);
+    eventually("the cancelled job's webhook arrives", async || receiver.received().len() == 2).await;
+    assert_eq!(receiver.received()[1].header("thumbq-event"), "job.cancelled");
+    app.stop().await;
 }

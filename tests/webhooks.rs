@@ -29,7 +29,7 @@ pub(crate) async fn webhook_settled(app: &TestApp, id: TaskId) -> TaskRecord {
     app.task(id).await
 }
 
-fn verified(body: &[u8], header: &str) -> bool {
+pub(crate) fn verified(body: &[u8], header: &str) -> bool {
     let now = chrono::Utc::now().timestamp();
     signature::verify(SECRET.as_bytes(), header, body, now, 300).is_ok()
 }

@@ -147,6 +147,9 @@ pub struct Job {
     /// The API key that made it (absent with keys off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Where the job is POSTed, signed, when it ends (DONE or CANCELLED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
     /// Items found so far: grows while a prefix is being listed.
     pub total: u64,
     /// Whether every item has been found (`total` is final).
@@ -172,6 +175,12 @@ pub struct Job {
     /// The first failures, with their codes (at most 10).
     #[serde(default)]
     pub failures: Vec<JobFailure>,
+    /// Its webhook's deliveries, with a `callback_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::task::WebhookLog>,
+    /// How many times it has ended (a job whose failures are retried ends again): its webhooks' generation.
+    #[serde(default)]
+    pub ends: u64,
     /// Absolute URL of this record (added by the API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_url: Option<String>,

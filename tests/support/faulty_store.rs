@@ -66,6 +66,10 @@ impl FileStore for FaultyStore {
         self.inner.get_original(id).await
     }
 
+    async fn put_original_whole(&self, id: TaskId, bytes: bytes::Bytes) -> io::Result<()> {
+        self.inner.put_original_whole(id, bytes).await
+    }
+
     async fn original_head(&self, id: TaskId, max: usize) -> io::Result<Option<Vec<u8>>> {
         self.inner.original_head(id, max).await
     }

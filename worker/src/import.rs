@@ -157,8 +157,7 @@ pub async fn fetch_original(ctx: &WorkerState, id: TaskId, import: &Import) -> R
     // Refused like an upload, before it is stored: empty, not an image, an unsupported format, too many pixels.
     let (bytes, info) = describe(ctx, bytes).await?;
     let shared = Bytes::from(bytes);
-    let chunks = futures_util::stream::once(std::future::ready(Ok(shared.clone()))).boxed();
-    ctx.store.put_original(id, chunks).await?;
+    ctx.store.put_original_whole(id, shared.clone()).await?;
     info!(source = import.target(), bytes = shared.len(), ms = started.elapsed().as_millis() as u64, "imported");
     // The store's copy is gone: this one is the only owner again, and becomes a Vec without a copy.
     Ok((Vec::from(shared), info))

@@ -17,6 +17,7 @@ use thumbq_common::{
     job::{JobId, JobSpec, JobStatus, item_id},
     state_store::{StateError, Update, jobs::PumpView},
     task::{Import, TaskRecord, TaskStatus},
+    webhook::WebhookMessage,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -62,6 +63,13 @@ pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: Cancellation
 async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<(), PumpError> {
     if !ctx.states.hold_pump_lease(&ctx.settings.worker.id, LEASE).await? {
         return Ok(());
+    }
+    // Jobs that ended with a `callback_url`: their webhook queued (at least once), then forgotten.
+    for job in ctx.states.ended_jobs(20).await? {
+        if let Some(url) = ctx.states.job(job).await?.and_then(|j| j.callback_url) {
+            publisher.publish_webhook(&WebhookMessage::for_job(job, url), None).await?;
+        }
+        ctx.states.forget_ended_job(job).await?;
     }
     for id in ctx.states.running_jobs().await? {
         let Some(view) = ctx.states.pump_view(id).await? else { continue };

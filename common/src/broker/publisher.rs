@@ -100,7 +100,7 @@ impl Publisher {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
-            .with_message_id(message.id.to_string().into());
+            .with_message_id(message.subject().into());
         let Some(delay) = delay else { return self.publish(&lane.work, &message.to_json(), properties).await };
         let queue =
             lane.delay_queue(delay).ok_or_else(|| BrokerError::Unavailable("no delay queues declared".into()))?;
@@ -138,7 +138,7 @@ impl Publisher {
         reason: &str,
         error: &str,
     ) -> Result<(), BrokerError> {
-        let id = message.id.to_string();
+        let id = message.subject();
         self.dead_letter(&self.webhooks_lane().dead, &message.to_json(), Some(&id), reason, (error, None)).await
     }
 

@@ -99,6 +99,13 @@ impl FileStore for LocalFileStore {
         remove_if_exists(&self.originals.join(id.to_string())).await
     }
 
+    async fn put_original_whole(&self, id: TaskId, bytes: bytes::Bytes) -> io::Result<()> {
+        // Renamed into place, unlike an upload's original (see `put_original`): this task is already published,
+        // and its next delivery must find the whole file or none.
+        let path = self.originals.join(id.to_string());
+        blocking(move || write_atomically(&path, &bytes)).await
+    }
+
     async fn put_thumbnail(&self, name: &ThumbnailName, bytes: Vec<u8>) -> io::Result<()> {
         let path = self.thumbnails.join(name.to_string());
         blocking(move || write_atomically(&path, &bytes)).await

@@ -49,6 +49,13 @@ pub trait FileStore: Send + Sync + 'static {
     }
     /// Reads an original; `None` when there is none.
     async fn get_original(&self, id: TaskId) -> io::Result<Option<Vec<u8>>>;
+    /// Stores the original of a task already published (an import's, read by a worker), whole or not at all:
+    /// a reader (the task's next delivery, after a crash half-way) never sees part of it.
+    async fn put_original_whole(&self, id: TaskId, bytes: bytes::Bytes) -> io::Result<()> {
+        // An object store's PUT is all-or-nothing already.
+        let chunks = futures_util::stream::once(std::future::ready(Ok(bytes)));
+        self.put_original(id, Box::pin(chunks)).await.map(drop)
+    }
     /// The first `max` bytes of an original (all of a shorter one); `None` when there is none.
     async fn original_head(&self, id: TaskId, max: usize) -> io::Result<Option<Vec<u8>>>;
     /// Deletes an original; deleting a missing one succeeds.

@@ -104,6 +104,12 @@ impl Keys {
         format!("{}jobs:running", self.prefix)
     }
 
+    /// The jobs that ended and have a webhook to send: a list of job ids. Beside [`Self::jobs_running`], whose
+    /// name the scripts derive it from.
+    pub fn jobs_ended(&self) -> String {
+        format!("{}jobs:ended", self.prefix)
+    }
+
     /// The job pump's lease: a string holding the worker's id.
     pub fn job_pump(&self) -> String {
         format!("{}jobs:pump", self.prefix)

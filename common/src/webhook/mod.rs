@@ -1,5 +1,5 @@
 //! Completion webhooks: when a task with a `callback_url` ends (SUCCESS, FAILURE or REVOKED), a worker POSTs its
-//! record there, signed ([`signature`]), to an address the guard allows ([`guard`]). Each delivery is a message of
+//! record there (when a job with one ends, the job), signed ([`signature`]), to an address the guard allows ([`guard`]). Each delivery is a message of
 //! its own lane of queues (`<queue>.webhooks`, its delay queues, its dead letters), so a slow receiver holds up
 //! other webhooks at most, never thumbnails.
 //!
@@ -11,6 +11,7 @@ pub mod signature;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    job::JobId,
     state_store::requeue,
     task::{TaskId, TaskRecord},
 };
@@ -25,14 +26,18 @@ pub fn idempotency_key(record: &TaskRecord, event: &str) -> String {
 /// Version of [`WebhookMessage`]'s JSON layout.
 pub const WEBHOOK_VERSION: u32 = 1;
 
-/// One delivery attempt of one task's webhook, as queued. The body sent is the task's record as it is when the
-/// attempt runs, so a late attempt carries the latest state.
+/// One delivery attempt of one task's (or one job's) webhook, as queued. The body sent is the task's record (the
+/// job) as it is when the attempt runs, so a late attempt carries the latest state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookMessage {
     /// Layout version, [`WEBHOOK_VERSION`].
     pub version: u32,
-    /// The task whose record is sent.
-    pub id: TaskId,
+    /// The task whose record is sent; absent for a job's webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<TaskId>,
+    /// The job that is sent, for a job's webhook (`callback_url` on `POST /jobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobId>,
     /// Where to POST it (checked by the guard at upload).
     pub url: String,
     /// The attempt this message is for, starting at 1.
@@ -42,7 +47,21 @@ pub struct WebhookMessage {
 impl WebhookMessage {
     /// The first attempt for task `id`.
     pub fn new(id: TaskId, url: String) -> Self {
-        Self { version: WEBHOOK_VERSION, id, url, attempt: 1 }
+        Self { version: WEBHOOK_VERSION, id: Some(id), job: None, url, attempt: 1 }
+    }
+
+    /// The first attempt for job `job`, once it has ended.
+    pub fn for_job(job: JobId, url: String) -> Self {
+        Self { version: WEBHOOK_VERSION, id: None, job: Some(job), url, attempt: 1 }
+    }
+
+    /// What it is about, for its `message_id` and logs: the task's id, or `job:<id>`.
+    pub fn subject(&self) -> String {
+        match (self.id, self.job) {
+            (Some(id), _) => id.to_string(),
+            (None, Some(job)) => format!("job:{job}"),
+            (None, None) => String::new(),
+        }
     }
 
     /// The next attempt's message.
@@ -60,6 +79,9 @@ impl WebhookMessage {
         let message: Self = serde_json::from_slice(body).map_err(|e| format!("malformed webhook message: {e}"))?;
         if message.version != WEBHOOK_VERSION {
             return Err(format!("unsupported webhook message version {}", message.version));
+        }
+        if message.id.is_none() && message.job.is_none() {
+            return Err("a webhook message names neither a task nor a job".into());
         }
         Ok(message)
     }

@@ -1,5 +1,5 @@
-//! Delivering completion webhooks: one message of the webhooks' lane per attempt. The record is read when the
-//! attempt runs and POSTed as JSON; the outcome is written into the record's `webhook` log; a failure is retried
+//! Delivering completion webhooks: one message of the webhooks' lane per attempt. The record (a job's webhook: the
+//! job) is read when the attempt runs and POSTed as JSON; the outcome is written into its `webhook` log; a failure is retried
 //! after the retry tiers' delay until `THUMBQ_WEBHOOK_MAX_ATTEMPTS`, then dead-lettered. Like tasks, the next step
 //! is published (with a confirm) before the message is acked, so no webhook is lost between two attempts.
 
@@ -11,8 +11,10 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
+    job::{Job, JobId, JobStatus},
     metrics,
-    task::{TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
+    state_store::StateError,
+    task::{TaskId, TaskRecord, TaskStatus, WebhookAttempt, WebhookLog, WebhookState},
     webhook::{WebhookMessage, idempotency_key},
 };
 use tracing::{Instrument, info, info_span, warn};
@@ -39,7 +41,7 @@ pub async fn deliver(
             return Settlement::Ack;
         }
     };
-    let span = info_span!("webhook", task_id = %message.id, attempt = message.attempt);
+    let span = info_span!("webhook", task_id = %message.subject(), attempt = message.attempt);
     async move {
         match attempt(&ctx, &sender, &publisher, &message).await {
             Ok(()) => Settlement::Ack,
@@ -60,26 +62,26 @@ async fn attempt(
     publisher: &Publisher,
     message: &WebhookMessage,
 ) -> Result<(), BrokerError> {
-    let record = match ctx.states.get(message.id).await {
-        Ok(Some(record)) => record,
+    let read = match (message.id, message.job) {
+        (Some(id), _) => task_body(ctx, id).await,
+        (None, Some(job)) => job_body(ctx, job).await,
+        (None, None) => Ok(None),
+    };
+    let (body, event, key, mut log) = match read {
+        Ok(Some(read)) => read,
         Ok(None) => {
-            info!("the task's record is gone (erased or expired); nothing to send");
+            info!("the record is gone (erased or expired); nothing to send");
             return Ok(());
         }
         // Redis is down: try again after the shortest delay, without using up an attempt.
         Err(e) => {
-            warn!(error = %e, "cannot read the task record; deferring the webhook");
+            warn!(error = %e, "cannot read the record; deferring the webhook");
             let delay = publisher.topology().delays.first().map(|q| q.delay);
             return publisher.publish_webhook(message, delay).await;
         }
     };
-    let event = event_name(record.status);
-    let key = idempotency_key(&record, event);
-    let mut log = record.webhook.clone().unwrap_or(WebhookLog { state: WebhookState::Pending, attempts: vec![] });
-    let body = serde_json::to_vec(&ctx.links.with_urls(TaskRecord { webhook: None, ..record }))
-        .expect("a record always serialises");
     let started = Instant::now();
-    let result = sender.send(&message.url, &key, event, body).await;
+    let result = sender.send(&message.url, &key, &event, body).await;
     let queue = &ctx.settings.amqp.queue;
     let max_attempts = ctx.settings.webhook.max_attempts;
     let error = result.as_ref().err().map(ToString::to_string);
@@ -119,10 +121,41 @@ async fn attempt(
     let excess = log.attempts.len().saturating_sub(KEPT_ATTEMPTS);
     log.attempts.drain(..excess);
     // The log is for people; the delivery itself is settled whether or not it is written.
-    if let Err(e) = ctx.states.record_webhook(message.id, &log).await {
+    let written = match (message.id, message.job) {
+        (Some(id), _) => ctx.states.record_webhook(id, &log).await.map(drop),
+        (None, Some(job)) => ctx.states.record_job_webhook(job, &log).await,
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = written {
         warn!(error = %e, "could not record the webhook attempt");
     }
     Ok(())
+}
+
+/// What a delivery sends: the body, the event, its idempotency key, and the deliveries so far.
+type Read = (Vec<u8>, String, String, WebhookLog);
+
+/// A task's webhook: its record as it is now; `None` when the record is gone.
+async fn task_body(ctx: &WorkerState, id: TaskId) -> Result<Option<Read>, StateError> {
+    let Some(record) = ctx.states.get(id).await? else { return Ok(None) };
+    let event = event_name(record.status);
+    let key = idempotency_key(&record, event);
+    let log = record.webhook.clone().unwrap_or(WebhookLog { state: WebhookState::Pending, attempts: vec![] });
+    let body = serde_json::to_vec(&ctx.links.with_urls(TaskRecord { webhook: None, ..record }))
+        .expect("a record always serialises");
+    Ok(Some((body, event.to_owned(), key, log)))
+}
+
+/// A job's webhook, once it has ended: the job as `GET /jobs/{id}` shows it. Its key counts the job's ends, so a
+/// job whose failures are retried sends a second event that a receiver does not take for a duplicate.
+async fn job_body(ctx: &WorkerState, id: JobId) -> Result<Option<Read>, StateError> {
+    let Some(job) = ctx.states.job(id).await? else { return Ok(None) };
+    let event = if job.status == JobStatus::Cancelled { "job.cancelled" } else { "job.done" };
+    let key = format!("job:{id}:{event}:{}", job.ends);
+    let log = job.webhook.clone().unwrap_or(WebhookLog { state: WebhookState::Pending, attempts: vec![] });
+    let status_url = Some(format!("{}/jobs/{id}", ctx.settings.http.public_url));
+    let body = serde_json::to_vec(&Job { webhook: None, status_url, ..job }).expect("a job always serialises");
+    Ok(Some((body, event.to_owned(), key, log)))
 }
 
 /// The `Thumbq-Event` header: what happened to the task.

@@ -53,6 +53,9 @@ pub fn router() -> Router<AppState> {
 
 /// Start a bulk job.
 ///
+/// With `callback_url`, the job (as `GET /jobs/{id}` answers it) is POSTed there, signed like a task's webhook,
+/// when it ends: `Thumbq-Event: job.done` or `job.cancelled`.
+///
 /// The body is `{"prefix": "photos/2024"}` (every object under that folder of the import store, `THUMBQ_IMPORT_URL`,
 /// listed page by page as the job runs) or `{"sources": ["https://…", …]}` (at most 10,000 URLs, each fetched as an
 /// import's `source`). The query parameters are an upload's and apply to every item. Items are import tasks (their
@@ -121,18 +124,21 @@ async fn record_job(
     spec: &JobSpec,
 ) -> Result<(Job, String), ApiError> {
     check_spec(state, spec)?;
-    if params.dedupe == Some(true) || params.callback_url.is_some() {
+    if params.dedupe == Some(true) {
         return Err(ApiError::BadRequest(
             ErrorCode::InvalidParameter,
-            "dedupe and callback_url are an upload's: a job's items take neither".into(),
+            "dedupe compares an upload's bytes, which a job's items do not send: it applies to uploads only".into(),
         ));
     }
+    // The job's own webhook, when it ends; its items send none.
+    let callback_url = params.callback_url(&state.settings.webhook)?;
     let template = TaskEnvelope {
         keep_original: params.keep_original.unwrap_or(state.settings.store.keep_originals),
         ..params.envelope(UNSEEN, &state.settings.presets, state.settings.limits.max_task_work_ms)?
     };
     let id = JobId::new();
-    let new = NewJob { id, spec, query, owner: caller.key.as_deref(), template: &template };
+    let owner = caller.key.as_deref();
+    let new = NewJob { id, spec, query, owner, template: &template, callback_url: callback_url.as_deref() };
     state.states.create_job(&new).await?;
     tracing::info!(job = %id, "job created");
     Ok((job_of(state, caller, &id.to_string()).await?, format!("/jobs/{id}")))

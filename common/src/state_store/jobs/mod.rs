@@ -30,14 +30,23 @@ use crate::{
 };
 
 /// Lua: ends the job at `jkey` (DONE, its end time, out of the running set `running`) when it is running, fully
-/// listed, and every item has ended. Shared by the transition script and [`StateStore::advance_job`].
+/// listed, and every item has ended; a job with a `callback_url` goes on the ended list (`jobs:ended`, beside
+/// `running`: [`Keys::jobs_ended`](super::Keys::jobs_ended)), whose webhooks the pump sends. Shared by the
+/// transition script, the pump's scripts and cancelling.
 pub const FINISH_JOB: &str = r"
+local function job_ended(jkey, running, id)
+  redis.call('HINCRBY', jkey, 'ends', 1)
+  redis.call('SREM', running, id)
+  if redis.call('HEXISTS', jkey, 'callback_url') == 1 then
+    redis.call('RPUSH', string.sub(running, 1, -8) .. 'ended', id)
+  end
+end
 local function finish_job(jkey, running, ms)
   local j = redis.call('HMGET', jkey, 'status', 'listed', 'total', 'done', 'failed', 'cancelled', 'id')
   local ended = (tonumber(j[4]) or 0) + (tonumber(j[5]) or 0) + (tonumber(j[6]) or 0)
   if j[1] == 'RUNNING' and j[2] == '1' and ended >= (tonumber(j[3]) or 0) then
     redis.call('HSET', jkey, 'status', 'DONE', 'finished_ms', ms)
-    redis.call('SREM', running, j[7])
+    job_ended(jkey, running, j[7])
   end
 end
 ";
@@ -75,6 +84,8 @@ pub struct NewJob<'a> {
     pub owner: Option<&'a str>,
     /// The envelope each item's is made from.
     pub template: &'a TaskEnvelope,
+    /// Where the job is POSTed when it ends (checked by the guard).
+    pub callback_url: Option<&'a str>,
 }
 
 impl StateStore {
@@ -100,6 +111,7 @@ impl StateStore {
             ("failed", "0".into()),
         ];
         fields.extend(job.owner.map(|owner| ("owner", owner.to_owned())));
+        fields.extend(job.callback_url.map(|url| ("callback_url", url.to_owned())));
         if let JobSpec::Sources(sources) = job.spec {
             // Known in full: listed at once.
             fields.retain(|(name, _)| !matches!(*name, "total" | "listed"));
@@ -156,6 +168,30 @@ impl StateStore {
         Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
+    /// Up to `count` jobs that ended with a webhook still to queue, oldest first.
+    pub async fn ended_jobs(&self, count: usize) -> Result<Vec<JobId>, StateError> {
+        let key = self.keys.jobs_ended();
+        let ids: Vec<String> = self.run(async |conn| conn.lrange(&key, 0, count as isize - 1).await).await?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
+    }
+
+    /// Takes job `id` off the ended list once its webhook is queued.
+    pub async fn forget_ended_job(&self, id: JobId) -> Result<(), StateError> {
+        let key = self.keys.jobs_ended();
+        self.run(async |conn| conn.lrem::<_, _, ()>(&key, 1, id.to_string()).await).await
+    }
+
+    /// Writes the job's webhook deliveries into it, if it still exists.
+    pub async fn record_job_webhook(&self, id: JobId, log: &crate::task::WebhookLog) -> Result<(), StateError> {
+        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) end",
+            )
+        });
+        let (key, value) = (self.keys.job(id), super::codec::json(log));
+        self.run(async |conn| SCRIPT.key(&key).arg(&value).invoke_async::<()>(conn).await).await
+    }
+
     /// A job's status, if the job exists.
     pub async fn job_status(&self, id: JobId) -> Result<Option<JobStatus>, StateError> {
         let key = self.keys.job(id);
@@ -172,20 +208,21 @@ impl StateStore {
         to: JobStatus,
     ) -> Result<Option<JobStatus>, StateError> {
         static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-            Script::new(
-                "local cur = redis.call('HGET', KEYS[1], 'status') \
+            Script::new(&format!(
+                "{FINISH_JOB}\n\
+                 local cur = redis.call('HGET', KEYS[1], 'status') \
                  if not cur then return false end \
                  local allowed = false \
                  for i = 3, #ARGV do if ARGV[i] == cur then allowed = true end end \
                  if not allowed then return cur end \
                  redis.call('HSET', KEYS[1], 'status', ARGV[1]) \
-                 if ARGV[1] == 'CANCELLED' then \
+                 if ARGV[1] == 'CANCELLED' and cur ~= 'CANCELLED' then \
                    local now = redis.call('TIME') \
                    redis.call('HSET', KEYS[1], 'finished_ms', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)) \
-                   redis.call('SREM', KEYS[2], ARGV[2]) \
+                   job_ended(KEYS[1], KEYS[2], ARGV[2]) \
                  end \
-                 return cur",
-            )
+                 return cur"
+            ))
         });
         let keys = [self.keys.job(id), self.keys.jobs_running()];
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
@@ -260,6 +297,7 @@ fn job_from(fields: &HashMap<String, String>, failures: &[String]) -> Result<Job
         spec: serde_json::from_str(&text("spec")?).map_err(|e| e.to_string())?,
         query: text("query")?,
         owner: fields.get("owner").cloned(),
+        callback_url: fields.get("callback_url").cloned(),
         total: count("total").max(queued),
         listed: fields.get("listed").is_some_and(|v| v == "1"),
         queued,
@@ -271,6 +309,8 @@ fn job_from(fields: &HashMap<String, String>, failures: &[String]) -> Result<Job
         created_at: time("created_ms").ok_or("job field created_ms is missing")?,
         finished_at: time("finished_ms"),
         failures,
+        ends: count("ends"),
+        webhook: fields.get("webhook").and_then(|w| serde_json::from_str(w).ok()),
         status_url: None,
     };
     Ok(job.with_rate(Utc::now()))
