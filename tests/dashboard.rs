@@ -113,3 +113,37 @@ async fn in_the_console_a_search_finds_a_task_and_a_dead_letter_is_replayed_to_s
     assert_eq!(app.wait_for_thumbnail(&failed.name).await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_console_a_job_shows_its_progress_and_is_paused_with_its_button() {
+    use thumbq_common::{job::JobStatus, settings::StoreLocation};
+    let library = tempfile::tempdir().unwrap();
+    let app = spawn_api_configured(|s| {
+        s.import.location = Some(StoreLocation::Local(library.path().to_path_buf()));
+        s.jobs.window = 1;
+    })
+    .await;
+    let photo = sample_image(ImageFormat::Jpeg, 800, 600);
+    for i in 0..40 {
+        app.put_in_library(&format!("photos/{i:02}.jpg"), photo.clone()).await;
+    }
+    app.start_worker().await;
+    let response = app.client.post(format!("{}/jobs", app.base)).json(&serde_json::json!({"prefix": "photos"})).send();
+    let job: serde_json::Value = response.await.unwrap().json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let progress = async || app.get(&format!("/jobs/{id}")).await.json::<serde_json::Value>().await.unwrap();
+    crate::support::eventually("an item is done", async || progress().await["done"].as_u64() >= Some(1)).await;
+
+    let report = console(&format!("{}/dashboard", app.base), serde_json::json!({"job": "pause"})).await;
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["external"], serde_json::json!([]), "{report}");
+    let row = &report["jobs"][0];
+    assert_eq!((row["id"].as_str(), row["status"].as_str()), (Some(id.as_str()), Some("PAUSED")), "{report}");
+    let [ended, total] = [row["progress"][0].as_u64().unwrap(), row["progress"][1].as_u64().unwrap()];
+    assert!((1..40).contains(&ended) && total >= ended, "a bar of the items ended: {report}");
+    assert!(row["actions"].as_array().unwrap().contains(&"resume".into()), "{report}");
+    assert!(!report["rows"].as_array().unwrap().is_empty(), "its items are listed: {report}");
+    let job: thumbq_common::job::Job = serde_json::from_value(progress().await).unwrap();
+    assert_eq!(job.status, JobStatus::Paused, "the button paused it");
+    app.stop().await;
+}

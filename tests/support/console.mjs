@@ -1,6 +1,7 @@
 // Drives the operator console in Debian's Chromium with playwright-core (installed by deploy/native/test-tools.sh
 // into the folder given first). Usage: node console.mjs <playwright folder> <console URL> '<JSON plan>'; the plan
 // may ask to {"search": "<id or name>"}, then {"replay": true} (click Replay, accept the dialog, wait for SUCCESS),
+// {"job": "pause"|"resume"|"cancel"} (that button of the first job, then its items listed),
 // at {"width": px}, with {"screenshot": "<path>"}. Prints one JSON line: the console errors, the requests that left
 // the page's origin, whether the page is wider than the window, the task rows, the detail shown and its buttons,
 // the charts' axis labels (and those cut off) and the queue table's rows.
@@ -29,6 +30,16 @@ try {
     await page.waitForFunction(() => !document.getElementById("detail").hidden, null, { timeout: 20000 });
     result.steps.push("found " + (await page.textContent("#detail-id")));
   }
+  if (plan.job) {
+    // {"job": "<action>"}: click that action's button on the first job, confirm, wait for the status it leads to.
+    const expected = { pause: "PAUSED", resume: "RUNNING", cancel: "CANCELLED" }[plan.job];
+    await page.waitForSelector("#jobs tr.job", { timeout: 20000 });
+    await page.click(`#jobs tr.job button[data-act="${plan.job}"]`);
+    await page.waitForFunction((s) => document.querySelector("#jobs tr.job .status")?.textContent === s, expected, { timeout: 20000 });
+    result.steps.push(`job ${plan.job}: ${expected}`);
+    await page.click('#jobs tr.job button[data-act="items"]');
+    await page.waitForFunction(() => document.querySelectorAll("#tasks tr.task").length > 0, null, { timeout: 20000 });
+  }
   if (plan.replay) {
     await page.click("#replay-one");
     await page.waitForFunction(() => document.querySelector("#detail-body .status")?.textContent === "SUCCESS", null, { timeout: 30000 });
@@ -45,6 +56,11 @@ try {
     return box.left < chart.left - 0.5 || box.right > chart.right + 0.5;
   }).map((l) => l.textContent));
   result.queues = await page.$$eval("#queues tr.lane", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  result.jobs = await page.$$eval("#jobs tr.job", (rows) => rows.map((r) => ({
+    id: r.dataset.id, status: r.querySelector(".status").textContent,
+    progress: [Number(r.querySelector("progress").value), Number(r.querySelector("progress").max)],
+    actions: [...r.querySelectorAll("button")].map((b) => b.dataset.act),
+  })));
   if (plan.screenshot) await page.screenshot({ path: plan.screenshot, fullPage: true });
 } catch (e) {
   result.failed = String(e);
