@@ -38,7 +38,7 @@ test: services ## Run every test of the workspace (unit and end-to-end, on the r
 
 bench: services ## Benchmarks: pipeline vs naive and libvips per format, then end to end (corpus from Debian packages)
 	@bench/corpus.sh
-	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker \
+	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker -p thumbq-client \
 	  && cargo bench --locked -q -p thumbq-worker --features bench --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end
 
 bench-scaling: ## Throughput and per-task costs with 1, 2, 4 workers: file store, S3, and the `make cluster` services

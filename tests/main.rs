@@ -8,6 +8,7 @@ mod abuse;
 mod access;
 mod animation;
 mod backpressure;
+mod cli;
 mod cluster;
 mod colour;
 mod connections;

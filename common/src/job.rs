@@ -47,13 +47,18 @@ impl fmt::Display for JobId {
     }
 }
 
+/// A string that is not a job id in canonical form.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a job id: expected a lower-case hyphenated UUID")]
+pub struct InvalidJobId;
+
 impl FromStr for JobId {
-    type Err = ();
+    type Err = InvalidJobId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // The canonical spelling only, as for task ids.
-        let id = Self(Uuid::try_parse(s).map_err(drop)?);
-        if id.to_string() == s { Ok(id) } else { Err(()) }
+        let id = Self(Uuid::try_parse(s).map_err(|_| InvalidJobId)?);
+        if id.to_string() == s { Ok(id) } else { Err(InvalidJobId) }
     }
 }
 

@@ -83,7 +83,8 @@ ensure_cargo() {
   rust_is_recent || die "thumbq needs Rust $(rust_needed) or newer; rustc says: $(rustc --version 2>&1)"
 }
 
-# Builds the release binaries of `make start` (the API and the worker, with the features that build resolves), with
+# Builds the release binaries of `make start` (the API, the worker and the `thumbq` command line, with the features
+# that build resolves), with
 # cargo's progress shown. The first build compiles every dependency: 5 to 7 minutes on 2 cores; later ones take
 # seconds. Other commands use these binaries rather than `cargo run`, which resolves features differently, recompiles
 # and replaces them.
@@ -93,7 +94,7 @@ build_release() {
   else
     log "building release binaries: the first build compiles every dependency, 5 to 7 minutes on 2 cores"
   fi
-  (cd "$ROOT" && cargo build --release --locked -p thumbq-api -p thumbq-worker)
+  (cd "$ROOT" && cargo build --release --locked -p thumbq-api -p thumbq-worker -p thumbq-client)
 }
 
 # The settings of this shell: its THUMBQ_* variables and WORKERS, one `NAME <hash of the value>` a line, sorted.

@@ -1,6 +1,7 @@
 //! The task's wire types: the envelope published to RabbitMQ, the record kept in Redis, and the small value types
 //! (id, status, formats, fit) both carry. These exist once, here, so the API and the worker cannot disagree.
 
+mod accepted;
 mod envelope;
 mod error_code;
 mod format;
@@ -11,6 +12,7 @@ mod rendition;
 mod status;
 mod work;
 
+pub use accepted::Accepted;
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, Focus, RESIZE_TASK, ResizeArgs, TaskEnvelope};
 pub use error_code::TaskErrorCode;
 pub use format::{Fit, FormatChoice, OutputFormat, SourceFormat};

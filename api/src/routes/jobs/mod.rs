@@ -17,7 +17,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use thumbq_common::{
     api_key::Scope,
-    job::{Job, JobId, JobSpec, MAX_SOURCES},
+    job::{InvalidJobId, Job, JobId, JobSpec, MAX_SOURCES},
     state_store::jobs::NewJob,
     task::{Import, TaskEnvelope, check_key},
 };
@@ -237,9 +237,8 @@ pub async fn list_jobs(
 /// The job whose id is `id`, if the caller may see it: `400` for a bad id, `404` for none (or another key's).
 pub(crate) async fn job_of(state: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
     let not_found = || ApiError::NotFound(ErrorCode::JobNotFound, format!("no job {id}"));
-    let parsed: JobId = id.parse().map_err(|()| {
-        ApiError::BadRequest(ErrorCode::InvalidJobId, "not a job id: expected a lower-case hyphenated UUID".into())
-    })?;
+    let parsed: JobId =
+        id.parse().map_err(|e: InvalidJobId| ApiError::BadRequest(ErrorCode::InvalidJobId, e.to_string()))?;
     let job = state.states.job(parsed).await?.ok_or_else(not_found)?;
     if !caller.owns(job.owner.as_deref()) {
         return Err(not_found());

@@ -17,9 +17,8 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use thumbq_common::task::{Import, Rendition, TaskId, TaskStatus, ThumbnailName, Variant};
+use thumbq_common::task::{Import, ThumbnailName};
 use utoipa::ToSchema;
 
 use self::{import::Submission, params::UploadParams};
@@ -71,32 +70,7 @@ pub struct UploadForm {
 #[allow(dead_code)]
 pub struct ImageBytes(Vec<u8>);
 
-/// The answer to an accepted upload.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Accepted {
-    /// The task's id.
-    pub id: TaskId,
-    /// The thumbnail's name, `<uuid>.<ext>`; with `format=auto`, `<uuid>` (its URL serves the best format the
-    /// client accepts).
-    #[schema(example = "6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
-    pub name: String,
-    /// `PENDING`; `SUCCESS` for a `dedupe=true` upload whose thumbnails were copied from an earlier task.
-    pub status: TaskStatus,
-    /// Absolute URL of the thumbnail: poll it, or long-poll it with `&wait=30` (`?wait=30` when it is not signed).
-    /// With signed URLs on it carries `expires` and `sig`.
-    #[schema(example = "http://127.0.0.1:8000/thumbnails/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11.jpg")]
-    pub url: String,
-    /// Absolute URL of the task's record.
-    #[schema(example = "http://127.0.0.1:8000/tasks/6f1c1c9e-2f4b-4f7e-9d43-3c2a4f0e8b11")]
-    pub status_url: String,
-    /// With `format=auto`: each format the thumbnail is made in (the fallback first), with its own URL.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub variants: Vec<Variant>,
-    /// With `preset` or `sizes`: each rendition with its file's name and URL (`name` and `url` above are the
-    /// first rendition's).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub renditions: Vec<Rendition>,
-}
+pub use thumbq_common::task::Accepted;
 
 /// Upload an image, or import one, and queue its thumbnail.
 ///

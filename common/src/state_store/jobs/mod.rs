@@ -292,7 +292,7 @@ fn job_from(fields: &HashMap<String, String>, failures: &[String]) -> Result<Job
     // before that: a reader never sees more ended than queued, nor more queued than found.
     let queued = count("queued").max(count("done") + count("failed") + count("cancelled"));
     let job = Job {
-        id: text("id")?.parse().map_err(|()| "job id".to_owned())?,
+        id: text("id")?.parse().map_err(|e: crate::job::InvalidJobId| e.to_string())?,
         status: text("status")?.parse()?,
         spec: serde_json::from_str(&text("spec")?).map_err(|e| e.to_string())?,
         query: text("query")?,
