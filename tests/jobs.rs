@@ -116,23 +116,32 @@ async fn a_job_of_urls_fetches_each_and_counts_what_failed() {
         ("/a.png", Answer::Bytes(sample_image(ImageFormat::Png, 40, 30))),
         ("/b.jpg", Answer::Bytes(sample_image(ImageFormat::Jpeg, 64, 48))),
         ("/c.webp", Answer::Bytes(sample_image(ImageFormat::WebP, 20, 20))),
+        ("/busy.png", Answer::Status(503)),
     ])
     .await;
     let app = spawn_api_configured(|settings| settings.import.allow_private = true).await;
     app.start_worker().await;
-    let sources: Vec<String> = ["/a.png", "/b.jpg", "/c.webp", "/missing.png"].iter().map(|p| origin.url(p)).collect();
+    let paths = ["/a.png", "/b.jpg", "/c.webp", "/missing.png", "/busy.png"];
+    let sources: Vec<String> = paths.iter().map(|p| origin.url(p)).collect();
     let started = start_job(&app, json!({ "sources": sources }), "sizes=16x16").await;
-    assert_eq!((started.total, started.listed), (4, true), "a list is known in full");
+    assert_eq!((started.total, started.listed), (5, true), "a list is known in full");
     let ended = until_done(&app, started.id, 50).await;
-    assert_eq!((ended.done, ended.failed), (3, 1), "{ended:?}");
-    assert_eq!(ended.failures[0].error_code.map(|c| c.as_str()), Some("source_not_found"));
+    assert_eq!((ended.done, ended.failed), (3, 2), "{ended:?}");
+    let mut codes: Vec<&str> = ended.failures.iter().filter_map(|f| f.error_code.map(|c| c.as_str())).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, ["fetch_failed", "source_not_found"]);
+    let busy = app.task(item_id(started.id, &Import::Source(sources[4].clone()))).await;
+    assert_eq!(busy.attempts, app.settings.retry.max_attempts, "a 503 is retried until the attempts run out");
+    let dead = format!("{}.bulk.dead", app.topology.work);
+    assert_eq!(app.queue_depth(&dead).await, 0, "a job's item is its job's failure, not a dead letter");
     let first = app.task(item_id(started.id, &Import::Source(sources[0].clone()))).await;
     let name = &first.renditions[0].file;
     assert!(name.ends_with("-16x16.webp"), "{name}");
     assert_eq!(app.download_image(name).await.dimensions(), (16, 16));
-    let mut requested = origin.requested();
-    requested.sort();
-    assert_eq!(requested, ["/a.png", "/b.jpg", "/c.webp", "/missing.png"], "each fetched once");
+    let requested = origin.requested();
+    for path in ["/a.png", "/b.jpg", "/c.webp", "/missing.png"] {
+        assert_eq!(requested.iter().filter(|p| *p == path).count(), 1, "{path} fetched once: {requested:?}");
+    }
     app.stop().await;
 }
 

@@ -254,14 +254,16 @@ async fn settle_failure(
                     return defer(publisher, envelope).await;
                 }
             }
-            if exhausted {
+            if exhausted && envelope.job.is_none() {
                 // Dead-lettered: the original stays for `replay-dead-letters` (the sweep removes it once the record
-                // has expired).
+                // has expired). A job's item is not: it is a failure of its job, which `retry-failed` makes again
+                // (reading its source again), so a bulk dead-letter queue never fills up unseen.
                 let (id, code) = (id.to_string(), error.code());
                 publisher.publish_dead(&delivery.data, Some(&id), "retries_exhausted", &message, code).await?;
                 metrics::dead_lettered(&ctx.settings.amqp.queue, "retries_exhausted");
             } else {
                 // A permanent failure: the same input fails the same way, so nothing will ever read the original.
+                // (A job item's, retried or not, is read again from its source by `retry-failed`.)
                 delete_original(ctx, envelope.original_to_delete(false)).await;
             }
             Ok(())
