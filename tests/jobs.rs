@@ -417,6 +417,7 @@ async fn a_finished_job_item_costs_under_500_bytes_of_redis_once_its_record_expi
             owner: Some("bulk"),
             template: &template,
             callback_url: None,
+            ttl: Duration::from_secs(60),
         })
         .await
         .unwrap();
@@ -529,4 +530,40 @@ async fn a_job_with_a_callback_url_posts_itself_signed_once_it_ends() {
     eventually("the cancelled job's webhook arrives", async || receiver.received().len() == 2).await;
     assert_eq!(receiver.received()[1].header("thumbq-event"), "job.cancelled");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_job_expires_after_its_ttl_with_its_keys() {
+    use thumbq_common::{
+        state_store::{StateStore, jobs::NewJob},
+        task::{Fit, OutputFormat, ResizeArgs, TaskEnvelope, TaskId},
+    };
+    let scratch = crate::support::ScratchRedis::new();
+    let store = StateStore::new(&scratch.0).unwrap();
+    let template =
+        TaskEnvelope::new(TaskId::new(), ResizeArgs::new(10, 10, Fit::Cover, OutputFormat::Png), chrono::Utc::now());
+    let (job, spec) = (JobId::new(), thumbq_common::job::JobSpec::Prefix("empty".into()));
+    let new = NewJob {
+        id: job,
+        spec: &spec,
+        query: "",
+        owner: None,
+        template: &template,
+        callback_url: None,
+        ttl: Duration::from_secs(1),
+    };
+    store.create_job(&new).await.unwrap();
+    // An empty prefix, listed: the job ends at once, and its keys start to expire.
+    store.advance_job(job, "", 0, 0, true).await.unwrap();
+    assert_eq!(store.job(job).await.unwrap().unwrap().status, JobStatus::Done);
+    assert_eq!(store.jobs(None, 10).await.unwrap().len(), 1);
+    Wait::new("the ended job expires")
+        .within(Duration::from_secs(30))
+        .until(async || store.job(job).await.unwrap().is_none())
+        .await;
+    assert!(store.jobs(None, 10).await.unwrap().is_empty(), "nor is it listed");
+    let mut redis = scratch.redis().await;
+    let left: Vec<String> =
+        redis::cmd("ZRANGE").arg(store.keys().jobs()).arg(0).arg(-1).query_async(&mut redis).await.unwrap();
+    assert!(left.is_empty(), "the listing forgot it: {left:?}");
 }

@@ -26,8 +26,14 @@ static ITEM_TTL: Var<Duration> = Var::secs(
     "How long a job item's task record lives after its last change (the job keeps its counts and first failures); items stay out of `GET /tasks` but for `?job=`",
 );
 
+static TTL: Var<Duration> = Var::secs(
+    "THUMBQ_JOB_TTL_SECS",
+    "604800",
+    "How long an ended job (its counts, failures and list of items) is kept after it ends; retry-failed keeps it again",
+);
+
 /// The variables of this module.
-pub(super) static VARS: &[&dyn Described] = &[&WINDOW, &CONCURRENCY, &ITEM_TTL];
+pub(super) static VARS: &[&dyn Described] = &[&WINDOW, &CONCURRENCY, &ITEM_TTL, &TTL];
 
 /// How bulk jobs run.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,16 +49,25 @@ pub struct JobSettings {
     /// so that a finished item costs Redis little (its job keeps the counts and the first failures). Items are in
     /// their job's index only (`GET /tasks?job=`), not in the listings of every task, a key's or a status.
     pub item_ttl: Duration,
+    /// `THUMBQ_JOB_TTL_SECS`, default `604800` (a week): an ended job (DONE or CANCELLED) expires this long after
+    /// its end, with its failures and its index of items; `retry-failed` before then keeps it until it ends again.
+    pub ttl: Duration,
 }
 
 impl JobSettings {
     pub(super) fn read(env: &Env<'_>) -> Result<Self, SettingsError> {
-        Ok(Self { window: env.get(&WINDOW)?, concurrency: env.get(&CONCURRENCY)?, item_ttl: env.get(&ITEM_TTL)? })
+        Ok(Self {
+            window: env.get(&WINDOW)?,
+            concurrency: env.get(&CONCURRENCY)?,
+            item_ttl: env.get(&ITEM_TTL)?,
+            ttl: env.get(&TTL)?,
+        })
     }
 
     pub(super) fn write(&self, out: &mut Out) {
         out.put(&WINDOW, &self.window);
         out.put(&CONCURRENCY, &self.concurrency);
         out.put(&ITEM_TTL, &self.item_ttl);
+        out.put(&TTL, &self.ttl);
     }
 }

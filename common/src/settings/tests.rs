@@ -168,6 +168,7 @@ const NOT_DEFAULTS: &[(&str, &str)] = &[
     ("THUMBQ_JOB_WINDOW", "7"),
     ("THUMBQ_JOB_CONCURRENCY", "3"),
     ("THUMBQ_JOB_ITEM_TTL_SECS", "120"),
+    ("THUMBQ_JOB_TTL_SECS", "86400"),
     ("THUMBQ_S3_ENDPOINT", "http://127.0.0.1:9000"),
     ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
     ("AWS_REGION", "eu-west-1"),

@@ -138,7 +138,8 @@ async fn record_job(
     };
     let id = JobId::new();
     let owner = caller.key.as_deref();
-    let new = NewJob { id, spec, query, owner, template: &template, callback_url: callback_url.as_deref() };
+    let (callback_url, ttl) = (callback_url.as_deref(), state.settings.jobs.ttl);
+    let new = NewJob { id, spec, query, owner, template: &template, callback_url, ttl };
     state.states.create_job(&new).await?;
     tracing::info!(job = %id, "job created");
     Ok((job_of(state, caller, &id.to_string()).await?, format!("/jobs/{id}")))

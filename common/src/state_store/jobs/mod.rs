@@ -30,13 +30,22 @@ use crate::{
 };
 
 /// Lua: ends the job at `jkey` (DONE, its end time, out of the running set `running`) when it is running, fully
-/// listed, and every item has ended; a job with a `callback_url` goes on the ended list (`jobs:ended`, beside
+/// listed, and every item has ended; its keys then expire after its `ttl` (`THUMBQ_JOB_TTL_SECS`, written when it
+/// is made: `job_keys` names them); a job with a `callback_url` goes on the ended list (`jobs:ended`, beside
 /// `running`: [`Keys::jobs_ended`](super::Keys::jobs_ended)), whose webhooks the pump sends. Shared by the
 /// transition script, the pump's scripts and cancelling.
 pub const FINISH_JOB: &str = r"
+local function job_keys(jkey, id)
+  local prefix = string.sub(jkey, 1, #jkey - #id - 4)
+  return {jkey, jkey .. ':failures', jkey .. ':failed', jkey .. ':retry', jkey .. ':sources', prefix .. 'index:job:' .. id}
+end
 local function job_ended(jkey, running, id)
   redis.call('HINCRBY', jkey, 'ends', 1)
   redis.call('SREM', running, id)
+  local ttl = tonumber(redis.call('HGET', jkey, 'ttl'))
+  if ttl then
+    for _, key in ipairs(job_keys(jkey, id)) do redis.call('EXPIRE', key, ttl) end
+  end
   if redis.call('HEXISTS', jkey, 'callback_url') == 1 then
     redis.call('RPUSH', string.sub(running, 1, -8) .. 'ended', id)
   end
@@ -86,6 +95,8 @@ pub struct NewJob<'a> {
     pub template: &'a TaskEnvelope,
     /// Where the job is POSTed when it ends (checked by the guard).
     pub callback_url: Option<&'a str>,
+    /// How long it is kept once it has ended (`THUMBQ_JOB_TTL_SECS`).
+    pub ttl: std::time::Duration,
 }
 
 impl StateStore {
@@ -104,6 +115,7 @@ impl StateStore {
             ("query", job.query.to_owned()),
             ("template", String::from_utf8(job.template.to_json()).unwrap_or_default()),
             ("created_ms", now.to_string()),
+            ("ttl", job.ttl.as_secs().to_string()),
             ("total", "0".into()),
             ("listed", "0".into()),
             ("queued", "0".into()),
@@ -155,7 +167,9 @@ impl StateStore {
             }
             match self.job(id).await? {
                 Some(job) if owner.is_none() || job.owner.as_deref() == owner => jobs.push(job),
-                _ => {}
+                Some(_) => {}
+                // Expired (`THUMBQ_JOB_TTL_SECS`): its entry goes too.
+                None => self.run(async |conn| conn.zrem::<_, _, ()>(&all, id.to_string()).await).await?,
             }
         }
         Ok(jobs)
@@ -239,8 +253,9 @@ impl StateStore {
     /// The number of items, or `None` when the job is missing; refused (`Err` with its status) when cancelled.
     pub async fn retry_failed(&self, id: JobId) -> Result<Option<Result<u64, JobStatus>>, StateError> {
         static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-            Script::new(
-                "local status = redis.call('HGET', KEYS[1], 'status') \
+            Script::new(&format!(
+                "{FINISH_JOB}\n\
+                 local status = redis.call('HGET', KEYS[1], 'status') \
                  if not status then return false end \
                  if status == 'CANCELLED' then return status end \
                  local ids = redis.call('SMEMBERS', KEYS[2]) \
@@ -254,8 +269,9 @@ impl StateStore {
                    redis.call('HDEL', KEYS[1], 'finished_ms') \
                  end \
                  redis.call('SADD', KEYS[5], ARGV[1]) \
-                 return tostring(#ids)",
-            )
+                 for _, key in ipairs(job_keys(KEYS[1], ARGV[1])) do redis.call('PERSIST', key) end \
+                 return tostring(#ids)"
+            ))
         });
         let keys = [
             self.keys.job(id),
