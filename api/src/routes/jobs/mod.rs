@@ -13,7 +13,6 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use chrono::Utc;
 use serde::Deserialize;
 use thumbq_common::{
     api_key::Scope,
@@ -244,7 +243,7 @@ pub(crate) async fn job_of(state: &AppState, caller: &Caller, id: &str) -> Resul
     if !caller.owns(job.owner.as_deref()) {
         return Err(not_found());
     }
-    Ok(with_url(state, job.with_rate(Utc::now())))
+    Ok(with_url(state, job))
 }
 
 /// The job with its absolute URL.

@@ -69,7 +69,7 @@ impl StateStore {
         ];
         let values: Vec<Option<String>> =
             self.run(async |conn| redis::cmd("HMGET").arg(&key).arg(&names[..]).query_async(conn).await).await?;
-        let [status, _, template, owner, cursor, queued, done, failed, listed, total, cancelled] =
+        let [status, spec, template, owner, cursor, queued, done, failed, listed, total, cancelled] =
             <[Option<String>; 11]>::try_from(values).map_err(|_| corrupt(id, "fields"))?;
         let Some(status) = status else {
             let running = self.keys.jobs_running();
@@ -77,10 +77,9 @@ impl StateStore {
             return Ok(None);
         };
         let count = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let spec = self.job_spec(id).await?;
         Ok(Some(PumpView {
             status: status.parse().map_err(|e: String| corrupt(id, &e))?,
-            spec,
+            spec: pump_spec(spec.as_deref()),
             template: TaskEnvelope::from_json(template.unwrap_or_default().as_bytes())
                 .map_err(|e| corrupt(id, &e.to_string()))?,
             owner,
@@ -90,24 +89,6 @@ impl StateStore {
             listed: listed.as_deref() == Some("1"),
             total: count(&total),
         }))
-    }
-
-    /// The spec as the pump reads it: the prefix, or the URLs not queued yet are read by [`Self::job_sources`].
-    async fn job_spec(&self, id: JobId) -> Result<JobSpec, StateError> {
-        let key = self.keys.job(id);
-        let spec: Option<String> = self.run(async |conn| conn.hget(&key, "spec").await).await?;
-        let spec: serde_json::Value = serde_json::from_str(&spec.unwrap_or_default()).unwrap_or_default();
-        Ok(match spec.get("prefix").and_then(|p| p.as_str()) {
-            Some(prefix) => JobSpec::Prefix(prefix.to_owned()),
-            None => JobSpec::Sources(Vec::new()),
-        })
-    }
-
-    /// Up to `count` items of job `id` to make again, oldest first.
-    pub async fn job_retries(&self, id: JobId, count: u64) -> Result<Vec<TaskId>, StateError> {
-        let key = self.keys.job_retry(id);
-        let ids: Vec<String> = self.run(async |conn| conn.lrange(&key, 0, count as isize - 1).await).await?;
-        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     /// Takes the first `taken` items off job `id`'s retries once the pump has queued them again, but for `kept`
@@ -130,6 +111,13 @@ impl StateStore {
         self.run_durable(async |conn| SCRIPT.key(&keys[..]).arg(taken).arg(&kept).invoke_async::<i64>(conn).await)
             .await
             .map(drop)
+    }
+
+    /// Up to `count` items of job `id` to make again, oldest first.
+    pub async fn job_retries(&self, id: JobId, count: u64) -> Result<Vec<TaskId>, StateError> {
+        let key = self.keys.job_retry(id);
+        let ids: Vec<String> = self.run(async |conn| conn.lrange(&key, 0, count as isize - 1).await).await?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     /// Up to `count` URLs of a `sources` job from index `from`.
@@ -169,5 +157,15 @@ impl StateStore {
         })
         .await
         .map(drop)
+    }
+}
+
+/// The spec as the pump reads it from the stored summary: the prefix, or `Sources` (whose URLs not queued yet are
+/// read by [`StateStore::job_sources`]).
+fn pump_spec(stored: Option<&str>) -> JobSpec {
+    let spec: serde_json::Value = serde_json::from_str(stored.unwrap_or_default()).unwrap_or_default();
+    match spec.get("prefix").and_then(|p| p.as_str()) {
+        Some(prefix) => JobSpec::Prefix(prefix.to_owned()),
+        None => JobSpec::Sources(Vec::new()),
     }
 }
