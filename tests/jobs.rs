@@ -23,12 +23,12 @@ use crate::support::{
 };
 
 /// `POST /jobs?<query>` with `body`.
-async fn post_job(app: &TestApp, body: Value, query: &str) -> reqwest::Response {
+pub(crate) async fn post_job(app: &TestApp, body: Value, query: &str) -> reqwest::Response {
     app.client.post(format!("{}/jobs?{query}", app.base)).json(&body).send().await.unwrap()
 }
 
 /// Starts a job and asserts `202`.
-async fn start_job(app: &TestApp, body: Value, query: &str) -> Job {
+pub(crate) async fn start_job(app: &TestApp, body: Value, query: &str) -> Job {
     let response = post_job(app, body, query).await;
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -37,14 +37,14 @@ async fn start_job(app: &TestApp, body: Value, query: &str) -> Job {
 }
 
 /// The job now.
-async fn job(app: &TestApp, id: JobId) -> Job {
+pub(crate) async fn job(app: &TestApp, id: JobId) -> Job {
     let response = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
 
 /// Waits until the job is DONE, checking on the way that it never holds more than `window` items in flight.
-async fn until_done(app: &TestApp, id: JobId, window: u64) -> Job {
+pub(crate) async fn until_done(app: &TestApp, id: JobId, window: u64) -> Job {
     eventually("the job ends", async || {
         let now = job(app, id).await;
         let in_flight = now.queued - now.done - now.failed;

@@ -41,6 +41,7 @@ mod object_store;
 mod openapi;
 mod ownership;
 mod renditions;
+mod rerender;
 mod retry;
 mod schema_fuzz;
 mod send_image;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use thumbq_common::job::{JobId, JobSpec, JobStatus};
+use thumbq_common::job::{JobId, JobSpec, JobStatus, RerenderFilter};
 
 use crate::{Client, ClientError};
 
@@ -51,14 +51,24 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum JobCommand {
-    /// Start a job over a prefix of the import store, or over the URLs of a file (one a line).
+    /// Start a job over a prefix of the import store, the URLs of a file (one a line), or the kept originals.
+    #[command(group(clap::ArgGroup::new("items").required(true).args(["prefix", "sources", "rerender"])))]
     Create {
         /// A folder of the import store (`THUMBQ_IMPORT_URL`).
-        #[arg(long, conflicts_with = "sources", required_unless_present = "sources")]
+        #[arg(long)]
         prefix: Option<String>,
         /// A file of URLs, one a line.
         #[arg(long)]
         sources: Option<PathBuf>,
+        /// Make the kept originals of earlier tasks again with these parameters.
+        #[arg(long)]
+        rerender: bool,
+        /// With --rerender: only the tasks made with this preset.
+        #[arg(long, requires = "rerender")]
+        of_preset: Option<String>,
+        /// With --rerender: only the tasks uploaded with this API key (yours, without `admin`).
+        #[arg(long, requires = "rerender")]
+        of_owner: Option<String>,
         #[command(flatten)]
         params: Params,
     },
@@ -239,14 +249,15 @@ async fn job(client: &Client, command: JobCommand) -> anyhow::Result<bool> {
         );
     };
     match command {
-        JobCommand::Create { prefix, sources, params } => {
+        JobCommand::Create { prefix, sources, rerender, of_preset, of_owner, params } => {
             let spec = match (prefix, sources) {
                 (Some(prefix), _) => JobSpec::Prefix(prefix),
                 (None, Some(file)) => {
                     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
                     JobSpec::Sources(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
                 }
-                (None, None) => bail!("give --prefix or --sources"),
+                (None, None) if rerender => JobSpec::Rerender(RerenderFilter { preset: of_preset, owner: of_owner }),
+                (None, None) => bail!("give --prefix, --sources or --rerender"),
             };
             let job = client.create_job(&spec, &params.query()).await?;
             println!("{}", job.id);

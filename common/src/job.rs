@@ -63,10 +63,18 @@ impl FromStr for JobId {
 }
 
 /// The task id of the item of `job` read from `import`: the same every time, so an item made twice is one task.
-/// (A UUID of version 8, "custom": the first 16 bytes of a SHA-256 of both.)
 pub fn item_id(job: JobId, import: &Import) -> TaskId {
-    let digest =
-        Sha256::new().chain_update(job.0.as_bytes()).chain_update(serde_json::to_vec(import).unwrap_or_default());
+    derived_id(job, &serde_json::to_vec(import).unwrap_or_default())
+}
+
+/// The task id of the item of a `rerender` job `job` made from task `from`'s kept original.
+pub fn rerender_id(job: JobId, from: TaskId) -> TaskId {
+    derived_id(job, format!("rerender:{from}").as_bytes())
+}
+
+/// A UUID of version 8 ("custom"): the first 16 bytes of a SHA-256 of the job and what names the item.
+fn derived_id(job: JobId, item: &[u8]) -> TaskId {
+    let digest = Sha256::new().chain_update(job.0.as_bytes()).chain_update(item);
     let bytes: [u8; 16] = digest.finalize()[..16].try_into().expect("16 of 32 bytes");
     TaskId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
@@ -81,6 +89,37 @@ pub enum JobSpec {
     Prefix(String),
     /// These URLs (at most 10,000), each fetched as an import's `source`.
     Sources(Vec<String>),
+    /// Kept originals made again with the job's parameters: every task that succeeded and kept its original
+    /// (`THUMBQ_KEEP_ORIGINALS`) before the job was made, or those the filter names.
+    Rerender(RerenderFilter),
+}
+
+/// Which kept originals a `rerender` job makes again. Tasks made by jobs are not among them (they are in their
+/// job's index only, and expire after `THUMBQ_JOB_ITEM_TTL_SECS`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerenderFilter {
+    /// Only tasks made with this preset (one of their renditions has its name): the preset-migration case, where a
+    /// preset's size changed and its thumbnails are made again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "card")]
+    pub preset: Option<String>,
+    /// Only tasks uploaded with this API key. A key without the `admin` scope may name only itself, and its job
+    /// takes its own tasks whatever it names; with keys off, every task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "mobile-app")]
+    pub owner: Option<String>,
+}
+
+impl RerenderFilter {
+    /// Whether the task `record` is one to make again (it succeeded, and matches the filter); whether its original
+    /// was kept only the file store knows.
+    pub fn matches(&self, record: &crate::task::TaskRecord) -> bool {
+        record.status == crate::task::TaskStatus::Success
+            && record.job.is_none()
+            && self.owner.as_ref().is_none_or(|owner| record.owner.as_ref() == Some(owner))
+            && self.preset.as_ref().is_none_or(|preset| record.renditions.iter().any(|r| r.name.as_str() == preset))
+    }
 }
 
 /// Where a job is.
@@ -143,7 +182,8 @@ pub struct Job {
     pub id: JobId,
     /// Where it is.
     pub status: JobStatus,
-    /// What it makes thumbnails of: `{"prefix": …}`, or `{"sources": N}` with the number of URLs.
+    /// What it makes thumbnails of: `{"prefix": …}`, `{"sources": N}` with the number of URLs, or `{"rerender":
+    /// {…}}` with its filter.
     #[schema(value_type = Object, example = json!({"prefix": "photos/2024"}))]
     pub spec: serde_json::Value,
     /// The upload parameters every item is made with, as the query string of `POST /jobs`.
@@ -219,6 +259,32 @@ mod tests {
         assert_ne!(item_id(job, &a), item_id(job, &Import::Source("photos/a.jpg".into())));
         let id = item_id(job, &a).to_string();
         assert_eq!(id.parse::<TaskId>().map(|p| p.to_string()), Ok(id.clone()), "a canonical task id");
+    }
+
+    #[test]
+    fn a_rerender_filter_takes_successes_of_its_preset_and_owner_and_no_job_item() {
+        use crate::task::{Fit, OutputFormat, ResizeArgs, TaskEnvelope, TaskRecord, TaskStatus};
+        let args = ResizeArgs::new(160, 160, Fit::Cover, OutputFormat::Jpeg);
+        let envelope = TaskEnvelope::with_renditions(TaskId::new(), vec![("thumb".parse().unwrap(), args)], Utc::now());
+        let done =
+            TaskRecord { status: TaskStatus::Success, owner: Some("a".into()), ..TaskRecord::pending(&envelope, None) };
+        let filter = |preset: Option<&str>, owner: Option<&str>| RerenderFilter {
+            preset: preset.map(str::to_owned),
+            owner: owner.map(str::to_owned),
+        };
+        assert!(filter(None, None).matches(&done));
+        assert!(filter(Some("thumb"), Some("a")).matches(&done));
+        assert!(!filter(Some("small"), None).matches(&done));
+        assert!(!filter(None, Some("b")).matches(&done));
+        assert!(!filter(None, None).matches(&TaskRecord { status: TaskStatus::Failure, ..done.clone() }));
+        assert!(!filter(None, None).matches(&TaskRecord { job: Some(JobId::new()), ..done }));
+        let from = TaskId::new();
+        let job = JobId::new();
+        assert_eq!(rerender_id(job, from), rerender_id(job, from));
+        assert_ne!(rerender_id(job, from), rerender_id(JobId::new(), from));
+        let spec: JobSpec = serde_json::from_str(r#"{"rerender": {"preset": "thumb"}}"#).unwrap();
+        assert_eq!(spec, JobSpec::Rerender(filter(Some("thumb"), None)));
+        assert!(serde_json::from_str::<JobSpec>(r#"{"rerender": {"presets": "thumb"}}"#).is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The job pump: turns running jobs' items into import tasks on the bulk lane. One worker pumps at a time (a lease
+//! The job pump: turns running jobs' items into tasks on the bulk lane (imports, or renditions of kept originals). One worker pumps at a time (a lease
 //! in Redis, renewed every turn; another takes over within [`LEASE`] when it stops). Each turn visits every running
 //! job in turn and queues at most [`BATCH`] of its items, and never more than leave `THUMBQ_JOB_WINDOW` of them
 //! queued and not yet ended: running jobs share the lane fairly, and RabbitMQ holds a window of each, not a million.
@@ -14,9 +14,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use thumbq_common::{
     broker::{BrokerError, Publisher},
-    job::{JobId, JobSpec, JobStatus, item_id},
+    job::{JobId, JobSpec, JobStatus, item_id, rerender_id},
+    reconnect::{Backoff, reconnect_backoff},
     state_store::{StateError, Update, jobs::PumpView},
-    task::{Import, TaskRecord, TaskStatus},
+    task::{ImageInfo, Import, TaskEnvelope, TaskRecord, TaskStatus},
     webhook::WebhookMessage,
 };
 use tokio_util::sync::CancellationToken;
@@ -42,20 +43,36 @@ enum PumpError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Reading whether a kept original is there.
+    #[error("the file store failed: {0}")]
+    Store(#[from] std::io::Error),
 }
 
 /// Pumps until `stop` is cancelled (the session's end), publishing with `publisher`.
 pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: CancellationToken) {
-    let mut turns = tokio::time::interval(TURN);
-    turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A failing turn (the import store or Redis down) is tried again after growing delays, and logged once until
+    // a turn succeeds again.
+    let (mut backoff, mut wait, mut failing) = (reconnect_backoff(), TURN, false);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = turns.tick() => {}
+            () = tokio::time::sleep(wait) => {}
         }
-        if let Err(e) = turn(&ctx, &publisher).await {
-            warn!(error = %e, "the job pump's turn failed; trying again");
-        }
+        wait = match turn(&ctx, &publisher).await {
+            Ok(()) => {
+                if std::mem::take(&mut failing) {
+                    info!("the job pump's turns succeed again");
+                }
+                backoff.reset();
+                TURN
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    warn!(error = %e, "the job pump's turn failed; trying again with backoff");
+                }
+                backoff.next_backoff().unwrap_or(TURN).max(TURN)
+            }
+        };
     }
 }
 
@@ -97,7 +114,9 @@ async fn pump_job(
     view: &PumpView,
     room: u64,
 ) -> Result<(), PumpError> {
-    let (imports, cursor, found, listed) = match &view.spec {
+    let now = Utc::now();
+    let import = |import: Import| (view.template.for_item(id, item_id(id, &import), import, now), None);
+    let (items, cursor, found, listed) = match &view.spec {
         JobSpec::Sources(_) => {
             let from: u64 = view.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
             if from >= view.total {
@@ -105,7 +124,7 @@ async fn pump_job(
             }
             let urls = ctx.states.job_sources(id, from, room).await?;
             let next = from + urls.len() as u64;
-            (urls.into_iter().map(Import::Source).collect::<Vec<_>>(), next.to_string(), 0, true)
+            (urls.into_iter().map(|url| import(Import::Source(url))).collect::<Vec<_>>(), next.to_string(), 0, true)
         }
         JobSpec::Prefix(prefix) => {
             if view.listed {
@@ -119,12 +138,30 @@ async fn pump_job(
             let listed = (keys.len() as u64) < room;
             let cursor = keys.last().cloned().or_else(|| view.cursor.clone()).unwrap_or_default();
             let found = keys.len() as u64;
-            (keys.into_iter().map(Import::Key).collect(), cursor, found, listed)
+            (keys.into_iter().map(|key| import(Import::Key(key))).collect(), cursor, found, listed)
+        }
+        JobSpec::Rerender(filter) => {
+            if view.listed {
+                return Ok(());
+            }
+            let (records, cursor, listed) =
+                ctx.states.rerender_candidates(filter, view.cursor.as_deref(), view.created_ms, room as usize).await?;
+            let mut items = Vec::with_capacity(records.len());
+            for record in records {
+                // A task whose original was not kept (or has been deleted since) is not one of the job's items.
+                if ctx.store.original_head(record.id, 1).await?.is_some() {
+                    let task = rerender_id(id, record.id);
+                    items.push((view.template.for_rerender(id, task, record.id, now), record.source));
+                }
+            }
+            let cursor = cursor.or_else(|| view.cursor.clone()).unwrap_or_default();
+            let found = items.len() as u64;
+            (items, cursor, found, listed)
         }
     };
-    let queued = imports.len() as u64;
-    for import in imports {
-        queue_item(ctx, publisher, id, view, import).await?;
+    let queued = items.len() as u64;
+    for (envelope, source) in items {
+        queue_item(ctx, publisher, view, envelope, source).await?;
     }
     ctx.states.advance_job(id, &cursor, queued, found, listed).await?;
     if queued > 0 || listed {
@@ -151,11 +188,15 @@ async fn retry_items(
     let mut kept = Vec::new();
     for &task in &retries {
         let record = ctx.states.get(task).await?;
-        let Some((record, import)) = record.and_then(|r| r.import.clone().map(|i| (r, i))) else {
+        let envelope = record.as_ref().and_then(|r| match (&r.import, r.rendition_of) {
+            (Some(import), _) => Some(view.template.for_item(id, task, import.clone(), Utc::now())),
+            (None, Some(from)) => Some(view.template.for_rerender(id, task, from, Utc::now())),
+            (None, None) => None,
+        });
+        let (Some(record), Some(envelope)) = (record, envelope) else {
             kept.push(task); // gone: it stays failed
             continue;
         };
-        let envelope = view.template.for_item(id, task, import, Utc::now());
         let publish = match record.status {
             TaskStatus::Failure if ctx.states.requeue(&envelope, None).await? == Update::Applied => true,
             TaskStatus::Failure => {
@@ -177,22 +218,20 @@ async fn retry_items(
     Ok(taken)
 }
 
-/// Makes one item's task and publishes it; an item made before (by a pump that died before moving the cursor) is
-/// published again only if it is still PENDING.
+/// Makes one item's task (reading `source`, if known) and publishes it; an item made before (by a pump that died
+/// before moving the cursor) is published again only if it is still PENDING.
 async fn queue_item(
     ctx: &WorkerState,
     publisher: &Publisher,
-    job: JobId,
     view: &PumpView,
-    import: Import,
+    envelope: TaskEnvelope,
+    source: Option<ImageInfo>,
 ) -> Result<(), PumpError> {
-    let task = item_id(job, &import);
-    let envelope = view.template.for_item(job, task, import, Utc::now());
-    match ctx.states.get(task).await? {
+    match ctx.states.get(envelope.id).await? {
         Some(record) if record.status != TaskStatus::Pending => return Ok(()),
         Some(_) => {}
         None => {
-            let record = TaskRecord { owner: view.owner.clone(), ..TaskRecord::pending(&envelope, None) };
+            let record = TaskRecord { owner: view.owner.clone(), ..TaskRecord::pending(&envelope, source) };
             ctx.states.create(&record).await?;
         }
     }

@@ -47,6 +47,7 @@ pub fn to_fields(record: &TaskRecord) -> Vec<(&'static str, String)> {
         ("deduplicated_from", record.deduplicated_from.map(|id| id.to_string())),
         ("import", record.import.as_ref().map(json)),
         ("job", record.job.map(|id| id.to_string())),
+        ("rendition_of", record.rendition_of.map(|id| id.to_string())),
     ];
     fields.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     fields
@@ -120,6 +121,7 @@ pub fn from_fields(fields: &HashMap<String, String>) -> Result<TaskRecord, Strin
         "deduplicated_from": fields.get("deduplicated_from"),
         "import": parsed("import")?,
         "job": fields.get("job"),
+        "rendition_of": fields.get("rendition_of"),
     });
     serde_json::from_value(value).map_err(|e| e.to_string())
 }

@@ -155,23 +155,13 @@ impl StateStore {
             let want = limit + 1 - records.len();
             let entries: Vec<String> =
                 self.run(async |conn| conn.zrevrangebylex_limit(&index, &max, "-", 0, want as isize).await).await?;
-            let ids: Vec<TaskId> =
-                entries.iter().filter_map(|e| e.split_once(':').and_then(|(_, id)| id.parse().ok())).collect();
+            let ids = entry_ids(&entries);
             if ids.is_empty() {
                 return Ok(Page { records, next: None });
             }
-            let fetched: Vec<HashMap<String, String>> = self
-                .run(async |conn| {
-                    let mut pipe = redis::pipe();
-                    ids.iter().for_each(|id| {
-                        pipe.hgetall(self.keys.task(*id));
-                    });
-                    pipe.query_async(conn).await
-                })
-                .await?;
-            for (id, fields) in ids.into_iter().zip(&fetched) {
+            for record in self.records(&ids).await? {
                 // Expired (its entry goes at the next trim), or moved on since the range was read.
-                let Some(record) = parse_record(id, fields)? else { continue };
+                let Some(record) = record else { continue };
                 if status.is_some_and(|s| s != record.status) {
                     continue;
                 }
@@ -191,6 +181,23 @@ impl StateStore {
                 _ => return Ok(Page { records, next: None }),
             }
         }
+    }
+
+    /// The records of `ids` in one pipelined round trip; `None` for those unknown or expired.
+    pub(crate) async fn records(&self, ids: &[TaskId]) -> Result<Vec<Option<TaskRecord>>, StateError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched: Vec<HashMap<String, String>> = self
+            .run(async |conn| {
+                let mut pipe = redis::pipe();
+                ids.iter().for_each(|id| {
+                    pipe.hgetall(self.keys.task(*id));
+                });
+                pipe.query_async(conn).await
+            })
+            .await?;
+        ids.iter().zip(&fetched).map(|(id, fields)| parse_record(*id, fields)).collect()
     }
 
     /// Reads a task's record; `None` when unknown or expired.
@@ -231,6 +238,11 @@ impl StateStore {
         let count = |status: TaskStatus| members.iter().filter(|m| m.ends_with(&format!(" {status}"))).count() as u64;
         Ok((count(TaskStatus::Success), count(TaskStatus::Failure)))
     }
+}
+
+/// The task ids of index entries as read from Redis.
+pub(crate) fn entry_ids(entries: &[String]) -> Vec<TaskId> {
+    entries.iter().filter_map(|e| e.split_once(':').and_then(|(_, id)| id.parse().ok())).collect()
 }
 
 /// A record from its hash fields; `None` for no fields (unknown or expired).

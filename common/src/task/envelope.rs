@@ -186,9 +186,20 @@ impl TaskEnvelope {
     /// The first attempt's envelope of `job`'s item: this one (the job's template) for task `id`, reading its
     /// original from `import`.
     pub fn for_item(&self, job: crate::job::JobId, id: TaskId, import: Import, created_at: DateTime<Utc>) -> Self {
+        Self { import: Some(import), ..self.item(job, id, created_at) }
+    }
+
+    /// The first attempt's envelope of a `rerender` job's item: this one (the job's template) for task `id`,
+    /// reading the original task `from` kept.
+    pub fn for_rerender(&self, job: crate::job::JobId, id: TaskId, from: TaskId, created_at: DateTime<Utc>) -> Self {
+        Self { source_task: Some(from), ..self.item(job, id, created_at) }
+    }
+
+    /// This template as task `id` of `job`: its renditions' files named after `id`.
+    fn item(&self, job: crate::job::JobId, id: TaskId, created_at: DateTime<Utc>) -> Self {
         let file = |r: &Rendition| ThumbnailName::of_rendition(id, &r.name, r.args.format).to_string();
         let renditions = self.renditions.iter().map(|r| Rendition { file: file(r), ..r.clone() }).collect();
-        Self { id, renditions, import: Some(import), job: Some(job), attempt: 1, created_at, ..self.clone() }
+        Self { id, renditions, job: Some(job), attempt: 1, created_at, ..self.clone() }
     }
 
     /// The envelope of the next attempt.

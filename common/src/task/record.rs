@@ -210,6 +210,9 @@ pub struct TaskRecord {
     /// Of a job's item: the job (`GET /jobs/{id}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<crate::job::JobId>,
+    /// The task whose kept original this one was made from (`POST /tasks/{id}/renditions`, a `rerender` job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendition_of: Option<TaskId>,
     /// With `format=auto`: each format the thumbnail is made in, with its own URL (`url` above serves the best the
     /// client accepts); added by the API, not stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -286,6 +289,7 @@ impl TaskRecord {
             deduplicated_from: None,
             import: envelope.import.clone(),
             job: envelope.job,
+            rendition_of: envelope.source_task,
             renditions: envelope.renditions.clone(),
             callback_url: envelope.callback_url.clone(),
             webhook: None,

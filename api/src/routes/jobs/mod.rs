@@ -16,9 +16,9 @@ use axum::{
 use serde::Deserialize;
 use thumbq_common::{
     api_key::Scope,
-    job::{InvalidJobId, Job, JobId, JobSpec, MAX_SOURCES},
+    job::{InvalidJobId, Job, JobId, JobSpec, MAX_SOURCES, RerenderFilter},
     state_store::jobs::NewJob,
-    task::{Import, TaskEnvelope, check_key},
+    task::{Import, RenditionName, TaskEnvelope, check_key},
 };
 use utoipa::IntoParams;
 
@@ -56,10 +56,14 @@ pub fn router() -> Router<AppState> {
 /// when it ends: `Thumbq-Event: job.done` or `job.cancelled`.
 ///
 /// The body is `{"prefix": "photos/2024"}` (every object under that folder of the import store, `THUMBQ_IMPORT_URL`,
-/// listed page by page as the job runs) or `{"sources": ["https://…", …]}` (at most 10,000 URLs, each fetched as an
-/// import's `source`). The query parameters are an upload's and apply to every item. Items are import tasks (their
-/// records carry `job`), made by the workers a window at a time (`THUMBQ_JOB_WINDOW`) in a lane of their own, so
-/// they never wait in front of an upload; each item is done once, however often workers or the API restart.
+/// listed page by page as the job runs), `{"sources": ["https://…", …]}` (at most 10,000 URLs, each fetched as an
+/// import's `source`), or `{"rerender": {"preset": "card"}}` (the kept originals of tasks that succeeded before the
+/// job was made, made again with this job's parameters: all of them with `{}`, or those made with a preset, or
+/// uploaded with a key, `"owner"`, which a key without `admin` may set to itself only; tasks whose original was not
+/// kept are passed by). The query parameters are an upload's and apply to every item; without `format`, an item
+/// is WebP, as an import is. Items are tasks whose records carry `job` (and `import` or `rendition_of`), made by
+/// the workers a window at a time (`THUMBQ_JOB_WINDOW`) in a lane of their own, so they never wait in front of an
+/// upload; each item is done once, however often workers or the API restart.
 #[utoipa::path(
     post,
     path = "/jobs",
@@ -70,14 +74,15 @@ pub fn router() -> Router<AppState> {
             the same key and the same request (query and body) gets the first one's `202` and makes no second job; \
             kept 24 h per API key")),
     request_body(content = JobSpec, content_type = "application/json",
-        description = "Exactly one of `prefix` and `sources`"),
+        description = "Exactly one of `prefix`, `sources` and `rerender`"),
     responses(
         (status = 202, description = "Recorded; the workers start its items", body = Job,
             headers(("Location" = String, description = "Path of the job, `/jobs/{id}`"))),
         (status = 400, description = "A bad body or parameter, a refused URL, a prefix outside the store, or no \
             import store", body = ErrorBody),
         (status = 401, description = "Keys are on and the request has no valid key", body = ErrorBody),
-        (status = 403, description = "The key lacks the `upload` scope", body = ErrorBody),
+        (status = 403, description = "The key lacks the `upload` scope, or names another key's tasks to rerender \
+            without `admin`", body = ErrorBody),
         (status = 409, description = "The first request with this `Idempotency-Key` is still being recorded after 30 s",
             body = ErrorBody),
         (status = 413, description = "The body is over 4 MiB", body = ErrorBody),
@@ -96,7 +101,7 @@ pub async fn create_job(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Upload)?;
     let key = idempotency::Key::of(&headers, &caller)?;
-    let shape = "{\"prefix\": \"folder/in/the/store\"} or {\"sources\": [\"https://…\", …]}";
+    let shape = "{\"prefix\": \"folder/in/the/store\"}, {\"sources\": [\"https://…\", …]} or {\"rerender\": {}}";
     let (spec, raw): (JobSpec, _) = read_json(body, MAX_BODY_BYTES, shape).await?;
     let query = uri.query().unwrap_or_default();
     let Some(key) = key else {
@@ -122,7 +127,7 @@ async fn record_job(
     query: &str,
     spec: &JobSpec,
 ) -> Result<(Job, String), ApiError> {
-    check_spec(state, spec)?;
+    let spec = &checked_spec(state, caller, spec)?;
     if params.dedupe == Some(true) {
         return Err(ApiError::BadRequest(
             ErrorCode::InvalidParameter,
@@ -144,9 +149,35 @@ async fn record_job(
     Ok((job_of(state, caller, &id.to_string()).await?, format!("/jobs/{id}")))
 }
 
-/// What the API can check of a job before it runs: a prefix under the import store, URLs the fetch guard allows.
+/// What the API can check of a job before it runs: a prefix under the import store, URLs the fetch guard allows,
+/// a rerender's preset and owner (a key without `admin` makes its own tasks again, and may name no other key).
+fn checked_spec(state: &AppState, caller: &Caller, spec: &JobSpec) -> Result<JobSpec, ApiError> {
+    if let JobSpec::Rerender(filter) = spec {
+        if let Some(preset) = &filter.preset {
+            preset
+                .parse::<RenditionName>()
+                .map_err(|e| ApiError::BadRequest(ErrorCode::InvalidParameter, format!("rerender.preset: {e}")))?;
+        }
+        let owner = match (caller.listing_owner(), &filter.owner) {
+            (Some(own), Some(named)) if own != named => {
+                return Err(ApiError::Forbidden(
+                    ErrorCode::MissingScope,
+                    format!("rerendering another key's tasks (rerender.owner {named:?}) needs the `admin` scope"),
+                ));
+            }
+            (Some(own), _) => Some(own.to_owned()),
+            (None, named) => named.clone(),
+        };
+        return Ok(JobSpec::Rerender(RerenderFilter { owner, ..filter.clone() }));
+    }
+    check_spec(state, spec)?;
+    Ok(spec.clone())
+}
+
+/// The checks of an import job's spec.
 fn check_spec(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
     match spec {
+        JobSpec::Rerender(_) => Ok(()),
         JobSpec::Prefix(prefix) => {
             require_import_store(state)?;
             let folder = prefix.trim_matches('/');

@@ -2,7 +2,8 @@
 //!
 //! - `<prefix>job:<id>`: a hash: `id`, `status`, `spec` (JSON), `query`, `owner`, `template` (the envelope every item
 //!   is made from), `created_ms`, `finished_ms`, `total`, `listed`, `queued`, `done`, `failed`, and `cursor` (the
-//!   last item queued: a `sources` index, or the last key listed under a prefix).
+//!   last item queued: a `sources` index, the last key listed under a prefix, or a `rerender` job's last index
+//!   entry examined).
 //! - `<prefix>job:<id>:sources`: a `{"sources"}` job's URLs, read by index; deleted once every one is queued.
 //! - `<prefix>job:<id>:failures`: the first failures (`{task_id, error_code}`), appended by the transition script;
 //!   `<prefix>job:<id>:failed`: every failed item's id (a set), and `<prefix>job:<id>:retry` those to make again
@@ -107,6 +108,7 @@ impl StateStore {
         let spec = match job.spec {
             JobSpec::Prefix(prefix) => serde_json::json!({ "prefix": prefix }),
             JobSpec::Sources(sources) => serde_json::json!({ "sources": sources.len() }),
+            JobSpec::Rerender(filter) => serde_json::json!({ "rerender": filter }),
         };
         let mut fields = vec![
             ("id", job.id.to_string()),

@@ -7,10 +7,16 @@ use redis::{AsyncCommands, Script};
 
 use super::{FINISH_JOB, corrupt};
 use crate::{
-    job::{JobId, JobSpec, JobStatus},
-    state_store::{StateError, StateStore},
-    task::{TaskEnvelope, TaskId},
+    job::{JobId, JobSpec, JobStatus, RerenderFilter},
+    state_store::{
+        StateError, StateStore,
+        index::{IndexEntry, entry_ids},
+    },
+    task::{TaskEnvelope, TaskId, TaskRecord, TaskStatus},
 };
+
+/// Index entries a `rerender` job examines in one turn at most.
+const EXAMINED: isize = 500;
 
 /// What the pump needs of a job.
 #[derive(Debug)]
@@ -33,6 +39,8 @@ pub struct PumpView {
     pub listed: bool,
     /// Items found so far.
     pub total: u64,
+    /// When it was made, in epoch ms: a `rerender` job takes the tasks made before.
+    pub created_ms: i64,
 }
 
 impl StateStore {
@@ -66,11 +74,12 @@ impl StateStore {
             "listed",
             "total",
             "cancelled",
+            "created_ms",
         ];
         let values: Vec<Option<String>> =
             self.run(async |conn| redis::cmd("HMGET").arg(&key).arg(&names[..]).query_async(conn).await).await?;
-        let [status, spec, template, owner, cursor, queued, done, failed, listed, total, cancelled] =
-            <[Option<String>; 11]>::try_from(values).map_err(|_| corrupt(id, "fields"))?;
+        let [status, spec, template, owner, cursor, queued, done, failed, listed, total, cancelled, created_ms] =
+            <[Option<String>; 12]>::try_from(values).map_err(|_| corrupt(id, "fields"))?;
         let Some(status) = status else {
             let running = self.keys.jobs_running();
             self.run(async |conn| conn.srem::<_, _, ()>(&running, id.to_string()).await).await?;
@@ -88,6 +97,7 @@ impl StateStore {
             ended: count(&done) + count(&failed) + count(&cancelled),
             listed: listed.as_deref() == Some("1"),
             total: count(&total),
+            created_ms: created_ms.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0),
         }))
     }
 
@@ -127,6 +137,40 @@ impl StateStore {
         self.run(async |conn| conn.lrange(&key, start, stop).await).await
     }
 
+    /// The next of a `rerender` job's tasks: at most `take` records of successful tasks (of the filter's owner,
+    /// if any) made before `before_ms` that match `filter`, after the index entry `after`; with the cursor to go on
+    /// from, and whether the index is exhausted. It examines at most [`EXAMINED`] entries, so a sparse filter
+    /// moves on through a large index without holding a turn long.
+    pub async fn rerender_candidates(
+        &self,
+        filter: &RerenderFilter,
+        after: Option<&str>,
+        before_ms: i64,
+        take: usize,
+    ) -> Result<(Vec<TaskRecord>, Option<String>, bool), StateError> {
+        let index = match &filter.owner {
+            Some(owner) => self.keys.index_of_owner(owner),
+            None => self.keys.index_of(TaskStatus::Success),
+        };
+        let min = after.map_or_else(|| "-".to_owned(), |entry| format!("({entry}"));
+        // Tasks made in the job's own millisecond are taken; the job's items are in no index this one reads.
+        let max = format!("({:013}", before_ms.max(0) + 1);
+        let entries: Vec<String> =
+            self.run(async |conn| conn.zrangebylex_limit(&index, &min, &max, 0, EXAMINED).await).await?;
+        let (mut cursor, mut exhausted) = (entries.last().cloned(), entries.len() < EXAMINED as usize);
+        let mut taken = Vec::new();
+        // Expired records (their entries go at the next trim) and those the filter does not name are passed by.
+        for record in self.records(&entry_ids(&entries)).await?.into_iter().flatten().filter(|r| filter.matches(r)) {
+            if taken.len() == take {
+                cursor = taken.last().map(|r: &TaskRecord| IndexEntry::of(r.id, r.created_at).to_string());
+                exhausted = false;
+                break;
+            }
+            taken.push(record);
+        }
+        Ok((taken, cursor, exhausted))
+    }
+
     /// Moves the job on after the pump queued `queued` more items (and found `found` more) up to `cursor`; with
     /// `listed`, every item has been found. Ends the job if every item has already ended.
     pub async fn advance_job(
@@ -160,12 +204,15 @@ impl StateStore {
     }
 }
 
-/// The spec as the pump reads it from the stored summary: the prefix, or `Sources` (whose URLs not queued yet are
-/// read by [`StateStore::job_sources`]).
+/// The spec as the pump reads it from the stored summary: the prefix, the filter, or `Sources` (whose URLs not
+/// queued yet are read by [`StateStore::job_sources`]).
 fn pump_spec(stored: Option<&str>) -> JobSpec {
     let spec: serde_json::Value = serde_json::from_str(stored.unwrap_or_default()).unwrap_or_default();
-    match spec.get("prefix").and_then(|p| p.as_str()) {
-        Some(prefix) => JobSpec::Prefix(prefix.to_owned()),
-        None => JobSpec::Sources(Vec::new()),
+    if let Some(prefix) = spec.get("prefix").and_then(|p| p.as_str()) {
+        return JobSpec::Prefix(prefix.to_owned());
+    }
+    match spec.get("rerender").map(|f| serde_json::from_value::<RerenderFilter>(f.clone())) {
+        Some(Ok(filter)) => JobSpec::Rerender(filter),
+        _ => JobSpec::Sources(Vec::new()),
     }
 }
