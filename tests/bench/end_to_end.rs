@@ -17,9 +17,11 @@
 
 mod corpus;
 mod load;
+#[allow(dead_code, reason = "the jobs bench reads Redis's memory too")]
 mod measure;
 #[path = "../support/services.rs"]
 mod services;
+mod stack;
 #[path = "../support/wait.rs"]
 #[allow(dead_code, reason = "the bench waits for one thing; the tests use the rest")]
 mod wait;

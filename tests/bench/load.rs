@@ -3,18 +3,15 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Instant,
 };
-
-use thumbq_common::{Settings, broker::Topology};
 
 use crate::{
     corpus::RENDITIONS,
     measure::{cpu_ms, listener_pid, peak_mb, redis_commands, s3_requests},
-    services,
-    wait::Wait,
+    stack::Stack,
 };
 
 /// The figures of one row.
@@ -56,53 +53,23 @@ pub struct Load {
 
 /// Runs one row: starts the processes, drives the load, reads the figures, stops and cleans up.
 pub async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
+    let stack = Stack::start(release, load.workers, &[]).await;
+    let row = drive(&stack, images, load).await;
+    stack.stop().await;
+    row
+}
+
+/// Drives the load on `stack` (whose workers are `load.workers`) and reads the figures.
+pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
     let Load { clients, workers, renditions, uploads, split } = load;
-    let store = tempfile::tempdir().expect("a store");
-    let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
-    // An object store named by the environment gets a prefix of this row's own; else a temporary folder.
-    let store_url = match std::env::var("THUMBQ_STORE_URL") {
-        Ok(url) if url.starts_with("s3://") => format!("{}/bench-{unique}", url.trim_end_matches('/')),
-        _ => store.path().display().to_string(),
-    };
-    let env = [
-        ("THUMBQ_QUEUE", format!("thumbq-bench.{unique}")),
-        ("THUMBQ_KEY_PREFIX", format!("thumbq-bench:{unique}:")),
-        ("THUMBQ_STORE_URL", store_url),
-        ("THUMBQ_BIND", format!("127.0.0.1:{port}")),
-        ("THUMBQ_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
-        ("THUMBQ_RESULT_TTL_SECS", "600".into()),
-        ("THUMBQ_WORKER_METRICS_PORT", "0".into()),
-        ("THUMBQ_LOG", "warn".into()),
-        // The load comes from one address, far past a per-client limit: the bench measures the pipeline.
-        ("THUMBQ_ANON_RATE_LIMIT", "off".into()),
-    ];
-    // What the binaries will read: this row's variables over the bench's own environment (THUMBQ_AMQP_URL, say).
-    let settings = Settings::from_lookup(|var| {
-        env.iter().find(|(name, _)| *name == var).map(|(_, value)| value.clone()).or_else(|| std::env::var(var).ok())
-    })
-    .expect("valid settings");
-    let spawn = |binary: &str, extra: &[(&str, String)]| -> Child {
-        Command::new(release.join(binary))
-            .envs(env.iter().cloned())
-            .envs(extra.iter().cloned())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("binary starts")
-    };
-    let mut api = spawn("thumbq-api", &[]);
-    let mut worker_processes: Vec<Child> = (0..workers).map(|_| spawn("thumbq-worker", &[])).collect();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let ready = async || client.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200);
-    Wait::new("the API becomes ready").every(Duration::from_millis(100)).until(ready).await;
+    let (settings, base, client) = (&stack.settings, stack.base.clone(), reqwest::Client::new());
 
     // Every RabbitMQ node of a cluster counts; the Redis named by the URL (the primary, with sentinels).
     let brokers: Vec<u32> = settings.amqp.nodes().into_iter().filter_map(listener_pid).collect();
     let others = [listener_pid(&settings.redis.url), Some(std::process::id())];
     let measure = || -> Vec<f64> {
-        std::iter::once(api.id())
-            .chain(worker_processes.iter().map(Child::id))
+        std::iter::once(stack.api.id())
+            .chain(stack.workers.iter().map(Child::id))
             .map(cpu_ms)
             .chain(std::iter::once(brokers.iter().copied().map(cpu_ms).sum()))
             .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
@@ -159,7 +126,7 @@ pub async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
     let mut latencies: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
     let wall = started.elapsed();
     // The split: the same uploads' long polls and downloads, after the API's CPU for the uploads alone was read.
-    let api_after_uploads = cpu_ms(api.id());
+    let api_after_uploads = cpu_ms(stack.api.id());
     if split {
         let urls = Arc::new(Mutex::new(std::mem::take(&mut *urls.lock().expect("urls"))));
         let mut polls = tokio::task::JoinSet::new();
@@ -178,7 +145,7 @@ pub async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
     }
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    let worker_mb = worker_processes.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
+    let worker_mb = stack.workers.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
     let cpu_after = measure();
     let redis_used = (redis_commands(&settings.redis.url).await - redis_before) / uploads as f64;
     let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / uploads as f64);
@@ -186,22 +153,15 @@ pub async fn run(release: &Path, images: &[Vec<u8>], load: Load) -> Row {
     let workers_cpu: f64 = used[1..=workers].iter().sum();
     let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
     let api_uploads = (api_after_uploads - cpu_before[0]) / uploads as f64;
-    let row = Row {
+    Row {
         redis_commands: redis_used,
         s3_requests: s3_used,
         per_second: uploads as f64 / wall.as_secs_f64(),
         p50: percentile(0.50),
         p99: percentile(0.99),
-        api_mb: peak_mb(api.id()),
+        api_mb: peak_mb(stack.api.id()),
         worker_mb,
         cpu,
         api_uploads,
-    };
-    for child in worker_processes.iter_mut().chain(std::iter::once(&mut api)) {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let _ = child.wait();
     }
-    services::delete_queues(&settings.amqp, &Topology::new(&settings.amqp, &settings.retry).queue_names()).await;
-    services::delete_keys(&settings.redis).await;
-    row
 }

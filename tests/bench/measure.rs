@@ -1,5 +1,5 @@
 //! What the bench reads about the processes it runs: CPU time and peak memory from `/proc`, the process behind a
-//! listening port, Redis's command count and the S3 server's request log.
+//! listening port, Redis's command count and memory, and the S3 server's request log.
 
 use std::process::Command;
 
@@ -7,14 +7,24 @@ use crate::services;
 
 /// Commands Redis has processed since it started.
 pub async fn redis_commands(url: &str) -> f64 {
+    redis_info(url, "stats", "total_commands_processed").await
+}
+
+/// Bytes of memory Redis holds for its data (`used_memory`).
+pub async fn redis_memory(url: &str) -> f64 {
+    redis_info(url, "memory", "used_memory").await
+}
+
+/// A number in a section of Redis's `INFO`; 0 when it cannot be read.
+async fn redis_info(url: &str, section: &str, field: &str) -> f64 {
     let info: String = async {
         let mut conn = services::redis_connection(url).await.ok()?;
-        redis::cmd("INFO").arg("stats").query_async(&mut conn).await.ok()
+        redis::cmd("INFO").arg(section).query_async(&mut conn).await.ok()
     }
     .await
     .unwrap_or_default();
     info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }

@@ -25,8 +25,12 @@ use tracing::{debug, info, warn};
 
 use crate::{import::SourceError, state::WorkerState};
 
-/// How often the pump turns.
+/// How often the pump turns while no job runs.
 const TURN: Duration = Duration::from_millis(250);
+
+/// How often it turns while a job runs: the window refills as items end, so workers that make an item in a few
+/// milliseconds do not wait for the next turn (at 250 ms, 50 items a turn capped a job at 200 items a second).
+const BUSY_TURN: Duration = Duration::from_millis(20);
 
 /// How long the lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(5);
@@ -59,12 +63,12 @@ pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: Cancellation
             () = tokio::time::sleep(wait) => {}
         }
         wait = match turn(&ctx, &publisher).await {
-            Ok(()) => {
+            Ok(running) => {
                 if std::mem::take(&mut failing) {
                     info!("the job pump's turns succeed again");
                 }
                 backoff.reset();
-                TURN
+                if running > 0 { BUSY_TURN } else { TURN }
             }
             Err(e) => {
                 if !std::mem::replace(&mut failing, true) {
@@ -76,10 +80,10 @@ pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: Cancellation
     }
 }
 
-/// One turn over every running job, if this worker holds the lease.
-async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<(), PumpError> {
+/// One turn over every running job, if this worker holds the lease: how many were running.
+async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<usize, PumpError> {
     if !ctx.states.hold_pump_lease(&ctx.settings.worker.id, LEASE).await? {
-        return Ok(());
+        return Ok(0);
     }
     // Jobs that ended with a `callback_url`: their webhook queued (at least once), then forgotten.
     for job in ctx.states.ended_jobs(20).await? {
@@ -88,11 +92,13 @@ async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<(), PumpError>
         }
         ctx.states.forget_ended_job(job).await?;
     }
+    let mut running = 0;
     for id in ctx.states.running_jobs().await? {
         let Some(view) = ctx.states.pump_view(id).await? else { continue };
         if view.status != JobStatus::Running {
             continue;
         }
+        running += 1;
         let in_flight = view.queued.saturating_sub(view.ended);
         let mut room = u64::from(ctx.settings.jobs.window).saturating_sub(in_flight).min(BATCH);
         // Failed items to make again come first, within the same window.
@@ -103,7 +109,7 @@ async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<(), PumpError>
             pump_job(ctx, publisher, id, &view, room).await?;
         }
     }
-    Ok(())
+    Ok(running)
 }
 
 /// Queues up to `room` more items of job `id`.

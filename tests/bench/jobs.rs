@@ -1,0 +1,117 @@
+//! `make bench`, part 3: bulk jobs (`POST /jobs`), on the release binaries as processes (`stack`), 2 workers.
+//!
+//! 1. A job over 10,000 images under a prefix of the import store (a folder, then S3 on a moto server of the
+//!    bench's own), against the same images uploaded one by one by 8 clients that long-poll each thumbnail (as
+//!    the end-to-end rows do): items per second, the API's CPU per item, and the Redis memory per finished item,
+//!    with its record kept and once it has expired (`THUMBQ_JOB_ITEM_TTL_SECS`).
+//! 2. Interactive latency: one client uploading a 1-4 MP photo at a time and downloading its thumbnail, idle and
+//!    while a job of 1,500 such photos runs on the same 2 workers; the ratios against the issue's bound (median
+//!    within 2x idle, maximum within 2.5x).
+//!
+//! `THUMBQ_BENCH_JOB_ITEMS` changes the 10,000.
+
+#[allow(dead_code, reason = "the end-to-end rows use the rest")]
+mod corpus;
+#[allow(dead_code, reason = "the end-to-end rows use the rest")]
+mod load;
+#[allow(dead_code, reason = "the end-to-end rows use the rest")]
+mod measure;
+#[path = "../support/services.rs"]
+#[allow(dead_code, reason = "the bench cleans up; the tests use the rest")]
+mod services;
+mod stack;
+#[path = "../support/wait.rs"]
+#[allow(dead_code, reason = "the bench waits for a few things; the tests use the rest")]
+mod wait;
+
+#[path = "../support/broker_node.rs"]
+#[allow(dead_code, reason = "the S3 server needs spare ports only")]
+mod broker_node;
+#[path = "../support/daemon.rs"]
+#[allow(dead_code, reason = "the S3 server needs a daemon only")]
+mod daemon;
+#[path = "../support/s3.rs"]
+#[allow(dead_code, reason = "one bucket, no proxy")]
+mod s3;
+/// What the tests' S3 server reads of their support code, under the names it uses.
+mod support {
+    pub(crate) use crate::{broker_node, daemon, wait};
+}
+mod job_run;
+
+use std::path::{Path, PathBuf};
+
+use corpus::photos;
+use job_run::{Library, interactive, job_row};
+
+fn main() {
+    let release =
+        std::env::current_exe().expect("bench path").parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let corpus = std::env::var("THUMBQ_BENCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus"));
+    let images = photos(&corpus.join("jpeg"));
+    if images.is_empty() || !release.join("thumbq-api").exists() {
+        println!("jobs: needs bench/corpus (bench/corpus.sh) and release binaries (cargo build --release)");
+        return;
+    }
+    let items: usize = std::env::var("THUMBQ_BENCH_JOB_ITEMS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let small = job_run::web_sized(&images);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    println!(
+        "\nBulk jobs: {items} items under a prefix of the import store ({} web-sized JPEGs of 640x480, avg {:.0} KB, \
+         repeated), 2 workers, 100x100 cover JPEG; against the same images uploaded one by one by 8 clients.",
+        small.len(),
+        small.iter().map(Vec::len).sum::<usize>() as f64 / small.len() as f64 / 1e3
+    );
+    println!(
+        "{:>7} {:>12} {:>11} {:>8} {:>14} {:>12} {:>14} {:>16}",
+        "store",
+        "one-by-one/s",
+        "job items/s",
+        "ratio",
+        "API ms/upload",
+        "API ms/item",
+        "Redis B/item",
+        "after item TTL"
+    );
+    for library in [Library::Folder, Library::S3] {
+        let row = runtime.block_on(job_row(&release, &small, items, library));
+        println!(
+            "{:>7} {:>12.1} {:>11.1} {:>8.2} {:>14.3} {:>12.3} {:>14.0} {:>16.0}",
+            library.name(),
+            row.uploads_per_second,
+            row.items_per_second,
+            row.items_per_second / row.uploads_per_second,
+            row.api_ms_per_upload,
+            row.api_ms_per_item,
+            row.redis_bytes_kept,
+            row.redis_bytes_expired,
+        );
+    }
+    println!(
+        "ratio: job items/s over one-by-one uploads/s; Redis B/item: used_memory over the job per item, with the \
+         items' records, then once they expired (the job's counts and item index stay)."
+    );
+    let latency = runtime.block_on(interactive(&release, &images));
+    println!(
+        "\nInteractive latency, upload to downloaded thumbnail, one 1-4 MP photo at a time ({} each), idle and \
+         during a {}-photo job on the same 2 workers:",
+        latency.samples, latency.job_items
+    );
+    println!("{:>8} {:>10} {:>10}", "", "median ms", "max ms");
+    println!("{:>8} {:>10.1} {:>10.1}", "idle", latency.idle.0, latency.idle.1);
+    println!("{:>8} {:>10.1} {:>10.1}", "job", latency.busy.0, latency.busy.1);
+    let (median, max) = (latency.busy.0 / latency.idle.0, latency.busy.1 / latency.idle.1);
+    let verdict = |ratio: f64, bound: f64| if ratio <= bound { "within" } else { "OVER" };
+    println!(
+        "{:>8} {:>9.2}x {:>9.2}x   (bound: 2x, {}; 2.5x, {}; the job had done {} of {} when the measure ended)",
+        "ratio",
+        median,
+        max,
+        verdict(median, 2.0),
+        verdict(max, 2.5),
+        latency.job_done_at_end,
+        latency.job_items
+    );
+}
