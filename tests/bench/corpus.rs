@@ -8,6 +8,21 @@ use std::{
 
 use thumbq_common::task::{Fit, OutputFormat, ResizeArgs};
 
+/// The release binaries' folder (beside the bench's own) and the corpus (`THUMBQ_BENCH_CORPUS`, else
+/// `bench/corpus`); `None`, with why printed, when either is missing.
+pub fn locate(bench: &str) -> Option<(PathBuf, PathBuf)> {
+    let release =
+        std::env::current_exe().expect("bench path").parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let corpus = std::env::var("THUMBQ_BENCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus"));
+    if photos(&corpus.join("jpeg")).is_empty() || !release.join("thumbq-api").exists() {
+        println!("{bench}: needs bench/corpus (bench/corpus.sh) and release binaries (cargo build --release)");
+        return None;
+    }
+    Some((release, corpus))
+}
+
 /// The files of a folder, sorted.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =

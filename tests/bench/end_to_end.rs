@@ -26,28 +26,17 @@ mod stack;
 #[allow(dead_code, reason = "the bench waits for one thing; the tests use the rest")]
 mod wait;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Mutex,
-};
+use std::{path::Path, sync::Mutex};
 
-use corpus::{RENDITIONS, list, photos, pipeline_cost, rendition_cost};
+use corpus::{RENDITIONS, list, locate, photos, pipeline_cost, rendition_cost};
 use load::{Load, run};
 
 /// Uploads per configuration.
 const UPLOADS: usize = 400;
 
 fn main() {
-    let release =
-        std::env::current_exe().expect("bench path").parent().and_then(Path::parent).expect("target dir").to_path_buf();
-    let corpus = std::env::var("THUMBQ_BENCH_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus"));
+    let Some((release, corpus)) = locate("end to end") else { return };
     let images = photos(&corpus.join("jpeg"));
-    if images.is_empty() || !release.join("thumbq-api").exists() {
-        println!("end to end: needs bench/corpus (bench/corpus.sh) and release binaries (cargo build --release)");
-        return;
-    }
     let pipeline_ms = pipeline_cost(&images);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     println!(

@@ -14,7 +14,7 @@ use thumbq_common::{
 };
 
 use crate::{
-    load::{Load, drive},
+    load::{Load, download, drive, upload},
     measure::{cpu_ms, redis_memory},
     s3::S3Server,
     stack::Stack,
@@ -230,19 +230,9 @@ async fn one_at_a_time(stack: &Stack, photos: &[Vec<u8>], count: usize) -> (f64,
     let mut latencies = Vec::with_capacity(count);
     for i in 0..count {
         let sent = Instant::now();
-        let response = client
-            .post(format!("{}/thumbnails?{QUERY}", stack.base))
-            .header("content-type", "application/octet-stream")
-            .body(photos[i % photos.len()].clone())
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(response.status(), 202);
-        let accepted: Value = response.json().await.expect("json");
-        let url = format!("{}?wait=30", accepted["url"].as_str().expect("url"));
-        let thumbnail = client.get(url).send().await.expect("download");
-        assert_eq!(thumbnail.status(), 200);
-        thumbnail.bytes().await.expect("bytes");
+        let url =
+            upload(&client, &format!("{}/thumbnails?{QUERY}", stack.base), photos[i % photos.len()].clone()).await;
+        download(&client, url).await;
         latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);

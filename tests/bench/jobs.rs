@@ -39,22 +39,12 @@ mod support {
 }
 mod job_run;
 
-use std::path::{Path, PathBuf};
-
-use corpus::photos;
+use corpus::{locate, photos};
 use job_run::{Library, interactive, job_row};
 
 fn main() {
-    let release =
-        std::env::current_exe().expect("bench path").parent().and_then(Path::parent).expect("target dir").to_path_buf();
-    let corpus = std::env::var("THUMBQ_BENCH_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus"));
+    let Some((release, corpus)) = locate("jobs") else { return };
     let images = photos(&corpus.join("jpeg"));
-    if images.is_empty() || !release.join("thumbq-api").exists() {
-        println!("jobs: needs bench/corpus (bench/corpus.sh) and release binaries (cargo build --release)");
-        return;
-    }
     let items: usize = std::env::var("THUMBQ_BENCH_JOB_ITEMS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let small = job_run::web_sized(&images);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");

@@ -100,25 +100,14 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
                     return latencies;
                 }
                 let sent = Instant::now();
-                let response = client
-                    .post(format!("{base}/thumbnails{query}"))
-                    .header("content-type", "application/octet-stream")
-                    .body(images[i % images.len()].clone())
-                    .send()
-                    .await
-                    .expect("upload");
-                assert_eq!(response.status(), 202);
-                let accepted: serde_json::Value = response.json().await.expect("json");
-                let url = format!("{}?wait=30", accepted["url"].as_str().expect("url"));
+                let url = upload(&client, &format!("{base}/thumbnails{query}"), images[i % images.len()].clone()).await;
                 if split {
                     // The latency of a split row is the upload's alone.
                     latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                     urls.lock().expect("urls").push(url);
                     continue;
                 }
-                let thumbnail = client.get(url).send().await.expect("download");
-                assert_eq!(thumbnail.status(), 200);
-                thumbnail.bytes().await.expect("bytes");
+                download(&client, url).await;
                 latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
             }
         });
@@ -135,9 +124,7 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
             polls.spawn(async move {
                 loop {
                     let Some(url) = urls.lock().expect("urls").pop() else { return };
-                    let thumbnail = client.get(url).send().await.expect("download");
-                    assert_eq!(thumbnail.status(), 200);
-                    thumbnail.bytes().await.expect("bytes");
+                    download(&client, url).await;
                 }
             });
         }
@@ -164,4 +151,20 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
         cpu,
         api_uploads,
     }
+}
+
+/// Uploads `image` to `url` (`…/thumbnails?…`), asserting `202`: the URL that long-polls its thumbnail.
+pub async fn upload(client: &reqwest::Client, url: &str, image: Vec<u8>) -> String {
+    let response =
+        client.post(url).header("content-type", "application/octet-stream").body(image).send().await.expect("upload");
+    assert_eq!(response.status(), 202);
+    let accepted: serde_json::Value = response.json().await.expect("json");
+    format!("{}?wait=30", accepted["url"].as_str().expect("url"))
+}
+
+/// Long-polls and downloads a thumbnail, asserting `200`.
+pub async fn download(client: &reqwest::Client, url: String) {
+    let thumbnail = client.get(url).send().await.expect("download");
+    assert_eq!(thumbnail.status(), 200);
+    thumbnail.bytes().await.expect("bytes");
 }
