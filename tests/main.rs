@@ -30,6 +30,7 @@ mod health;
 mod idempotency;
 mod imports;
 mod isolation;
+mod job_dead_letters;
 mod jobs;
 mod kept_originals;
 mod licences;

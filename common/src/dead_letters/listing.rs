@@ -1,18 +1,16 @@
 //! Looking at the dead letters without taking them (`GET /dead-letters`): each is read with `basic.get` and left
 //! unacknowledged, and all return to the queue, in their order, when the action's channel closes. The dead-letter
-//! queue has no delivery limit, so looking costs a message nothing.
+//! queues have no delivery limit, so looking costs a message nothing. The tasks' lane's come first, then the bulk
+//! lane's.
 
-use lapin::{
-    options::BasicGetOptions,
-    types::{AMQPValue, FieldTable},
-};
+use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{DeadLetterError, DeadLetters};
 use crate::{
     TaskEnvelope, TaskId,
-    broker::{ERROR_CODE_HEADER, ERROR_HEADER, REASON_HEADER, bounded},
+    broker::{ERROR_CODE_HEADER, ERROR_HEADER, REASON_HEADER},
     task::TaskErrorCode,
 };
 
@@ -51,10 +49,9 @@ impl DeadLetters {
     /// The dead letters from the `offset`-th on, at most `limit`, left in the queue. Reading a page means reading
     /// the ones before it too (a queue has no index), so offsets are bounded by the caller.
     pub async fn peek(&self, offset: usize, limit: usize) -> Result<DeadLetterPage, DeadLetterError> {
-        let mut page = DeadLetterPage::default();
+        let (mut page, mut lane) = (DeadLetterPage::default(), 0);
         for position in 0..=offset + limit {
-            let get = self.channel.basic_get(self.topology.dead.as_str().into(), BasicGetOptions { no_ack: false });
-            let Some(message) = bounded(self.timeout, "reading a dead letter", get).await? else { return Ok(page) };
+            let Some(message) = self.get(&mut lane).await? else { return Ok(page) };
             if position == offset + limit {
                 page.next_offset = Some(position);
             } else if position >= offset {

@@ -12,6 +12,11 @@
 //! A replay never brings back a task that was erased (its record is gone, or expired) or cancelled (REVOKED): the
 //! record's return to PENDING is conditional inside Redis, so a concurrent erase or cancel cannot slip in between
 //! the check and the reset. Such a dead letter is skipped and dropped (acked), and counted in [`Handled::skipped`].
+//!
+//! Every action reads the tasks' dead-letter queue, then the bulk lane's (`<queue>.bulk.dead`). The worker never
+//! dead-letters a job's item itself (its job's `retry-failed` makes failures again), but RabbitMQ does when an item
+//! crashed its worker `THUMBQ_DELIVERY_LIMIT` times, and that item's job cannot end until it is replayed: a replay
+//! puts it back in the bulk lane, so it still never runs in front of interactive uploads.
 
 mod listing;
 
@@ -109,13 +114,15 @@ impl DeadLetters {
         selection: Selection,
         by: Option<&str>,
     ) -> Result<Handled, DeadLetterError> {
-        let mut done = Handled::default();
-        while let Some((envelope, message)) = self.next(selection, treatment == Treatment::Purge, &mut done).await? {
+        let (mut done, mut lane) = (Handled::default(), 0);
+        let purge = treatment == Treatment::Purge;
+        while let Some((envelope, message)) = self.next(selection, purge, &mut lane, &mut done).await? {
             let id = envelope.id;
             match treatment {
                 Treatment::Replay => {
                     let fresh = TaskEnvelope { attempt: 1, ..envelope };
                     match states.requeue(&fresh, by).await? {
+                        Update::Applied if fresh.job.is_some() => self.publisher.publish_job_item(&fresh).await?,
                         Update::Applied => self.publisher.publish_task(&fresh).await?,
                         refused => {
                             // Erased or cancelled: the dead letter goes, the task stays as its owner left it.
@@ -137,13 +144,32 @@ impl DeadLetters {
         Ok(done)
     }
 
-    /// The next selected dead letter that is a task, or `None` when the queue has no more or the selection is done.
-    /// Passes over (counting them in `done`) the others; with `discard_poison` and every dead letter selected, acks
-    /// those that are not tasks.
+    /// The dead-letter queues an action reads, in order: the tasks' lane's, then the bulk lane's.
+    fn queues(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.topology.dead.as_str()).chain(self.topology.bulk.as_deref().map(|b| b.dead.as_str()))
+    }
+
+    /// The next dead letter of the queues from the `lane`-th on (moving `lane` past those found empty), left
+    /// unacknowledged; `None` when every queue is done.
+    async fn get(&self, lane: &mut usize) -> Result<Option<BasicGetMessage>, BrokerError> {
+        while let Some(queue) = self.queues().nth(*lane) {
+            let get = self.channel.basic_get(queue.into(), BasicGetOptions { no_ack: false });
+            match bounded(self.timeout, "reading a dead letter", get).await? {
+                Some(message) => return Ok(Some(message)),
+                None => *lane += 1,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next selected dead letter that is a task, or `None` when the queues have no more or the selection is
+    /// done. Passes over (counting them in `done`) the others; with `discard_poison` and every dead letter selected,
+    /// acks those that are not tasks.
     async fn next(
         &self,
         selection: Selection,
         discard_poison: bool,
+        lane: &mut usize,
         done: &mut Handled,
     ) -> Result<Option<(TaskEnvelope, BasicGetMessage)>, DeadLetterError> {
         let every = match selection {
@@ -156,8 +182,7 @@ impl DeadLetters {
             Selection::Task(_) => false,
         };
         loop {
-            let get = self.channel.basic_get(self.topology.dead.as_str().into(), BasicGetOptions { no_ack: false });
-            let Some(message) = bounded(self.timeout, "reading a dead letter", get).await? else { return Ok(None) };
+            let Some(message) = self.get(lane).await? else { return Ok(None) };
             match TaskEnvelope::from_json(&message.delivery.data) {
                 Ok(envelope) if every || selection == Selection::Task(envelope.id) => {
                     return Ok(Some((envelope, message)));
