@@ -74,6 +74,8 @@ async fn a_job_over_a_prefix_makes_each_item_once_a_window_at_a_time_and_ends(ba
     }
     app.put_in_library("photos/not-an-image.png", b"plain text".to_vec()).await;
     app.put_in_library("elsewhere/outside.png", png.clone()).await;
+    // A sibling whose name starts with the prefix's: a folder prefix is not a string prefix.
+    app.put_in_library("photos-old/outside.png", png.clone()).await;
     app.start_worker().await;
 
     let started = start_job(&app, json!({ "prefix": "photos/" }), "width=24&height=16&fit=fill&format=png").await;
@@ -477,12 +479,7 @@ async fn a_finished_job_item_costs_under_500_bytes_of_redis_once_its_record_expi
             !left.iter().any(|k| k.contains(":task:"))
         })
         .await;
-    let mut bytes = 0u64;
-    for key in &left {
-        let usage: Option<u64> =
-            redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0).query_async(&mut redis).await.unwrap();
-        bytes += usage.unwrap_or(0);
-    }
+    let bytes = crate::support::services::bytes_under(&scratch.0).await.unwrap();
     let per_item = bytes / ITEMS as u64;
     println!("{ITEMS} finished job items: {bytes} bytes of Redis in {} keys, {per_item} bytes an item", left.len());
     assert!(per_item <= 500, "{per_item} bytes an item: {left:?}");

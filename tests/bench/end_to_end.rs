@@ -20,6 +20,7 @@ mod load;
 #[allow(dead_code, reason = "the jobs bench reads Redis's memory too")]
 mod measure;
 #[path = "../support/services.rs"]
+#[allow(dead_code, reason = "the jobs bench measures a stack's Redis bytes; this one counts commands")]
 mod services;
 mod stack;
 #[path = "../support/wait.rs"]

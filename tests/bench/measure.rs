@@ -1,5 +1,5 @@
 //! What the bench reads about the processes it runs: CPU time and peak memory from `/proc`, the process behind a
-//! listening port, Redis's command count and memory, and the S3 server's request log.
+//! listening port, Redis's command count, and the S3 server's request log.
 
 use std::process::Command;
 
@@ -8,11 +8,6 @@ use crate::services;
 /// Commands Redis has processed since it started.
 pub async fn redis_commands(url: &str) -> f64 {
     redis_info(url, "stats", "total_commands_processed").await
-}
-
-/// Bytes of memory Redis holds for its data (`used_memory`).
-pub async fn redis_memory(url: &str) -> f64 {
-    redis_info(url, "memory", "used_memory").await
 }
 
 /// A number in a section of Redis's `INFO`; 0 when it cannot be read.

@@ -53,6 +53,23 @@ pub async fn keys_under(redis: &RedisSettings) -> redis::RedisResult<Vec<String>
     redis::cmd("KEYS").arg(format!("{}*", redis.key_prefix)).query_async(&mut conn).await
 }
 
+/// Bytes Redis holds for the keys under `redis.key_prefix`, by its own estimate of each (`MEMORY USAGE`): one
+/// test's or stack's keys, where the server's `used_memory` moves with all other work on it.
+pub async fn bytes_under(redis: &RedisSettings) -> redis::RedisResult<u64> {
+    let keys = keys_under(redis).await?;
+    let mut conn = redis_connection(&redis.url).await?;
+    let mut bytes = 0;
+    for chunk in keys.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0);
+        }
+        let usages: Vec<Option<u64>> = pipe.query_async(&mut conn).await?;
+        bytes += usages.into_iter().flatten().sum::<u64>();
+    }
+    Ok(bytes)
+}
+
 /// A connection to the Redis at `url`.
 pub async fn redis_connection(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
     redis::Client::open(url)?.get_multiplexed_async_connection().await

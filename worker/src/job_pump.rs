@@ -2,6 +2,7 @@
 //! in Redis, renewed every turn; another takes over within [`LEASE`] when it stops). Each turn visits every running
 //! job in turn and queues at most [`BATCH`] of its items, and never more than leave `THUMBQ_JOB_WINDOW` of them
 //! queued and not yet ended: running jobs share the lane fairly, and RabbitMQ holds a window of each, not a million.
+//! A job is refilled once half its window has room, so each listing of the import store brings a batch.
 //!
 //! Where a job is lives in Redis (its cursor: the last item queued), and the cursor moves with the counts in one
 //! script, after the items are queued. A pump that dies between the two leaves items after the cursor that it
@@ -100,7 +101,13 @@ async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<usize, PumpErr
         }
         running += 1;
         let in_flight = view.queued.saturating_sub(view.ended);
-        let mut room = u64::from(ctx.settings.jobs.window).saturating_sub(in_flight).min(BATCH);
+        let window = u64::from(ctx.settings.jobs.window);
+        let mut room = window.saturating_sub(in_flight).min(BATCH);
+        // Refilled once half the window has room, not item by item: a listing of the import store (a request to
+        // S3) then brings many items, not one or two; the half still queued keeps the bulk lane's workers busy.
+        if room < (window / 2).clamp(1, BATCH) {
+            continue;
+        }
         // Failed items to make again come first, within the same window.
         if room > 0 {
             room -= retry_items(ctx, publisher, id, &view, room).await?;

@@ -8,9 +8,14 @@
 use std::{io, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt, local::LocalFileSystem, path::Path};
+use object_store::{
+    ObjectStore, ObjectStoreExt,
+    list::{PaginatedListOptions, PaginatedListStore},
+    local::LocalFileSystem,
+    path::Path,
+};
 
-use super::object::{build, to_io};
+use super::object::{Built, build, to_io};
 use crate::{settings::StoreLocation, task::check_key};
 
 /// The import store.
@@ -18,9 +23,17 @@ use crate::{settings::StoreLocation, task::check_key};
 pub struct ImportStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
-    /// A folder's root, listed here rather than by `object_store` (see [`ImportStore::list_after`]).
-    folder: Option<std::path::PathBuf>,
+    lister: Lister,
     timeout: Duration,
+}
+
+/// How a job's listing reads the store, a page at a time (see [`ImportStore::list_after`]).
+#[derive(Clone)]
+enum Lister {
+    /// A folder's root, walked here rather than by `object_store`.
+    Folder(std::path::PathBuf),
+    /// The object store's own pages, asked for just as many keys as the page needs.
+    Pages(Arc<dyn PaginatedListStore>),
 }
 
 impl std::fmt::Debug for ImportStore {
@@ -59,19 +72,19 @@ pub enum ImportError {
 impl ImportStore {
     /// Opens the store at `location`; each read is bounded by `timeout`. A folder must exist.
     pub fn open(location: &StoreLocation, timeout: Duration) -> io::Result<Self> {
-        let (store, prefix, folder): (Arc<dyn ObjectStore>, Path, _) = match location {
+        let (store, prefix, lister): (Arc<dyn ObjectStore>, Path, _) = match location {
             StoreLocation::Local(dir) => {
                 let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| {
                     io::Error::new(io::ErrorKind::NotFound, format!("the import folder {}: {e}", dir.display()))
                 })?;
-                (Arc::new(store), Path::default(), Some(dir.clone()))
+                (Arc::new(store), Path::default(), Lister::Folder(dir.clone()))
             }
             StoreLocation::Object(object) => {
-                let (store, _signer, prefix) = build(object, timeout)?;
-                (store, prefix, None)
+                let Built { store, pages, prefix, .. } = build(object, timeout)?;
+                (store, prefix, Lister::Pages(pages))
             }
         };
-        Ok(Self { store, prefix, folder, timeout })
+        Ok(Self { store, prefix, lister, timeout })
     }
 
     /// The object at `key` under the prefix, whole, if it is at most `max` bytes.
@@ -113,7 +126,8 @@ impl ImportStore {
     /// Up to `limit` keys under the folder `under` (`""`: everything), in the store's order, after the key `after`:
     /// a job's listing, one page at a time, resumable from the last key it queued.
     ///
-    /// An object store lists in key order, from `after` on (S3's `start-after`). A folder is walked here, each
+    /// An object store lists in key order, from `after` on (S3's `start-after`), asked for `limit` keys: its
+    /// `ObjectStore::list` would fetch a page of 1,000 to give the pump its few. A folder is walked here, each
     /// directory's entries sorted by name, skipping the directories wholly before `after`: `object_store`'s own
     /// folder listing walks in no order, so a page could not be resumed without reading the whole tree again.
     pub async fn list_after(&self, under: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, ImportError> {
@@ -121,34 +135,42 @@ impl ImportStore {
         if !under.is_empty() {
             check_key(under).map_err(|reason| ImportError::BadKey { key: under.to_owned(), reason })?;
         }
-        if let Some(root) = &self.folder {
-            let (root, under, after) = (root.clone(), under.to_owned(), after.map(str::to_owned));
-            let walk = move || walk_after(&root, &under, after.as_deref(), limit);
-            return tokio::task::spawn_blocking(walk).await.map_err(io::Error::other)?.map_err(ImportError::Store);
-        }
-        let folder: Path = self.prefix.parts().chain(Path::from(under).parts()).collect();
-        let list = async {
-            let mut listing = match after {
-                Some(after) => {
-                    let offset: Path = self.prefix.parts().chain(Path::from(after).parts()).collect();
-                    self.store.list_with_offset(Some(&folder), &offset)
-                }
-                None => self.store.list(Some(&folder)),
-            };
-            let mut keys = Vec::new();
-            while keys.len() < limit
-                && let Some(meta) = listing.next().await
-            {
-                let meta = meta.map_err(to_io)?;
-                let relative: Vec<String> = meta
-                    .location
-                    .prefix_match(&self.prefix)
-                    .into_iter()
-                    .flatten()
-                    .map(|p| p.as_ref().to_owned())
-                    .collect();
-                keys.push(relative.join("/"));
+        let pages = match &self.lister {
+            Lister::Folder(root) => {
+                let (root, under, after) = (root.clone(), under.to_owned(), after.map(str::to_owned));
+                let walk = move || walk_after(&root, &under, after.as_deref(), limit);
+                let walked = tokio::task::spawn_blocking(walk).await.map_err(io::Error::other)?;
+                return walked.map_err(ImportError::Store);
             }
+            Lister::Pages(pages) => pages,
+        };
+        let full = |key: &str| -> Path { self.prefix.parts().chain(Path::from(key).parts()).collect() };
+        let folder = full(under);
+        // A paginated listing adds no delimiter after the prefix: without one, `a` would also list `ab/…`.
+        let folder = (!folder.as_ref().is_empty()).then(|| format!("{folder}/"));
+        let list = async {
+            let mut opts = PaginatedListOptions { offset: after.map(|a| full(a).to_string()), ..Default::default() };
+            let mut keys = Vec::new();
+            // A store may answer a short page before the end; its token asks for the rest.
+            loop {
+                opts.max_keys = Some(limit - keys.len());
+                let page = pages.list_paginated(folder.as_deref(), opts.clone()).await.map_err(to_io)?;
+                for meta in page.result.objects {
+                    let relative: Vec<String> = meta
+                        .location
+                        .prefix_match(&self.prefix)
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p.as_ref().to_owned())
+                        .collect();
+                    keys.push(relative.join("/"));
+                }
+                match page.page_token {
+                    Some(token) if keys.len() < limit => opts.page_token = Some(token),
+                    _ => break,
+                }
+            }
+            keys.truncate(limit);
             Ok::<_, io::Error>(keys)
         };
         match tokio::time::timeout(self.timeout, list).await {

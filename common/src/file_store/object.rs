@@ -15,6 +15,7 @@ use object_store::{
     aws::{AmazonS3Builder, AmazonS3ConfigKey},
     azure::{AzureConfigKey, MicrosoftAzureBuilder},
     gcp::{GoogleCloudStorageBuilder, GoogleConfigKey},
+    list::PaginatedListStore,
     path::Path,
     signer::Signer,
 };
@@ -46,7 +47,7 @@ impl ObjectFileStore {
     /// Builds the client for `location`; connects to nothing yet. Each call is bounded by `timeout`, the client's
     /// own retries of a failed request included.
     pub fn open(location: &ObjectLocation, timeout: Duration) -> io::Result<Self> {
-        let (store, signer, prefix) = build(location, timeout)?;
+        let Built { store, signer, prefix, .. } = build(location, timeout)?;
         Ok(Self {
             originals: prefix.clone().join("originals"),
             thumbnails: prefix.clone().join("thumbnails"),
@@ -222,8 +223,15 @@ impl FileStore for ObjectFileStore {
     }
 }
 
-/// An object store's client, the same client as a URL signer, and the prefix its URL names.
-pub(super) type Built = (Arc<dyn ObjectStore>, Arc<dyn Signer>, Path);
+/// An object store's client, seen as a store, a URL signer and a lister of single pages; and the prefix its URL
+/// names.
+pub(super) struct Built {
+    pub store: Arc<dyn ObjectStore>,
+    pub signer: Arc<dyn Signer>,
+    /// Lists one page of at most so many keys (`ObjectStore::list` always asks for the store's largest page).
+    pub pages: Arc<dyn PaginatedListStore>,
+    pub prefix: Path,
+}
 
 /// The client of the object store at `location` (it also signs URLs), and the prefix its URL names; connects to
 /// nothing yet. Each call is bounded by `timeout`, the client's own retries of a failed request included.
@@ -250,11 +258,12 @@ pub(super) fn build(location: &ObjectLocation, timeout: Duration) -> io::Result<
                 .with_retry(retry)
         };
     }
-    fn shared<T: ObjectStore + Signer>(store: T) -> (Arc<dyn ObjectStore>, Arc<dyn Signer>) {
+    type Shared = (Arc<dyn ObjectStore>, Arc<dyn Signer>, Arc<dyn PaginatedListStore>);
+    fn shared<T: ObjectStore + Signer + PaginatedListStore>(store: T) -> Shared {
         let store = Arc::new(store);
-        (store.clone(), store)
+        (store.clone(), store.clone(), store)
     }
-    let (store, signer) = match scheme {
+    let (store, signer, pages) = match scheme {
         ObjectStoreScheme::AmazonS3 => {
             let mut builder = configured!(AmazonS3Builder, AmazonS3ConfigKey);
             if let Some(endpoint) = &location.endpoint {
@@ -271,7 +280,7 @@ pub(super) fn build(location: &ObjectLocation, timeout: Duration) -> io::Result<
         }
         other => return Err(invalid(format!("{other:?} is not an object store thumbq supports"))),
     };
-    Ok((store, signer, prefix))
+    Ok(Built { store, signer, pages, prefix })
 }
 
 /// An object-store error as the I/O error the [`FileStore`] trait speaks; the kind keeps what callers act on.
