@@ -4,6 +4,7 @@
 //! runs [`run_from_env`] or `replay-dead-letters`.
 
 pub mod allocator;
+pub mod bulk_pool;
 pub mod cli;
 pub mod consumer;
 pub mod error;
@@ -58,7 +59,10 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     let webhooks = webhook_delivery::Sender::new(&settings.webhook).map(Arc::new);
     let memory = Arc::new(tokio::sync::Semaphore::new(settings.worker.memory_budget_mb as usize));
     let importer = import::Importer::new(&settings).context("failed to open the import store")?;
+    let bulk = bulk_pool::BulkPool::new(usize::from(settings.jobs.concurrency))
+        .context("failed to start the bulk items' threads")?;
     let ctx = Arc::new(WorkerState {
+        bulk,
         links: thumbq_common::links::Links::new(&settings),
         importer,
         settings,

@@ -144,9 +144,12 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
         deadline: Some(Deadline::after(ctx.settings.worker.task_time_limit)),
         ..limits
     };
-    let thumbnails = tokio::task::spawn_blocking(move || pipeline::make_thumbnails(&original, &outputs, limits))
-        .await
-        .map_err(|e| TaskError::Crashed(e.to_string()))??;
+    let make = move || pipeline::make_thumbnails(&original, &outputs, limits);
+    // A job's item on the bulk pool's nicer threads, so that an upload beside it takes the cores it needs.
+    let thumbnails = match envelope.job {
+        Some(_) => ctx.bulk.run(make).await.map_err(TaskError::Crashed)??,
+        None => tokio::task::spawn_blocking(make).await.map_err(|e| TaskError::Crashed(e.to_string()))??,
+    };
     // With renditions, the record lists each one's result; the first is also the task's own result.
     let mut renditions = envelope.renditions.clone();
     // (With `format=auto` each has its variants beside it: the result is its fallback's, the file it names.)

@@ -23,6 +23,8 @@ pub struct WorkerState {
     pub links: Links,
     /// Reads imports' originals (by URL or from the import store).
     pub importer: crate::import::Importer,
+    /// Where job items' thumbnails are made, at a lower priority than uploads'.
+    pub bulk: crate::bulk_pool::BulkPool,
 }
 
 /// What this worker has done, for its registry entry.
