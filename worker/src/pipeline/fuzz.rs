@@ -110,6 +110,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("heic", heif_enc(&sample_image(ImageFormat::Png, 48, 32), &["-q", "50"])),
         ("avif-alpha", heif_enc(&transparent_png(32, 32), &["-A", "-q", "50"])),
         ("jxl-lossy", cjxl(&sample_image(ImageFormat::Png, 48, 32), &["-d", "2"])),
+        // Large enough for a 48x32 thumbnail to be made from its 1/8 (LF) image.
+        ("jxl-lf", cjxl(&sample_image(ImageFormat::Png, 512, 384), &["-d", "2"])),
         ("jxl-lossless-alpha", cjxl(&transparent_png(24, 24), &["-d", "0"])),
         ("jxl-container", cjxl(&oriented_jpeg(32, 24, 6), &[])),
         ("svg", SVG_SEED.as_bytes().to_vec()),
@@ -286,4 +288,20 @@ fn an_animated_webp_frame_that_claims_more_than_its_canvas_is_refused_without_de
     let (made, peak) = peak_of(|| make_thumbnail(&webp, &args, Limits::pixels(MAX_PIXELS)));
     assert!(made.is_err());
     assert!(peak < 8 << 20, "held {peak} bytes");
+}
+
+#[test]
+fn an_animated_webp_whose_first_frame_claims_a_huge_size_is_refused_without_allocating_it() {
+    // The fuzzer's finding (seed 12345, mutation 13812 of webp-animated): its first frame's VP8 header claims
+    // 16168x16383 pixels, which the `image` crate's reader allocated (397 MB) for the still first frame before
+    // finding the frame corrupt. libwebp's animation decoder checks frames against the canvas.
+    let mut webp = animated_webp(40, 30, 3, 0);
+    let frame = webp.windows(3).position(|w| w == [0x9d, 0x01, 0x2a]).expect("a VP8 key frame") + 3;
+    webp[frame..frame + 4].copy_from_slice(&[0x28, 0xff, 0xff, 0xff]);
+    for animated in [false, true] {
+        let args = ResizeArgs { animated, ..ResizeArgs::new(48, 32, Fit::Cover, OutputFormat::Webp) };
+        let (made, peak) = peak_of(|| make_thumbnail(&webp, &args, Limits::pixels(MAX_PIXELS)));
+        assert!(made.is_err());
+        assert!(peak < 8 << 20, "animated {animated}: held {peak} bytes");
+    }
 }

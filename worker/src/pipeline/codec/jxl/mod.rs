@@ -5,8 +5,11 @@
 //! setting stays the number of cores a burst of uploads takes. jxl-oxide counts its buffers against an allocation
 //! tracker, which every open here is given: without one it reserves whatever a frame's table of contents declares
 //! before the bytes arrive (the fuzzer's 21-byte file reserved 1 GB). A header read may take the file's size plus
-//! the header limit; a decode its admission estimate, or the worker's decoder cap when lower. It renders at full size only (it has no reduced-size decode of the DC image
-//! that JPEG's shrink-on-load has), so the admission estimate counts its float buffers whole.
+//! the header limit; a decode its admission estimate, or the worker's decoder cap when lower.
+//!
+//! jxl-oxide renders at full size only. A thumbnail at least 8 times smaller than a lossy photo is made from the
+//! frame's 1/8 image instead ([`lf`]), as JPEG's shrink-on-load does; the admission estimate still counts the full
+//! render's float buffers, which any other image takes.
 
 use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage, metadata::Orientation};
 use jxl_oxide::{AllocTracker, InitializeResult, JxlImage, JxlThreadPool, PixelFormat};
@@ -86,6 +89,15 @@ impl Codec for Jxl {
         if matches!(image.pixel_format(), PixelFormat::Cmyk | PixelFormat::Cmyka) {
             return Err(PipelineError::Decode("CMYK JPEG XL images are not supported".into()));
         }
+        if request.reduction >= 8.0
+            && let Some((width, height, channels, pixels)) = lf::eighth(&image)
+        {
+            let image = match channels {
+                1 => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+                _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
+            };
+            return image.ok_or_else(|| PipelineError::Decode("the JPEG XL 1/8 image has the wrong size".into()));
+        }
         let render = image.render_frame(0).map_err(|e| PipelineError::Decode(e.to_string()))?;
         let mut stream = render.stream();
         let (width, height, channels) = (stream.width(), stream.height(), stream.channels());
@@ -102,5 +114,6 @@ impl Codec for Jxl {
     }
 }
 
+mod lf;
 #[cfg(test)]
 mod tests;
