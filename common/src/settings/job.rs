@@ -17,7 +17,8 @@ static WINDOW: Var<u32> = Var::positive(
 static CONCURRENCY: Var<u16> = Var::positive(
     "THUMBQ_JOB_CONCURRENCY",
     "1",
-    "Job items one worker makes at once, beside its interactive tasks (`THUMBQ_WORKER_CONCURRENCY`)",
+    "Job items one worker makes at once, beside its interactive tasks (`THUMBQ_WORKER_CONCURRENCY`), on as many \
+     threads of lower CPU priority (nice 10)",
 );
 
 static ITEM_TTL: Var<Duration> = Var::secs(
