@@ -10,7 +10,7 @@ use thumbq_common::{
     reconnect::{Backoff, Outage, reconnect_backoff},
     settings::RedisSettings,
     state_store::{StateError, StateStore, parse_event, primary_client},
-    task::TaskId,
+    task::{TaskId, TaskStatus},
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -22,8 +22,8 @@ const CAPACITY: usize = 1024;
 /// Something a waiting request should react to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskEvent {
-    /// This task's record changed.
-    Changed(TaskId),
+    /// This task's record changed, to this status.
+    Changed(TaskId, TaskStatus),
     /// Events may have been missed (the listener reconnected): every waiter re-reads its task.
     Resync,
 }
@@ -54,20 +54,22 @@ impl TaskEvents {
 }
 
 impl TaskEvents {
-    /// Reads a task's record, waiting up to `wait` for it to reach SUCCESS or FAILURE; answers early when
-    /// `shutdown` is cancelled. Woken by events, never by polling.
+    /// Waits up to `wait` for task `record.id` to reach SUCCESS or FAILURE: its record then, or `record` as read
+    /// last if it did not (or `None` if it is gone); answers early when `shutdown` is cancelled. Woken by events,
+    /// never by polling. `events` must be subscribed before `record` was read, so that no change is missed
+    /// between; the record is read again only on its task's end (or a resync), not on every change.
     pub async fn wait_until_finished(
         &self,
+        mut events: broadcast::Receiver<TaskEvent>,
         states: &StateStore,
-        id: TaskId,
+        record: TaskRecord,
         wait: Duration,
         shutdown: &CancellationToken,
     ) -> Result<Option<TaskRecord>, StateError> {
-        let mut events = self.subscribe();
-        let deadline = tokio::time::Instant::now() + wait;
+        let (id, deadline) = (record.id, tokio::time::Instant::now() + wait);
+        let mut record = Some(record);
         loop {
-            let record = states.get(id).await?;
-            if wait.is_zero() || record.as_ref().is_none_or(|r| r.status.is_terminal()) {
+            if record.as_ref().is_none_or(|r| r.status.is_terminal()) {
                 return Ok(record);
             }
             loop {
@@ -77,11 +79,12 @@ impl TaskEvents {
                 };
                 match event {
                     Err(_) => return Ok(record), // time is up
-                    Ok(Ok(TaskEvent::Changed(changed))) if changed != id => continue,
+                    Ok(Ok(TaskEvent::Changed(changed, status))) if changed != id || !status.is_terminal() => continue,
                     Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break, // re-read the record
                     Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(record),
                 }
             }
+            record = states.get(id).await?;
         }
     }
 }
@@ -114,8 +117,8 @@ async fn listen(
                         message = messages.next() => match message {
                             Some(message) => {
                                 let event = message.get_payload::<String>().ok().and_then(|p| parse_event(&p));
-                                if let Some((id, _)) = event {
-                                    let _ = sender.send(TaskEvent::Changed(id));
+                                if let Some((id, status)) = event {
+                                    let _ = sender.send(TaskEvent::Changed(id, status));
                                 }
                             }
                             None => break,

@@ -97,6 +97,8 @@ pub struct StateStore {
     replica_outage: Arc<Outage>,
     /// Until when durable writes skip `WAIT`: set when no replica confirmed one (see [`StateStore::run_durable`]).
     replica_missing_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// When this process last trimmed each index (see [`index::TrimClock`]).
+    trims: Arc<index::TrimClock>,
 }
 
 impl StateStore {
@@ -112,6 +114,7 @@ impl StateStore {
             timeout: settings.timeout,
             transition: transition::script(),
             scripts: api_keys::AccessScripts::new(),
+            trims: Arc::default(),
             outage: Arc::new(Outage::new("redis")),
             replica_outage: Arc::new(Outage::new("redis replica")),
             replica_missing_until: Arc::default(),

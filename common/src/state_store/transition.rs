@@ -15,32 +15,54 @@ use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, T
 // KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
 // 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), 8 the history buckets'
-// prefix, 9 the jobs' prefix, 10 the running jobs' set, 11 a job item's ttl secs (in place of 3), then field/value
-// pairs; an empty value deletes the field.
+// prefix, 9 the jobs' prefix, 10 the running jobs' set, 11 a job item's ttl secs (in place of 3), 12 now in ms (the
+// caller's clock: Redis's TIME would be one more command), then field/value pairs; an empty value deletes the field.
+//
+// Every command a script runs counts in Redis's load as if a client had sent it, so the script reads the record
+// once (the fields to delete too, to delete only those there), writes it with one HSET, and sets its lifetime again
+// only when it may have changed (not on STARTED).
 const BODY: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'index', 'owner', 'history', 'job')
+local names = {'status', 'attempts', 'index', 'owner', 'history', 'job', 'worker', 'error', 'error_code'}
+local read = #names
+for i = 13, #ARGV, 2 do
+  if ARGV[i + 1] == '' then names[#names + 1] = ARGV[i] end
+end
+local cur = redis.call('HMGET', KEYS[1], unpack(names))
 if not cur[1] then return 'MISSING' end
 local attempts = tonumber(cur[2]) or 0
 local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
-redis.call('HSET', KEYS[1], 'status', ARGV[4], 'attempts', attempt)
-for i = 12, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local given = {}
+for i = 13, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
+-- A field as the record will have it: given now, or as it was.
+local function after(field, i)
+  local value = given[field]
+  if value == nil then value = cur[i] end
+  if value == '' or not value then return nil end
+  return value
 end
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local ms = tonumber(ARGV[12])
 local log = cur[5] and cjson.decode(cur[5]) or {}
 local change = {status = ARGV[4], at = ms, attempt = attempt}
-if ARGV[4] == 'STARTED' then change.worker = redis.call('HGET', KEYS[1], 'worker') or nil end
+if ARGV[4] == 'STARTED' then change.worker = after('worker', 7) end
 if ARGV[4] == 'RETRY' or ARGV[4] == 'FAILURE' then
-  change.error = redis.call('HGET', KEYS[1], 'error') or nil
-  change.error_code = redis.call('HGET', KEYS[1], 'error_code') or nil
+  change.error = after('error', 8)
+  change.error_code = after('error_code', 9)
 end
 log[#log + 1] = change
 while #log > 50 do table.remove(log, 1) end
-redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
-redis.call('EXPIRE', KEYS[1], cur[6] and ARGV[11] or ARGV[3])
+local set = {'status', ARGV[4], 'attempts', attempt, 'history', cjson.encode(log)}
+for i = 13, #ARGV, 2 do
+  if ARGV[i + 1] ~= '' then set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+end
+redis.call('HSET', KEYS[1], unpack(set))
+local gone = {}
+for i = read + 1, #names do
+  if cur[i] then gone[#gone + 1] = names[i] end
+end
+if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+if ARGV[4] ~= 'STARTED' then redis.call('EXPIRE', KEYS[1], cur[6] and ARGV[11] or ARGV[3]) end
 if cur[3] and cur[1] ~= ARGV[4] then
   redis.call('ZREM', index[cur[1]], cur[3])
   redis.call('ZADD', index[ARGV[4]], 0, cur[3])
@@ -64,7 +86,7 @@ if terminal[ARGV[4]] then
   -- A job's item: its end counted into the job, which ends with its last item.
   local job = cur[6]
   if job then
-    local code = redis.call('HGET', KEYS[1], 'error_code') or nil
+    local code = after('error_code', 9)
     count_item(ARGV[9] .. job, ARGV[9] .. job .. ':failures', ARGV[10], string.match(ARGV[6], '^%S+'), ARGV[4], code, ms)
   end
 end
@@ -219,7 +241,8 @@ impl StateStore {
             .arg(keys.history_prefix())
             .arg(keys.job_prefix())
             .arg(keys.jobs_running())
-            .arg(self.item_ttl.as_secs());
+            .arg(self.item_ttl.as_secs())
+            .arg(Utc::now().timestamp_millis());
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }

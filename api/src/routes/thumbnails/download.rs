@@ -159,6 +159,8 @@ async fn answer(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(ErrorCode::ThumbnailNotFound, format!("no thumbnail named {name}"));
+    // Subscribed before the record is read: a change in between wakes the wait below.
+    let events = (!wait.is_zero()).then(|| state.events.subscribe());
     let record = match state.states.get(name.id).await {
         Ok(record) => record,
         // Without Redis the store answers alone: a stored thumbnail is final (written atomically, never changed),
@@ -171,11 +173,13 @@ async fn answer(
     let record = match record {
         None => return unrecorded(state, &name, headers).await,
         Some(record) if !record.has_file(&name) => return Err(not_found()),
-        Some(record) if !wait.is_zero() && !record.status.is_terminal() => state
-            .events
-            .wait_until_finished(&state.states, name.id, wait, &state.shutdown)
-            .await?
-            .ok_or_else(not_found)?,
+        Some(record)
+            if !record.status.is_terminal()
+                && let Some(events) = events =>
+        {
+            let waited = state.events.wait_until_finished(events, &state.states, record, wait, &state.shutdown);
+            waited.await?.ok_or_else(not_found)?
+        }
         Some(record) => record,
     };
     let (status, error) = match record.status {
