@@ -36,12 +36,12 @@ test: services ## Run every test of the workspace (unit and end-to-end, on the r
 	@$(NATIVE)/test-tools.sh
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo test --workspace --locked
 
-bench: services ## Benchmarks: pipeline vs naive and libvips per format, end to end, then bulk jobs (corpus from Debian packages)
+bench: services ## Benchmarks: pipeline vs naive and libvips per format, end to end, bulk jobs, Redis per task (corpus from Debian packages)
 	@bench/corpus.sh
 	@$(NATIVE)/test-tools.sh
 	@source $(NATIVE)/lib.sh && ensure_cargo && cargo build --release --locked -q -p thumbq-api -p thumbq-worker -p thumbq-client \
 	  && cargo bench --locked -q -p thumbq-worker --features bench --bench pipeline && cargo bench --locked -q -p thumbq-tests --bench end_to_end \
-	  && cargo bench --locked -q -p thumbq-tests --bench jobs
+	  && cargo bench --locked -q -p thumbq-tests --bench jobs && cargo bench --locked -q -p thumbq-tests --bench redis_costs
 
 bench-scaling: ## Throughput and per-task costs with 1, 2, 4 workers: file store, S3, and the `make cluster` services
 	@bench/scaling.sh

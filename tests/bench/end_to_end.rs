@@ -15,17 +15,12 @@
 //! puts the store there, under a prefix of the run's own; a comma-separated `THUMBQ_AMQP_URL` counts the CPU of
 //! every node; `THUMBQ_BENCH_S3_LOG`, the S3 server's request log, counts S3 requests per task.
 
-mod corpus;
-mod load;
-#[allow(dead_code, reason = "the jobs bench reads Redis's memory too")]
-mod measure;
-#[path = "../support/services.rs"]
-#[allow(dead_code, reason = "the jobs bench measures a stack's Redis bytes; this one counts commands")]
-mod services;
-mod stack;
-#[path = "../support/wait.rs"]
-#[allow(dead_code, reason = "the bench waits for one thing; the tests use the rest")]
-mod wait;
+mod kit;
+use kit::{corpus, load, measure, services, stack, wait};
+/// What the support code reads of itself, under the names it uses.
+mod support {
+    pub(crate) use crate::kit::{broker_node, daemon, wait};
+}
 
 use std::{path::Path, sync::Mutex};
 

@@ -10,32 +10,11 @@
 //!
 //! `THUMBQ_BENCH_JOB_ITEMS` changes the 10,000.
 
-#[allow(dead_code, reason = "the end-to-end rows use the rest")]
-mod corpus;
-#[allow(dead_code, reason = "the end-to-end rows use the rest")]
-mod load;
-#[allow(dead_code, reason = "the end-to-end rows use the rest")]
-mod measure;
-#[path = "../support/services.rs"]
-#[allow(dead_code, reason = "the bench cleans up; the tests use the rest")]
-mod services;
-mod stack;
-#[path = "../support/wait.rs"]
-#[allow(dead_code, reason = "the bench waits for a few things; the tests use the rest")]
-mod wait;
-
-#[path = "../support/broker_node.rs"]
-#[allow(dead_code, reason = "the S3 server needs spare ports only")]
-mod broker_node;
-#[path = "../support/daemon.rs"]
-#[allow(dead_code, reason = "the S3 server needs a daemon only")]
-mod daemon;
-#[path = "../support/s3.rs"]
-#[allow(dead_code, reason = "one bucket, no proxy")]
-mod s3;
-/// What the tests' S3 server reads of their support code, under the names it uses.
+mod kit;
+use kit::{corpus, load, measure, s3, services, stack, wait};
+/// What the support code reads of itself, under the names it uses.
 mod support {
-    pub(crate) use crate::{broker_node, daemon, wait};
+    pub(crate) use crate::kit::{broker_node, daemon, wait};
 }
 mod job_run;
 

@@ -1,5 +1,5 @@
 //! What the bench reads about the processes it runs: CPU time and peak memory from `/proc`, the process behind a
-//! listening port, Redis's command count, and the S3 server's request log.
+//! listening port, Redis's command counts and memory, and the S3 server's request log.
 
 use std::process::Command;
 
@@ -8,6 +8,31 @@ use crate::services;
 /// Commands Redis has processed since it started.
 pub async fn redis_commands(url: &str) -> f64 {
     redis_info(url, "stats", "total_commands_processed").await
+}
+
+/// Bytes of memory Redis holds for its data (`used_memory`): meaningful on a Redis nothing else uses.
+pub async fn redis_memory(url: &str) -> f64 {
+    redis_info(url, "memory", "used_memory").await
+}
+
+/// Calls of each command since the statistics were reset (`INFO commandstats`), most called first.
+pub async fn redis_command_calls(url: &str) -> Vec<(String, f64)> {
+    let info: String = async {
+        let mut conn = services::redis_connection(url).await.ok()?;
+        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.ok()
+    }
+    .await
+    .unwrap_or_default();
+    let mut calls: Vec<(String, f64)> = info
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let count = rest.split(',').find_map(|f| f.strip_prefix("calls="))?.parse().ok()?;
+            Some((name.to_owned(), count))
+        })
+        .collect();
+    calls.sort_by(|a, b| b.1.total_cmp(&a.1));
+    calls
 }
 
 /// A number in a section of Redis's `INFO`; 0 when it cannot be read.

@@ -1,0 +1,94 @@
+//! `make bench`, part 4: what one task costs Redis, on a Redis of the bench's own that nothing else uses (a
+//! `redis-server` on a spare port, removed afterwards), with one API and one worker as processes (`stack`).
+//!
+//! After 20 tasks to warm up, 200 tasks one at a time, each an upload and one long-poll download of its thumbnail:
+//! the commands Redis ran per task (`total_commands_processed`, commands run inside scripts included, less what the
+//! stack runs idle over the same time: heartbeats and the job pump's turns), the most called, and the memory each
+//! finished task keeps (marginal `used_memory`), against issue 27's goals of 15 commands and 800 bytes.
+//! `THUMBQ_BENCH_CENSUS_TASKS` changes the 200.
+
+mod kit;
+use kit::{broker_node, corpus, daemon, load, measure, services, stack, wait};
+/// What the support code reads of itself, under the names it uses.
+mod support {
+    pub(crate) use crate::kit::{broker_node, daemon, wait};
+}
+
+use std::time::{Duration, Instant};
+
+use corpus::{locate, photos};
+use load::{download, upload};
+use measure::{redis_command_calls, redis_commands, redis_memory};
+use stack::Stack;
+
+/// The issue's goals.
+const COMMANDS_GOAL: f64 = 15.0;
+const BYTES_GOAL: f64 = 800.0;
+
+fn main() {
+    let Some((release, corpus)) = locate("redis_costs") else { return };
+    let images = photos(&corpus.join("jpeg"));
+    let tasks: usize = std::env::var("THUMBQ_BENCH_CENSUS_TASKS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
+    let [port] = broker_node::spare_ports::<1>();
+    let folder = tempfile::tempdir().expect("a folder for Redis");
+    let port_arg = port.to_string();
+    let dir = folder.path().display().to_string();
+    let _redis = daemon::Daemon::spawn(
+        "redis-server",
+        &["--port", &port_arg, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", &dir],
+    );
+    let url = format!("redis://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        wait::Wait::new("the private Redis answers")
+            .until(async || services::redis_connection(&url).await.is_ok())
+            .await;
+        let stack = Stack::start(&release, 1, &[("THUMBQ_REDIS_URL", url.clone())]).await;
+        let client = reqwest::Client::new();
+        let one = async |i: usize| {
+            let image = images[i % images.len()].clone();
+            download(&client, upload(&client, &format!("{}/thumbnails", stack.base), image).await).await;
+        };
+        for i in 0..20 {
+            one(i).await;
+        }
+        // What the stack does with nothing to do, per second: subtracted from the tasks' count.
+        let idle_started = (redis_commands(&url).await, Instant::now());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let idle_per_second =
+            (redis_commands(&url).await - idle_started.0 - 1.0) / idle_started.1.elapsed().as_secs_f64();
+        reset_stats(&url).await;
+        let (commands_before, memory_before, started) =
+            (redis_commands(&url).await, redis_memory(&url).await, Instant::now());
+        for i in 0..tasks {
+            one(i).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let commands = redis_commands(&url).await - commands_before - idle_per_second * elapsed;
+        let memory = redis_memory(&url).await - memory_before;
+        let calls = redis_command_calls(&url).await;
+        stack.stop().await;
+        let (per_task, bytes) = (commands / tasks as f64, memory / tasks as f64);
+        let verdict = |value: f64, goal: f64| if value <= goal { "met" } else { "NOT met" };
+        println!(
+            "\nRedis per task, on a Redis of its own: {tasks} tasks one at a time (upload, one long-poll download), 1 \
+             API, 1 worker, after 20 to warm up; idle traffic ({idle_per_second:.1} commands/s) subtracted."
+        );
+        println!("{:>22} {:>10} {:>8} {:>8}", "", "per task", "goal", "");
+        println!("{:>22} {per_task:>10.1} {COMMANDS_GOAL:>8.0} {:>8}", "commands", verdict(per_task, COMMANDS_GOAL));
+        println!("{:>22} {bytes:>10.0} {BYTES_GOAL:>8.0} {:>8}", "used_memory bytes", verdict(bytes, BYTES_GOAL));
+        let most: Vec<String> = calls
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "info" | "config|resetstat"))
+            .take(14)
+            .map(|(name, count)| format!("{name} {:.2}", count / tasks as f64))
+            .collect();
+        println!("most called, per task (the idle traffic included): {}", most.join(", "));
+    });
+}
+
+/// Zeroes `INFO commandstats`, so that the calls counted are the run's.
+async fn reset_stats(url: &str) {
+    let mut conn = services::redis_connection(url).await.expect("the private Redis");
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.expect("CONFIG RESETSTAT");
+}
