@@ -67,6 +67,13 @@ fn main() {
         let commands = redis_commands(&url).await - commands_before - idle_per_second * elapsed;
         let memory = redis_memory(&url).await - memory_before;
         let calls = redis_command_calls(&url).await;
+        // Where the memory is, by kind of key (the name under the prefix, up to its first `:`).
+        let mut kinds: std::collections::BTreeMap<String, (usize, u64)> = Default::default();
+        for (key, bytes) in services::bytes_by_key(&stack.settings.redis).await.expect("MEMORY USAGE") {
+            let name = key.strip_prefix(&stack.settings.redis.key_prefix).unwrap_or(&key);
+            let kind = kinds.entry(name.split(':').next().unwrap_or(name).to_owned()).or_default();
+            *kind = (kind.0 + 1, kind.1 + bytes);
+        }
         stack.stop().await;
         let (per_task, bytes) = (commands / tasks as f64, memory / tasks as f64);
         let verdict = |value: f64, goal: f64| if value <= goal { "met" } else { "NOT met" };
@@ -84,6 +91,12 @@ fn main() {
             .map(|(name, count)| format!("{name} {:.2}", count / tasks as f64))
             .collect();
         println!("most called, per task (the idle traffic included): {}", most.join(", "));
+        let total_tasks = (tasks + 20) as f64;
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|(kind, (keys, bytes))| format!("{kind} {:.0} ({keys} keys)", *bytes as f64 / total_tasks))
+            .collect();
+        println!("MEMORY USAGE per task by kind of key, over all {} tasks kept: {}", tasks + 20, kinds.join(", "));
     });
 }
 

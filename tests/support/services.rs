@@ -56,18 +56,23 @@ pub async fn keys_under(redis: &RedisSettings) -> redis::RedisResult<Vec<String>
 /// Bytes Redis holds for the keys under `redis.key_prefix`, by its own estimate of each (`MEMORY USAGE`): one
 /// test's or stack's keys, where the server's `used_memory` moves with all other work on it.
 pub async fn bytes_under(redis: &RedisSettings) -> redis::RedisResult<u64> {
+    Ok(bytes_by_key(redis).await?.iter().map(|(_, bytes)| bytes).sum())
+}
+
+/// Each key under `redis.key_prefix` with the bytes Redis holds for it (`MEMORY USAGE`).
+pub async fn bytes_by_key(redis: &RedisSettings) -> redis::RedisResult<Vec<(String, u64)>> {
     let keys = keys_under(redis).await?;
     let mut conn = redis_connection(&redis.url).await?;
-    let mut bytes = 0;
+    let mut sized = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(1000) {
         let mut pipe = redis::pipe();
         for key in chunk {
             pipe.cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0);
         }
         let usages: Vec<Option<u64>> = pipe.query_async(&mut conn).await?;
-        bytes += usages.into_iter().flatten().sum::<u64>();
+        sized.extend(chunk.iter().cloned().zip(usages.into_iter().map(Option::unwrap_or_default)));
     }
-    Ok(bytes)
+    Ok(sized)
 }
 
 /// A connection to the Redis at `url`.

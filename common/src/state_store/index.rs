@@ -77,7 +77,8 @@ pub enum Among<'a> {
     Job(JobId),
 }
 
-/// When each index was last trimmed by this process: an index is trimmed at most once per [`TrimClock::EVERY`].
+/// When each index (and the finished set) was last trimmed by this process: each is trimmed at most once per
+/// [`TrimClock::EVERY`].
 #[derive(Debug, Default)]
 pub(super) struct TrimClock(std::sync::Mutex<HashMap<String, std::time::Instant>>);
 
@@ -88,7 +89,7 @@ impl TrimClock {
     const REMEMBERED: usize = 10_000;
 
     /// Whether `index` is due a trim, counting it as trimmed now if it is.
-    fn due(&self, index: &str) -> bool {
+    pub(super) fn due(&self, index: &str) -> bool {
         let now = std::time::Instant::now();
         let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.get(index).is_some_and(|at| now.duration_since(*at) < Self::EVERY) {

@@ -16,7 +16,8 @@ use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, T
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
 // 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), 8 the history buckets'
 // prefix, 9 the jobs' prefix, 10 the running jobs' set, 11 a job item's ttl secs (in place of 3), 12 now in ms (the
-// caller's clock: Redis's TIME would be one more command), then field/value pairs; an empty value deletes the field.
+// caller's clock: Redis's TIME would be one more command), 13 non-empty to trim the finished set (at most once a
+// second per process: a reader counts by score), then field/value pairs; an empty value deletes the field.
 //
 // Every command a script runs counts in Redis's load as if a client had sent it, so the script reads the record
 // once (the fields to delete too, to delete only those there), writes it with one HSET, and sets its lifetime again
@@ -24,7 +25,7 @@ use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, T
 const BODY: &str = r"
 local names = {'status', 'attempts', 'index', 'owner', 'history', 'job', 'worker', 'error', 'error_code'}
 local read = #names
-for i = 13, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   if ARGV[i + 1] == '' then names[#names + 1] = ARGV[i] end
 end
 local cur = redis.call('HMGET', KEYS[1], unpack(names))
@@ -34,7 +35,7 @@ local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
 local given = {}
-for i = 13, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
+for i = 14, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
 -- A field as the record will have it: given now, or as it was.
 local function after(field, i)
   local value = given[field]
@@ -53,7 +54,7 @@ end
 log[#log + 1] = change
 while #log > 50 do table.remove(log, 1) end
 local set = {'status', ARGV[4], 'attempts', attempt, 'history', cjson.encode(log)}
-for i = 13, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   if ARGV[i + 1] ~= '' then set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 end
 redis.call('HSET', KEYS[1], unpack(set))
@@ -81,7 +82,7 @@ if terminal[ARGV[4]] then
   end
   redis.call('EXPIRE', bucket, bucket_ttl)
   redis.call('ZADD', KEYS[2], ms, ARGV[6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000))
+  if ARGV[13] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000)) end
   if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
   -- A job's item: its end counted into the job, which ends with its last item.
   local job = cur[6]
@@ -242,7 +243,8 @@ impl StateStore {
             .arg(keys.job_prefix())
             .arg(keys.jobs_running())
             .arg(self.item_ttl.as_secs())
-            .arg(Utc::now().timestamp_millis());
+            .arg(Utc::now().timestamp_millis())
+            .arg(if status.is_terminal() && self.trims.due(&keys.finished()) { "1" } else { "" });
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }
