@@ -69,6 +69,7 @@ const MAX_PIXELS: u64 = 100_000_000;
 
 #[test]
 fn every_corpus_image_pillow_decodes_in_an_accepted_format_becomes_a_thumbnail_and_no_file_panics() {
+    crate::support::app::use_test_renderer();
     let corpus = tool("pillow/corpus");
     let verdicts = std::fs::read_to_string(corpus.join("verdicts.jsonl")).unwrap();
     let args = ResizeArgs::new(64, 64, Fit::Contain, OutputFormat::Png);

@@ -41,6 +41,7 @@ mod negotiation;
 mod object_store;
 mod openapi;
 mod ownership;
+mod pdf_renderer;
 mod renditions;
 mod rerender;
 mod retry;

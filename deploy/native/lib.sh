@@ -63,12 +63,11 @@ rust_is_recent() {
 
 # Makes the build possible: a C toolchain, cmake and nasm (libjpeg-turbo is built from its vendored sources; rav1e,
 # the AVIF encoder, assembles its kernels with nasm), libtiff's and libheif's headers and libraries (the worker links
-# Debian's libtiff for every TIFF layout, and its libheif with the HEVC and AV1 decoders for HEIC and AVIF), poppler's
-# pdfinfo and pdftoppm and FFmpeg's ffprobe and ffmpeg (the worker runs them for a PDF's first page and a video's
-# poster frame), and stable Rust no older than the workspace's rust-version
+# Debian's libtiff for every TIFF layout, and its libheif with the HEVC and AV1 decoders for HEIC and AVIF), FFmpeg's
+# ffprobe and ffmpeg (the worker runs them for a video's poster frame), and stable Rust no older than the workspace's rust-version
 # (rustup's, installed for this user when missing; Debian's cargo is too old).
 ensure_cargo() {
-  apt_install build-essential cmake nasm libtiff-dev libheif-dev poppler-utils ffmpeg
+  apt_install build-essential cmake nasm libtiff-dev libheif-dev ffmpeg
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
   rust_is_recent && return 0
   if command -v rustup >/dev/null; then

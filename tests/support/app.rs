@@ -160,6 +160,12 @@ pub async fn spawn_api_with_store(backend: Backend, configure: impl FnOnce(&mut 
     }
 }
 
+/// Makes the PDF renderer of workers run in this process the test worker binary (this binary's `render-pdf` is a
+/// test filter, not the renderer).
+pub fn use_test_renderer() {
+    thumbq_worker::pipeline::pdf_renderer::use_program(env!("CARGO_BIN_EXE_thumbq-test-worker").into());
+}
+
 impl TestApp {
     /// Starts one more in-process worker on this app's queue and waits until it consumes.
     pub async fn start_worker(&self) {
@@ -169,6 +175,7 @@ impl TestApp {
 
     /// Starts an in-process worker with its own `settings` (this app's queues) and `store`; waits until it consumes.
     pub async fn start_worker_with(&self, settings: Settings, store: SharedFileStore) {
+        use_test_renderer();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(thumbq_worker::run(settings, store, shutdown.clone()));
         let expected = {

@@ -16,12 +16,14 @@ mod formats;
 
 use image::imageops::FilterType;
 use thumbq_common::task::{Fit, OutputFormat, ResizeArgs};
-use thumbq_worker::pipeline::{Limits, make_thumbnail, quality};
+use thumbq_worker::pipeline::{Limits, make_thumbnail, pdf_renderer, quality};
 
 /// Timed runs per file of the thumbq pipeline (the median is kept).
 const RUNS: usize = 5;
 
 fn main() {
+    // The pipeline runs in this binary, whose `render-pdf` is not the worker's: the renderer is the worker itself.
+    pdf_renderer::use_program(env!("CARGO_BIN_EXE_thumbq-worker").into());
     if let Some(path) = std::env::args().nth(1).filter(|a| Path::new(a).is_file()) {
         return rss_probe(Path::new(&path));
     }
@@ -276,9 +278,16 @@ fn rss_probe(path: &Path) {
     make_thumbnail(&bytes, &args, Limits::pixels(u64::MAX)).expect("thumbnail");
     let elapsed = started.elapsed();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak =
-        status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: ?").trim_start_matches("VmHWM:").trim();
-    println!("peak resident {peak} (input held in memory included), {:.0} ms", elapsed.as_secs_f64() * 1000.0);
+    let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().strip_suffix(" kB"));
+    let own: u64 = peak.and_then(|kib| kib.parse().ok()).unwrap_or(0);
+    // A decoder's child processes (the PDF renderer, FFmpeg) ran beside this one: the largest is added.
+    pdf_renderer::stop_waiting();
+    let children = pdf_renderer::largest_child_peak_kib();
+    println!(
+        "peak resident {} kB (input held in memory included), {:.0} ms",
+        own + children,
+        elapsed.as_secs_f64() * 1e3
+    );
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {

@@ -1,8 +1,10 @@
-//! The `thumbq-worker` command line: `run` (the default) and `replay-dead-letters [LIMIT]`. Settings come from the
-//! `THUMBQ_*` variables, whatever the command.
+//! The `thumbq-worker` command line: `run` (the default) and `replay-dead-letters [LIMIT]`, and `render-pdf`, which
+//! the worker runs itself (its PDF renderer). Settings come from the `THUMBQ_*` variables, whatever the command.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+
+use crate::pipeline::pdf_renderer as renderer;
 use thumbq_common::{
     Settings,
     dead_letters::{DeadLetters, Selection, Treatment},
@@ -26,21 +28,36 @@ enum Command {
         /// At most this many (default: all).
         limit: Option<usize>,
     },
+    /// The PDF renderer the worker starts for itself, answering on standard input and output.
+    #[command(hide = true)]
+    RenderPdf,
 }
 
 /// The `thumbq-worker` binary: its arguments, then the command. `main.rs` is this call.
-pub async fn run_from_args() -> anyhow::Result<()> {
-    // Boxed: the worker's future is deep enough to overflow the compiler's layout depth inside `#[tokio::main]`.
-    Box::pin(Cli::parse().run()).await
+pub fn main() -> anyhow::Result<()> {
+    // Before any thread starts: see `allocator`.
+    crate::allocator::tune();
+    let cli = Cli::parse();
+    if let Some(Command::RenderPdf) = cli.command {
+        // No runtime: the renderer is one thread answering one question at a time.
+        return Ok(renderer::serve()?);
+    }
+    // Boxed: the worker's future is deep enough to overflow the compiler's layout depth inside `block_on`.
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(Box::pin(cli.run()))
 }
 
 impl Cli {
     /// Runs the command.
     pub async fn run(self) -> anyhow::Result<()> {
-        let Some(Command::ReplayDeadLetters { limit }) = self.command else { return crate::run_from_env().await };
-        let settings = Settings::from_env().context("failed to read settings")?;
-        thumbq_common::logging::init(&settings.log);
-        replay_dead_letters(&settings, limit).await
+        match self.command {
+            None | Some(Command::Run) => crate::run_from_env().await,
+            Some(Command::ReplayDeadLetters { limit }) => {
+                let settings = Settings::from_env().context("failed to read settings")?;
+                thumbq_common::logging::init(&settings.log);
+                replay_dead_letters(&settings, limit).await
+            }
+            Some(Command::RenderPdf) => Ok(tokio::task::block_in_place(renderer::serve)?),
+        }
     }
 }
 
@@ -81,5 +98,7 @@ mod tests {
         assert!(matches!(replay(&["10"]).unwrap().command, Some(Command::ReplayDeadLetters { limit: Some(10) })));
         assert!(replay(&["ten"]).is_err());
         assert!(replay(&["1", "2"]).is_err());
+        let render = Cli::try_parse_from(["thumbq-worker", renderer::SUBCOMMAND]).unwrap();
+        assert!(matches!(render.command, Some(Command::RenderPdf)));
     }
 }

@@ -1,7 +1,7 @@
 //! thumbq's worker: consumes resize tasks from RabbitMQ, makes the thumbnails, and records every task's state in
 //! Redis. [`run`] is the whole worker; [`run_from_env`] adds settings, logging, signals and the file store;
-//! `main.rs` tunes the allocator, starts the runtime and calls [`cli::run_from_args`], the command line, which
-//! runs [`run_from_env`] or `replay-dead-letters`.
+//! `main.rs` calls [`cli::main`], the command line, which tunes the allocator and runs [`run_from_env`] or
+//! `replay-dead-letters` on a runtime, or the PDF renderer the worker starts for itself (`render-pdf`) without one.
 
 pub mod allocator;
 pub mod bulk_pool;
@@ -109,5 +109,7 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
     let store = thumbq_common::file_store::open(&settings.store).await?;
-    run(settings, store, shutdown).await
+    let ran = run(settings, store, shutdown).await;
+    pipeline::pdf_renderer::stop_waiting();
+    ran
 }

@@ -2,7 +2,5 @@
 //! [`thumbq_worker::cli`]).
 
 fn main() -> anyhow::Result<()> {
-    // Before any thread starts: see `allocator`.
-    thumbq_worker::allocator::tune();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(thumbq_worker::cli::run_from_args())
+    thumbq_worker::cli::main()
 }

@@ -1,6 +1,6 @@
 //! A PDF's size, as the API sees it: the aspect of the first `/MediaBox` in the file at the vector size
 //! ([`super::svg::SIDE`] pixels on the longer side), or a square when none is found before [`SCAN`] bytes. A guess
-//! (the first box written need not be the first page's, and a page may be turned): the worker asks poppler for the
+//! (the first box written need not be the first page's, and a page may be turned): the worker asks its PDF renderer for the
 //! first page's real size before it plans the thumbnail. By hand because a PDF parser in the API would be a large
 //! attack surface for a hint.
 

@@ -275,7 +275,7 @@ impl SourceFormat {
             Self::Ico => ImageFormat::Ico,
             Self::Pnm => ImageFormat::Pnm,
             Self::Qoi => ImageFormat::Qoi,
-            // libheif, jxl-oxide, resvg, poppler and FFmpeg decode these; the `image` crate is built without an AVIF
+            // libheif, jxl-oxide, resvg, hayro and FFmpeg decode these; the `image` crate is built without an AVIF
             // decoder.
             Self::Heic | Self::Avif | Self::Jxl | Self::Svg | Self::Pdf | Self::Mp4 | Self::Webm => return None,
         })

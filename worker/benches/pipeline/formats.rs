@@ -197,7 +197,9 @@ pub fn other_formats(photos: &[Vec<u8>]) {
     // Every frame, to an animated WebP (vips: `[n=-1]` loads every page of the GIF).
     alone("gif-anim", "gif", &animation, &animated, ("[n=-1]", "webp"));
     println!("x JPEG: against the JPEG photos the others were made from. heic-t: with a 320-pixel thumbnail item, as");
-    println!("phones write; mp4: the clip's poster frame (ffprobe and ffmpeg as processes); pdf: pdfinfo and pdftoppm");
+    println!(
+        "phones write; mp4: the clip's poster frame (ffprobe and ffmpeg as processes); pdf: hayro in a warm renderer process"
+    );
     println!("likewise. vips ms: vipsthumbnail's time per image without its start-up; n/a where libvips (Debian's");
     println!("build) does not read the format. Peak MiB: a process making one thumbnail, the input held included.");
 }

@@ -29,6 +29,8 @@ mod test_images;
 #[cfg(test)]
 mod tests;
 
+// The PDF renderer's process: the binary's `render-pdf` command serves it, harnesses name the binary that does.
+pub use codec::pdf::renderer as pdf_renderer;
 pub use deadline::Deadline;
 pub use error::PipelineError;
 // `make bench` times the encoders alone.

@@ -1,4 +1,4 @@
-//! Decoders that run as child processes (poppler's tools, FFmpeg): each under kernel limits set between fork and
+//! Decoders that run as child processes (FFmpeg's tools; the PDF renderer limits itself): each under kernel limits set between fork and
 //! exec, [`CPU_SECONDS`] of CPU (then the kernel kills it) and [`ADDRESS_SPACE`] bytes of memory (its allocations
 //! fail past it), so a file built to exhaust a decoder costs one failed task, never the worker.
 #![allow(unsafe_code)]
@@ -14,6 +14,33 @@ pub const CPU_SECONDS: u64 = 20;
 /// Bytes of address space a decoder process may map (its code and libraries take about 100 MB of it).
 pub const ADDRESS_SPACE: u64 = 1 << 30;
 
+/// Caps the calling process's address space at [`ADDRESS_SPACE`]: for a child that limits itself once started, as
+/// the PDF renderer does before it reads a document.
+pub fn limit_own_address_space() -> std::io::Result<()> {
+    set_limit(libc::RLIMIT_AS, ADDRESS_SPACE)
+}
+
+/// The largest peak resident memory of this process's ended and reaped children, in KiB.
+pub fn largest_child_peak_kib() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given, which is zeroed and of the right type.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) } != 0 {
+        return 0;
+    }
+    // SAFETY: zeroed is a valid rusage, and getrusage succeeded.
+    u64::try_from(unsafe { usage.assume_init() }.ru_maxrss).unwrap_or(0)
+}
+
+/// Sets one kernel limit on the calling process. Async-signal-safe (one system call), so fit for between fork and exec.
+fn set_limit(resource: libc::__rlimit_resource_t, limit: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+    // SAFETY: setrlimit reads the struct it is given and touches nothing else.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Runs `program` with `args`, `input` on its standard input (none: an empty one), under the limits; its standard
 /// output, or its first line of complaint.
 pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
@@ -25,17 +52,12 @@ pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>
 pub fn run_capped(program: &str, args: &[&str], input: Option<&[u8]>, max_output: usize) -> Result<Vec<u8>, String> {
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: between fork and exec only async-signal-safe calls are allowed; setrlimit is one, and the closure
-    // touches nothing but its two constant limits.
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed; the closure makes two setrlimit calls
+    // with constant limits and nothing else.
     unsafe {
         command.pre_exec(|| {
-            for (resource, limit) in [(libc::RLIMIT_CPU, CPU_SECONDS), (libc::RLIMIT_AS, ADDRESS_SPACE)] {
-                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                if libc::setrlimit(resource, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
+            set_limit(libc::RLIMIT_CPU, CPU_SECONDS)?;
+            set_limit(libc::RLIMIT_AS, ADDRESS_SPACE)
         });
     }
     let mut child = command.spawn().map_err(|e| format!("{program} cannot start: {e}"))?;

@@ -10,7 +10,7 @@ mod generic;
 mod heif;
 pub mod jpeg;
 mod jxl;
-mod pdf;
+pub mod pdf;
 mod svg;
 mod tiff;
 pub mod video;
