@@ -44,6 +44,14 @@ async fn records_list_every_state_and_action_and_the_hour_history_counts_each_ou
     assert_eq!(cancelled.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["cancelled"]);
     assert!(good.actions.is_empty());
 
+    // Each process adds its counts to the history at most once a second: wait for all three.
+    let counted = async || {
+        let history: serde_json::Value = app.get("/stats/history").await.json().await.unwrap();
+        let buckets = history["buckets"].as_array().unwrap().clone();
+        let total = |field: &str| buckets.iter().map(|b| b[field].as_u64().unwrap()).sum::<u64>();
+        total("success") + total("failure") + total("revoked") == 3
+    };
+    crate::support::eventually("the history counts the three tasks", counted).await;
     let history: serde_json::Value = app.get("/stats/history").await.json().await.unwrap();
     assert_eq!(history["bucket_seconds"], 10);
     let buckets = history["buckets"].as_array().unwrap();

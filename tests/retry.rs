@@ -15,6 +15,7 @@ use thumbq_common::{
 
 use crate::support::{
     Backend, TestApp, on_each_store, proxy::Proxy, queues::header_text, services::address_of, spawn_api_with_store,
+    watcher::statuses,
 };
 
 const BATCH: usize = 50;
@@ -71,14 +72,23 @@ async fn a_store_fault_is_retried_and_every_task_succeeds_once_it_heals(backend:
     let mut watcher = app.watch().await;
     let accepted = app.upload_batch(images(), 4).await;
 
-    watcher.until_count(TaskStatus::Retry, BATCH).await;
+    let all_retried = async || {
+        for task in &accepted {
+            if !app.task(task.id).await.history.iter().any(|change| change.status == TaskStatus::Retry) {
+                return false;
+            }
+        }
+        true
+    };
+    crate::support::eventually("every task is retried", all_retried).await;
     // The error stays on the record through the next attempt's STARTED, so this holds whichever state it is in.
     let retrying = app.task(accepted[0].id).await;
     assert!(retrying.error.as_deref().unwrap_or("").contains("file store"), "{retrying:?}");
 
     fault.set(false);
     assert_eq!(app.assert_all_finished(&accepted).await, BATCH);
-    let history = watcher.until(accepted[0].id, TaskStatus::Success).await;
+    watcher.until_count(TaskStatus::Success, BATCH).await;
+    let history = statuses(&app.task(accepted[0].id).await.history);
     assert_eq!(history[..3], [TaskStatus::Pending, TaskStatus::Started, TaskStatus::Retry]);
     for task in &accepted {
         assert!(app.task(task.id).await.attempts >= 2);

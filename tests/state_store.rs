@@ -3,7 +3,7 @@
 use chrono::Utc;
 use thumbq_common::{
     TaskEnvelope, TaskId, TaskRecord, TaskStatus,
-    state_store::{StateStore, Update},
+    state_store::{Among, StateStore, Update},
     task::{Fit, ImageInfo, OutputFormat, ResizeArgs, TaskErrorCode},
 };
 
@@ -60,7 +60,7 @@ async fn transitions_of_an_unknown_task_are_refused_as_missing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_moves_the_index() {
+async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_listings_follow() {
     let (store, _, scratch) = store_with_task().await;
     let mut conn = scratch.redis().await;
     let result = ImageInfo { format: "png".into(), width: 1, height: 1, bytes: 1, thumbhash: None, frames: None };
@@ -90,16 +90,21 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_m
                     assert_eq!(update == Update::Applied, allowed, "{case}: {update:?}");
                     let now_in = if allowed { next } else { current };
                     assert_eq!(store.get(id).await.unwrap().unwrap().status, now_in, "{case}");
-                    for status in TaskStatus::ALL {
-                        let members: Vec<String> = redis::cmd("ZRANGE")
-                            .arg(store.keys().index_of(status))
-                            .arg(0)
-                            .arg(-1)
-                            .query_async(&mut conn)
-                            .await
-                            .unwrap();
-                        let indexed = members.iter().any(|m| m.ends_with(&id.to_string()));
-                        assert_eq!(indexed, status == now_in, "{case}: index of {status}");
+                    let members: Vec<String> = redis::cmd("ZRANGE")
+                        .arg(store.keys().index_all())
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    let indexed = members.iter().filter(|m| m.ends_with(&id.to_string())).count();
+                    assert_eq!(indexed, 1, "{case}: a task stays in the index of every task, once");
+                    // A listing by status finds the task under its status only.
+                    let other = if now_in == TaskStatus::Started { TaskStatus::Success } else { TaskStatus::Started };
+                    for status in [now_in, other] {
+                        let page = store.list(Some(status), Among::All, 1000, None).await.unwrap();
+                        let listed = page.records.iter().any(|r| r.id == id);
+                        assert_eq!(listed, status == now_in, "{case}: listed under {status}");
                     }
                 }
             }

@@ -28,7 +28,7 @@ use thumbq_common::{Settings, file_store::SharedFileStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
-use tracing::info;
+use tracing::{info, warn};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
@@ -66,8 +66,8 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains open requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let (publisher, http, background) =
-        (state.publisher.clone(), state.settings.http.clone(), state.background.clone());
+    let (publisher, http, background, states) =
+        (state.publisher.clone(), state.settings.http.clone(), state.background.clone(), state.states.clone());
     let trusted = state.settings.access.trusted_proxies.clone();
     let bound = state.settings.redis.timeout + state.settings.store.timeout;
     info!(address = %listener.local_addr()?, "api listening");
@@ -75,6 +75,10 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     // Each background job is one Redis check and at most one store read and one Redis write, each bounded.
     background.close();
     let _ = tokio::time::timeout(bound * 2, background.wait()).await;
+    // The cancels this process counted into the dashboard's history (each write is bounded).
+    if let Err(e) = states.flush_history().await {
+        warn!(error = %e, "the dashboard's last counts were not written");
+    }
     publisher.close().await;
     info!("api stopped");
     Ok(())

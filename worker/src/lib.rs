@@ -35,7 +35,7 @@ use thumbq_common::{
     state_store::StateStore,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::state::WorkerState;
 
@@ -97,6 +97,10 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
     // The heartbeat stops with `shutdown` and unregisters this worker.
     let _ = heartbeat.await;
     let _ = sweeper.await;
+    // The tasks this worker finished, into the dashboard's history (the write is bounded).
+    if let Err(e) = ctx.states.flush_history().await {
+        warn!(error = %e, "the dashboard's last counts were not written");
+    }
     info!("worker stopped");
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::{Json, Router, extract::State, routing::get};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use thumbq_common::{
     api_key::Scope,
@@ -30,7 +30,7 @@ pub struct Window {
     pub success: u64,
     /// Tasks that reached FAILURE.
     pub failure: u64,
-    /// Finished tasks per second, averaged over the window.
+    /// Finished tasks per second, averaged over the window (from its oldest bucket's start to now).
     pub per_second: f64,
 }
 
@@ -42,9 +42,9 @@ pub struct Stats {
     pub queues: BTreeMap<String, u32>,
     /// Workers with a live heartbeat.
     pub workers_online: usize,
-    /// The last 60 seconds.
+    /// The last minute: the current 10-second bucket of `/stats/history` and the five before it.
     pub last_minute: Window,
-    /// The last hour.
+    /// The last hour: every bucket of `/stats/history`.
     pub last_hour: Window,
 }
 
@@ -65,16 +65,22 @@ pub async fn get_stats(State(state): State<AppState>, caller: Caller) -> Result<
         Ok(publisher) => publisher.queue_depths().await.map(|d| d.into_iter().collect()).unwrap_or_default(),
         Err(_) => BTreeMap::new(),
     };
+    // Counted from the history's buckets: what each process adds about once a second, so a window ends up to a
+    // second back. (A set of every finished task, read by score, cost a Redis command and 140 bytes per task.)
+    let buckets = state.states.history().await?;
     let now = Utc::now();
-    let window = async |seconds: i64| -> Result<Window, ApiError> {
-        let (success, failure) = state.states.finished_since(now - Duration::seconds(seconds)).await?;
-        Ok(Window { success, failure, per_second: (success + failure) as f64 / seconds as f64 })
+    let window = |seconds: u64| {
+        let kept = &buckets[buckets.len().saturating_sub((seconds / BUCKET_SECONDS) as usize)..];
+        let (success, failure) = kept.iter().fold((0, 0), |(s, f), b| (s + b.success, f + b.failure));
+        // From the oldest bucket's start: a minute is the current bucket and the five before it, 50 to 60 seconds.
+        let covered = kept.first().map_or(1, |b| (now - b.start).num_milliseconds().max(1)) as f64 / 1000.0;
+        Window { success, failure, per_second: (success + failure) as f64 / covered }
     };
     Ok(Json(Stats {
         queues,
         workers_online: state.states.workers().await?.len(),
-        last_minute: window(60).await?,
-        last_hour: window(3600).await?,
+        last_minute: window(60),
+        last_hour: window(3600),
     }))
 }
 

@@ -1,4 +1,4 @@
-//! Finding tasks: the creation-time indexes behind `GET /tasks`, and the finished-task window behind `/stats`.
+//! Finding tasks: the creation-time indexes behind `GET /tasks`.
 //!
 //! Each index is a sorted set whose members all score 0 and read `<creation ms, 13 digits>:<id>`, so Redis orders
 //! them by creation time and then id, and a member is an exact position: a page that ends at member `m` is followed
@@ -12,7 +12,7 @@ use std::{collections::HashMap, fmt, str::FromStr};
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
-use super::{StateError, StateStore, codec, event};
+use super::{StateError, StateStore, codec};
 use crate::{
     job::JobId,
     task::{TaskId, TaskRecord, TaskStatus},
@@ -80,7 +80,11 @@ pub enum Among<'a> {
 /// When each index (and the finished set) was last trimmed by this process: each is trimmed at most once per
 /// [`TrimClock::EVERY`].
 #[derive(Debug, Default)]
-pub(super) struct TrimClock(std::sync::Mutex<HashMap<String, std::time::Instant>>);
+pub(super) struct TrimClock {
+    last: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Whether this process has deleted the per-status indexes of earlier versions (with its first upload).
+    legacy_dropped: std::sync::atomic::AtomicBool,
+}
 
 impl TrimClock {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -91,7 +95,7 @@ impl TrimClock {
     /// Whether `index` is due a trim, counting it as trimmed now if it is.
     pub(super) fn due(&self, index: &str) -> bool {
         let now = std::time::Instant::now();
-        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.get(index).is_some_and(|at| now.duration_since(*at) < Self::EVERY) {
             return false;
         }
@@ -100,6 +104,11 @@ impl TrimClock {
         }
         last.insert(index.to_owned(), now);
         true
+    }
+
+    /// True the first time only.
+    fn legacy_due(&self) -> bool {
+        !self.legacy_dropped.swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -116,36 +125,47 @@ impl StateStore {
         let mut fields = codec::to_fields(record);
         let ttl = if record.job.is_some() { self.item_ttl } else { self.ttl };
         let expired_before = IndexEntry::of(record.id, Utc::now() - ttl).0[..13].to_owned();
-        let (channel, payload) = (self.keys.events(), event::payload(record.id, record.status));
         let indexes: Vec<String> = match record.job {
             Some(job) => vec![self.keys.index_of_job(job)],
             None => {
-                // The entry the transition script moves between the status indexes.
+                // The entry, for a replay to move and for the latency the transition script counts from it.
                 fields.push((codec::INDEX_FIELD, entry.to_string()));
-                let mut indexes = vec![self.keys.index_all(), self.keys.index_of(record.status)];
+                let mut indexes = vec![self.keys.index_all()];
                 indexes.extend(record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner)));
                 indexes
             }
         };
         // Entries older than the TTL point at expired records: trimming them keeps the indexes bounded.
         let mut trimmed = indexes.clone();
-        if record.job.is_none() {
-            trimmed.extend(self.keys.indexes());
-            trimmed.sort();
-            trimmed.dedup();
-        }
         trimmed.retain(|index| self.trims.due(index));
-        let ttl = ttl.as_secs() as i64;
-        self.run_durable(async |conn| {
+        // What earlier versions kept and nothing reads or trims any more.
+        let legacy = if self.trims.legacy_due() { self.keys.legacy() } else { Vec::new() };
+        // One script, so the record never exists without its lifetime or its index entries: MULTI and EXEC would
+        // be two more commands on every upload.
+        static CREATE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) redis.call('EXPIRE', KEYS[1], ARGV[1]) \
+                 for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[2]) end",
+            )
+        });
+        let mut invocation = CREATE.key(&key);
+        invocation.key(&indexes).arg(ttl.as_secs()).arg(entry.as_str());
+        for (field, value) in &fields {
+            invocation.arg(*field).arg(value);
+        }
+        self.run_durable(async |conn| invocation.invoke_async::<()>(conn).await).await?;
+        if trimmed.is_empty() && legacy.is_empty() {
+            return Ok(());
+        }
+        self.run(async |conn| {
             let mut pipe = redis::pipe();
-            pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
-            for index in &indexes {
-                pipe.zadd(index, entry.as_str(), 0).ignore();
-            }
             for index in &trimmed {
                 pipe.zrembylex(index, "-", format!("({expired_before}")).ignore();
             }
-            pipe.publish(&channel, &payload).ignore().query_async(conn).await
+            if !legacy.is_empty() {
+                pipe.unlink(&legacy).ignore();
+            }
+            pipe.query_async(conn).await
         })
         .await
     }
@@ -159,9 +179,9 @@ impl StateStore {
     /// Records newest first, with `status` when given, `among` some tasks, starting after `after` (a previous
     /// page's `next`).
     ///
-    /// An owner's or a job's listing filtered by status reads its own index and skips the other states, so it
-    /// examines at most [`MAX_EXAMINED`] entries per page: a page may come up short with a `next` cursor to go on
-    /// from.
+    /// A listing filtered by status reads its index (every task's, an owner's or a job's) and skips the other
+    /// states, examining at most [`MAX_EXAMINED`] entries per page: a page may come up short with a `next` cursor
+    /// to go on from. (Per-status indexes would make such pages full, for 5 more Redis commands on every task.)
     pub async fn list(
         &self,
         status: Option<TaskStatus>,
@@ -169,11 +189,10 @@ impl StateStore {
         limit: usize,
         after: Option<&IndexEntry>,
     ) -> Result<Page, StateError> {
-        let index = match (among, status) {
-            (Among::Owner(owner), _) => self.keys.index_of_owner(owner),
-            (Among::Job(job), _) => self.keys.index_of_job(job),
-            (Among::All, Some(s)) => self.keys.index_of(s),
-            (Among::All, None) => self.keys.index_all(),
+        let index = match among {
+            Among::Owner(owner) => self.keys.index_of_owner(owner),
+            Among::Job(job) => self.keys.index_of_job(job),
+            Among::All => self.keys.index_all(),
         };
         let mut max = after.map_or_else(|| "+".to_owned(), |entry| format!("({entry}"));
         let mut records = Vec::with_capacity(limit);
@@ -181,7 +200,9 @@ impl StateStore {
         // One more than asked, to know whether a next page exists. Entries of expired records are skipped, so a
         // round may come up short; each round costs two round trips (the range, then the records pipelined).
         loop {
-            let want = limit + 1 - records.len();
+            // Filtered by status, most entries may be of other states: rounds of 100 at least keep the round trips
+            // few (at most 10 rounds for MAX_EXAMINED).
+            let want = (limit + 1 - records.len()).max(if status.is_some() { 100 } else { 0 });
             let entries: Vec<String> =
                 self.run(async |conn| conn.zrevrangebylex_limit(&index, &max, "-", 0, want as isize).await).await?;
             let ids = entry_ids(&entries);
@@ -245,10 +266,7 @@ impl StateStore {
     pub(super) fn deletion(&self, record: &TaskRecord) -> redis::Pipeline {
         let (key, entry) = (self.keys.task(record.id), IndexEntry::of(record.id, record.created_at));
         let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).ignore();
-        for index in self.keys.indexes() {
-            pipe.zrem(index, entry.as_str()).ignore();
-        }
+        pipe.atomic().del(&key).ignore().zrem(self.keys.index_all(), entry.as_str()).ignore();
         if let Some(owner) = &record.owner {
             pipe.zrem(self.keys.index_of_owner(owner), entry.as_str()).ignore();
             pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
@@ -257,15 +275,6 @@ impl StateStore {
             pipe.zrem(self.keys.index_of_job(job), entry.as_str()).ignore();
         }
         pipe
-    }
-
-    /// Tasks that reached SUCCESS and FAILURE since `since` (at most an hour back); cancelled ones count in neither.
-    pub async fn finished_since(&self, since: DateTime<Utc>) -> Result<(u64, u64), StateError> {
-        let key = self.keys.finished();
-        let members: Vec<String> =
-            self.run(async |conn| conn.zrangebyscore(&key, since.timestamp_millis(), "+inf").await).await?;
-        let count = |status: TaskStatus| members.iter().filter(|m| m.ends_with(&format!(" {status}"))).count() as u64;
-        Ok((count(TaskStatus::Success), count(TaskStatus::Failure)))
     }
 }
 

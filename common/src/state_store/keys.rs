@@ -33,10 +33,13 @@ impl Keys {
         format!("{}index:all", self.prefix)
     }
 
-    /// The tasks now in `status`, laid out like [`Self::index_all`]; the transition script moves entries between
-    /// these sets.
-    pub fn index_of(&self, status: TaskStatus) -> String {
-        format!("{}index:{status}", self.prefix)
+    /// What earlier versions kept and this one does not, deleted by each API process with its first upload: the
+    /// per-status indexes (`<prefix>index:<STATUS>`; a listing by status reads [`Self::index_all`] and skips the
+    /// other states) and the finished set (`<prefix>finished`; `/stats` counts from the history's buckets).
+    /// Together they cost 7 Redis commands and 300 bytes a task.
+    pub fn legacy(&self) -> Vec<String> {
+        let statuses = TaskStatus::ALL.iter().map(|status| format!("{}index:{status}", self.prefix));
+        statuses.chain([format!("{}finished", self.prefix)]).collect()
     }
 
     /// The tasks one API key uploaded, laid out like [`Self::index_all`]: what a key without `admin` lists.
@@ -115,23 +118,13 @@ impl Keys {
         format!("{}jobs:pump", self.prefix)
     }
 
-    /// Every index: all tasks, then one per status in [`TaskStatus::ALL`] order.
-    pub fn indexes(&self) -> Vec<String> {
-        std::iter::once(self.index_all()).chain(TaskStatus::ALL.iter().map(|s| self.index_of(*s))).collect()
-    }
-
-    /// Tasks finished in the last hour (`<id> <STATUS>`, scored by finish time in ms), for `/stats`.
-    pub fn finished(&self) -> String {
-        format!("{}finished", self.prefix)
-    }
-
     /// The prefix of the per-10-second history buckets (`<prefix>history:<bucket start, epoch ms>`, hashes of
-    /// finished tasks by status and their latency, written by the transition script, kept an hour).
+    /// finished tasks by status and their latency, written by each process about once a second, kept an hour).
     pub fn history_prefix(&self) -> String {
         format!("{}history:", self.prefix)
     }
 
-    /// The pub/sub channel announcing changed tasks.
+    /// The pub/sub channel announcing tasks that ended (what a long poll waits for).
     pub fn events(&self) -> String {
         format!("{}events", self.prefix)
     }

@@ -99,6 +99,8 @@ pub struct StateStore {
     replica_missing_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
     /// When this process last trimmed each index (see [`index::TrimClock`]).
     trims: Arc<index::TrimClock>,
+    /// The finished tasks this process has not yet added to the dashboard's history (see [`history::Tally`]).
+    history: Arc<history::Tally>,
 }
 
 impl StateStore {
@@ -115,6 +117,7 @@ impl StateStore {
             transition: transition::script(),
             scripts: api_keys::AccessScripts::new(),
             trims: Arc::default(),
+            history: Arc::default(),
             outage: Arc::new(Outage::new("redis")),
             replica_outage: Arc::new(Outage::new("redis replica")),
             replica_missing_until: Arc::default(),

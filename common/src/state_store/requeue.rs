@@ -4,8 +4,8 @@
 
 use redis::Script;
 
-use super::{StateError, StateStore, Update, codec, event};
-use crate::task::{OperatorAction, TaskEnvelope, TaskRecord, TaskStatus};
+use super::{StateError, StateStore, Update, codec};
+use crate::task::{OperatorAction, TaskEnvelope, TaskRecord};
 
 /// The action a replay records in the task's `actions`.
 pub const REPLAYED: &str = "replayed";
@@ -17,15 +17,15 @@ pub fn replays(record: &TaskRecord) -> usize {
     record.actions.iter().filter(|a| a.action == REPLAYED).count()
 }
 
-// KEYS: 1 record, 2 the index of every task, 3.. the status indexes in TaskStatus::ALL order (see the generated
-// header). ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 the index entry, 5 the action (JSON), 6 the prefix of
-// the per-key indexes, then the fresh record's field/value pairs.
+// KEYS: 1 record, 2 the index of every task. ARGV: 1 ttl secs, 2 the index entry, 3 the action (JSON), 4 the
+// prefix of the per-key indexes, then the fresh record's field/value pairs. No event: a long poll waits only for
+// a task's end.
 const BODY: &str = r"
 local cur = redis.call('HMGET', KEYS[1], 'status', 'index', 'source', 'owner', 'history', 'actions')
 if not cur[1] then return 'MISSING' end
 if cur[1] == 'REVOKED' then return cur[1] end
 redis.call('DEL', KEYS[1])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if cur[3] then redis.call('HSET', KEYS[1], 'source', cur[3]) end
 if cur[4] then redis.call('HSET', KEYS[1], 'owner', cur[4]) end
 local now = redis.call('TIME')
@@ -35,32 +35,21 @@ log[#log + 1] = {status = 'PENDING', at = ms, attempt = 0}
 while #log > 50 do table.remove(log, 1) end
 redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
 local actions = cur[6] and cjson.decode(cur[6]) or {}
-actions[#actions + 1] = cjson.decode(ARGV[5])
+actions[#actions + 1] = cjson.decode(ARGV[3])
 redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions))
 -- A job's item stays in its job's index only (see `create`).
 if not redis.call('HGET', KEYS[1], 'job') then
-  redis.call('HSET', KEYS[1], 'index', ARGV[4])
-  if cur[2] then
-    for i = 2, #KEYS do redis.call('ZREM', KEYS[i], cur[2]) end
-  end
+  redis.call('HSET', KEYS[1], 'index', ARGV[2])
+  if cur[2] then redis.call('ZREM', KEYS[2], cur[2]) end
   if cur[4] then
-    if cur[2] then redis.call('ZREM', ARGV[6] .. cur[4], cur[2]) end
-    redis.call('ZADD', ARGV[6] .. cur[4], 0, ARGV[4])
+    if cur[2] then redis.call('ZREM', ARGV[4] .. cur[4], cur[2]) end
+    redis.call('ZADD', ARGV[4] .. cur[4], 0, ARGV[2])
   end
-  redis.call('ZADD', KEYS[2], 0, ARGV[4])
-  redis.call('ZADD', index.PENDING, 0, ARGV[4])
+  redis.call('ZADD', KEYS[2], 0, ARGV[2])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 'OK'
 ";
-
-/// The script: the status indexes' table generated from [`TaskStatus`], then [`BODY`].
-fn script() -> Script {
-    let index: Vec<String> =
-        TaskStatus::ALL.iter().enumerate().map(|(i, s)| format!("{s} = KEYS[{}]", i + 3)).collect();
-    Script::new(&format!("local index = {{{}}}\n{BODY}", index.join(", ")))
-}
 
 impl StateStore {
     /// Puts a task back to PENDING with no attempts, `replayed` (by the key `by`) added to its actions: the
@@ -68,17 +57,13 @@ impl StateStore {
     /// added) and the actions. Refused, changing nothing, when the record is gone ([`Update::Missing`]: erased or
     /// expired) or the task was cancelled ([`Update::Refused`] with REVOKED).
     pub async fn requeue(&self, envelope: &TaskEnvelope, by: Option<&str>) -> Result<Update, StateError> {
-        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(script);
+        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(BODY));
         let fresh = TaskRecord::pending(envelope, None);
         let entry = super::IndexEntry::of(fresh.id, fresh.created_at);
         let action = OperatorAction { at: chrono::Utc::now(), action: REPLAYED.to_owned(), by: by.map(str::to_owned) };
         let mut invocation = SCRIPT.key(self.keys.task(fresh.id));
-        for index in self.keys.indexes() {
-            invocation.key(index);
-        }
         invocation
-            .arg(self.keys.events())
-            .arg(event::payload(fresh.id, TaskStatus::Pending))
+            .key(self.keys.index_all())
             .arg(if fresh.job.is_some() { self.item_ttl } else { self.ttl }.as_secs())
             .arg(entry.as_str())
             .arg(codec::json(&action))

@@ -6,18 +6,19 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{
-    StateError, StateStore, Update, codec, event, history,
+    StateError, StateStore, Update, codec, event,
     jobs::{COUNT_ITEM, FINISH_JOB},
 };
 use crate::job::KEPT_FAILURES;
 use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, TaskStatus, WebhookLog};
 
-// KEYS: 1 record, 2 finished set, 3.. the status indexes in TaskStatus::ALL order (see the generated header).
+// KEYS: 1 record.
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
-// 6 "<id> <STATUS>" for the finished set, 7 the in-flight hashes' prefix (storage quotas), 8 the history buckets'
-// prefix, 9 the jobs' prefix, 10 the running jobs' set, 11 a job item's ttl secs (in place of 3), 12 now in ms (the
-// caller's clock: Redis's TIME would be one more command), 13 non-empty to trim the finished set (at most once a
-// second per process: a reader counts by score), then field/value pairs; an empty value deletes the field.
+// 6 the task's id, 7 the in-flight hashes' prefix (storage quotas), 8 the jobs' prefix, 9 the running jobs' set,
+// 10 a job item's ttl secs (in place of 3), 11 now in ms (the caller's clock: Redis's TIME would be one more
+// command), then field/value pairs; an empty value deletes the field.
+// Returns OK (with a terminal status, `OK <upload ms>`, the ms empty for a job's item), MISSING, or the status that
+// refused the change.
 //
 // Every command a script runs counts in Redis's load as if a client had sent it, so the script reads the record
 // once (the fields to delete too, to delete only those there), writes it with one HSET, and sets its lifetime again
@@ -25,7 +26,7 @@ use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, T
 const BODY: &str = r"
 local names = {'status', 'attempts', 'index', 'owner', 'history', 'job', 'worker', 'error', 'error_code'}
 local read = #names
-for i = 14, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   if ARGV[i + 1] == '' then names[#names + 1] = ARGV[i] end
 end
 local cur = redis.call('HMGET', KEYS[1], unpack(names))
@@ -35,7 +36,7 @@ local attempt = tonumber(ARGV[5]) or attempts
 if terminal[cur[1]] then return cur[1] end
 if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
 local given = {}
-for i = 14, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
+for i = 12, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
 -- A field as the record will have it: given now, or as it was.
 local function after(field, i)
   local value = given[field]
@@ -43,7 +44,7 @@ local function after(field, i)
   if value == '' or not value then return nil end
   return value
 end
-local ms = tonumber(ARGV[12])
+local ms = tonumber(ARGV[11])
 local log = cur[5] and cjson.decode(cur[5]) or {}
 local change = {status = ARGV[4], at = ms, attempt = attempt}
 if ARGV[4] == 'STARTED' then change.worker = after('worker', 7) end
@@ -54,7 +55,7 @@ end
 log[#log + 1] = change
 while #log > 50 do table.remove(log, 1) end
 local set = {'status', ARGV[4], 'attempts', attempt, 'history', cjson.encode(log)}
-for i = 14, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   if ARGV[i + 1] ~= '' then set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 end
 redis.call('HSET', KEYS[1], unpack(set))
@@ -63,56 +64,32 @@ for i = read + 1, #names do
   if cur[i] then gone[#gone + 1] = names[i] end
 end
 if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
-if ARGV[4] ~= 'STARTED' then redis.call('EXPIRE', KEYS[1], cur[6] and ARGV[11] or ARGV[3]) end
-if cur[3] and cur[1] ~= ARGV[4] then
-  redis.call('ZREM', index[cur[1]], cur[3])
-  redis.call('ZADD', index[ARGV[4]], 0, cur[3])
-end
+if ARGV[4] ~= 'STARTED' then redis.call('EXPIRE', KEYS[1], cur[6] and ARGV[10] or ARGV[3]) end
 if terminal[ARGV[4]] then
-  -- The dashboard's history: finished tasks and their latency from upload, per 10-second bucket, kept an hour.
-  local bucket = ARGV[8] .. (ms - ms % bucket_ms)
-  redis.call('HINCRBY', bucket, string.lower(ARGV[4]), 1)
-  local created = tonumber(string.match(cur[3] or '', '^(%d+):'))
-  if created and ARGV[4] ~= 'REVOKED' then
-    redis.call('HINCRBY', bucket, 'latency_ms_sum', ms - created)
-    redis.call('HINCRBY', bucket, 'latency_count', 1)
-    if ms - created > (tonumber(redis.call('HGET', bucket, 'latency_ms_max')) or 0) then
-      redis.call('HSET', bucket, 'latency_ms_max', ms - created)
-    end
-  end
-  redis.call('EXPIRE', bucket, bucket_ttl)
-  redis.call('ZADD', KEYS[2], ms, ARGV[6])
-  if ARGV[13] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (ms - 3600000)) end
-  if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], string.match(ARGV[6], '^%S+')) end
+  if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], ARGV[6]) end
   -- A job's item: its end counted into the job, which ends with its last item.
   local job = cur[6]
   if job then
     local code = after('error_code', 9)
-    count_item(ARGV[9] .. job, ARGV[9] .. job .. ':failures', ARGV[10], string.match(ARGV[6], '^%S+'), ARGV[4], code, ms)
+    count_item(ARGV[8] .. job, ARGV[8] .. job .. ':failures', ARGV[9], ARGV[6], ARGV[4], code, ms)
   end
+  -- Only a task's end is announced: a long poll waits for nothing else.
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
+  -- The dashboard's history is counted by the caller (see history.rs), from the upload's time when there is one.
+  return 'OK ' .. (string.match(cur[3] or '', '^(%d+):') or '')
 end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 'OK'
 ";
 
-/// The script: tables generated from [`TaskStatus`] and the history's bucket width and lifetime from
-/// [`history`](super::history), then [`BODY`].
+/// The script: tables generated from [`TaskStatus`], then [`BODY`].
 pub fn script() -> Script {
     let rank: Vec<String> = TaskStatus::ALL.iter().map(|s| format!("{s} = {}", s.rank())).collect();
     let terminal: Vec<String> =
         TaskStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| format!("{s} = true")).collect();
-    let index: Vec<String> =
-        TaskStatus::ALL.iter().enumerate().map(|(i, s)| format!("{s} = KEYS[{}]", i + 3)).collect();
-    let (width, kept) = (history::BUCKET_SECONDS, history::BUCKET_SECONDS * history::BUCKETS);
     Script::new(&format!(
-        "local rank = {{{}}}\nlocal terminal = {{{}}}\nlocal index = {{{}}}\n\
-         local bucket_ms = {}\nlocal bucket_ttl = {}\nlocal kept_failures = {}\n{FINISH_JOB}{COUNT_ITEM}{BODY}",
+        "local rank = {{{}}}\nlocal terminal = {{{}}}\nlocal kept_failures = {}\n{FINISH_JOB}{COUNT_ITEM}{BODY}",
         rank.join(", "),
         terminal.join(", "),
-        index.join(", "),
-        width * 1000,
-        // A bucket outlives the hour it is shown for by one bucket, so the oldest one shown is never half gone.
-        kept + width,
         KEPT_FAILURES,
     ))
 }
@@ -225,30 +202,29 @@ impl StateStore {
         attempt: impl Into<Option<u32>>,
         fields: &[(&str, String)],
     ) -> Result<Update, StateError> {
-        let keys = &self.keys;
+        let (keys, now_ms) = (&self.keys, Utc::now().timestamp_millis());
         let mut invocation = self.transition.key(keys.task(id));
-        invocation.key(keys.finished());
-        for status in TaskStatus::ALL {
-            invocation.key(keys.index_of(status));
-        }
         invocation
             .arg(keys.events())
             .arg(event::payload(id, status))
             .arg(if status == TaskStatus::Success { self.success_ttl.unwrap_or(self.ttl) } else { self.ttl }.as_secs())
             .arg(status.to_string())
             .arg(attempt.into().map(|a| a.to_string()).unwrap_or_default())
-            .arg(format!("{id} {status}"))
+            .arg(id.to_string())
             .arg(keys.in_flight_prefix())
-            .arg(keys.history_prefix())
             .arg(keys.job_prefix())
             .arg(keys.jobs_running())
             .arg(self.item_ttl.as_secs())
-            .arg(Utc::now().timestamp_millis())
-            .arg(if status.is_terminal() && self.trims.due(&keys.finished()) { "1" } else { "" });
+            .arg(now_ms);
         for (field, value) in fields {
             invocation.arg(*field).arg(value);
         }
         let reply: String = self.run_durable(async |conn| invocation.invoke_async(conn).await).await?;
+        if let Some(created) = reply.strip_prefix("OK ") {
+            self.history.count(now_ms, status, created.parse().ok().map(|created: i64| now_ms - created));
+            self.flush_history_soon();
+            return Ok(Update::Applied);
+        }
         Ok(match reply.as_str() {
             "OK" => Update::Applied,
             "MISSING" => Update::Missing,

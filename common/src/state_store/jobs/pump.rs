@@ -12,7 +12,7 @@ use crate::{
         StateError, StateStore,
         index::{IndexEntry, entry_ids},
     },
-    task::{TaskEnvelope, TaskId, TaskRecord, TaskStatus},
+    task::{TaskEnvelope, TaskId, TaskRecord},
 };
 
 /// Index entries a `rerender` job examines in one turn at most.
@@ -150,7 +150,7 @@ impl StateStore {
     ) -> Result<(Vec<TaskRecord>, Option<String>, bool), StateError> {
         let index = match &filter.owner {
             Some(owner) => self.keys.index_of_owner(owner),
-            None => self.keys.index_of(TaskStatus::Success),
+            None => self.keys.index_all(),
         };
         let min = after.map_or_else(|| "-".to_owned(), |entry| format!("({entry}"));
         // Tasks made in the job's own millisecond are taken; the job's items are in no index this one reads.
