@@ -48,6 +48,14 @@ async fn a_late_started_never_overwrites_success_or_retry() {
     assert_eq!(record.error_code, None, "and its code");
     assert_eq!(record.next_retry_at, None);
     assert_eq!(record.result, Some(result));
+    // Counted once, with its latency from the upload, in the bucket of the moment it ended.
+    store.flush_history().await.unwrap();
+    let buckets = store.history().await.unwrap();
+    let ended: Vec<_> = buckets.iter().filter(|b| b.success + b.failure + b.revoked > 0).collect();
+    let [bucket] = ended[..] else { panic!("one bucket counts the task: {ended:?}") };
+    assert_eq!((bucket.success, bucket.failure, bucket.revoked), (1, 0, 0));
+    let waited = (Utc::now() - record.created_at).num_milliseconds() as u64;
+    assert!(bucket.latency_ms_max.is_some_and(|max| max <= waited), "{bucket:?} after {waited} ms");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,4 +118,46 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_l
             }
         }
     }
+    store.flush_history().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_upload_deletes_what_earlier_versions_kept_and_a_status_listing_pages_through_others() {
+    let scratch = ScratchRedis::new();
+    let mut conn = scratch.redis().await;
+    let prefix = &scratch.0.key_prefix;
+    let legacy = [format!("{prefix}index:SUCCESS"), format!("{prefix}index:PENDING"), format!("{prefix}finished")];
+    for key in &legacy {
+        let _: () = redis::cmd("ZADD").arg(key).arg(0).arg("old").query_async(&mut conn).await.unwrap();
+    }
+    let store = StateStore::new(&scratch.0).unwrap();
+    // 120 tasks, one in every 40 SUCCESS: a page of SUCCESS tasks looks past the others in rounds.
+    let mut successes = Vec::new();
+    for i in 0..120 {
+        let args = ResizeArgs::new(1, 1, Fit::Cover, OutputFormat::Png);
+        let envelope = TaskEnvelope::new(TaskId::new(), args, Utc::now() + chrono::Duration::milliseconds(i));
+        store.create(&TaskRecord::pending(&envelope, None)).await.unwrap();
+        if i % 40 == 0 {
+            let result =
+                ImageInfo { format: "png".into(), width: 1, height: 1, bytes: 1, thumbhash: None, frames: None };
+            store.start(envelope.id, 1, "w").await.unwrap();
+            store.succeed(envelope.id, 1, &result, &[], None).await.unwrap();
+            successes.push(envelope.id);
+        }
+    }
+    let exists: usize = redis::cmd("EXISTS").arg(&legacy[..]).query_async(&mut conn).await.unwrap();
+    assert_eq!(exists, 0, "the per-status indexes and the finished set are gone");
+    let (mut listed, mut cursor) = (Vec::new(), None);
+    loop {
+        let page = store.list(Some(TaskStatus::Success), Among::All, 2, cursor.as_ref()).await.unwrap();
+        assert!(page.records.iter().all(|r| r.status == TaskStatus::Success));
+        listed.extend(page.records.iter().map(|r| r.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    successes.reverse();
+    assert_eq!(listed, successes, "every SUCCESS task once, newest first");
+    store.flush_history().await.unwrap();
 }

@@ -134,6 +134,8 @@ pub(super) struct Tally {
     buckets: Mutex<BTreeMap<u64, Counts>>,
     /// Whether a task is writing the counts every [`FLUSH_EVERY`] (it ends when there is nothing left).
     flushing: AtomicBool,
+    /// Held while counts are being written, so a flush returns only once nothing taken is still on its way.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl Tally {
@@ -195,9 +197,11 @@ impl StateStore {
         });
     }
 
-    /// Writes the counts this process has gathered into the history's buckets now: at a graceful stop, so none is
-    /// lost. What cannot be written is kept for the next try (at most the hour the history shows).
+    /// Writes the counts this process has gathered into the history's buckets now (after any write under way): at
+    /// a graceful stop, so none is lost. What cannot be written is kept for the next try (at most the hour the
+    /// history shows).
     pub async fn flush_history(&self) -> Result<(), StateError> {
+        let _writing = self.history.writing.lock().await;
         let buckets = self.history.take();
         let width = BUCKET_SECONDS * 1000;
         // A bucket outlives the hour it is shown for by one bucket, so the oldest one shown is never half gone.
