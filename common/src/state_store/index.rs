@@ -77,7 +77,7 @@ pub enum Among<'a> {
     Job(JobId),
 }
 
-/// When each index (and the finished set) was last trimmed by this process: each is trimmed at most once per
+/// When each index was last trimmed by this process: each is trimmed at most once per
 /// [`TrimClock::EVERY`].
 #[derive(Debug, Default)]
 pub(super) struct TrimClock {
