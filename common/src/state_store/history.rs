@@ -183,8 +183,9 @@ impl StateStore {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(FLUSH_EVERY).await;
+                // Redis's outage is logged where it is met (once, not every second); the counts wait for it.
                 if let Err(e) = store.flush_history().await {
-                    tracing::warn!(error = %e, "the dashboard's history could not be written; trying again");
+                    tracing::debug!(error = %e, "the dashboard's history could not be written; trying again");
                 }
                 if store.history.is_empty() {
                     store.history.flushing.store(false, Ordering::Release);
