@@ -154,10 +154,10 @@ impl Tally {
             let latency = latency.max(0) as u64;
             (counts.latency_ms_sum, counts.latency_count, counts.latency_ms_max) = (latency, 1, latency);
         }
-        self.merge(BTreeMap::from([((at_ms.max(0) - at_ms.max(0) % width) as u64, counts)]));
+        self.merge([((at_ms.max(0) - at_ms.max(0) % width) as u64, counts)]);
     }
 
-    fn merge(&self, more: BTreeMap<u64, Counts>) {
+    fn merge(&self, more: impl IntoIterator<Item = (u64, Counts)>) {
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for (start, counts) in more {
             buckets.entry(start).or_default().add(&counts);
@@ -207,29 +207,20 @@ impl StateStore {
         let width = BUCKET_SECONDS * 1000;
         // A bucket outlives the hour it is shown for by one bucket, so the oldest one shown is never half gone.
         let ttl = BUCKET_SECONDS * (BUCKETS + 1);
-        let mut left = BTreeMap::new();
-        let mut failed = None;
-        for (start, counts) in buckets {
-            if failed.is_some() {
-                left.insert(start, counts);
-                continue;
-            }
-            static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(ADD));
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(ADD));
+        let mut buckets = buckets.into_iter();
+        while let Some((start, c)) = buckets.next() {
             let key = format!("{}{start}", self.keys.history_prefix());
-            let c = counts;
             let args = [c.success, c.failure, c.revoked, c.latency_ms_sum, c.latency_count, c.latency_ms_max, ttl];
             let written: Result<(), StateError> =
                 self.run(async |conn| SCRIPT.key(&key).arg(&args[..]).invoke_async(conn).await).await;
             if let Err(e) = written {
-                left.insert(start, counts);
-                failed = Some(e);
+                // This bucket and the rest wait for the next try, unless they have left the hour shown.
+                let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+                let shown = |(start, _): &(u64, Counts)| start + width * BUCKETS > now;
+                self.history.merge(std::iter::once((start, c)).chain(buckets).filter(shown));
+                return Err(e);
             }
-        }
-        if let Some(e) = failed {
-            let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
-            left.retain(|start, _| start + width * BUCKETS > now);
-            self.history.merge(left);
-            return Err(e);
         }
         Ok(())
     }
