@@ -82,6 +82,15 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_l
                     let mut record = TaskRecord::pending(&envelope, None);
                     record.status = current;
                     record.attempts = current_attempt;
+                    // As the record says it: its history ends with the change that brought it there.
+                    record.history.push(thumbq_common::task::StateChange {
+                        status: current,
+                        at: record.created_at,
+                        attempt: current_attempt,
+                        worker: None,
+                        error: None,
+                        error_code: None,
+                    });
                     store.create(&record).await.unwrap();
                     let id = envelope.id;
                     let update = match next {
@@ -159,5 +168,113 @@ async fn the_first_upload_deletes_what_earlier_versions_kept_and_a_status_listin
     }
     successes.reverse();
     assert_eq!(listed, successes, "every SUCCESS task once, newest first");
+    store.flush_history().await.unwrap();
+}
+
+/// A record as the previous version wrote it: a hash, `history` times in epoch milliseconds.
+async fn write_previous_version_record(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    status: &str,
+) -> TaskId {
+    let id = TaskId::new();
+    let created = Utc::now() - chrono::Duration::seconds(5);
+    let ms = created.timestamp_millis();
+    let mut history = vec![serde_json::json!({"status": "PENDING", "at": ms, "attempt": 0})];
+    let mut fields = vec![
+        ("id", id.to_string()),
+        ("name", format!("{id}.png")),
+        ("task", "thumbq.resize".to_owned()),
+        ("status", status.to_owned()),
+        ("args", r#"{"width":10,"height":10,"fit":"cover","format":"png"}"#.to_owned()),
+        ("created_at", created.to_rfc3339()),
+        ("source", r#"{"format":"png","width":20,"height":20,"bytes":99}"#.to_owned()),
+        ("index", format!("{ms:013}:{id}")),
+    ];
+    if status == "SUCCESS" {
+        history.push(serde_json::json!({"status": "STARTED", "at": ms + 10, "attempt": 1, "worker": "old:1"}));
+        history.push(serde_json::json!({"status": "SUCCESS", "at": ms + 30, "attempt": 1}));
+        fields.extend([
+            ("attempts", "1".to_owned()),
+            ("worker", "old:1".to_owned()),
+            ("started_at", (created + chrono::Duration::milliseconds(10)).to_rfc3339()),
+            ("finished_at", (created + chrono::Duration::milliseconds(30)).to_rfc3339()),
+            ("result", r#"{"format":"png","width":10,"height":10,"bytes":50}"#.to_owned()),
+        ]);
+    } else {
+        fields.push(("attempts", "0".to_owned()));
+    }
+    fields.push(("history", serde_json::Value::from(history).to_string()));
+    let key = format!("{prefix}task:{id}");
+    let _: () = redis::pipe()
+        .hset_multiple(&key, &fields)
+        .expire(&key, 3600)
+        .zadd(format!("{prefix}index:all"), format!("{ms:013}:{id}"), 0)
+        .query_async(conn)
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_an_earlier_version_wrote_are_converted_when_first_met_and_keep_their_lifetime() {
+    let scratch = ScratchRedis::new();
+    let mut conn = scratch.redis().await;
+    let prefix = scratch.0.key_prefix.clone();
+    let store = StateStore::new(&scratch.0).unwrap();
+    let finished = write_previous_version_record(&mut conn, &prefix, "SUCCESS").await;
+    let pending = write_previous_version_record(&mut conn, &prefix, "PENDING").await;
+    let listed = write_previous_version_record(&mut conn, &prefix, "SUCCESS").await;
+
+    // Read: every field as the earlier version showed it.
+    let record = store.get(finished).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempts, record.worker.as_deref()), (TaskStatus::Success, 1, Some("old:1")));
+    assert_eq!(record.result.map(|r| r.bytes), Some(50));
+    assert_eq!(record.name, format!("{finished}.png"));
+    assert_eq!(record.history.len(), 3);
+    let key = format!("{prefix}task:{finished}");
+    let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut conn).await.unwrap();
+    assert_eq!(kind, "string", "converted in place");
+    assert!((3590..=3600).contains(&ttl), "its lifetime kept: {ttl}");
+
+    // A task in flight during the upgrade finishes: the transition converts it first.
+    let result = ImageInfo { format: "png".into(), width: 10, height: 10, bytes: 50, thumbhash: None, frames: None };
+    assert_eq!(store.start(pending, 1, "new:1").await.unwrap(), Update::Applied);
+    assert_eq!(store.succeed(pending, 1, &result, &[], None).await.unwrap(), Update::Applied);
+    let record = store.get(pending).await.unwrap().unwrap();
+    assert_eq!((record.status, record.worker.as_deref()), (TaskStatus::Success, Some("new:1")));
+    let statuses: Vec<TaskStatus> = record.history.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [TaskStatus::Pending, TaskStatus::Started, TaskStatus::Success]);
+
+    // A listing meeting one converts it too, and lists them all.
+    let page = store.list(None, Among::All, 10, None).await.unwrap();
+    let ids: std::collections::HashSet<TaskId> = page.records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [finished, pending, listed].into());
+    let kind: String = redis::cmd("TYPE").arg(format!("{prefix}task:{listed}")).query_async(&mut conn).await.unwrap();
+    assert_eq!(kind, "string");
+    store.flush_history().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_record_costs_redis_a_few_hundred_bytes() {
+    let (store, id, scratch) = store_with_task().await;
+    let result = ImageInfo {
+        format: "png".into(),
+        width: 10,
+        height: 10,
+        bytes: 50,
+        thumbhash: Some("1QcSHQRnh493V4dIh4eXh1h4kJUI".into()),
+        frames: None,
+    };
+    store.start(id, 1, "host-a:4242").await.unwrap();
+    store.succeed(id, 1, &result, &[], None).await.unwrap();
+    let mut conn = scratch.redis().await;
+    let key = format!("{}task:{id}", scratch.0.key_prefix);
+    let bytes: u64 = redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut conn).await.unwrap();
+    // One string; a hash of one field per record field was 1,576 bytes by the same measure.
+    assert!(bytes < 600, "{bytes} bytes");
+    let value: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+    assert_eq!(store.get(id).await.unwrap().unwrap().result, Some(result), "{value}");
     store.flush_history().await.unwrap();
 }

@@ -15,6 +15,12 @@ pub async fn redis_memory(url: &str) -> f64 {
     redis_info(url, "memory", "used_memory").await
 }
 
+/// Of [`redis_memory`], what the clients' connections hold (`mem_clients_normal`: query and output buffers), which
+/// grows and shrinks with traffic, not with the data kept.
+pub async fn redis_client_memory(url: &str) -> f64 {
+    redis_info(url, "memory", "mem_clients_normal").await
+}
+
 /// Calls of each command since the statistics were reset (`INFO commandstats`), most called first.
 pub async fn redis_command_calls(url: &str) -> Vec<(String, f64)> {
     let info: String = async {

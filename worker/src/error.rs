@@ -42,7 +42,8 @@ impl TaskError {
     /// Whether another attempt could succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Store(_) | Self::State(StateError::Unavailable(_)) => true,
+            // OldRecord: a writer of an earlier version changed the record while it was converted.
+            Self::Store(_) | Self::State(StateError::Unavailable(_) | StateError::OldRecord) => true,
             Self::Source(source) => source.is_retryable(),
             Self::Image(_)
             | Self::MissingOriginal
@@ -75,7 +76,7 @@ impl TaskError {
             Self::MissingOriginal => TaskErrorCode::OriginalMissing,
             Self::Crashed(_) => TaskErrorCode::PipelineCrashed,
             Self::Store(_) => TaskErrorCode::StoreFailed,
-            Self::State(StateError::Unavailable(_)) => TaskErrorCode::StateStoreFailed,
+            Self::State(StateError::Unavailable(_) | StateError::OldRecord) => TaskErrorCode::StateStoreFailed,
             Self::State(StateError::Corrupt { .. } | StateError::CorruptJob { .. }) => TaskErrorCode::CorruptRecord,
             Self::Source(source) => match source {
                 SourceError::Refused(_) => TaskErrorCode::FetchRefused,

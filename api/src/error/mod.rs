@@ -201,6 +201,8 @@ impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         match e {
             StateError::Unavailable(cause) => Self::Unavailable { dependency: "redis", cause },
+            // A writer of an earlier version changed it while it was converted: try again.
+            StateError::OldRecord => Self::Unavailable { dependency: "redis", cause: e.to_string() },
             StateError::Corrupt { .. } | StateError::CorruptJob { .. } => Self::Internal(e.to_string()),
         }
     }

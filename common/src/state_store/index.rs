@@ -122,14 +122,11 @@ impl StateStore {
     pub async fn create(&self, record: &TaskRecord) -> Result<(), StateError> {
         let key = self.keys.task(record.id);
         let entry = IndexEntry::of(record.id, record.created_at);
-        let mut fields = codec::to_fields(record);
         let ttl = if record.job.is_some() { self.item_ttl } else { self.ttl };
         let expired_before = IndexEntry::of(record.id, Utc::now() - ttl).0[..13].to_owned();
         let indexes: Vec<String> = match record.job {
             Some(job) => vec![self.keys.index_of_job(job)],
             None => {
-                // The entry, for a replay to move and for the latency the transition script counts from it.
-                fields.push((codec::INDEX_FIELD, entry.to_string()));
                 let mut indexes = vec![self.keys.index_all()];
                 indexes.extend(record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner)));
                 indexes
@@ -144,15 +141,12 @@ impl StateStore {
         // be two more commands on every upload.
         static CREATE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
             redis::Script::new(
-                "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) redis.call('EXPIRE', KEYS[1], ARGV[1]) \
+                "redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[1]) \
                  for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[2]) end",
             )
         });
         let mut invocation = CREATE.key(&key);
-        invocation.key(&indexes).arg(ttl.as_secs()).arg(entry.as_str());
-        for (field, value) in &fields {
-            invocation.arg(*field).arg(value);
-        }
+        invocation.key(&indexes).arg(ttl.as_secs()).arg(entry.as_str()).arg(codec::encode(record));
         self.run_durable(async |conn| invocation.invoke_async::<()>(conn).await).await?;
         if trimmed.is_empty() && legacy.is_empty() {
             return Ok(());
@@ -238,23 +232,35 @@ impl StateStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let fetched: Vec<HashMap<String, String>> = self
+        let fetched = self
             .run(async |conn| {
                 let mut pipe = redis::pipe();
                 ids.iter().for_each(|id| {
-                    pipe.hgetall(self.keys.task(*id));
+                    pipe.get(self.keys.task(*id));
                 });
-                pipe.query_async(conn).await
+                pipe.query_async::<Vec<Option<String>>>(conn).await
             })
-            .await?;
-        ids.iter().zip(&fetched).map(|(id, fields)| parse_record(*id, fields)).collect()
+            .await;
+        let fetched = match fetched {
+            // Some are an earlier version's: read one by one, each converted (only just after an upgrade).
+            Err(StateError::OldRecord) => {
+                let mut records = Vec::with_capacity(ids.len());
+                for id in ids {
+                    records.push(self.get(*id).await?);
+                }
+                return Ok(records);
+            }
+            fetched => fetched?,
+        };
+        ids.iter().zip(&fetched).map(|(id, value)| parse_record(*id, value.as_deref())).collect()
     }
 
     /// Reads a task's record; `None` when unknown or expired.
     pub async fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, StateError> {
         let key = self.keys.task(id);
-        let fields: HashMap<String, String> = self.run(async |conn| conn.hgetall(&key).await).await?;
-        parse_record(id, &fields)
+        let key = &key;
+        let value: Option<String> = self.on_record(id, move || self.run(async move |conn| conn.get(key).await)).await?;
+        parse_record(id, value.as_deref())
     }
 
     /// Deletes a task's record and index entries (the API withdrawing an upload it could not queue).
@@ -283,12 +289,9 @@ pub(crate) fn entry_ids(entries: &[String]) -> Vec<TaskId> {
     entries.iter().filter_map(|e| e.split_once(':').and_then(|(_, id)| id.parse().ok())).collect()
 }
 
-/// A record from its hash fields; `None` for no fields (unknown or expired).
-fn parse_record(id: TaskId, fields: &HashMap<String, String>) -> Result<Option<TaskRecord>, StateError> {
-    if fields.is_empty() {
-        return Ok(None);
-    }
-    codec::from_fields(fields).map(Some).map_err(|reason| StateError::Corrupt { id, reason })
+/// A record from its stored value; `None` for none (unknown or expired).
+fn parse_record(id: TaskId, value: Option<&str>) -> Result<Option<TaskRecord>, StateError> {
+    value.map(|value| codec::decode(id, value).map_err(|reason| StateError::Corrupt { id, reason })).transpose()
 }
 
 #[cfg(test)]

@@ -1,19 +1,21 @@
 //! Task records and live workers in Redis.
 //!
-//! - `<prefix>task:<id>`: one hash per task ([`codec`]), expiring `result_ttl` after its last change.
-//! - `<prefix>index:all`, `<prefix>index:<STATUS>`: the creation-time indexes behind listing ([`index`]).
-//! - `<prefix>events`: a pub/sub channel carrying every change ([`event`]); the API's long poll waits on it.
+//! - `<prefix>task:<id>`: one string per task, a compact JSON object ([`codec`]), expiring `result_ttl` after its
+//!   last change.
+//! - `<prefix>index:all`: the creation-time index behind listing ([`index`]).
+//! - `<prefix>events`: a pub/sub channel announcing each task's end ([`event`]); the API's long poll waits on it.
 //! - `<prefix>index:owner:<key>`: each API key's tasks, for listings without `admin`, and `<prefix>index:job:<id>`
 //!   each bulk job's items ([`index`]);
 //!   `<prefix>erased:<id>`: the mark an erased task leaves ([`erasure`]).
-//! - `<prefix>finished`: tasks finished in the last hour, for `/stats`.
-//! - `<prefix>history:<ms>`: finished tasks and their latency per 10-second bucket, for the dashboard ([`history`]).
+//! - `<prefix>history:<ms>`: finished tasks and their latency per 10-second bucket, for the dashboard and `/stats`
+//!   ([`history`]).
 //! - `<prefix>worker:<id>`, `<prefix>workers`: the worker registry ([`workers`]).
 //! - `<prefix>job:<id>`, `<prefix>jobs`, `<prefix>jobs:running`, `<prefix>jobs:pump`: bulk jobs ([`jobs`]).
 //! - `<prefix>apikey:<sha256>`, `<prefix>apikeys`, `<prefix>rate:<bucket>`: API keys and rate limits ([`api_keys`]).
 //!
 //! Every transition runs as one Lua script ([`transition`]) that checks the state machine inside Redis; so does a
-//! replay's return to PENDING ([`requeue`]), refused for an erased or cancelled task.
+//! replay's return to PENDING ([`requeue`]), refused for an erased or cancelled task. A record an earlier version
+//! wrote (a hash) is converted the first time it is met ([`StateStore::convert_legacy`]).
 
 pub mod api_keys;
 pub mod codec;
@@ -55,6 +57,10 @@ pub enum StateError {
         /// What is wrong.
         reason: String,
     },
+    /// A task record written by an earlier version (a hash) that could not be converted (see
+    /// [`StateStore::convert_legacy`]).
+    #[error("a task record is in an earlier version's layout and could not be converted")]
+    OldRecord,
     /// A stored job could not be read back.
     #[error("job {id} is unreadable: {reason}")]
     CorruptJob {
@@ -208,6 +214,10 @@ impl StateStore {
                 }
             }
             result.map_err(|e| {
+                if is_wrong_type(&e) {
+                    // Only a task record changed type (see `on_record`): not an outage.
+                    return StateError::OldRecord;
+                }
                 let message = e.to_string();
                 pooled.discard_if_broken(&e);
                 StateError::Unavailable(message)
@@ -222,4 +232,67 @@ impl StateStore {
         }
         result
     }
+}
+
+impl StateStore {
+    /// Runs `op` on the record of task `id`; when `op` met a record of an earlier version, converts it and runs
+    /// `op` again.
+    ///
+    /// `op` is a closure that makes a future rather than an async closure: the futures of async closures taken as
+    /// `impl AsyncFn` are not `Send` (rust-lang/rust#100013), and the worker spawns these.
+    async fn on_record<T, F>(&self, id: TaskId, op: impl Fn() -> F) -> Result<T, StateError>
+    where
+        F: Future<Output = Result<T, StateError>>,
+    {
+        match op().await {
+            Err(StateError::OldRecord) => {
+                self.convert_legacy(id).await?;
+                op().await
+            }
+            other => other,
+        }
+    }
+
+    /// Rewrites the record of `id` from the hash an earlier version wrote into this version's value, keeping its
+    /// lifetime, so that an upgrade loses no record and stalls no task in flight. The hash is read, converted here,
+    /// and replaced by a script only if its history is still what was read (a writer of the earlier version may
+    /// still be running during a rolling upgrade).
+    pub async fn convert_legacy(&self, id: TaskId) -> Result<(), StateError> {
+        static CONVERT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(
+                "if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 1 end \
+                 if (redis.call('HGET', KEYS[1], 'history') or '') ~= ARGV[2] then return 0 end \
+                 local ttl = redis.call('PTTL', KEYS[1]) redis.call('DEL', KEYS[1]) \
+                 if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) \
+                 else redis.call('SET', KEYS[1], ARGV[1]) end return 1",
+            )
+        });
+        let key = self.keys.task(id);
+        for _ in 0..3 {
+            let fields: std::collections::HashMap<String, String> =
+                match self.run(async |conn| redis::cmd("HGETALL").arg(&key).query_async(conn).await).await {
+                    Err(StateError::OldRecord) => return Ok(()), // a value already: converted meanwhile
+                    fields => fields?,
+                };
+            if fields.is_empty() {
+                return Ok(());
+            }
+            let record = codec::legacy::from_fields(&fields).map_err(|reason| StateError::Corrupt { id, reason })?;
+            let (value, history) = (codec::encode(&record), fields.get("history").cloned().unwrap_or_default());
+            let done: i64 = self
+                .run_durable(async |conn| CONVERT.key(&key).arg(&value).arg(&history).invoke_async(conn).await)
+                .await?;
+            if done == 1 {
+                return Ok(());
+            }
+        }
+        Err(StateError::OldRecord)
+    }
+}
+
+/// Whether Redis refused a command, or one of a pipeline's, for the type of its key: a task record in an earlier
+/// version's layout.
+fn is_wrong_type(e: &redis::RedisError) -> bool {
+    e.code() == Some("WRONGTYPE")
+        || e.clone().into_server_errors().is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "WRONGTYPE"))
 }

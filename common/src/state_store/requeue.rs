@@ -18,36 +18,38 @@ pub fn replays(record: &TaskRecord) -> usize {
 }
 
 // KEYS: 1 record, 2 the index of every task. ARGV: 1 ttl secs, 2 the index entry, 3 the action (JSON), 4 the
-// prefix of the per-key indexes, then the fresh record's field/value pairs. No event: a long poll waits only for
+// prefix of the per-key indexes, 5 the fresh record (stored), 6 the task's id. No event: a long poll waits only for
 // a task's end.
 const BODY: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'status', 'index', 'source', 'owner', 'history', 'actions')
-if not cur[1] then return 'MISSING' end
-if cur[1] == 'REVOKED' then return cur[1] end
-redis.call('DEL', KEYS[1])
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if cur[3] then redis.call('HSET', KEYS[1], 'source', cur[3]) end
-if cur[4] then redis.call('HSET', KEYS[1], 'owner', cur[4]) end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'MISSING' end
+local cur = cjson.decode(raw)
+if cur.s == 'REVOKED' then return cur.s end
+local r = cjson.decode(ARGV[5])
+r.src = cur.src
+r.o = cur.o
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local log = cur[5] and cjson.decode(cur[5]) or {}
-log[#log + 1] = {status = 'PENDING', at = ms, attempt = 0}
+-- Times in the history count from the creation time, which the replay moves.
+local log = cur.h or {}
+for _, change in ipairs(log) do change[2] = change[2] + cur.c - r.c end
+log[#log + 1] = {'PENDING', ms - r.c, 0}
 while #log > 50 do table.remove(log, 1) end
-redis.call('HSET', KEYS[1], 'history', cjson.encode(log))
-local actions = cur[6] and cjson.decode(cur[6]) or {}
+r.h = log
+local actions = cur.ac or {}
 actions[#actions + 1] = cjson.decode(ARGV[3])
-redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions))
+r.ac = actions
+redis.call('SET', KEYS[1], cjson.encode(r), 'EX', ARGV[1])
 -- A job's item stays in its job's index only (see `create`).
-if not redis.call('HGET', KEYS[1], 'job') then
-  redis.call('HSET', KEYS[1], 'index', ARGV[2])
-  if cur[2] then redis.call('ZREM', KEYS[2], cur[2]) end
-  if cur[4] then
-    if cur[2] then redis.call('ZREM', ARGV[4] .. cur[4], cur[2]) end
-    redis.call('ZADD', ARGV[4] .. cur[4], 0, ARGV[2])
+if not r.j then
+  local old = string.format('%013d:%s', cur.c, ARGV[6])
+  redis.call('ZREM', KEYS[2], old)
+  if r.o then
+    redis.call('ZREM', ARGV[4] .. r.o, old)
+    redis.call('ZADD', ARGV[4] .. r.o, 0, ARGV[2])
   end
   redis.call('ZADD', KEYS[2], 0, ARGV[2])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 'OK'
 ";
 
@@ -67,13 +69,13 @@ impl StateStore {
             .arg(if fresh.job.is_some() { self.item_ttl } else { self.ttl }.as_secs())
             .arg(entry.as_str())
             .arg(codec::json(&action))
-            .arg(self.keys.index_of_owner(""));
-        // The script appends to the stored history and actions rather than replacing them.
-        for (field, value) in codec::to_fields(&fresh).into_iter().filter(|(f, _)| !matches!(*f, "history" | "actions"))
-        {
-            invocation.arg(field).arg(value);
-        }
-        let reply: String = self.run_durable(async |conn| invocation.invoke_async(conn).await).await?;
+            .arg(self.keys.index_of_owner(""))
+            .arg(codec::encode(&fresh))
+            .arg(fresh.id.to_string());
+        let invocation = &invocation;
+        let reply: String = self
+            .on_record(fresh.id, move || self.run_durable(async move |conn| invocation.invoke_async(conn).await))
+            .await?;
         Ok(match reply.as_str() {
             "OK" => Update::Applied,
             "MISSING" => Update::Missing,

@@ -16,67 +16,53 @@ use crate::task::{ImageInfo, OperatorAction, Rendition, TaskErrorCode, TaskId, T
 // ARGV: 1 channel, 2 event payload, 3 ttl secs, 4 new status, 5 attempt (empty: the record's own, for a cancel),
 // 6 the task's id, 7 the in-flight hashes' prefix (storage quotas), 8 the jobs' prefix, 9 the running jobs' set,
 // 10 a job item's ttl secs (in place of 3), 11 now in ms (the caller's clock: Redis's TIME would be one more
-// command), then field/value pairs; an empty value deletes the field.
+// command), 12 the worker (STARTED), 13 the error and 14 its code (RETRY, FAILURE), 15 the next attempt's time in ms
+// (RETRY), 16 stored fields to set, as a JSON object (a success's result), or empty.
 // Returns OK (with a terminal status, `OK <upload ms>`, the ms empty for a job's item), MISSING, or the status that
 // refused the change.
 //
-// Every command a script runs counts in Redis's load as if a client had sent it, so the script reads the record
-// once (the fields to delete too, to delete only those there), writes it with one HSET, and sets its lifetime again
-// only when it may have changed (not on STARTED).
+// Every command a script runs counts in Redis's load as if a client had sent it: the record is one value (see
+// `codec`), read with one GET and written with one SET that also sets its lifetime (kept as it is on STARTED).
 const BODY: &str = r"
-local names = {'status', 'attempts', 'index', 'owner', 'history', 'job', 'worker', 'error', 'error_code'}
-local read = #names
-for i = 12, #ARGV, 2 do
-  if ARGV[i + 1] == '' then names[#names + 1] = ARGV[i] end
-end
-local cur = redis.call('HMGET', KEYS[1], unpack(names))
-if not cur[1] then return 'MISSING' end
-local attempts = tonumber(cur[2]) or 0
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'MISSING' end
+local r = cjson.decode(raw)
+local log = r.h or {}
+-- A change is {status, ms since creation, attempt, detail, code} (see codec/compact.rs): the latest's attempt is
+-- the record's.
+local attempts = log[#log] and log[#log][3] or 0
 local attempt = tonumber(ARGV[5]) or attempts
-if terminal[cur[1]] then return cur[1] end
-if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[cur[1]]) then return cur[1] end
-local given = {}
-for i = 12, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
--- A field as the record will have it: given now, or as it was.
-local function after(field, i)
-  local value = given[field]
-  if value == nil then value = cur[i] end
-  if value == '' or not value then return nil end
-  return value
-end
+if terminal[r.s] then return r.s end
+if attempt < attempts or (attempt == attempts and rank[ARGV[4]] < rank[r.s]) then return r.s end
 local ms = tonumber(ARGV[11])
-local log = cur[5] and cjson.decode(cur[5]) or {}
-local change = {status = ARGV[4], at = ms, attempt = attempt}
-if ARGV[4] == 'STARTED' then change.worker = after('worker', 7) end
-if ARGV[4] == 'RETRY' or ARGV[4] == 'FAILURE' then
-  change.error = after('error', 8)
-  change.error_code = after('error_code', 9)
-end
+local change = {ARGV[4], ms - r.c, attempt}
+if ARGV[12] ~= '' then change[4] = ARGV[12] end
+if ARGV[13] ~= '' then change[4] = ARGV[13]; change[5] = ARGV[14] end
 log[#log + 1] = change
 while #log > 50 do table.remove(log, 1) end
-local set = {'status', ARGV[4], 'attempts', attempt, 'history', cjson.encode(log)}
-for i = 12, #ARGV, 2 do
-  if ARGV[i + 1] ~= '' then set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+r.h = log
+r.s = ARGV[4]
+r.q = tonumber(ARGV[15])
+if ARGV[16] ~= '' then
+  for field, value in pairs(cjson.decode(ARGV[16])) do r[field] = value end
 end
-redis.call('HSET', KEYS[1], unpack(set))
-local gone = {}
-for i = read + 1, #names do
-  if cur[i] then gone[#gone + 1] = names[i] end
+if ARGV[4] == 'STARTED' then
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], cjson.encode(r), 'EX', r.j and ARGV[10] or ARGV[3])
 end
-if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
-if ARGV[4] ~= 'STARTED' then redis.call('EXPIRE', KEYS[1], cur[6] and ARGV[10] or ARGV[3]) end
 if terminal[ARGV[4]] then
-  if cur[4] then redis.call('HDEL', ARGV[7] .. cur[4], ARGV[6]) end
+  if r.o then redis.call('HDEL', ARGV[7] .. r.o, ARGV[6]) end
   -- A job's item: its end counted into the job, which ends with its last item.
-  local job = cur[6]
-  if job then
-    local code = after('error_code', 9)
-    count_item(ARGV[8] .. job, ARGV[8] .. job .. ':failures', ARGV[9], ARGV[6], ARGV[4], code, ms)
+  if r.j then
+    count_item(ARGV[8] .. r.j, ARGV[8] .. r.j .. ':failures', ARGV[9], ARGV[6], ARGV[4], change[5], ms)
   end
   -- Only a task's end is announced: a long poll waits for nothing else.
   redis.call('PUBLISH', ARGV[1], ARGV[2])
-  -- The dashboard's history is counted by the caller (see history.rs), from the upload's time when there is one.
-  return 'OK ' .. (string.match(cur[3] or '', '^(%d+):') or '')
+  -- The dashboard's history is counted by the caller (see history.rs), from the upload's time (a job's item
+  -- counts without a latency).
+  if r.j then return 'OK ' end
+  return 'OK ' .. string.format('%d', r.c)
 end
 return 'OK'
 ";
@@ -94,11 +80,20 @@ pub fn script() -> Script {
     ))
 }
 
+/// What a transition writes besides the new state (see the script's ARGV 12 to 16).
+#[derive(Default)]
+struct Change<'a> {
+    worker: &'a str,
+    error: &'a str,
+    code: Option<TaskErrorCode>,
+    next_at: Option<DateTime<Utc>>,
+    fields: String,
+}
+
 impl StateStore {
     /// Records that `worker` started attempt `attempt`.
     pub async fn start(&self, id: TaskId, attempt: u32, worker: &str) -> Result<Update, StateError> {
-        let fields = [("started_at", now()), ("worker", worker.to_owned()), ("next_retry_at", String::new())];
-        self.apply(id, TaskStatus::Started, attempt, &fields).await
+        self.apply(id, TaskStatus::Started, attempt, Change { worker, ..Change::default() }).await
     }
 
     /// Records that attempt `attempt` failed transiently, with `error` (the message) and its `code`, and the next
@@ -111,12 +106,8 @@ impl StateStore {
         code: TaskErrorCode,
         next_at: DateTime<Utc>,
     ) -> Result<Update, StateError> {
-        let fields = [
-            ("error", error.to_owned()),
-            ("error_code", code.as_str().to_owned()),
-            ("next_retry_at", next_at.to_rfc3339()),
-        ];
-        self.apply(id, TaskStatus::Retry, attempt, &fields).await
+        let change = Change { error, code: Some(code), next_at: Some(next_at), ..Change::default() };
+        self.apply(id, TaskStatus::Retry, attempt, change).await
     }
 
     /// Records the stored thumbnail, and with renditions every rendition with its result; of an import, also what
@@ -129,52 +120,37 @@ impl StateStore {
         renditions: &[Rendition],
         source: Option<&ImageInfo>,
     ) -> Result<Update, StateError> {
-        let mut fields = vec![
-            ("finished_at", now()),
-            ("result", codec::json(result)),
-            ("error", String::new()),
-            ("error_code", String::new()),
-            ("error_kind", String::new()),
-            ("next_retry_at", String::new()),
-        ];
-        if !renditions.is_empty() {
-            fields.push(("renditions", codec::json(&renditions)));
-        }
-        if let Some(source) = source {
-            fields.push(("source", codec::json(source)));
-        }
-        self.apply(id, TaskStatus::Success, attempt, &fields).await
+        let fields = codec::success_fields(result, renditions, source);
+        self.apply(id, TaskStatus::Success, attempt, Change { fields, ..Change::default() }).await
     }
 
-    /// Records that the task ended without a thumbnail, with `error` (the message), its `code` and the code's kind.
+    /// Records that the task ended without a thumbnail, with `error` (the message) and its `code` (whose kind the
+    /// record shows).
     pub async fn fail(&self, id: TaskId, attempt: u32, error: &str, code: TaskErrorCode) -> Result<Update, StateError> {
-        let fields = [
-            ("finished_at", now()),
-            ("error", error.to_owned()),
-            ("error_code", code.as_str().to_owned()),
-            ("error_kind", code.kind().as_str().to_owned()),
-            ("next_retry_at", String::new()),
-        ];
-        self.apply(id, TaskStatus::Failure, attempt, &fields).await
+        self.apply(id, TaskStatus::Failure, attempt, Change { error, code: Some(code), ..Change::default() }).await
     }
 
     /// Cancels the task unless it has finished: REVOKED, whatever attempt it is at.
     pub async fn revoke(&self, id: TaskId) -> Result<Update, StateError> {
-        self.apply(id, TaskStatus::Revoked, None, &[("finished_at", now()), ("next_retry_at", String::new())]).await
+        self.apply(id, TaskStatus::Revoked, None, Change::default()).await
     }
 
     /// Writes the webhook's deliveries into the record, if the record still exists (an erased or expired task
-    /// must not come back as a hash without a TTL). Not a state change: the task's status stays. Returns whether
-    /// the record was there.
+    /// must not come back without a TTL). Not a state change: the task's status stays. Returns whether the record
+    /// was there.
     pub async fn record_webhook(&self, id: TaskId, log: &WebhookLog) -> Result<bool, StateError> {
         static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
             Script::new(
-                "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
-                 redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) return 1",
+                "local raw = redis.call('GET', KEYS[1]) if not raw then return 0 end \
+                 local r = cjson.decode(raw) r.wh = cjson.decode(ARGV[1]) \
+                 redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL') return 1",
             )
         });
         let (key, value) = (self.keys.task(id), codec::json(log));
-        let written: i64 = self.run(async |conn| SCRIPT.key(&key).arg(&value).invoke_async(conn).await).await?;
+        let (key, value) = (&key, &value);
+        let written: i64 = self
+            .on_record(id, move || self.run(async move |conn| SCRIPT.key(key).arg(value).invoke_async(conn).await))
+            .await?;
         Ok(written == 1)
     }
 
@@ -183,15 +159,17 @@ impl StateStore {
     pub async fn record_action(&self, id: TaskId, action: &str, by: Option<&str>) -> Result<bool, StateError> {
         static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
             Script::new(
-                "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
-                 local actions = cjson.decode(redis.call('HGET', KEYS[1], 'actions') or '[]') \
-                 actions[#actions + 1] = cjson.decode(ARGV[1]) \
-                 redis.call('HSET', KEYS[1], 'actions', cjson.encode(actions)) return 1",
+                "local raw = redis.call('GET', KEYS[1]) if not raw then return 0 end \
+                 local r = cjson.decode(raw) r.ac = r.ac or {} r.ac[#r.ac + 1] = cjson.decode(ARGV[1]) \
+                 redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL') return 1",
             )
         });
         let entry = OperatorAction { at: Utc::now(), action: action.to_owned(), by: by.map(str::to_owned) };
         let (key, value) = (self.keys.task(id), codec::json(&entry));
-        let written: i64 = self.run(async |conn| SCRIPT.key(&key).arg(&value).invoke_async(conn).await).await?;
+        let (key, value) = (&key, &value);
+        let written: i64 = self
+            .on_record(id, move || self.run(async move |conn| SCRIPT.key(key).arg(value).invoke_async(conn).await))
+            .await?;
         Ok(written == 1)
     }
 
@@ -200,7 +178,7 @@ impl StateStore {
         id: TaskId,
         status: TaskStatus,
         attempt: impl Into<Option<u32>>,
-        fields: &[(&str, String)],
+        change: Change<'_>,
     ) -> Result<Update, StateError> {
         let (keys, now_ms) = (&self.keys, Utc::now().timestamp_millis());
         let mut invocation = self.transition.key(keys.task(id));
@@ -215,11 +193,15 @@ impl StateStore {
             .arg(keys.job_prefix())
             .arg(keys.jobs_running())
             .arg(self.item_ttl.as_secs())
-            .arg(now_ms);
-        for (field, value) in fields {
-            invocation.arg(*field).arg(value);
-        }
-        let reply: String = self.run_durable(async |conn| invocation.invoke_async(conn).await).await?;
+            .arg(now_ms)
+            .arg(change.worker)
+            .arg(change.error)
+            .arg(change.code.map_or("", TaskErrorCode::as_str))
+            .arg(change.next_at.map(|at| at.timestamp_millis().to_string()).unwrap_or_default())
+            .arg(&change.fields);
+        let invocation = &invocation;
+        let reply: String =
+            self.on_record(id, move || self.run_durable(async move |conn| invocation.invoke_async(conn).await)).await?;
         if let Some(created) = reply.strip_prefix("OK ") {
             self.history.count(now_ms, status, created.parse().ok().map(|created: i64| now_ms - created));
             self.flush_history_soon();
@@ -231,8 +213,4 @@ impl StateStore {
             other => Update::Refused(other.parse().map_err(|reason| StateError::Corrupt { id, reason })?),
         })
     }
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339()
 }

@@ -209,10 +209,7 @@ impl TaskEnvelope {
 
     /// The thumbnail this task is known by: its one thumbnail, or its first rendition.
     pub fn thumbnail_name(&self) -> ThumbnailName {
-        match self.renditions.first() {
-            Some(first) => ThumbnailName::of_rendition(self.id, &first.name, first.args.format),
-            None => ThumbnailName { id: self.id, format: self.args.format, rendition: None },
-        }
+        ThumbnailName::primary(self.id, self.args.format, &self.renditions)
     }
 
     /// Every file this task writes, with what goes in it: one thumbnail, or one file per rendition; with

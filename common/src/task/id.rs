@@ -73,6 +73,14 @@ impl ThumbnailName {
         Self { id, format, rendition: Some(name.clone()) }
     }
 
+    /// The file task `id` is known by: its one thumbnail in `format`, or with renditions the first rendition's.
+    pub fn primary(id: TaskId, format: OutputFormat, renditions: &[super::Rendition]) -> Self {
+        match renditions.first() {
+            Some(first) => Self::of_rendition(id, &first.name, first.args.format),
+            None => Self { id, format, rendition: None },
+        }
+    }
+
     /// The same thumbnail named without its format.
     pub fn negotiated(&self) -> NegotiatedName {
         NegotiatedName { id: self.id, rendition: self.rendition.clone() }

@@ -224,7 +224,9 @@ impl TaskRecord {
     /// had it, say): its arguments are the thumbnail's own size and format, its times the time of the rebuild.
     pub fn recovered(name: &ThumbnailName, result: ImageInfo) -> Self {
         let args = ResizeArgs::new(result.width, result.height, Fit::Fill, name.format);
+        // To the millisecond, as Redis keeps it.
         let now = Utc::now();
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         let envelope = TaskEnvelope::new(name.id, args, now);
         // Its history holds what is known: it ended in SUCCESS; the `rebuilt` action says why nothing more is.
         let history = vec![StateChange {
@@ -268,6 +270,9 @@ impl TaskRecord {
 
     /// The PENDING record of a task the API has just accepted.
     pub fn pending(envelope: &TaskEnvelope, source: Option<ImageInfo>) -> Self {
+        // Redis keeps times to the millisecond: the record is made as it will read back.
+        let created_at =
+            DateTime::from_timestamp_millis(envelope.created_at.timestamp_millis()).unwrap_or(envelope.created_at);
         Self {
             id: envelope.id,
             name: envelope.thumbnail_name().to_string(),
@@ -275,7 +280,7 @@ impl TaskRecord {
             status: TaskStatus::Pending,
             attempts: 0,
             args: envelope.args,
-            created_at: envelope.created_at,
+            created_at,
             started_at: None,
             finished_at: None,
             next_retry_at: None,
@@ -295,7 +300,7 @@ impl TaskRecord {
             webhook: None,
             history: vec![StateChange {
                 status: TaskStatus::Pending,
-                at: envelope.created_at,
+                at: created_at,
                 attempt: 0,
                 worker: None,
                 error: None,
