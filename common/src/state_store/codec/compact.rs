@@ -103,3 +103,56 @@ pub(super) mod image {
         trimmed(json!([image.format, image.width, image.height, image.bytes, image.thumbhash, image.frames]))
     }
 }
+
+/// What was asked for: `[width, height, fit, format, quality, lossless, focus, auto_focus, animated, auto]`, each
+/// absent or false field a null and the trailing ones left out (`[100,100,"contain","jpeg"]`).
+pub(super) mod args {
+    use super::*;
+    use crate::task::{Focus, ResizeArgs};
+
+    pub fn serialize<S: Serializer>(args: &ResizeArgs, serializer: S) -> Result<S::Ok, S::Error> {
+        let flag = |on: bool| on.then_some(true);
+        let focus = args.focus.map(|f| [f.x, f.y]);
+        trimmed(json!([
+            args.width,
+            args.height,
+            args.fit,
+            args.format,
+            args.quality,
+            flag(args.lossless),
+            focus,
+            flag(args.auto_focus),
+            flag(args.animated),
+            flag(args.auto),
+        ]))
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ResizeArgs, D::Error> {
+        let items = Vec::<Value>::deserialize(deserializer)?;
+        let at = |i: usize| items.get(i).filter(|v| !v.is_null());
+        let side = |i: usize| {
+            at(i)
+                .and_then(Value::as_f64)
+                .and_then(|n| u32::try_from(n.round() as i64).ok())
+                .ok_or_else(|| D::Error::custom("a thumbnail's side"))
+        };
+        let flag = |i: usize| at(i).and_then(Value::as_bool).unwrap_or(false);
+        let focus = at(6).and_then(Value::as_array).and_then(|xy| {
+            let coordinate = |i: usize| xy.get(i).and_then(Value::as_f64).map(|v| v as f32);
+            Some(Focus { x: coordinate(0)?, y: coordinate(1)? })
+        });
+        Ok(ResizeArgs {
+            width: side(0)?,
+            height: side(1)?,
+            fit: serde_json::from_value(at(2).cloned().unwrap_or_default()).map_err(D::Error::custom)?,
+            format: serde_json::from_value(at(3).cloned().unwrap_or_default()).map_err(D::Error::custom)?,
+            quality: at(4).and_then(Value::as_u64).and_then(|q| u8::try_from(q).ok()),
+            lossless: flag(5),
+            focus,
+            auto_focus: flag(7),
+            animated: flag(8),
+            auto: flag(9),
+        })
+    }
+}

@@ -5,7 +5,8 @@
 //!
 //! What makes it small: short keys; times as epoch milliseconds; arrays where field names would be most of the
 //! bytes ([`compact`]: a state change is `["STARTED",12,1,"host:42"]`, its time in milliseconds since the record's
-//! creation; an image `["jpeg",1920,1080,245760]`); nothing stored that can be derived. The id is in the key, the
+//! creation; an image `["jpeg",1920,1080,245760]`; the arguments `[100,100,"contain","jpeg"]`); nothing stored
+//! that can be derived. The id is in the key, the
 //! name follows from the id and the arguments, the index entry from the creation time; `attempts`, `started_at`,
 //! `worker`, `finished_at`, `error`, `error_code` and `error_kind` are read from the history, which records each
 //! with the state change that set it.
@@ -39,7 +40,7 @@ pub fn json<T: Serialize>(value: &T) -> String {
 struct Stored {
     #[serde(rename = "s")]
     status: TaskStatus,
-    #[serde(rename = "a")]
+    #[serde(rename = "a", with = "compact::args")]
     args: ResizeArgs,
     #[serde(rename = "c", with = "millis")]
     created_at: DateTime<Utc>,
