@@ -15,6 +15,12 @@ pub async fn redis_memory(url: &str) -> f64 {
     redis_info(url, "memory", "used_memory").await
 }
 
+/// CPU milliseconds Redis has used since it started (`used_cpu_user` + `used_cpu_sys`, its main thread and any
+/// other).
+pub async fn redis_cpu_ms(url: &str) -> f64 {
+    (redis_info(url, "cpu", "used_cpu_user").await + redis_info(url, "cpu", "used_cpu_sys").await) * 1000.0
+}
+
 /// Of [`redis_memory`], what the clients' connections hold (`mem_clients_normal`: query and output buffers), which
 /// grows and shrinks with traffic, not with the data kept.
 pub async fn redis_client_memory(url: &str) -> f64 {

@@ -3,7 +3,8 @@
 //!
 //! After 20 tasks to warm up, 200 tasks one at a time, each an upload and one long-poll download of its thumbnail:
 //! the commands Redis ran per task (`total_commands_processed`, commands run inside scripts included, less what the
-//! stack runs idle over the same time: heartbeats and the job pump's turns), the most called, and the memory each
+//! stack runs idle over the same time: heartbeats and the job pump's turns), Redis's CPU time per task (idle time
+//! subtracted the same way), the most called, and the memory each
 //! finished task keeps (marginal `used_memory`, less the growth of the clients' buffers, printed apart), against
 //! issue 27's goals of 15 commands and 800 bytes.
 //! `THUMBQ_BENCH_CENSUS_TASKS` changes the 200.
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use corpus::{locate, photos};
 use load::{download, upload};
-use measure::{redis_client_memory, redis_command_calls, redis_commands, redis_memory};
+use measure::{redis_client_memory, redis_command_calls, redis_commands, redis_cpu_ms, redis_memory};
 use stack::Stack;
 
 /// The issue's goals.
@@ -54,22 +55,29 @@ fn main() {
             one(i).await;
         }
         // What the stack does with nothing to do, per second: subtracted from the tasks' count.
-        let idle_started = (redis_commands(&url).await, Instant::now());
+        let idle_started = (redis_commands(&url).await, redis_cpu_ms(&url).await, Instant::now());
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let idle_per_second =
-            (redis_commands(&url).await - idle_started.0 - 1.0) / idle_started.1.elapsed().as_secs_f64();
+        let idle_seconds = idle_started.2.elapsed().as_secs_f64();
+        let idle_per_second = (redis_commands(&url).await - idle_started.0 - 1.0) / idle_seconds;
+        let idle_cpu_per_second = (redis_cpu_ms(&url).await - idle_started.1) / idle_seconds;
         // The calls per command are counted as differences: `CONFIG RESETSTAT` would also free Redis's
         // per-command latency histograms (`latency-tracking`, on by default), each allocated again at its
         // command's next call, which the memory read below would count as over a kilobyte a task.
         let calls_before: std::collections::HashMap<String, f64> =
             redis_command_calls(&url).await.into_iter().collect();
-        let (commands_before, memory_before, clients_before, started) =
-            (redis_commands(&url).await, redis_memory(&url).await, redis_client_memory(&url).await, Instant::now());
+        let (commands_before, memory_before, clients_before, cpu_before) = (
+            redis_commands(&url).await,
+            redis_memory(&url).await,
+            redis_client_memory(&url).await,
+            redis_cpu_ms(&url).await,
+        );
+        let started = Instant::now();
         for i in 0..tasks {
             one(i).await;
         }
         let elapsed = started.elapsed().as_secs_f64();
         let commands = redis_commands(&url).await - commands_before - idle_per_second * elapsed;
+        let cpu_ms = redis_cpu_ms(&url).await - cpu_before - idle_cpu_per_second * elapsed;
         let (memory_after, clients_after) = (redis_memory(&url).await, redis_client_memory(&url).await);
         // The connections' buffers are not the tasks' (Redis shrinks them once a client idles): they are counted
         // apart, and the memory per task is what the data grew by.
@@ -92,7 +100,7 @@ fn main() {
             *kind = (kind.0 + 1, kind.1 + bytes);
         }
         stack.stop().await;
-        let (per_task, bytes) = (commands / tasks as f64, memory / tasks as f64);
+        let (per_task, bytes, cpu_per_task) = (commands / tasks as f64, memory / tasks as f64, cpu_ms / tasks as f64);
         let verdict = |value: f64, goal: f64| if value <= goal { "met" } else { "NOT met" };
         println!(
             "\nRedis per task, on a Redis of its own: {tasks} tasks one at a time (upload, one long-poll download), 1 \
@@ -101,6 +109,7 @@ fn main() {
         println!("{:>22} {:>10} {:>8} {:>8}", "", "per task", "goal", "");
         println!("{:>22} {per_task:>10.1} {COMMANDS_GOAL:>8.0} {:>8}", "commands", verdict(per_task, COMMANDS_GOAL));
         println!("{:>22} {bytes:>10.0} {BYTES_GOAL:>8.0} {:>8}", "used_memory bytes", verdict(bytes, BYTES_GOAL));
+        println!("{:>22} {cpu_per_task:>10.3}", "Redis CPU ms");
         println!(
             "(used_memory grew {:.0} bytes a task with the clients' buffers, which grew {clients:.0} bytes in all)",
             (memory + clients) / tasks as f64
