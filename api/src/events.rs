@@ -2,14 +2,14 @@
 //! `<prefix>events` (the state store publishes each changed task's id there) and fans the ids out to waiting
 //! requests through a broadcast channel; it reconnects with backoff and tells waiters to re-read after a gap.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use thumbq_common::{
     TaskRecord,
     reconnect::{Backoff, Outage, reconnect_backoff},
     settings::RedisSettings,
-    state_store::{StateError, StateStore, parse_event, primary_client},
+    state_store::{StateError, StateStore, codec, parse_event, primary_client},
     task::{TaskId, TaskStatus},
 };
 use tokio::sync::broadcast;
@@ -20,10 +20,11 @@ use tracing::info;
 const CAPACITY: usize = 1024;
 
 /// Something a waiting request should react to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskEvent {
-    /// This task's record changed, to this status.
-    Changed(TaskId, TaskStatus),
+    /// This task's record changed, to this status; the record as stored, when the event carried it (shared by
+    /// every waiter).
+    Changed(TaskId, TaskStatus, Option<Arc<str>>),
     /// Events may have been missed (the listener reconnected): every waiter re-reads its task.
     Resync,
 }
@@ -72,19 +73,26 @@ impl TaskEvents {
             if record.as_ref().is_none_or(|r| r.status.is_terminal()) {
                 return Ok(record);
             }
-            loop {
+            let carried = loop {
                 let event = tokio::select! {
                     event = tokio::time::timeout_at(deadline, events.recv()) => event,
                     () = shutdown.cancelled() => return Ok(record),
                 };
                 match event {
                     Err(_) => return Ok(record), // time is up
-                    Ok(Ok(TaskEvent::Changed(changed, status))) if changed != id || !status.is_terminal() => continue,
-                    Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break, // re-read the record
+                    Ok(Ok(TaskEvent::Changed(changed, status, carried))) if changed == id && status.is_terminal() => {
+                        break carried;
+                    }
+                    Ok(Ok(TaskEvent::Changed(..))) => continue,
+                    Ok(Ok(TaskEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_))) => break None,
                     Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(record),
                 }
-            }
-            record = states.get(id).await?;
+            };
+            // The record the event carried; read only when it carried none (an earlier version's event, a resync).
+            record = match carried.and_then(|value| codec::decode(id, &value).ok()) {
+                Some(finished) => Some(finished),
+                None => states.get(id).await?,
+            };
         }
     }
 }
@@ -116,9 +124,9 @@ async fn listen(
                         () = shutdown.cancelled() => return,
                         message = messages.next() => match message {
                             Some(message) => {
-                                let event = message.get_payload::<String>().ok().and_then(|p| parse_event(&p));
-                                if let Some((id, status)) = event {
-                                    let _ = sender.send(TaskEvent::Changed(id, status));
+                                let payload = message.get_payload::<String>().unwrap_or_default();
+                                if let Some((id, status, record)) = parse_event(&payload) {
+                                    let _ = sender.send(TaskEvent::Changed(id, status, record.map(Arc::from)));
                                 }
                             }
                             None => break,

@@ -1,7 +1,11 @@
 //! Task events as a test sees them: every status change, in order, from Redis pub/sub (or from a record's history).
 
 use futures_util::StreamExt;
-use thumbq_common::{TaskId, TaskStatus, state_store::parse_event, task::StateChange};
+use thumbq_common::{
+    TaskId, TaskStatus,
+    state_store::{codec, parse_event},
+    task::StateChange,
+};
 
 use crate::support::{DEADLINE, TestApp};
 
@@ -42,8 +46,12 @@ impl Watcher {
 
     async fn receive(&mut self) {
         let message = self.messages.next().await.expect("the event stream stays open");
-        if let Some(event) = message.get_payload::<String>().ok().and_then(|p| parse_event(&p)) {
-            self.seen.push(event);
+        let payload = message.get_payload::<String>().unwrap_or_default();
+        if let Some((id, status, record)) = parse_event(&payload) {
+            // The event carries the record as stored, in the status it announces.
+            let carried = record.map(|value| codec::decode(id, value).expect("the event's record reads").status);
+            assert_eq!(carried, Some(status), "{payload}");
+            self.seen.push((id, status));
         }
     }
 

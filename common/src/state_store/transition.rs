@@ -46,10 +46,11 @@ r.q = tonumber(ARGV[15])
 if ARGV[16] ~= '' then
   for field, value in pairs(cjson.decode(ARGV[16])) do r[field] = value end
 end
+local value = cjson.encode(r)
 if ARGV[4] == 'STARTED' then
-  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  redis.call('SET', KEYS[1], value, 'KEEPTTL')
 else
-  redis.call('SET', KEYS[1], cjson.encode(r), 'EX', r.j and ARGV[10] or ARGV[3])
+  redis.call('SET', KEYS[1], value, 'EX', r.j and ARGV[10] or ARGV[3])
 end
 if terminal[ARGV[4]] then
   if r.o then redis.call('HDEL', ARGV[7] .. r.o, ARGV[6]) end
@@ -57,8 +58,8 @@ if terminal[ARGV[4]] then
   if r.j then
     count_item(ARGV[8] .. r.j, ARGV[8] .. r.j .. ':failures', ARGV[9], ARGV[6], ARGV[4], change[5], ms)
   end
-  -- Only a task's end is announced: a long poll waits for nothing else.
-  redis.call('PUBLISH', ARGV[1], ARGV[2])
+  -- Only a task's end is announced, with the record: a long poll waits for nothing else, and needs no read.
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. value)
   -- The dashboard's history is counted by the caller (see history.rs), from the upload's time (a job's item
   -- counts without a latency).
   if r.j then return 'OK ' end
