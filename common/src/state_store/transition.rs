@@ -83,7 +83,7 @@ pub fn script() -> Script {
 
 /// What a transition writes besides the new state (see the script's ARGV 12 to 16).
 #[derive(Default)]
-struct Change<'a> {
+struct Details<'a> {
     worker: &'a str,
     error: &'a str,
     code: Option<TaskErrorCode>,
@@ -94,7 +94,7 @@ struct Change<'a> {
 impl StateStore {
     /// Records that `worker` started attempt `attempt`.
     pub async fn start(&self, id: TaskId, attempt: u32, worker: &str) -> Result<Update, StateError> {
-        self.apply(id, TaskStatus::Started, attempt, Change { worker, ..Change::default() }).await
+        self.apply(id, TaskStatus::Started, attempt, Details { worker, ..Details::default() }).await
     }
 
     /// Records that attempt `attempt` failed transiently, with `error` (the message) and its `code`, and the next
@@ -107,7 +107,7 @@ impl StateStore {
         code: TaskErrorCode,
         next_at: DateTime<Utc>,
     ) -> Result<Update, StateError> {
-        let change = Change { error, code: Some(code), next_at: Some(next_at), ..Change::default() };
+        let change = Details { error, code: Some(code), next_at: Some(next_at), ..Details::default() };
         self.apply(id, TaskStatus::Retry, attempt, change).await
     }
 
@@ -122,18 +122,18 @@ impl StateStore {
         source: Option<&ImageInfo>,
     ) -> Result<Update, StateError> {
         let fields = codec::success_fields(result, renditions, source);
-        self.apply(id, TaskStatus::Success, attempt, Change { fields, ..Change::default() }).await
+        self.apply(id, TaskStatus::Success, attempt, Details { fields, ..Details::default() }).await
     }
 
     /// Records that the task ended without a thumbnail, with `error` (the message) and its `code` (whose kind the
     /// record shows).
     pub async fn fail(&self, id: TaskId, attempt: u32, error: &str, code: TaskErrorCode) -> Result<Update, StateError> {
-        self.apply(id, TaskStatus::Failure, attempt, Change { error, code: Some(code), ..Change::default() }).await
+        self.apply(id, TaskStatus::Failure, attempt, Details { error, code: Some(code), ..Details::default() }).await
     }
 
     /// Cancels the task unless it has finished: REVOKED, whatever attempt it is at.
     pub async fn revoke(&self, id: TaskId) -> Result<Update, StateError> {
-        self.apply(id, TaskStatus::Revoked, None, Change::default()).await
+        self.apply(id, TaskStatus::Revoked, None, Details::default()).await
     }
 
     /// Writes the webhook's deliveries into the record, if the record still exists (an erased or expired task
@@ -179,7 +179,7 @@ impl StateStore {
         id: TaskId,
         status: TaskStatus,
         attempt: impl Into<Option<u32>>,
-        change: Change<'_>,
+        details: Details<'_>,
     ) -> Result<Update, StateError> {
         let (keys, now_ms) = (&self.keys, Utc::now().timestamp_millis());
         let mut invocation = self.transition.key(keys.task(id));
@@ -195,11 +195,11 @@ impl StateStore {
             .arg(keys.jobs_running())
             .arg(self.item_ttl.as_secs())
             .arg(now_ms)
-            .arg(change.worker)
-            .arg(change.error)
-            .arg(change.code.map_or("", TaskErrorCode::as_str))
-            .arg(change.next_at.map(|at| at.timestamp_millis().to_string()).unwrap_or_default())
-            .arg(&change.fields);
+            .arg(details.worker)
+            .arg(details.error)
+            .arg(details.code.map_or("", TaskErrorCode::as_str))
+            .arg(details.next_at.map(|at| at.timestamp_millis().to_string()).unwrap_or_default())
+            .arg(&details.fields);
         let invocation = &invocation;
         let reply: String =
             self.on_record(id, move || self.run_durable(async move |conn| invocation.invoke_async(conn).await)).await?;

@@ -224,9 +224,7 @@ impl TaskRecord {
     /// had it, say): its arguments are the thumbnail's own size and format, its times the time of the rebuild.
     pub fn recovered(name: &ThumbnailName, result: ImageInfo) -> Self {
         let args = ResizeArgs::new(result.width, result.height, Fit::Fill, name.format);
-        // To the millisecond, as Redis keeps it.
-        let now = Utc::now();
-        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let now = to_the_millisecond(Utc::now());
         let envelope = TaskEnvelope::new(name.id, args, now);
         // Its history holds what is known: it ended in SUCCESS; the `rebuilt` action says why nothing more is.
         let history = vec![StateChange {
@@ -311,4 +309,9 @@ impl TaskRecord {
             url: None,
         }
     }
+}
+
+/// `at` to the millisecond, as Redis keeps a record's times.
+fn to_the_millisecond(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }
