@@ -23,8 +23,8 @@ replay-dead-letters: ## Move dead-lettered tasks (up to LIMIT, default all) back
 	@source $(NATIVE)/lib.sh && { [ -x "$$ROOT/target/release/thumbq-worker" ] || { ensure_cargo && build_release; }; } \
 	  && "$$ROOT/target/release/thumbq-worker" replay-dead-letters $(LIMIT)
 
-cluster: ## On this machine, the multi-machine shape: 3 RabbitMQ nodes, Redis + replica + 3 sentinels, S3 (moto), 2 APIs, 4 workers
-	@$(NATIVE)/cluster.sh
+cluster: ## On this machine, the multi-machine shape: 3 RabbitMQ nodes, Redis + replica + 3 sentinels (REDIS=cluster: a 6-node Redis Cluster), S3 (moto), 2 APIs, 4 workers
+	@REDIS="$(REDIS)" $(NATIVE)/cluster.sh
 
 cluster-stop: ## Stop everything `make cluster` started
 	@$(NATIVE)/cluster-stop.sh

@@ -568,7 +568,12 @@ async fn an_ended_job_expires_after_its_ttl_with_its_keys() {
         .await;
     assert!(store.jobs(None, 10).await.unwrap().is_empty(), "nor is it listed");
     let mut redis = scratch.redis().await;
-    let left: Vec<String> =
-        redis::cmd("ZRANGE").arg(store.keys().jobs()).arg(0).arg(-1).query_async(&mut redis).await.unwrap();
+    let left: Vec<String> = redis::cmd("ZRANGE")
+        .arg(store.keys().jobs(store.keys().shard_of_job(job)))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     assert!(left.is_empty(), "the listing forgot it: {left:?}");
 }

@@ -42,6 +42,7 @@ mod object_store;
 mod openapi;
 mod ownership;
 mod pdf_renderer;
+mod redis_cluster;
 mod renditions;
 mod rerender;
 mod retry;

@@ -108,7 +108,7 @@ async fn the_transition_script_agrees_with_the_state_machine_on_every_pair_and_l
                     let now_in = if allowed { next } else { current };
                     assert_eq!(store.get(id).await.unwrap().unwrap().status, now_in, "{case}");
                     let members: Vec<String> = redis::cmd("ZRANGE")
-                        .arg(store.keys().index_all())
+                        .arg(store.keys().index_all(store.keys().shard_of(id)))
                         .arg(0)
                         .arg(-1)
                         .query_async(&mut conn)

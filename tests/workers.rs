@@ -90,7 +90,7 @@ async fn the_task_index_is_trimmed_as_records_expire() {
     eventually("the record expires", async || app.get(&path).await.status() == 404).await;
     let new = app.upload_ok(sample_image(ImageFormat::Png, 8, 8), "").await;
     let mut conn = app.redis().await;
-    let index = app.states.keys().index_all();
+    let index = app.states.keys().index_all(app.states.keys().shard_of(new.id));
     let indexed: Vec<String> = redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
     assert!(indexed.iter().all(|entry| entry.ends_with(&new.id.to_string())), "{index} kept {indexed:?}");
     app.stop().await;

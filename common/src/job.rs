@@ -33,6 +33,12 @@ impl JobId {
     pub fn new() -> Self {
         Self(Uuid::new_v4())
     }
+
+    /// Its last byte (random), which its items' ids share: a job and its items are on one shard of a Redis Cluster
+    /// ([`Keys`](crate::state_store::Keys)), where the transition script counts an item into its job.
+    pub fn spread(&self) -> u8 {
+        self.0.as_bytes()[15]
+    }
 }
 
 impl Default for JobId {
@@ -72,10 +78,12 @@ pub fn rerender_id(job: JobId, from: TaskId) -> TaskId {
     derived_id(job, format!("rerender:{from}").as_bytes())
 }
 
-/// A UUID of version 8 ("custom"): the first 16 bytes of a SHA-256 of the job and what names the item.
+/// A UUID of version 8 ("custom"): the first 15 bytes of a SHA-256 of the job and what names the item, then the
+/// job's last byte (its [`JobId::spread`]).
 fn derived_id(job: JobId, item: &[u8]) -> TaskId {
     let digest = Sha256::new().chain_update(job.0.as_bytes()).chain_update(item);
-    let bytes: [u8; 16] = digest.finalize()[..16].try_into().expect("16 of 32 bytes");
+    let mut bytes: [u8; 16] = digest.finalize()[..16].try_into().expect("16 of 32 bytes");
+    bytes[15] = job.spread();
     TaskId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
 
@@ -259,6 +267,9 @@ mod tests {
         assert_ne!(item_id(job, &a), item_id(job, &Import::Source("photos/a.jpg".into())));
         let id = item_id(job, &a).to_string();
         assert_eq!(id.parse::<TaskId>().map(|p| p.to_string()), Ok(id.clone()), "a canonical task id");
+        // On the job's shard, which its transitions count the item into.
+        assert_eq!(item_id(job, &a).spread(), job.spread());
+        assert_eq!(rerender_id(job, TaskId::new()).spread(), job.spread());
     }
 
     #[test]

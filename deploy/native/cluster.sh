@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make cluster`: the multi-machine shape of thumbq on this one machine, sharing nothing but the network:
 #   RabbitMQ  three joined nodes thumbq-rabbit-{1,2,3}@localhost, AMQP 5681-5683 (quorum queues with 3 members)
-#   Redis     primary 6381, replica 6382, sentinels 26381-26383 (master name "thumbq")
+#   Redis     primary 6381, replica 6382, sentinels 26381-26383 (master name "thumbq"); with REDIS=cluster
+#             (`make cluster REDIS=cluster`) a Redis Cluster instead: 3 primaries and 3 replicas on 6391-6396
 #   S3        moto's S3-compatible server on 5690 (PyPI), bucket "thumbq-cluster"
 #   thumbq    two APIs (8100, 8101) and four workers (metrics 9201-9204), each in its own scratch folder
 # Everything lives under .run/cluster/ (fresh data on every start); `make cluster-stop` stops what this started.
@@ -13,6 +14,14 @@ RABBIT_BIN=/usr/lib/rabbitmq/bin
 RABBIT_PORTS=(5681 5682 5683)
 REDIS_PRIMARY=6381 REDIS_REPLICA=6382
 SENTINELS=(26381 26382 26383)
+REDIS_NODES=(6391 6392 6393 6394 6395 6396)
+REDIS=${REDIS:-sentinel}
+case $REDIS in
+  sentinel) REDIS_PORTS=($REDIS_PRIMARY $REDIS_REPLICA "${SENTINELS[@]}") ;;
+  # Each node's cluster bus is its port + 10,000.
+  cluster) REDIS_PORTS=("${REDIS_NODES[@]}" $(for p in "${REDIS_NODES[@]}"; do echo $((p + 10000)); done)) ;;
+  *) die "REDIS=$REDIS: sentinel (the default) or cluster" ;;
+esac
 S3_PORT=5690 BUCKET=thumbq-cluster
 API_PORTS=(8100 8101)
 WORKER_PORTS=(9201 9202 9203 9204)
@@ -21,7 +30,7 @@ if [ -d "$CLUSTER/pids" ] && compgen -G "$CLUSTER/pids/*.pid" >/dev/null; then
   die "a cluster is already running (or was not stopped): make cluster-stop first"
 fi
 for port in "${RABBIT_PORTS[@]}" $((RABBIT_PORTS[0] + 20000)) $((RABBIT_PORTS[1] + 20000)) $((RABBIT_PORTS[2] + 20000)) \
-  $REDIS_PRIMARY $REDIS_REPLICA "${SENTINELS[@]}" $S3_PORT "${API_PORTS[@]}" "${WORKER_PORTS[@]}"; do
+  "${REDIS_PORTS[@]}" $S3_PORT "${API_PORTS[@]}" "${WORKER_PORTS[@]}"; do
   listening "$port" && die "port $port is in use: make cluster needs it"
 done
 
@@ -68,17 +77,18 @@ for n in 2 3; do
 done
 log "RabbitMQ cluster up: $(rabbitmqctl_n 1 cluster_status --formatter json | grep -o '"running_nodes":\[[^]]*\]')"
 
-# --- Redis: primary, replica, three sentinels ---
+# --- Redis: primary, replica, three sentinels; or a Redis Cluster ---
 redis_one() {
   local port=$1; shift
   mkdir -p "$CLUSTER/redis-$port"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$CLUSTER/redis-$port" --appendonly yes \
     --pidfile "$CLUSTER/pids/redis-$port.pid" --logfile "$CLUSTER/logs/redis-$port.log" "$@"
 }
-redis_one $REDIS_PRIMARY
-redis_one $REDIS_REPLICA --replicaof 127.0.0.1 $REDIS_PRIMARY
-for port in "${SENTINELS[@]}"; do
-  cat >"$CLUSTER/sentinel-$port.conf" <<CONF
+start_sentinel_redis() {
+  redis_one $REDIS_PRIMARY
+  redis_one $REDIS_REPLICA --replicaof 127.0.0.1 $REDIS_PRIMARY
+  for port in "${SENTINELS[@]}"; do
+    cat >"$CLUSTER/sentinel-$port.conf" <<CONF
 port $port
 bind 127.0.0.1
 daemonize yes
@@ -89,15 +99,45 @@ sentinel monitor thumbq 127.0.0.1 $REDIS_PRIMARY 2
 sentinel down-after-milliseconds thumbq 1500
 sentinel failover-timeout thumbq 10000
 CONF
-  redis-server "$CLUSTER/sentinel-$port.conf" --sentinel
-done
-deadline=$((SECONDS + 60))
-until redis-cli -p $REDIS_REPLICA info replication 2>/dev/null | grep -q 'master_link_status:up' \
-  && redis-cli -p "${SENTINELS[0]}" sentinel master thumbq 2>/dev/null | tr -d '\r' | grep -A1 -x 'num-other-sentinels' | grep -qx 2; do
-  [ $SECONDS -lt $deadline ] || die "Redis replica or sentinels not ready after 60 s (see $CLUSTER/logs)"
-  sleep 0.5
-done
-log "Redis primary $REDIS_PRIMARY, replica $REDIS_REPLICA in sync, sentinels ${SENTINELS[*]} agree"
+    redis-server "$CLUSTER/sentinel-$port.conf" --sentinel
+  done
+  local deadline=$((SECONDS + 60))
+  until redis-cli -p $REDIS_REPLICA info replication 2>/dev/null | grep -q 'master_link_status:up' \
+    && redis-cli -p "${SENTINELS[0]}" sentinel master thumbq 2>/dev/null | tr -d '\r' | grep -A1 -x 'num-other-sentinels' | grep -qx 2; do
+    [ $SECONDS -lt $deadline ] || die "Redis replica or sentinels not ready after 60 s (see $CLUSTER/logs)"
+    sleep 0.5
+  done
+  log "Redis primary $REDIS_PRIMARY, replica $REDIS_REPLICA in sync, sentinels ${SENTINELS[*]} agree"
+}
+start_redis_cluster() {
+  for port in "${REDIS_NODES[@]}"; do
+    redis_one "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1500
+  done
+  for port in "${REDIS_NODES[@]}"; do wait_for_port "$port" 30 || die "Redis $port did not start"; done
+  redis-cli --cluster create $(for p in "${REDIS_NODES[@]}"; do echo 127.0.0.1:$p; done) --cluster-replicas 1 \
+    --cluster-yes >"$CLUSTER/logs/redis-cluster-create.log" || die "redis-cli --cluster create failed (see $CLUSTER/logs)"
+  local deadline=$((SECONDS + 60)) port ready
+  while :; do
+    ready=1
+    for port in "${REDIS_NODES[@]}"; do
+      redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok' || ready=0
+      if redis-cli -p "$port" info replication | grep -q 'role:slave'; then
+        redis-cli -p "$port" info replication | grep -q 'master_link_status:up' || ready=0
+      fi
+    done
+    [ $ready = 1 ] && break
+    [ $SECONDS -lt $deadline ] || die "the Redis Cluster is not ready after 60 s (see $CLUSTER/logs)"
+    sleep 0.5
+  done
+  log "Redis Cluster up: 3 primaries and 3 replicas on ${REDIS_NODES[*]}, replicas in sync"
+}
+if [ "$REDIS" = cluster ]; then
+  start_redis_cluster
+  REDIS_SUMMARY="Redis Cluster :${REDIS_NODES[0]}-${REDIS_NODES[5]} (3 primaries, 3 replicas)"
+else
+  start_sentinel_redis
+  REDIS_SUMMARY="primary :$REDIS_PRIMARY, replica :$REDIS_REPLICA, sentinels :${SENTINELS[0]} :${SENTINELS[1]} :${SENTINELS[2]} (master \"thumbq\")"
+fi
 
 # --- S3: moto, one bucket ---
 nohup "$RUN_DIR/tools/moto/bin/moto_server" -H 127.0.0.1 -p $S3_PORT >"$CLUSTER/logs/s3.log" 2>&1 </dev/null &
@@ -108,9 +148,15 @@ curl -fsS -X PUT "http://127.0.0.1:$S3_PORT/$BUCKET" >/dev/null || die "could no
 # --- thumbq: two APIs, four workers, each in a folder of its own ---
 export THUMBQ_AMQP_URL="amqp://guest:guest@127.0.0.1:5681/%2f,amqp://guest:guest@127.0.0.1:5682/%2f,amqp://guest:guest@127.0.0.1:5683/%2f"
 export THUMBQ_QUORUM_GROUP_SIZE=3
-export THUMBQ_REDIS_URL=redis://127.0.0.1:$REDIS_PRIMARY
-export THUMBQ_REDIS_SENTINELS="127.0.0.1:${SENTINELS[0]},127.0.0.1:${SENTINELS[1]},127.0.0.1:${SENTINELS[2]}"
-export THUMBQ_REDIS_MASTER_NAME=thumbq
+if [ "$REDIS" = cluster ]; then
+  export THUMBQ_REDIS_URL=redis://127.0.0.1:${REDIS_NODES[0]}
+  THUMBQ_REDIS_CLUSTER=$(for p in "${REDIS_NODES[@]}"; do printf '127.0.0.1:%s,' "$p"; done)
+  export THUMBQ_REDIS_CLUSTER=${THUMBQ_REDIS_CLUSTER%,}
+else
+  export THUMBQ_REDIS_URL=redis://127.0.0.1:$REDIS_PRIMARY
+  export THUMBQ_REDIS_SENTINELS="127.0.0.1:${SENTINELS[0]},127.0.0.1:${SENTINELS[1]},127.0.0.1:${SENTINELS[2]}"
+  export THUMBQ_REDIS_MASTER_NAME=thumbq
+fi
 export THUMBQ_STORE_URL=s3://$BUCKET/thumbq THUMBQ_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export AWS_ACCESS_KEY_ID=thumbq AWS_SECRET_ACCESS_KEY=thumbq AWS_REGION=us-east-1
 start_in_folder() {
@@ -146,7 +192,7 @@ cat <<TXT
   APIs         http://127.0.0.1:${API_PORTS[0]}  http://127.0.0.1:${API_PORTS[1]}   (Swagger UI at /docs, dashboard at /dashboard)
   Workers      cluster-worker-1..4, metrics on :${WORKER_PORTS[0]}-${WORKER_PORTS[3]}
   RabbitMQ     thumbq-rabbit-{1,2,3}@localhost on :5681 :5682 :5683 (guest/guest, loopback only)
-  Redis        primary :$REDIS_PRIMARY, replica :$REDIS_REPLICA, sentinels :${SENTINELS[0]} :${SENTINELS[1]} :${SENTINELS[2]} (master "thumbq")
+  Redis        $REDIS_SUMMARY
   S3           http://127.0.0.1:$S3_PORT/$BUCKET (moto)
   Data, logs   $CLUSTER/
   Try          curl -F image=@assets/example.jpg http://127.0.0.1:${API_PORTS[0]}/thumbnails

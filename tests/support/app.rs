@@ -145,7 +145,9 @@ pub async fn spawn_api_with_store(backend: Backend, configure: impl FnOnce(&mut 
     TestApp {
         base,
         client: reqwest::Client::new(),
-        states: StateStore::new(&direct_redis).expect("a Redis pool"),
+        // On a test's own cluster, its state is there (and goes with it); otherwise straight to the test Redis.
+        states: StateStore::new(if settings.redis.cluster.is_empty() { &direct_redis } else { &settings.redis })
+            .expect("a Redis pool"),
         direct_redis,
         topology: Topology::new(&settings.amqp, &settings.retry),
         settings,

@@ -15,6 +15,7 @@ pub mod process;
 pub mod proxy;
 pub mod queues;
 pub mod receiver;
+pub mod redis_cluster;
 pub mod redis_failover;
 pub mod requests;
 pub mod s3;

@@ -1,4 +1,4 @@
-//! Redis: the connection, the prefix of thumbq's keys, how long records live, Sentinel failover.
+//! Redis: the connection, the prefix of thumbq's keys, how long records live, Sentinel failover or a Redis Cluster.
 
 use std::time::Duration;
 
@@ -20,19 +20,26 @@ static SENTINELS: Var<Vec<String>> = Var::new(
     |s| Ok(list(s).map(str::to_owned).collect()),
     |v| v.join(","),
 );
+static CLUSTER: Var<Vec<String>> = Var::new(
+    "THUMBQ_REDIS_CLUSTER",
+    "",
+    "`host:port` of Redis Cluster nodes to start from, comma-separated: thumbq's state is sharded over the cluster; `THUMBQ_REDIS_URL` then only gives the password",
+    |s| Ok(list(s).map(str::to_owned).collect()),
+    |v| v.join(","),
+);
 static MASTER_NAME: Var<String> =
     Var::text("THUMBQ_REDIS_MASTER_NAME", "thumbq", "The name the sentinels monitor the primary under");
 static REPLICA_WAIT: Var<Duration> = Var::new(
     "THUMBQ_REDIS_WAIT_MS",
     "200",
-    "With sentinels: how long a task's creation or state change waits for a replica to confirm it (`WAIT 1`)",
+    "With sentinels or a cluster: how long a task's creation or state change waits for a replica to confirm it (`WAIT 1`)",
     replica_wait,
     |d| d.as_millis().to_string(),
 );
 
 /// The variables of this module.
 pub(super) static VARS: &[&dyn Described] =
-    &[&URL, &KEY_PREFIX, &RESULT_TTL, &TIMEOUT, &SENTINELS, &MASTER_NAME, &REPLICA_WAIT];
+    &[&URL, &KEY_PREFIX, &RESULT_TTL, &TIMEOUT, &SENTINELS, &MASTER_NAME, &CLUSTER, &REPLICA_WAIT];
 
 /// Redis settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +58,11 @@ pub struct RedisSettings {
     pub sentinels: Vec<String>,
     /// `THUMBQ_REDIS_MASTER_NAME`, default `thumbq`: the name the sentinels monitor the primary under.
     pub master_name: String,
-    /// `THUMBQ_REDIS_WAIT_MS`, default `200` (at most `400`): with sentinels, how long a task's creation or state
+    /// `THUMBQ_REDIS_CLUSTER`, default none: `host:port` of Redis Cluster nodes to start from, comma-separated.
+    /// When set, thumbq's keys are spread over the cluster's shards (see docs/architecture.md) and
+    /// `THUMBQ_REDIS_URL` gives only the password. Not with `THUMBQ_REDIS_SENTINELS`.
+    pub cluster: Vec<String>,
+    /// `THUMBQ_REDIS_WAIT_MS`, default `200` (at most `400`): with sentinels or a cluster, how long a task's creation or state
     /// change waits for a replica to confirm it (`WAIT 1`) before going on without (logged; the next 5 s of
     /// writes then do not wait).
     pub replica_wait: Duration,
@@ -59,13 +70,27 @@ pub struct RedisSettings {
 
 impl RedisSettings {
     pub(super) fn read(env: &Env<'_>) -> Result<Self, SettingsError> {
+        let (cluster, sentinels, key_prefix): (Vec<String>, Vec<String>, String) =
+            (env.get(&CLUSTER)?, env.get(&SENTINELS)?, env.get(&KEY_PREFIX)?);
+        if !cluster.is_empty() && !sentinels.is_empty() {
+            return Err(env.error(
+                CLUSTER.name(),
+                &cluster.join(","),
+                "a cluster has no sentinels: set one of the two",
+            ));
+        }
+        // On a cluster the first `{...}` of a key names its slot: thumbq puts its own there (a shard's).
+        if !cluster.is_empty() && key_prefix.contains(['{', '}']) {
+            return Err(env.error(KEY_PREFIX.name(), &key_prefix, "on a Redis Cluster the prefix may not hold { or }"));
+        }
         Ok(Self {
             url: env.get(&URL)?,
-            key_prefix: env.get(&KEY_PREFIX)?,
+            key_prefix,
             result_ttl: env.get(&RESULT_TTL)?,
             timeout: env.get(&TIMEOUT)?,
-            sentinels: env.get(&SENTINELS)?,
+            sentinels,
             master_name: env.get(&MASTER_NAME)?,
+            cluster,
             replica_wait: env.get(&REPLICA_WAIT)?,
         })
     }
@@ -77,6 +102,7 @@ impl RedisSettings {
         out.put(&TIMEOUT, &self.timeout);
         out.put(&SENTINELS, &self.sentinels);
         out.put(&MASTER_NAME, &self.master_name);
+        out.put(&CLUSTER, &self.cluster);
         out.put(&REPLICA_WAIT, &self.replica_wait);
     }
 }

@@ -230,22 +230,51 @@ fn lookup(vars: &[(String, String)]) -> impl Fn(&str) -> Option<String> {
     |var| vars.iter().find(|(name, _)| name == var).map(|(_, value)| value.clone())
 }
 
+/// Values that exclude one of [`NOT_DEFAULTS`]'s: each is tried in that one's place.
+const INSTEAD: &[(&str, &str, &str)] = &[("THUMBQ_REDIS_CLUSTER", "n-1:7000, n-2:7000", "THUMBQ_REDIS_SENTINELS")];
+
 #[test]
 fn every_setting_round_trips_through_to_env_secrets_included() {
-    let given: Vec<(String, String)> = NOT_DEFAULTS.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
-    let settings = Settings::from_lookup(lookup(&given)).unwrap();
-    let env = settings.to_env();
-    assert_eq!(Settings::from_lookup(lookup(&env)).unwrap(), settings);
-    let defaults = Settings::default().to_env();
-    for var in variables() {
-        let name = var.name();
-        assert!(NOT_DEFAULTS.iter().any(|(n, _)| *n == name), "{name} is not tried with another value");
-        let value = env.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        let default = defaults.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        assert!(value.is_some(), "{name} is not written by to_env");
-        assert_ne!(value, default, "{name} keeps its default: it is not read or not written");
+    let mut sets = vec![NOT_DEFAULTS.to_vec()];
+    for (name, value, replaced) in INSTEAD {
+        let mut set: Vec<(&str, &str)> = NOT_DEFAULTS.iter().filter(|(n, _)| n != replaced).copied().collect();
+        set.push((name, value));
+        sets.push(set);
     }
-    assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "very-secret-value".into())));
+    let defaults = Settings::default().to_env();
+    let mut tried = std::collections::HashSet::new();
+    for set in sets {
+        let given: Vec<(String, String)> = set.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        let settings = Settings::from_lookup(lookup(&given)).unwrap();
+        let env = settings.to_env();
+        assert_eq!(Settings::from_lookup(lookup(&env)).unwrap(), settings);
+        assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "very-secret-value".into())));
+        for (name, _) in set {
+            let value = env.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            let default = defaults.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            assert!(value.is_some(), "{name} is not written by to_env");
+            assert_ne!(value, default, "{name} keeps its default: it is not read or not written");
+            tried.insert(name);
+        }
+    }
+    for var in variables() {
+        assert!(tried.contains(var.name()), "{} is not tried with another value", var.name());
+    }
     // And the defaults themselves, whose `auto`s are written as what they decided.
     assert_eq!(Settings::from_lookup(lookup(&defaults)).unwrap(), Settings::default());
+}
+
+#[test]
+fn a_redis_cluster_takes_no_sentinels_and_a_prefix_without_braces() {
+    let read = |vars: &[(&str, &str)]| {
+        let given: Vec<(String, String)> = vars.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        Settings::from_lookup(lookup(&given)).map(|s| s.redis)
+    };
+    let cluster = ("THUMBQ_REDIS_CLUSTER", "n-1:7000,n-2:7000");
+    assert_eq!(read(&[cluster]).unwrap().cluster, ["n-1:7000", "n-2:7000"]);
+    let both = read(&[cluster, ("THUMBQ_REDIS_SENTINELS", "s:26379")]).unwrap_err();
+    assert_eq!(both.var, "THUMBQ_REDIS_CLUSTER", "{both}");
+    let braces = read(&[cluster, ("THUMBQ_KEY_PREFIX", "app{1}:")]).unwrap_err();
+    assert_eq!(braces.var, "THUMBQ_KEY_PREFIX", "{braces}");
+    assert!(read(&[("THUMBQ_KEY_PREFIX", "app{1}:")]).is_ok(), "braces are any prefix's on one Redis");
 }

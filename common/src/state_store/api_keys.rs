@@ -63,8 +63,10 @@ return {verdict[1], verdict[2], verdict[3], verdict[4], tonumber(ARGV[2])}
 
 /// KEYS[1]: the key's in-flight hash. ARGV: task id, its bytes, the quota, now (ms), the record TTL (ms). Returns
 /// the bytes in flight before this task, and whether it fitted (then it is recorded).
+// KEYS: 1 the key's in-flight hash on the task's shard. ARGV: 1 task id, 2 its bytes, 3 the quota, 4 now ms, 5 the
+// record TTL in ms, 6 the bytes in flight on the other shards (a cluster's).
 const RESERVE: &str = r"
-local used = 0
+local used = tonumber(ARGV[6])
 local entries = redis.call('HGETALL', KEYS[1])
 local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
 for i = 1, #entries, 2 do
@@ -282,6 +284,10 @@ impl StateStore {
 
     /// Counts `bytes` of task `id` against `owner`'s storage quota of `quota` bytes; `Err(used)` (the bytes already
     /// in flight) when it does not fit. Released when the task finishes or is deleted.
+    ///
+    /// On a cluster the key's tasks in flight are on every shard, and a script reaches one: the other shards' are
+    /// read first and added, so two uploads at the same moment on two shards may both fit where only one would
+    /// (each sees the other's bytes only once reserved). The quota bounds storage, not exactly to the byte.
     pub async fn reserve_quota(
         &self,
         owner: &str,
@@ -289,9 +295,18 @@ impl StateStore {
         bytes: u64,
         quota: u64,
     ) -> Result<Result<(), u64>, StateError> {
-        let mut invocation = self.scripts.reserve.key(self.keys.in_flight(owner));
-        let ttl_ms = self.ttl.as_millis() as u64;
-        invocation.arg(id.to_string()).arg(bytes).arg(quota).arg(Utc::now().timestamp_millis()).arg(ttl_ms);
+        let shard = self.keys.shard_of(id);
+        let (now, ttl_ms) = (Utc::now().timestamp_millis(), self.ttl.as_millis() as u64);
+        let elsewhere = async |other: super::Shard| -> Result<u64, StateError> {
+            let key = self.keys.in_flight(other, owner);
+            let entries: Vec<String> =
+                self.run(async |conn| redis::cmd("HVALS").arg(&key).query_async(conn).await).await?;
+            Ok(entries.iter().filter_map(|entry| live_bytes(entry, now, ttl_ms)).sum())
+        };
+        let others = self.keys.shards().filter(|other| *other != shard).map(elsewhere);
+        let elsewhere: u64 = futures_util::future::try_join_all(others).await?.into_iter().sum();
+        let mut invocation = self.scripts.reserve.key(self.keys.in_flight(shard, owner));
+        invocation.arg(id.to_string()).arg(bytes).arg(quota).arg(now).arg(ttl_ms).arg(elsewhere);
         let (used, fitted): (u64, u8) = self.run(async |conn| invocation.invoke_async(conn).await).await?;
         Ok(if fitted == 1 { Ok(()) } else { Err(used) })
     }
@@ -303,4 +318,11 @@ impl StateStore {
         let values: Vec<i64> = self.run(async |conn| invocation.invoke_async(conn).await).await?;
         Ok(RateVerdict::from_script(&values))
     }
+}
+
+/// The bytes of an in-flight entry (`<bytes>:<ms>`) not older than the record TTL (`RESERVE` drops the older).
+fn live_bytes(entry: &str, now_ms: i64, ttl_ms: u64) -> Option<u64> {
+    let (bytes, at) = entry.split_once(':')?;
+    let at: i64 = at.parse().ok()?;
+    (at >= now_ms.saturating_sub(ttl_ms as i64)).then(|| bytes.parse().ok()).flatten()
 }

@@ -15,7 +15,7 @@ impl StateStore {
     pub async fn erase(&self, record: &TaskRecord) -> Result<(), StateError> {
         let mark = self.keys.erased(record.id);
         let ttl = self.ttl.as_secs();
-        self.run_durable(async |conn| {
+        self.run_durable(&mark, async |conn| {
             let mut pipe = self.deletion(record);
             pipe.set_ex(&mark, 1, ttl).ignore();
             pipe.query_async(conn).await

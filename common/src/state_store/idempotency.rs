@@ -23,7 +23,7 @@ impl StateStore {
         let options = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::EX(IDEMPOTENCY_TTL.as_secs()));
-        self.run_durable(async |conn| conn.set_options::<_, _, Option<String>>(&name, PENDING, options).await)
+        self.run_durable(&name, async |conn| conn.set_options::<_, _, Option<String>>(&name, PENDING, options).await)
             .await
             .map(|set| set.is_some())
     }
@@ -38,7 +38,7 @@ impl StateStore {
     /// Records the outcome of the first request with `key` of `owner`, for its retries.
     pub async fn complete_idempotency_key(&self, owner: &str, key: &str, outcome: &str) -> Result<(), StateError> {
         let name = self.keys.idempotency(owner, key);
-        self.run_durable(async |conn| conn.set_ex(&name, outcome, IDEMPOTENCY_TTL.as_secs()).await).await
+        self.run_durable(&name, async |conn| conn.set_ex(&name, outcome, IDEMPOTENCY_TTL.as_secs()).await).await
     }
 
     /// Releases `key` of `owner` after its first request failed: a retry makes the task.

@@ -124,11 +124,12 @@ impl StateStore {
         let entry = IndexEntry::of(record.id, record.created_at);
         let ttl = if record.job.is_some() { self.item_ttl } else { self.ttl };
         let expired_before = IndexEntry::of(record.id, Utc::now() - ttl).0[..13].to_owned();
+        let shard = self.keys.shard_of(record.id);
         let indexes: Vec<String> = match record.job {
             Some(job) => vec![self.keys.index_of_job(job)],
             None => {
-                let mut indexes = vec![self.keys.index_all()];
-                indexes.extend(record.owner.as_deref().map(|owner| self.keys.index_of_owner(owner)));
+                let mut indexes = vec![self.keys.index_all(shard)];
+                indexes.extend(record.owner.as_deref().map(|owner| self.keys.index_of_owner(shard, owner)));
                 indexes
             }
         };
@@ -147,7 +148,7 @@ impl StateStore {
         });
         let mut invocation = CREATE.key(&key);
         invocation.key(&indexes).arg(ttl.as_secs()).arg(entry.as_str()).arg(codec::encode(record));
-        self.run_durable(async |conn| invocation.invoke_async::<()>(conn).await).await?;
+        self.run_durable(&key, async |conn| invocation.invoke_async::<()>(conn).await).await?;
         if trimmed.is_empty() && legacy.is_empty() {
             return Ok(());
         }
@@ -183,10 +184,10 @@ impl StateStore {
         limit: usize,
         after: Option<&IndexEntry>,
     ) -> Result<Page, StateError> {
-        let index = match among {
-            Among::Owner(owner) => self.keys.index_of_owner(owner),
-            Among::Job(job) => self.keys.index_of_job(job),
-            Among::All => self.keys.index_all(),
+        let indexes: Vec<String> = match among {
+            Among::Owner(owner) => self.keys.shards().map(|shard| self.keys.index_of_owner(shard, owner)).collect(),
+            Among::Job(job) => vec![self.keys.index_of_job(job)],
+            Among::All => self.keys.shards().map(|shard| self.keys.index_all(shard)).collect(),
         };
         let mut max = after.map_or_else(|| "+".to_owned(), |entry| format!("({entry}"));
         let mut records = Vec::with_capacity(limit);
@@ -197,8 +198,7 @@ impl StateStore {
             // Filtered by status, most entries may be of other states: rounds of 100 at least keep the round trips
             // few (at most 10 rounds for MAX_EXAMINED).
             let want = (limit + 1 - records.len()).max(if status.is_some() { 100 } else { 0 });
-            let entries: Vec<String> =
-                self.run(async |conn| conn.zrevrangebylex_limit(&index, &max, "-", 0, want as isize).await).await?;
+            let entries = self.newest_entries(&indexes, &max, want).await?;
             let ids = entry_ids(&entries);
             if ids.is_empty() {
                 return Ok(Page { records, next: None });
@@ -227,20 +227,75 @@ impl StateStore {
         }
     }
 
-    /// The records of `ids` in one pipelined round trip; `None` for those unknown or expired.
+    /// The entries of `indexes` (an index's part on each shard, or one index) below `max` (an exclusive `(entry`,
+    /// or `+`), newest first, at most `count`.
+    pub(super) async fn newest_entries(
+        &self,
+        indexes: &[String],
+        max: &str,
+        count: usize,
+    ) -> Result<Vec<String>, StateError> {
+        self.entries(indexes, ("-", max), count, true).await
+    }
+
+    /// The entries of `indexes` within `(min, max)` (in `ZRANGEBYLEX`'s terms), at most `count`, newest or oldest
+    /// first: every part read at once, then merged (entries sort alike on every shard: creation time, then id).
+    pub(super) async fn entries(
+        &self,
+        indexes: &[String],
+        (min, max): (&str, &str),
+        count: usize,
+        newest_first: bool,
+    ) -> Result<Vec<String>, StateError> {
+        let read = async |index: &String| -> Result<Vec<String>, StateError> {
+            let count = count as isize;
+            self.run(async |conn| match newest_first {
+                true => conn.zrevrangebylex_limit(index, max, min, 0, count).await,
+                false => conn.zrangebylex_limit(index, min, max, 0, count).await,
+            })
+            .await
+        };
+        let mut entries: Vec<String> =
+            futures_util::future::try_join_all(indexes.iter().map(read)).await?.into_iter().flatten().collect();
+        if indexes.len() > 1 {
+            entries.sort_unstable();
+            if newest_first {
+                entries.reverse();
+            }
+            entries.truncate(count);
+        }
+        Ok(entries)
+    }
+
+    /// The records of `ids` in one pipelined round trip (one per shard on a cluster, all at once); `None` for
+    /// those unknown or expired.
     pub(crate) async fn records(&self, ids: &[TaskId]) -> Result<Vec<Option<TaskRecord>>, StateError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let fetched = self
-            .run(async |conn| {
+        // A cluster's pipeline reaches one slot: one per shard.
+        let mut by_shard: HashMap<super::Shard, Vec<usize>> = HashMap::new();
+        for (at, id) in ids.iter().enumerate() {
+            by_shard.entry(self.keys.shard_of(*id)).or_default().push(at);
+        }
+        let read = async |positions: &Vec<usize>| {
+            self.run(async |conn| {
                 let mut pipe = redis::pipe();
-                ids.iter().for_each(|id| {
-                    pipe.get(self.keys.task(*id));
+                positions.iter().for_each(|at| {
+                    pipe.get(self.keys.task(ids[*at]));
                 });
                 pipe.query_async::<Vec<Option<String>>>(conn).await
             })
-            .await;
+            .await
+            .map(|values| positions.iter().copied().zip(values).collect::<Vec<_>>())
+        };
+        let fetched = futures_util::future::try_join_all(by_shard.values().map(read)).await.map(|parts| {
+            let mut values = vec![None; ids.len()];
+            for (at, value) in parts.into_iter().flatten() {
+                values[at] = value;
+            }
+            values
+        });
         let fetched = match fetched {
             // Some are an earlier version's: read one by one, each converted (only just after an upgrade).
             Err(StateError::OldRecord) => {
@@ -265,17 +320,20 @@ impl StateStore {
 
     /// Deletes a task's record and index entries (the API withdrawing an upload it could not queue).
     pub async fn delete(&self, record: &TaskRecord) -> Result<(), StateError> {
-        self.run_durable(async |conn| self.deletion(record).query_async(conn).await).await
+        let key = self.keys.task(record.id);
+        self.run_durable(&key, async |conn| self.deletion(record).query_async(conn).await).await
     }
 
-    /// The atomic pipeline that deletes a task's record, its index entries and its share of its key's quota.
+    /// The atomic pipeline that deletes a task's record, its index entries and its share of its key's quota (all
+    /// on the task's shard).
     pub(super) fn deletion(&self, record: &TaskRecord) -> redis::Pipeline {
         let (key, entry) = (self.keys.task(record.id), IndexEntry::of(record.id, record.created_at));
+        let shard = self.keys.shard_of(record.id);
         let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).ignore().zrem(self.keys.index_all(), entry.as_str()).ignore();
+        pipe.atomic().del(&key).ignore().zrem(self.keys.index_all(shard), entry.as_str()).ignore();
         if let Some(owner) = &record.owner {
-            pipe.zrem(self.keys.index_of_owner(owner), entry.as_str()).ignore();
-            pipe.hdel(self.keys.in_flight(owner), record.id.to_string()).ignore();
+            pipe.zrem(self.keys.index_of_owner(shard, owner), entry.as_str()).ignore();
+            pipe.hdel(self.keys.in_flight(shard, owner), record.id.to_string()).ignore();
         }
         if let Some(job) = record.job {
             pipe.zrem(self.keys.index_of_job(job), entry.as_str()).ignore();

@@ -34,12 +34,12 @@ pub mod workers;
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{Script, aio::MultiplexedConnection};
+use redis::Script;
 
-pub use connection::primary_client;
+pub use connection::{Connection, primary_client};
 pub use event::parse as parse_event;
 pub use index::{Among, IndexEntry, InvalidCursor, Page};
-pub use keys::Keys;
+pub use keys::{Keys, Shard};
 
 use crate::{reconnect::Outage, settings::RedisSettings, task::TaskId};
 
@@ -89,7 +89,7 @@ const REPLICA_RECHECK: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct StateStore {
     pool: connection::Pools,
-    /// With Sentinel: how long a task-state write waits for a replica to have it (`WAIT 1`).
+    /// With Sentinel or a cluster: how long a task-state write waits for a replica to have it (`WAIT 1`).
     replica_wait: Option<Duration>,
     keys: Keys,
     ttl: Duration,
@@ -114,8 +114,13 @@ impl StateStore {
     pub fn new(settings: &RedisSettings) -> Result<Self, StateError> {
         Ok(Self {
             pool: connection::Pools::new(settings)?,
-            replica_wait: (!settings.sentinels.is_empty()).then_some(settings.replica_wait),
-            keys: Keys::new(&settings.key_prefix),
+            replica_wait: (!settings.sentinels.is_empty() || !settings.cluster.is_empty())
+                .then_some(settings.replica_wait),
+            keys: if settings.cluster.is_empty() {
+                Keys::new(&settings.key_prefix)
+            } else {
+                Keys::sharded(&settings.key_prefix)
+            },
             ttl: settings.result_ttl,
             success_ttl: None,
             item_ttl: settings.result_ttl,
@@ -156,33 +161,34 @@ impl StateStore {
     /// Runs one command on a pooled connection within the configured timeout.
     async fn run<T>(
         &self,
-        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+        command: impl AsyncFnOnce(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T, StateError> {
-        self.run_with(command, false).await
+        self.run_with(command, None).await
     }
 
-    /// Runs a write that a task's fate depends on (its creation, its transitions): with Sentinel, it returns only
-    /// once a replica has it too, or `THUMBQ_REDIS_WAIT_MS` has passed. Replication is asynchronous, so without
+    /// Runs a write that a task's fate depends on (its creation, its transitions), on the server holding `key`:
+    /// with Sentinel or a cluster, it returns only once a replica has it too, or `THUMBQ_REDIS_WAIT_MS` has passed. Replication is asynchronous, so without
     /// this a failover could drop a SUCCESS whose message was already acked, or a task the API already accepted.
     /// When no replica confirms (none left after a failover, or one resyncing), writes go on without waiting for
     /// [`REPLICA_RECHECK`], then try again: the service stays up, with the risk logged.
     async fn run_durable<T>(
         &self,
-        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+        key: &str,
+        command: impl AsyncFnOnce(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T, StateError> {
-        self.run_with(command, true).await
+        self.run_with(command, Some(key)).await
     }
 
     async fn run_with<T>(
         &self,
-        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
-        durable: bool,
+        command: impl AsyncFnOnce(&mut Connection) -> redis::RedisResult<T>,
+        durable: Option<&str>,
     ) -> Result<T, StateError> {
         let work = async {
-            let mut pooled = self.pool.get().await?;
-            let conn = pooled.connection();
-            let mut result = command(conn).await;
-            if let (Ok(_), true, Some(wait)) = (&result, durable, self.replica_wait) {
+            let pooled = self.pool.get().await?;
+            let mut conn = pooled.connection();
+            let mut result = command(&mut conn).await;
+            if let (Ok(_), Some(key), Some(wait)) = (&result, durable, self.replica_wait) {
                 let skipping = self
                     .replica_missing_until
                     .lock()
@@ -192,7 +198,7 @@ impl StateStore {
                 if !skipping {
                     // WAIT covers every write this connection sent before it, this one included.
                     let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                    let missing = match redis::cmd("WAIT").arg(1).arg(millis).query_async::<u64>(conn).await {
+                    let missing = match conn.wait_for_replica(key, millis).await {
                         Ok(0) => {
                             self.replica_outage.failed(&format!(
                                 "no replica confirmed a write within {wait:?}; writes go on unreplicated"
@@ -280,7 +286,7 @@ impl StateStore {
             let record = codec::legacy::from_fields(&fields).map_err(|reason| StateError::Corrupt { id, reason })?;
             let (value, history) = (codec::encode(&record), fields.get("history").cloned().unwrap_or_default());
             let done: i64 = self
-                .run_durable(async |conn| CONVERT.key(&key).arg(&value).arg(&history).invoke_async(conn).await)
+                .run_durable(&key, async |conn| CONVERT.key(&key).arg(&value).arg(&history).invoke_async(conn).await)
                 .await?;
             if done == 1 {
                 return Ok(());

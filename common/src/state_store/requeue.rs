@@ -63,18 +63,19 @@ impl StateStore {
         let fresh = TaskRecord::pending(envelope, None);
         let entry = super::IndexEntry::of(fresh.id, fresh.created_at);
         let action = OperatorAction { at: chrono::Utc::now(), action: REPLAYED.to_owned(), by: by.map(str::to_owned) };
-        let mut invocation = SCRIPT.key(self.keys.task(fresh.id));
+        let (key, shard) = (self.keys.task(fresh.id), self.keys.shard_of(fresh.id));
+        let mut invocation = SCRIPT.key(&key);
         invocation
-            .key(self.keys.index_all())
+            .key(self.keys.index_all(shard))
             .arg(if fresh.job.is_some() { self.item_ttl } else { self.ttl }.as_secs())
             .arg(entry.as_str())
             .arg(codec::json(&action))
-            .arg(self.keys.index_of_owner(""))
+            .arg(self.keys.index_of_owner(shard, ""))
             .arg(codec::encode(&fresh))
             .arg(fresh.id.to_string());
-        let invocation = &invocation;
+        let (invocation, key) = (&invocation, &key);
         let reply: String = self
-            .on_record(fresh.id, move || self.run_durable(async move |conn| invocation.invoke_async(conn).await))
+            .on_record(fresh.id, move || self.run_durable(key, async move |conn| invocation.invoke_async(conn).await))
             .await?;
         Ok(match reply.as_str() {
             "OK" => Update::Applied,

@@ -182,7 +182,9 @@ impl StateStore {
         details: Details<'_>,
     ) -> Result<Update, StateError> {
         let (keys, now_ms) = (&self.keys, Utc::now().timestamp_millis());
-        let mut invocation = self.transition.key(keys.task(id));
+        // Every key the script touches is on the task's shard (a job's item is on its job's).
+        let (key, shard) = (keys.task(id), keys.shard_of(id));
+        let mut invocation = self.transition.key(&key);
         invocation
             .arg(keys.events())
             .arg(event::payload(id, status))
@@ -190,9 +192,9 @@ impl StateStore {
             .arg(status.to_string())
             .arg(attempt.into().map(|a| a.to_string()).unwrap_or_default())
             .arg(id.to_string())
-            .arg(keys.in_flight_prefix())
-            .arg(keys.job_prefix())
-            .arg(keys.jobs_running())
+            .arg(keys.in_flight_prefix(shard))
+            .arg(keys.job_prefix(shard))
+            .arg(keys.jobs_running(shard))
             .arg(self.item_ttl.as_secs())
             .arg(now_ms)
             .arg(details.worker)
@@ -200,9 +202,10 @@ impl StateStore {
             .arg(details.code.map_or("", TaskErrorCode::as_str))
             .arg(details.next_at.map(|at| at.timestamp_millis().to_string()).unwrap_or_default())
             .arg(&details.fields);
-        let invocation = &invocation;
-        let reply: String =
-            self.on_record(id, move || self.run_durable(async move |conn| invocation.invoke_async(conn).await)).await?;
+        let (invocation, key) = (&invocation, &key);
+        let reply: String = self
+            .on_record(id, move || self.run_durable(key, async move |conn| invocation.invoke_async(conn).await))
+            .await?;
         if let Some(created) = reply.strip_prefix("OK ") {
             self.history.count(now_ms, status, created.parse().ok().map(|created: i64| now_ms - created));
             self.flush_history_soon();

@@ -24,6 +24,12 @@ impl TaskId {
     pub(crate) fn from_uuid(uuid: Uuid) -> Self {
         Self(uuid)
     }
+
+    /// Its last byte, random in a fresh id and a job's in the job's items: what picks the task's shard of a Redis
+    /// Cluster ([`Keys`](crate::state_store::Keys)).
+    pub fn spread(&self) -> u8 {
+        self.0.as_bytes()[15]
+    }
 }
 
 impl Default for TaskId {

@@ -9,7 +9,8 @@
 //!   `<prefix>job:<id>:failed`: every failed item's id (a set), and `<prefix>job:<id>:retry` those to make again
 //!   (`POST /jobs/{id}/retry-failed`, a list the pump takes from before any new item).
 //! - `<prefix>jobs`: every job by creation time, for `GET /jobs`; `<prefix>jobs:running`: the jobs the pump walks;
-//!   `<prefix>jobs:pump`: the pump's lease, held by one worker at a time.
+//!   `<prefix>jobs:pump`: the pump's lease, held by one worker at a time. On a cluster a job's keys are on its shard
+//!   with its items, and `jobs`, `jobs:running` and `jobs:ended` are kept per shard and read together.
 //!
 //! An item's end is counted into its job by the transition script itself ([`FINISH_JOB`]), so a count can neither
 //! be lost nor made twice; the same script ends the job once every item has ended. What the job pump reads and
@@ -131,8 +132,10 @@ impl StateStore {
             fields.retain(|(name, _)| !matches!(*name, "total" | "listed"));
             fields.extend([("total", sources.len().to_string()), ("listed", "1".into())]);
         }
-        let (all, running, sources) = (self.keys.jobs(), self.keys.jobs_running(), self.keys.job_sources(job.id));
-        self.run_durable(async |conn| {
+        let shard = self.keys.shard_of_job(job.id);
+        let (all, running, sources) =
+            (self.keys.jobs(shard), self.keys.jobs_running(shard), self.keys.job_sources(job.id));
+        self.run_durable(&key, async |conn| {
             let mut pipe = redis::pipe();
             pipe.atomic().hset_multiple(&key, &fields).ignore();
             if let JobSpec::Sources(urls) = job.spec
@@ -159,11 +162,18 @@ impl StateStore {
 
     /// The newest `limit` jobs, only `owner`'s when given.
     pub async fn jobs(&self, owner: Option<&str>, limit: usize) -> Result<Vec<Job>, StateError> {
-        let all = self.keys.jobs();
-        // A key's jobs are few: read the newest and keep its own (an admin's listing reads them all).
-        let ids: Vec<String> = self.run(async |conn| conn.zrevrange(&all, 0, 999).await).await?;
+        // A key's jobs are few: read the newest 1,000 (of every shard, merged) and keep its own (an admin's listing
+        // reads them all).
+        let read = async |shard: super::Shard| -> Result<Vec<(String, f64)>, StateError> {
+            let all = self.keys.jobs(shard);
+            self.run(async |conn| conn.zrevrange_withscores(&all, 0, 999).await).await
+        };
+        let mut ids: Vec<(String, f64)> =
+            futures_util::future::try_join_all(self.keys.shards().map(read)).await?.into_iter().flatten().collect();
+        ids.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ids.truncate(1000);
         let mut jobs = Vec::new();
-        for id in ids.iter().filter_map(|id| id.parse::<JobId>().ok()) {
+        for id in ids.iter().filter_map(|(id, _)| id.parse::<JobId>().ok()) {
             if jobs.len() == limit {
                 break;
             }
@@ -171,7 +181,10 @@ impl StateStore {
                 Some(job) if owner.is_none() || job.owner.as_deref() == owner => jobs.push(job),
                 Some(_) => {}
                 // Expired (`THUMBQ_JOB_TTL_SECS`): its entry goes too.
-                None => self.run(async |conn| conn.zrem::<_, _, ()>(&all, id.to_string()).await).await?,
+                None => {
+                    let all = self.keys.jobs(self.keys.shard_of_job(id));
+                    self.run(async |conn| conn.zrem::<_, _, ()>(&all, id.to_string()).await).await?;
+                }
             }
         }
         Ok(jobs)
@@ -179,21 +192,27 @@ impl StateStore {
 
     /// The jobs the pump walks: running (and paused) ones.
     pub async fn running_jobs(&self) -> Result<Vec<JobId>, StateError> {
-        let running = self.keys.jobs_running();
-        let ids: Vec<String> = self.run(async |conn| conn.smembers(&running).await).await?;
-        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
+        let read = async |shard: super::Shard| -> Result<Vec<String>, StateError> {
+            let running = self.keys.jobs_running(shard);
+            self.run(async |conn| conn.smembers(&running).await).await
+        };
+        let ids = futures_util::future::try_join_all(self.keys.shards().map(read)).await?;
+        Ok(ids.iter().flatten().filter_map(|id| id.parse().ok()).collect())
     }
 
-    /// Up to `count` jobs that ended with a webhook still to queue, oldest first.
+    /// Up to `count` jobs that ended with a webhook still to queue, oldest first (of each shard).
     pub async fn ended_jobs(&self, count: usize) -> Result<Vec<JobId>, StateError> {
-        let key = self.keys.jobs_ended();
-        let ids: Vec<String> = self.run(async |conn| conn.lrange(&key, 0, count as isize - 1).await).await?;
-        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
+        let read = async |shard: super::Shard| -> Result<Vec<String>, StateError> {
+            let key = self.keys.jobs_ended(shard);
+            self.run(async |conn| conn.lrange(&key, 0, count as isize - 1).await).await
+        };
+        let ids = futures_util::future::try_join_all(self.keys.shards().map(read)).await?;
+        Ok(ids.iter().flatten().filter_map(|id| id.parse().ok()).take(count).collect())
     }
 
     /// Takes job `id` off the ended list once its webhook is queued.
     pub async fn forget_ended_job(&self, id: JobId) -> Result<(), StateError> {
-        let key = self.keys.jobs_ended();
+        let key = self.keys.jobs_ended(self.keys.shard_of_job(id));
         self.run(async |conn| conn.lrem::<_, _, ()>(&key, 1, id.to_string()).await).await
     }
 
@@ -240,10 +259,10 @@ impl StateStore {
                  return cur"
             ))
         });
-        let keys = [self.keys.job(id), self.keys.jobs_running()];
+        let keys = [self.keys.job(id), self.keys.jobs_running(self.keys.shard_of_job(id))];
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let before: Option<String> = self
-            .run_durable(async |conn| {
+            .run_durable(&keys[0], async |conn| {
                 SCRIPT.key(&keys[..]).arg(to.as_str()).arg(id.to_string()).arg(&from).invoke_async(conn).await
             })
             .await?;
@@ -280,10 +299,11 @@ impl StateStore {
             self.keys.job_failed(id),
             self.keys.job_retry(id),
             self.keys.job_failures(id),
-            self.keys.jobs_running(),
+            self.keys.jobs_running(self.keys.shard_of_job(id)),
         ];
-        let reply: Option<String> =
-            self.run_durable(async |conn| SCRIPT.key(&keys[..]).arg(id.to_string()).invoke_async(conn).await).await?;
+        let reply: Option<String> = self
+            .run_durable(&keys[0], async |conn| SCRIPT.key(&keys[..]).arg(id.to_string()).invoke_async(conn).await)
+            .await?;
         Ok(reply.map(|reply| match reply.parse::<u64>() {
             Ok(count) => Ok(count),
             Err(_) => Err(reply.parse().unwrap_or(JobStatus::Cancelled)),

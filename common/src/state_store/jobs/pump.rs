@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// Index entries a `rerender` job examines in one turn at most.
-const EXAMINED: isize = 500;
+const EXAMINED: usize = 500;
 
 /// What the pump needs of a job.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ impl StateStore {
         let [status, spec, template, owner, cursor, queued, done, failed, listed, total, cancelled, created_ms] =
             <[Option<String>; 12]>::try_from(values).map_err(|_| corrupt(id, "fields"))?;
         let Some(status) = status else {
-            let running = self.keys.jobs_running();
+            let running = self.keys.jobs_running(self.keys.shard_of_job(id));
             self.run(async |conn| conn.srem::<_, _, ()>(&running, id.to_string()).await).await?;
             return Ok(None);
         };
@@ -116,11 +116,14 @@ impl StateStore {
                  return 1"
             ))
         });
-        let keys = [self.keys.job(id), self.keys.job_retry(id), self.keys.job_failed(id), self.keys.jobs_running()];
+        let running = self.keys.jobs_running(self.keys.shard_of_job(id));
+        let keys = [self.keys.job(id), self.keys.job_retry(id), self.keys.job_failed(id), running];
         let kept: Vec<String> = kept.iter().map(ToString::to_string).collect();
-        self.run_durable(async |conn| SCRIPT.key(&keys[..]).arg(taken).arg(&kept).invoke_async::<i64>(conn).await)
-            .await
-            .map(drop)
+        self.run_durable(&keys[0], async |conn| {
+            SCRIPT.key(&keys[..]).arg(taken).arg(&kept).invoke_async::<i64>(conn).await
+        })
+        .await
+        .map(drop)
     }
 
     /// Up to `count` items of job `id` to make again, oldest first.
@@ -148,16 +151,16 @@ impl StateStore {
         before_ms: i64,
         take: usize,
     ) -> Result<(Vec<TaskRecord>, Option<String>, bool), StateError> {
-        let index = match &filter.owner {
-            Some(owner) => self.keys.index_of_owner(owner),
-            None => self.keys.index_all(),
+        let keys = &self.keys;
+        let indexes: Vec<String> = match &filter.owner {
+            Some(owner) => keys.shards().map(|shard| keys.index_of_owner(shard, owner)).collect(),
+            None => keys.shards().map(|shard| keys.index_all(shard)).collect(),
         };
         let min = after.map_or_else(|| "-".to_owned(), |entry| format!("({entry}"));
         // Tasks made in the job's own millisecond are taken; the job's items are in no index this one reads.
         let max = format!("({:013}", before_ms.max(0) + 1);
-        let entries: Vec<String> =
-            self.run(async |conn| conn.zrangebylex_limit(&index, &min, &max, 0, EXAMINED).await).await?;
-        let (mut cursor, mut exhausted) = (entries.last().cloned(), entries.len() < EXAMINED as usize);
+        let entries = self.entries(&indexes, (&min, &max), EXAMINED, false).await?;
+        let (mut cursor, mut exhausted) = (entries.last().cloned(), entries.len() < EXAMINED);
         let mut taken = Vec::new();
         // Expired records (their entries go at the next trim) and those the filter does not name are passed by.
         for record in self.records(&entry_ids(&entries)).await?.into_iter().flatten().filter(|r| filter.matches(r)) {
@@ -194,9 +197,9 @@ impl StateStore {
                  return 1"
             ))
         });
-        let keys = [self.keys.job(id), self.keys.jobs_running(), self.keys.job_sources(id)];
+        let keys = [self.keys.job(id), self.keys.jobs_running(self.keys.shard_of_job(id)), self.keys.job_sources(id)];
         let listed = if listed { "1" } else { "0" };
-        self.run_durable(async |conn| {
+        self.run_durable(&keys[0], async |conn| {
             SCRIPT.key(&keys[..]).arg(cursor).arg(queued).arg(found).arg(listed).invoke_async::<i64>(conn).await
         })
         .await
