@@ -1,5 +1,6 @@
 //! A three-node RabbitMQ cluster of the test's own: the node that leads the work queue and a worker are killed
-//! with SIGKILL mid-batch, and nothing is lost.
+//! with SIGKILL mid-batch, and nothing is lost; with one work queue, and with four (`THUMBQ_WORK_QUEUES`), whose
+//! leaders RabbitMQ spreads over the nodes.
 
 use image::ImageFormat;
 use thumbq_common::{TaskStatus, fixtures::sample_image};
@@ -17,10 +18,20 @@ fn photos(count: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_work_queues_leader_node_and_a_worker_mid_batch_loses_nothing() {
+    leader_node_and_worker_killed_mid_batch(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_four_work_queues_killing_a_leader_node_and_a_worker_mid_batch_loses_nothing() {
+    leader_node_and_worker_killed_mid_batch(4).await;
+}
+
+async fn leader_node_and_worker_killed_mid_batch(work_queues: u32) {
     let cluster = BrokerCluster::start().await;
     let app = spawn_api_configured(|s| {
         s.amqp.url = cluster.url();
         s.amqp.quorum_group_size = 3;
+        s.amqp.work_queues = work_queues;
     })
     .await;
     let mut watcher = app.watch().await;
@@ -28,6 +39,14 @@ async fn killing_the_work_queues_leader_node_and_a_worker_mid_batch_loses_nothin
     app.start_worker().await;
     let work = app.topology.work.clone();
     assert_eq!(cluster.members_of(&work, 0).await, 3, "the work queue has a member on every node");
+    let queues: Vec<String> = app.topology.work_lanes().map(|lane| lane.work.clone()).collect();
+    let mut leaders = std::collections::HashSet::new();
+    for queue in &queues {
+        leaders.insert(cluster.leader_of(queue, 0).await);
+    }
+    if work_queues > 1 {
+        assert!(leaders.len() > 1, "the work queues' leaders are spread over the nodes: {leaders:?}");
+    }
 
     let fault = async {
         watcher.until_count(TaskStatus::Success, 20).await;
@@ -46,7 +65,9 @@ async fn killing_the_work_queues_leader_node_and_a_worker_mid_batch_loses_nothin
     assert_eq!(app.stored_originals().await.len(), BEFORE + AFTER, "one original per task");
 
     let survivor = (killed + 1) % 3;
-    assert_ne!(cluster.leader_of(&work, survivor).await, killed, "a survivor leads the work queue");
+    for queue in &queues {
+        assert_ne!(cluster.leader_of(queue, survivor).await, killed, "a survivor leads {queue}");
+    }
     let mut connections = String::new();
     for node in (0..3).filter(|n| *n != killed) {
         connections.push_str(&cluster.connections_on(node).await);

@@ -55,6 +55,8 @@ mod support;
 mod sweep;
 mod tasks;
 mod thumbnails;
+mod traces;
 mod webhooks;
 mod work_limits;
+mod work_queues;
 mod workers;

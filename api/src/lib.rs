@@ -60,8 +60,22 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::secure))
         .layer(tower::util::option_layer(cors))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
     router.with_state(state)
+}
+
+/// A request's span: at INFO, so that traces have it under the default filter (tower-http's is at DEBUG), with the
+/// path but not the query (which may hold a signed link's token), and, with traces on, as the child of the trace a
+/// client's `traceparent` names.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        trace_id = tracing::field::Empty,
+    );
+    thumbq_common::telemetry::continue_from_http(&span, request.headers());
+    span
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains open requests.
@@ -88,11 +102,14 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
 /// command line's `serve` (its default) is this call.
 pub async fn run_from_env() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("failed to read settings")?;
-    thumbq_common::logging::init(&settings.log);
+    let telemetry = thumbq_common::logging::init(&settings, "thumbq-api");
     let shutdown = CancellationToken::new();
     tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
     let store = thumbq_common::file_store::open(&settings.store).await?;
-    run(settings, store, shutdown).await
+    let ran = run(settings, store, shutdown).await;
+    // The batch exporter's thread blocks while it sends: off the runtime's threads.
+    tokio::task::spawn_blocking(|| telemetry.shutdown()).await?;
+    ran
 }
 
 /// Binds the configured address and serves until `shutdown` is cancelled, keeping originals and thumbnails in

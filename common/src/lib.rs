@@ -21,6 +21,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod state_store;
 pub mod task;
+pub mod telemetry;
 pub mod webhook;
 
 pub use settings::Settings;

@@ -14,7 +14,7 @@ RABBIT_BIN=/usr/lib/rabbitmq/bin
 RABBIT_PORTS=(5681 5682 5683)
 REDIS_PRIMARY=6381 REDIS_REPLICA=6382
 SENTINELS=(26381 26382 26383)
-REDIS_NODES=(6391 6392 6393 6394 6395 6396)
+REDIS_NODES=(6391 6392 6393 6394 6395 6396) # as in redis-cluster.sh
 REDIS=${REDIS:-sentinel}
 case $REDIS in
   sentinel) REDIS_PORTS=($REDIS_PRIMARY $REDIS_REPLICA "${SENTINELS[@]}") ;;
@@ -109,30 +109,8 @@ CONF
   done
   log "Redis primary $REDIS_PRIMARY, replica $REDIS_REPLICA in sync, sentinels ${SENTINELS[*]} agree"
 }
-start_redis_cluster() {
-  for port in "${REDIS_NODES[@]}"; do
-    redis_one "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1500
-  done
-  for port in "${REDIS_NODES[@]}"; do wait_for_port "$port" 30 || die "Redis $port did not start"; done
-  redis-cli --cluster create $(for p in "${REDIS_NODES[@]}"; do echo 127.0.0.1:$p; done) --cluster-replicas 1 \
-    --cluster-yes >"$CLUSTER/logs/redis-cluster-create.log" || die "redis-cli --cluster create failed (see $CLUSTER/logs)"
-  local deadline=$((SECONDS + 60)) port ready
-  while :; do
-    ready=1
-    for port in "${REDIS_NODES[@]}"; do
-      redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok' || ready=0
-      if redis-cli -p "$port" info replication | grep -q 'role:slave'; then
-        redis-cli -p "$port" info replication | grep -q 'master_link_status:up' || ready=0
-      fi
-    done
-    [ $ready = 1 ] && break
-    [ $SECONDS -lt $deadline ] || die "the Redis Cluster is not ready after 60 s (see $CLUSTER/logs)"
-    sleep 0.5
-  done
-  log "Redis Cluster up: 3 primaries and 3 replicas on ${REDIS_NODES[*]}, replicas in sync"
-}
 if [ "$REDIS" = cluster ]; then
-  start_redis_cluster
+  "$(dirname "$0")/redis-cluster.sh"
   REDIS_SUMMARY="Redis Cluster :${REDIS_NODES[0]}-${REDIS_NODES[5]} (3 primaries, 3 replicas)"
 else
   start_sentinel_redis

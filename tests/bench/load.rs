@@ -64,19 +64,32 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
     let Load { clients, workers, renditions, uploads, split } = load;
     let (settings, base, client) = (&stack.settings, stack.base.clone(), reqwest::Client::new());
 
-    // Every RabbitMQ node of a cluster counts; the Redis named by the URL (the primary, with sentinels).
+    // Every RabbitMQ node of a cluster counts; the Redis named by the URL (the primary, with sentinels), or every
+    // node of a Redis Cluster (primaries and replicas).
     let brokers: Vec<u32> = settings.amqp.nodes().into_iter().filter_map(listener_pid).collect();
-    let others = [listener_pid(&settings.redis.url), Some(std::process::id())];
+    let redis_urls: Vec<String> = match settings.redis.cluster.as_slice() {
+        [] => vec![settings.redis.url.clone()],
+        nodes => nodes.iter().map(|node| format!("redis://{node}")).collect(),
+    };
+    let redis: Vec<u32> = redis_urls.iter().filter_map(|url| listener_pid(url)).collect();
     let measure = || -> Vec<f64> {
         std::iter::once(stack.api.id())
             .chain(stack.workers.iter().map(Child::id))
             .map(cpu_ms)
             .chain(std::iter::once(brokers.iter().copied().map(cpu_ms).sum()))
-            .chain(others.iter().map(|p| p.map_or(0.0, cpu_ms)))
+            .chain(std::iter::once(redis.iter().copied().map(cpu_ms).sum()))
+            .chain(std::iter::once(cpu_ms(std::process::id())))
             .collect()
     };
+    let commands = async || {
+        let mut total = 0.0;
+        for url in &redis_urls {
+            total += redis_commands(url).await;
+        }
+        total
+    };
     let cpu_before = measure();
-    let (redis_before, s3_before) = (redis_commands(&settings.redis.url).await, s3_requests());
+    let (redis_before, s3_before) = (commands().await, s3_requests());
     let next = Arc::new(Mutex::new(0usize));
     let images = Arc::new(images.to_vec());
     // One thumbnail, or renditions: the task ends when all are stored, so waiting for the first waits for all.
@@ -134,7 +147,7 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let worker_mb = stack.workers.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
     let cpu_after = measure();
-    let redis_used = (redis_commands(&settings.redis.url).await - redis_before) / uploads as f64;
+    let redis_used = (commands().await - redis_before) / uploads as f64;
     let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / uploads as f64);
     let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / uploads as f64).collect();
     let workers_cpu: f64 = used[1..=workers].iter().sum();

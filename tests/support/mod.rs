@@ -11,6 +11,7 @@ pub mod each_store;
 pub mod faulty_store;
 pub mod library;
 pub mod origin;
+pub mod otlp;
 pub mod process;
 pub mod proxy;
 pub mod queues;

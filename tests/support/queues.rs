@@ -70,24 +70,26 @@ impl TestApp {
         channel.queue_purge(self.topology.work.as_str().into(), Default::default()).await.expect("purged");
         let _ = connection.close(200, "done".into()).await;
     }
-    /// Moves every message of the work queue into the dead-letter queue, as RabbitMQ does with a task that crashed
-    /// its workers up to the delivery limit (its record left unfinished); returns how many.
+    /// Moves every message of the work queues into their dead-letter queues, as RabbitMQ does with a task that
+    /// crashed its workers up to the delivery limit (its record left unfinished); returns how many.
     pub async fn dead_letter_work_queue(&self) -> usize {
         let connection = broker::connect(&self.settings.amqp, "thumbq-test").await.expect("RabbitMQ");
         let channel = connection.create_channel().await.expect("a channel");
         let mut moved = 0;
-        while let Some(message) = channel
-            .basic_get(self.topology.work.as_str().into(), BasicGetOptions { no_ack: false })
-            .await
-            .expect("basic.get")
-        {
-            let properties = BasicProperties::default().with_delivery_mode(2);
-            let dead = self.topology.dead.as_str().into();
-            let publish =
-                channel.basic_publish("".into(), dead, BasicPublishOptions::default(), &message.data, properties);
-            publish.await.expect("published").await.expect("confirmed");
-            message.delivery.ack(Default::default()).await.expect("acked");
-            moved += 1;
+        for lane in self.topology.work_lanes() {
+            while let Some(message) = channel
+                .basic_get(lane.work.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+                .expect("basic.get")
+            {
+                let properties = BasicProperties::default().with_delivery_mode(2);
+                let dead = lane.dead.as_str().into();
+                let publish =
+                    channel.basic_publish("".into(), dead, BasicPublishOptions::default(), &message.data, properties);
+                publish.await.expect("published").await.expect("confirmed");
+                message.delivery.ack(Default::default()).await.expect("acked");
+                moved += 1;
+            }
         }
         let _ = connection.close(200, "done".into()).await;
         moved

@@ -53,8 +53,10 @@ impl Cli {
             None | Some(Command::Run) => crate::run_from_env().await,
             Some(Command::ReplayDeadLetters { limit }) => {
                 let settings = Settings::from_env().context("failed to read settings")?;
-                thumbq_common::logging::init(&settings.log);
-                replay_dead_letters(&settings, limit).await
+                let telemetry = thumbq_common::logging::init(&settings, "thumbq-worker");
+                let replayed = replay_dead_letters(&settings, limit).await;
+                telemetry.shutdown();
+                replayed
             }
             Some(Command::RenderPdf) => Ok(tokio::task::block_in_place(renderer::serve)?),
         }

@@ -1,7 +1,8 @@
 //! A consuming session on one RabbitMQ connection: declare the topology, consume with manual acks and a prefetch of
 //! `concurrency`, run each delivery as its own task, and on shutdown stop consuming and drain what is in flight.
 //! With webhooks on, a second consumer on its own channel takes the webhooks' lane, with its own prefetch, so slow
-//! receivers and thumbnails never wait for each other.
+//! receivers and thumbnails never wait for each other. With several work queues (`THUMBQ_WORK_QUEUES`) each has a
+//! consumer of its own, their prefetch shared out and at most `concurrency` of their tasks running at once.
 
 use std::sync::Arc;
 
@@ -49,8 +50,20 @@ pub async fn consume(
     let publisher = Publisher::open(&connection, topology.clone(), timeout).await?;
     publisher.declare_topology().await?;
     let tag = format!("thumbq-worker {}", settings.worker.id);
-    let (channel, mut deliveries) =
-        open_consumer(&connection, &topology.work, settings.worker.concurrency, &tag, timeout).await?;
+    // Every work queue, and those a larger THUMBQ_WORK_QUEUES made, drained until empty.
+    let queues: Vec<String> = topology.work_lanes().map(|lane| lane.work.clone()).collect();
+    let queues = [queues, topology.leftovers(&connection, timeout).await].concat();
+    let prefetch = settings.worker.concurrency.div_ceil(queues.len() as u16).max(1);
+    let mut channels = Vec::with_capacity(queues.len());
+    let mut streams = Vec::with_capacity(queues.len());
+    for queue in &queues {
+        let (channel, consumer) = open_consumer(&connection, queue, prefetch, &tag, timeout).await?;
+        channels.push(channel);
+        // A consumer's end (cancelled by the broker) shows as `None` in the merged stream.
+        streams.push(consumer.map(Some).chain(futures_util::stream::once(async { None })).boxed());
+    }
+    let mut deliveries = futures_util::stream::select_all(streams);
+    let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(settings.worker.concurrency)));
     let webhook_lane = topology.webhooks.as_deref().filter(|_| sender.is_some());
     let mut webhooks = match webhook_lane {
         Some(lane) => Some(open_consumer(&connection, &lane.work, settings.webhook.concurrency, &tag, timeout).await?),
@@ -64,7 +77,7 @@ pub async fn consume(
     let pump_stop = CancellationToken::new();
     tokio::spawn(job_pump::run(ctx.clone(), publisher.clone(), pump_stop.clone()));
     ctx.rabbitmq.recovered();
-    info!(queue = %topology.work, concurrency = settings.worker.concurrency, webhooks = webhooks.is_some(), "consuming");
+    info!(queues = ?queues, concurrency = settings.worker.concurrency, webhooks = webhooks.is_some(), "consuming");
 
     let in_flight = TaskTracker::new();
     let failure = loop {
@@ -77,14 +90,16 @@ pub async fn consume(
         tokio::select! {
             () = shutdown.cancelled() => break None,
             next = deliveries.next() => match next {
-                Some(Ok(delivery)) => {
-                    let (ctx, publisher) = (ctx.clone(), publisher.clone());
+                Some(Some(Ok(delivery))) => {
+                    let (ctx, publisher, permits) = (ctx.clone(), publisher.clone(), permits.clone());
                     in_flight.spawn(async move {
+                        // Closed never: the semaphore lives as long as the session.
+                        let _running = permits.acquire_owned().await;
                         processor::process(ctx, publisher, &delivery).await.apply(&delivery).await;
                     });
                 }
-                Some(Err(e)) => break Some(BrokerError::from(e)),
-                None => break Some(BrokerError::Unavailable("the consumer was cancelled by the broker".into())),
+                Some(Some(Err(e))) => break Some(BrokerError::from(e)),
+                _ => break Some(BrokerError::Unavailable("a consumer was cancelled by the broker".into())),
             },
             next = bulk.next() => match next {
                 Some(Ok(delivery)) => {
@@ -114,7 +129,7 @@ pub async fn consume(
     // Stop new deliveries first; then let in-flight tasks finish and ack on the still-open channel. Deliveries
     // prefetched but not started are never acked, so RabbitMQ requeues them when the channel closes.
     if failure.is_none() {
-        for channel in [&channel, &bulk_channel].into_iter().chain(webhooks.as_ref().map(|(c, _)| c)) {
+        for channel in channels.iter().chain([&bulk_channel]).chain(webhooks.as_ref().map(|(c, _)| c)) {
             let cancel = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
             if let Err(e) = bounded(timeout, "cancelling the consumer", cancel).await {
                 warn!(error = %e, "could not cancel the consumer");

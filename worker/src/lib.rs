@@ -109,11 +109,13 @@ pub async fn run(settings: Settings, store: SharedFileStore, shutdown: Cancellat
 /// stop it, the file store, then [`run`]. [`cli`] calls it; so does the test suite's worker binary.
 pub async fn run_from_env() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("failed to read settings")?;
-    thumbq_common::logging::init(&settings.log);
+    let telemetry = thumbq_common::logging::init(&settings, "thumbq-worker");
     let shutdown = CancellationToken::new();
     tokio::spawn(thumbq_common::shutdown::on_signal(shutdown.clone()));
     let store = thumbq_common::file_store::open(&settings.store).await?;
     let ran = run(settings, store, shutdown).await;
     pipeline::pdf_renderer::stop_waiting();
+    // The batch exporter's thread blocks while it sends: off the runtime's threads.
+    tokio::task::spawn_blocking(|| telemetry.shutdown()).await?;
     ran
 }

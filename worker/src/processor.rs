@@ -49,7 +49,9 @@ pub async fn process(ctx: Arc<WorkerState>, publisher: Publisher, delivery: &Del
         Ok(envelope) => envelope,
         Err(e) => return dead_letter_poison(&ctx, &publisher, delivery, &e.to_string()).await,
     };
-    let span = info_span!("task", task_id = %envelope.id, attempt = envelope.attempt);
+    let span = info_span!("task", task_id = %envelope.id, attempt = envelope.attempt, trace_id = tracing::field::Empty);
+    // The upload's trace (or the failed attempt's, for a retry) continues here.
+    thumbq_common::telemetry::continue_from_amqp(&span, delivery.properties.headers().as_ref());
     let (queue, worker) = (ctx.settings.amqp.queue.clone(), ctx.settings.worker.id.clone());
     let waited = (Utc::now() - envelope.created_at).to_std().unwrap_or_default();
     metrics::task_started(&queue, &worker, waited);
@@ -65,7 +67,9 @@ pub async fn process(ctx: Arc<WorkerState>, publisher: Publisher, delivery: &Del
                 }
                 info!(?outcome, "task handled");
                 match outcome {
-                    Outcome::Done | Outcome::Skipped { ended: true } => publisher.queue_webhook_for(&envelope).await,
+                    Outcome::Done | Outcome::Skipped { ended: true } => {
+                        publisher.queue_webhook_for(&envelope).instrument(info_span!("webhook")).await
+                    }
                     Outcome::Skipped { ended: false } => Ok(()),
                 }
             }
@@ -122,13 +126,16 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
     }
     // Its own original, or for renditions made later the kept original of the task they come from; an import's is
     // read from its source by its first attempt (what it is then goes into the record with the result).
-    let (original, imported) = match (ctx.store.get_original(envelope.original()).await?, &envelope.import) {
-        (Some(original), None) => (original, None),
-        // Read by an earlier attempt, which did not get as far as recording it.
-        (Some(original), Some(_)) => import::describe(ctx, original).await.map(|(o, info)| (o, Some(info)))?,
-        (None, Some(import)) => import::fetch_original(ctx, id, import).await.map(|(o, info)| (o, Some(info)))?,
-        (None, None) => return Err(TaskError::MissingOriginal),
+    let fetch = async {
+        Ok(match (ctx.store.get_original(envelope.original()).await?, &envelope.import) {
+            (Some(original), None) => (original, None),
+            // Read by an earlier attempt, which did not get as far as recording it.
+            (Some(original), Some(_)) => import::describe(ctx, original).await.map(|(o, info)| (o, Some(info)))?,
+            (None, Some(import)) => import::fetch_original(ctx, id, import).await.map(|(o, info)| (o, Some(info)))?,
+            (None, None) => return Err(TaskError::MissingOriginal),
+        })
     };
+    let (original, imported) = fetch.instrument(info_span!("fetch_original")).await?;
     let (names, outputs): (Vec<ThumbnailName>, Vec<ResizeArgs>) = envelope.outputs().into_iter().unzip();
     let limits = Limits {
         max_pixels: ctx.settings.limits.max_pixels,
@@ -144,7 +151,9 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
         deadline: Some(Deadline::after(ctx.settings.worker.task_time_limit)),
         ..limits
     };
-    let make = move || pipeline::make_thumbnails(&original, &outputs, limits);
+    // Off the runtime's threads the pipeline's spans (decode, resize, encode) need the task's span entered.
+    let span = tracing::Span::current();
+    let make = move || span.in_scope(|| pipeline::make_thumbnails(&original, &outputs, limits));
     // A job's item on the bulk pool's nicer threads, so that an upload beside it takes the cores it needs.
     let thumbnails = match envelope.job {
         Some(_) => ctx.bulk.run(make).await.map_err(TaskError::Crashed)??,
@@ -159,8 +168,12 @@ async fn execute(ctx: &WorkerState, envelope: &TaskEnvelope) -> Result<Outcome, 
     }
     let result = thumbnails[0].info.clone();
     let stores = names.iter().zip(thumbnails).map(|(name, thumbnail)| ctx.store.put_thumbnail(name, thumbnail.bytes));
-    futures_util::future::try_join_all(stores).await?;
-    let update = ctx.states.succeed(id, envelope.attempt, &result, &renditions, imported.as_ref()).await?;
+    futures_util::future::try_join_all(stores).instrument(info_span!("store")).await?;
+    let update = ctx
+        .states
+        .succeed(id, envelope.attempt, &result, &renditions, imported.as_ref())
+        .instrument(info_span!("record"))
+        .await?;
     // Kept for renditions later when the upload asked (`THUMBQ_KEEP_ORIGINALS`), never when the task was cancelled.
     let succeeded = matches!(update, Update::Applied | Update::Refused(TaskStatus::Success));
     let outcome = match update {

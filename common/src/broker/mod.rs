@@ -10,6 +10,10 @@
 //!   hold up a short one. No worker holds a message while it waits (Celery's countdowns do, and trip
 //!   `consumer_timeout`).
 //! - `<queue>.dead`: messages that will never succeed, with the reason in their headers.
+//! - With `THUMBQ_WORK_QUEUES` = N > 1, N-1 more lanes like it, `<queue>.1` ... `<queue>.<N-1>` with their own delay
+//!   and dead-letter queues, whose leaders RabbitMQ places on the node leading the fewest
+//!   (`x-queue-leader-locator: balanced`): a task goes to the lane its id picks ([`Topology::lane_of`]), and so do
+//!   its retries and its dead letter; workers consume every lane's work queue.
 //! - `<queue>.webhooks`, `<queue>.webhooks.delay.<ms>`, `<queue>.webhooks.dead`: the same lane for completion
 //!   webhooks, with the same delays, so a slow receiver never holds up a thumbnail.
 //! - `<queue>.bulk`, `<queue>.bulk.delay.<ms>`, `<queue>.bulk.dead`: the same lane for bulk jobs' items, let in a

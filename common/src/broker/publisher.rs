@@ -76,9 +76,9 @@ impl Publisher {
         self.publish(&lane.work, &envelope.to_json(), task_properties(envelope)).await
     }
 
-    /// Publishes a task to the work queue.
+    /// Publishes a task to its work queue ([`Topology::lane_of`]).
     pub async fn publish_task(&self, envelope: &TaskEnvelope) -> Result<(), BrokerError> {
-        self.publish(&self.topology.work, &envelope.to_json(), task_properties(envelope)).await
+        self.publish(&self.topology.lane_of(envelope.id).work, &envelope.to_json(), task_properties(envelope)).await
     }
 
     /// Publishes a task's next attempt to wait `delay` in a delay queue. The per-message expiration lets jittered
@@ -86,6 +86,7 @@ impl Publisher {
     pub async fn publish_delayed(&self, envelope: &TaskEnvelope, delay: Duration) -> Result<(), BrokerError> {
         let queue = self
             .topology
+            .lane_of(envelope.id)
             .delay_queue(delay)
             .ok_or_else(|| BrokerError::Unavailable("no delay queues declared".into()))?;
         let expiration = delay.min(queue.delay).as_millis().to_string();
@@ -101,6 +102,7 @@ impl Publisher {
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(message.subject().into());
+        let properties = crate::telemetry::with_trace_context(properties);
         let Some(delay) = delay else { return self.publish(&lane.work, &message.to_json(), properties).await };
         let queue =
             lane.delay_queue(delay).ok_or_else(|| BrokerError::Unavailable("no delay queues declared".into()))?;
@@ -119,7 +121,8 @@ impl Publisher {
         self.topology.webhooks.as_deref().unwrap_or(&self.topology)
     }
 
-    /// Publishes a message body to the dead-letter queue with the reason, the error and its code in its headers.
+    /// Publishes a message body to the dead-letter queue (of the lane of the task `message_id` names) with the
+    /// reason, the error and its code in its headers.
     pub async fn publish_dead(
         &self,
         body: &[u8],
@@ -128,7 +131,11 @@ impl Publisher {
         error: &str,
         code: TaskErrorCode,
     ) -> Result<(), BrokerError> {
-        self.dead_letter(&self.topology.dead, body, message_id, reason, (error, Some(code))).await
+        let lane = match message_id.and_then(|id| id.parse().ok()) {
+            Some(id) => self.topology.lane_of(id),
+            None => &self.topology,
+        };
+        self.dead_letter(&lane.dead, body, message_id, reason, (error, Some(code))).await
     }
 
     /// Publishes a webhook message that will not be delivered to the webhooks' dead-letter queue.
@@ -198,7 +205,7 @@ impl Publisher {
         let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
         let declare = self.channel.queue_declare(queue.into(), passive, FieldTable::default());
         let depth = bounded(self.timeout, "reading a queue depth", declare).await.map(|q| q.message_count());
-        let limit = if queue == self.topology.work { self.topology.max_depth } else { 0 };
+        let limit = if self.topology.is_work_queue(queue) { self.topology.max_depth } else { 0 };
         if let Ok(depth) = depth
             && limit > 0
             && depth >= limit
@@ -213,10 +220,13 @@ impl Publisher {
     }
 }
 
+/// A task's message properties; its headers carry the trace context of the span publishing it (the upload's, or
+/// the failed attempt's for a retry), empty with traces off.
 fn task_properties(envelope: &TaskEnvelope) -> BasicProperties {
-    BasicProperties::default()
+    let properties = BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
         .with_message_id(envelope.id.to_string().into())
-        .with_timestamp(u64::try_from(envelope.created_at.timestamp()).unwrap_or(0))
+        .with_timestamp(u64::try_from(envelope.created_at.timestamp()).unwrap_or(0));
+    crate::telemetry::with_trace_context(properties)
 }

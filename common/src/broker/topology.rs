@@ -8,8 +8,11 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 
-use super::{BrokerError, long_string};
-use crate::settings::{AmqpSettings, RetrySettings};
+use super::{BrokerError, bounded, long_string};
+use crate::{
+    settings::{AmqpSettings, RetrySettings},
+    task::TaskId,
+};
 
 /// One delay queue: messages wait `delay` there, then return to the work queue.
 #[derive(Clone, Debug)]
@@ -33,6 +36,13 @@ pub struct Topology {
     pub webhooks: Option<Arc<Topology>>,
     /// The bulk jobs' own lane, whose retries stay in it; `None` in the bulk and webhooks lanes themselves.
     pub bulk: Option<Arc<Topology>>,
+    /// The tasks' other work queues (`THUMBQ_WORK_QUEUES` > 1), each a lane of its own: `<queue>.1`, `<queue>.2`
+    /// ...; empty in every other lane.
+    pub others: Vec<Topology>,
+    /// Whether the lane's queues ask RabbitMQ to put their leader on the node leading the fewest
+    /// (`x-queue-leader-locator: balanced`): the added work queues' lanes. The first keeps the arguments it always
+    /// had, since RabbitMQ refuses to declare a queue again with others.
+    balanced: bool,
     delivery_limit: u32,
     /// The work queue's `x-max-length` (`THUMBQ_MAX_QUEUE_DEPTH`); 0: none.
     pub(super) max_depth: u32,
@@ -48,7 +58,18 @@ impl Topology {
         let bulk =
             Self { webhooks: Some(webhooks.clone()), ..Self::lane(&format!("{}.bulk", amqp.queue), amqp, retry, 0) };
         let tasks = Self::lane(&amqp.queue, amqp, retry, amqp.max_queue_depth);
-        Self { webhooks: Some(webhooks), bulk: Some(Arc::new(bulk)), ..tasks }
+        let others = (1..amqp.work_queues)
+            .map(|i| Self {
+                balanced: true,
+                ..Self::lane(&Self::nth_work_queue(&amqp.queue, i), amqp, retry, amqp.max_queue_depth)
+            })
+            .collect();
+        Self { webhooks: Some(webhooks), bulk: Some(Arc::new(bulk)), others, ..tasks }
+    }
+
+    /// The name of the tasks' `i`-th work queue after the first (`<queue>.<i>`).
+    fn nth_work_queue(queue: &str, i: u32) -> String {
+        format!("{queue}.{i}")
     }
 
     fn lane(queue: &str, amqp: &AmqpSettings, retry: &RetrySettings, max_depth: u32) -> Self {
@@ -63,6 +84,8 @@ impl Topology {
             delays,
             webhooks: None,
             bulk: None,
+            others: Vec::new(),
+            balanced: false,
             delivery_limit: amqp.delivery_limit,
             max_depth,
             group_size: amqp.quorum_group_size,
@@ -74,9 +97,54 @@ impl Topology {
         self.lanes().into_iter().flat_map(Self::own_names).collect()
     }
 
-    /// This lane, then the webhooks' and the bulk jobs' (each once: the bulk lane shares the webhooks' lane).
+    /// This lane and the other work queues' lanes, then the webhooks' and the bulk jobs' (each once: the bulk lane
+    /// shares the webhooks' lane).
     fn lanes(&self) -> Vec<&Self> {
-        std::iter::once(self).chain(self.webhooks.as_deref()).chain(self.bulk.as_deref()).collect()
+        self.work_lanes().chain(self.webhooks.as_deref()).chain(self.bulk.as_deref()).collect()
+    }
+
+    /// The tasks' work queues' lanes: this one, then the others.
+    pub fn work_lanes(&self) -> impl Iterator<Item = &Self> {
+        std::iter::once(self).chain(&self.others)
+    }
+
+    /// The lane of task `id`: picked by four bits of its id (not those that pick its Redis shard), the same for
+    /// its every attempt, so its retries and its dead letter stay in its queue's lane.
+    pub fn lane_of(&self, id: TaskId) -> &Self {
+        match usize::from(id.spread() >> 4) % (1 + self.others.len()) {
+            0 => self,
+            i => &self.others[i - 1],
+        }
+    }
+
+    /// Whether `queue` is one of the tasks' work queues (those with a depth limit).
+    pub fn is_work_queue(&self, queue: &str) -> bool {
+        self.work_lanes().any(|lane| lane.work == queue)
+    }
+
+    /// The work queues of a larger `THUMBQ_WORK_QUEUES` that still exist (`<queue>.<n>` on, up to the first
+    /// missing): the workers consume them until they are empty, and dead-letter actions read their dead letters.
+    /// Each is looked for with a passive declare on a channel of its own (a missing queue closes the channel).
+    pub async fn leftovers(&self, connection: &lapin::Connection, timeout: std::time::Duration) -> Vec<String> {
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let mut found = Vec::new();
+        for i in (1 + self.others.len() as u32).. {
+            let name = Self::nth_work_queue(&self.work, i);
+            let probe = async {
+                let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
+                let declared = channel.queue_declare(name.as_str().into(), passive, FieldTable::default());
+                let exists = bounded(timeout, "looking for a queue", declared).await.is_ok();
+                if exists {
+                    let _ = bounded(timeout, "closing a channel", channel.close(200, "found".into())).await;
+                }
+                Ok::<_, BrokerError>(exists)
+            };
+            if !probe.await.unwrap_or(false) {
+                break;
+            }
+            found.push(name);
+        }
+        found
     }
 
     /// The names of this lane's own queues.
@@ -131,6 +199,9 @@ impl Topology {
     fn quorum(&self) -> FieldTable {
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), long_string("quorum"));
+        if self.balanced {
+            args.insert("x-queue-leader-locator".into(), long_string("balanced"));
+        }
         if self.group_size > 0 {
             args.insert("x-quorum-initial-group-size".into(), AMQPValue::LongLongInt(i64::from(self.group_size)));
         }

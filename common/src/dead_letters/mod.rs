@@ -13,7 +13,8 @@
 //! record's return to PENDING is conditional inside Redis, so a concurrent erase or cancel cannot slip in between
 //! the check and the reset. Such a dead letter is skipped and dropped (acked), and counted in [`Handled::skipped`].
 //!
-//! Every action reads the tasks' dead-letter queue, then the bulk lane's (`<queue>.bulk.dead`). The worker never
+//! Every action reads the tasks' dead-letter queues (one per work queue, `THUMBQ_WORK_QUEUES`, and those of work queues
+//! a larger number made), then the bulk lane's (`<queue>.bulk.dead`). The worker never
 //! dead-letters a job's item itself (its job's `retry-failed` makes failures again), but RabbitMQ does when an item
 //! crashed its worker `THUMBQ_DELIVERY_LIMIT` times, and that item's job cannot end until it is replayed: a replay
 //! puts it back in the bulk lane, so it still never runs in front of interactive uploads.
@@ -91,6 +92,8 @@ pub struct DeadLetters {
     channel: Channel,
     publisher: Publisher,
     topology: Arc<Topology>,
+    /// The dead-letter queues of work queues a larger `THUMBQ_WORK_QUEUES` made ([`Topology::leftovers`]).
+    leftovers: Vec<String>,
     timeout: std::time::Duration,
 }
 
@@ -103,7 +106,9 @@ impl DeadLetters {
         let publisher = Publisher::open(&connection, topology.clone(), timeout).await?;
         publisher.declare_topology().await?;
         let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;
-        Ok(Self { connection, channel, publisher, topology, timeout })
+        let leftovers =
+            topology.leftovers(&connection, timeout).await.into_iter().map(|q| format!("{q}.dead")).collect();
+        Ok(Self { connection, channel, publisher, topology, leftovers, timeout })
     }
 
     /// Replays or purges the selected dead letters; `by` is the API key that asked, recorded with the action.
@@ -144,9 +149,13 @@ impl DeadLetters {
         Ok(done)
     }
 
-    /// The dead-letter queues an action reads, in order: the tasks' lane's, then the bulk lane's.
+    /// The dead-letter queues an action reads, in order: the tasks' lanes' (every work queue's), then the bulk
+    /// lane's.
     fn queues(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.topology.dead.as_str()).chain(self.topology.bulk.as_deref().map(|b| b.dead.as_str()))
+        let tasks = self.topology.work_lanes().map(|lane| lane.dead.as_str());
+        tasks
+            .chain(self.leftovers.iter().map(String::as_str))
+            .chain(self.topology.bulk.as_deref().map(|b| b.dead.as_str()))
     }
 
     /// The next dead letter of the queues from the `lane`-th on (moving `lane` past those found empty), left

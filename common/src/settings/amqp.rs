@@ -41,9 +41,17 @@ static QUORUM_GROUP_SIZE: Var<u32> = Var::parsed(
     "Members of each quorum queue thumbq declares (`x-quorum-initial-group-size`); `3` suits clusters of more than three nodes",
 );
 
+static WORK_QUEUES: Var<u32> = Var::new(
+    "THUMBQ_WORK_QUEUES",
+    "1",
+    "Work queues the tasks are spread over (1 to 16), by task id: `<queue>`, then `<queue>.1` ... each with its own delay and dead-letter queues; every worker consumes them all, and those a smaller number no longer uses until they are empty",
+    work_queues,
+    u32::to_string,
+);
+
 /// The variables of this module.
 pub(super) static VARS: &[&dyn Described] =
-    &[&URL, &QUEUE, &DELIVERY_LIMIT, &MAX_QUEUE_DEPTH, &TIMEOUT, &QUORUM_GROUP_SIZE];
+    &[&URL, &QUEUE, &DELIVERY_LIMIT, &MAX_QUEUE_DEPTH, &TIMEOUT, &QUORUM_GROUP_SIZE, &WORK_QUEUES];
 
 /// RabbitMQ settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +74,10 @@ pub struct AmqpSettings {
     /// `THUMBQ_QUORUM_GROUP_SIZE`, default `0` (RabbitMQ's own: a member on every node of the cluster): members of
     /// each queue thumbq declares (`x-quorum-initial-group-size`); `3` on a cluster of more than three nodes.
     pub quorum_group_size: u32,
+    /// `THUMBQ_WORK_QUEUES`, default `1` (1 to 16): work queues the tasks are spread over by task id, each one
+    /// quorum queue with a leader of its own, so that no one node carries every task. A task's retries and dead
+    /// letter stay in its queue's lane.
+    pub work_queues: u32,
 }
 
 impl AmqpSettings {
@@ -82,6 +94,7 @@ impl AmqpSettings {
             max_queue_depth: env.get(&MAX_QUEUE_DEPTH)?,
             timeout: env.get(&TIMEOUT)?,
             quorum_group_size: env.get(&QUORUM_GROUP_SIZE)?,
+            work_queues: env.get(&WORK_QUEUES)?,
         })
     }
 
@@ -92,6 +105,7 @@ impl AmqpSettings {
         out.put(&MAX_QUEUE_DEPTH, &self.max_queue_depth);
         out.put(&TIMEOUT, &self.timeout);
         out.put(&QUORUM_GROUP_SIZE, &self.quorum_group_size);
+        out.put(&WORK_QUEUES, &self.work_queues);
     }
 }
 
@@ -102,4 +116,12 @@ fn amqp_urls(text: &str) -> Result<String, Refused> {
         return Err(Refused::new("expected amqp:// URLs, comma-separated for a cluster"));
     }
     Ok(text.to_owned())
+}
+
+/// `THUMBQ_WORK_QUEUES`: 1 to 16 (a task's queue is picked by four bits of its id).
+fn work_queues(text: &str) -> Result<u32, Refused> {
+    match super::var::positive::<u32>(text)? {
+        n @ 1..=16 => Ok(n),
+        n => Err(Refused::showing(&n.to_string(), "1 to 16")),
+    }
 }

@@ -3,7 +3,7 @@
 //! environment.
 //!
 //! Each concern has its module (`amqp`, `redis`, `store`, `http`, `access`, `limits`, `worker`, `retry`, `webhook`,
-//! `log`), which describes each of its variables once as a [`Var`] (name, default, parser, one doc line) and reads
+//! `log`, `telemetry`), which describes each of its variables once as a [`Var`] (name, default, parser, one doc line) and reads
 //! and writes its sub-struct through those descriptions. [`Settings::from_lookup`] parses them,
 //! [`Settings::to_env`] writes them back for processes spawned by tests, and [`variables`] lists them for the
 //! test that keeps README.md and `.env.example` in line.
@@ -20,6 +20,7 @@ mod redis;
 mod retry;
 mod secret;
 mod store;
+mod telemetry;
 mod var;
 mod webhook;
 mod worker;
@@ -36,6 +37,7 @@ pub use redis::RedisSettings;
 pub use retry::RetrySettings;
 pub use secret::Secret;
 pub use store::{CLOUD_VARIABLES, ObjectLocation, StoreLocation, StoreSettings};
+pub use telemetry::{OtlpProtocol, TelemetrySettings};
 pub use var::{Described, Var};
 pub use webhook::WebhookSettings;
 pub use worker::WorkerSettings;
@@ -71,6 +73,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Log output.
     pub log: LogSettings,
+    /// OpenTelemetry traces.
+    pub telemetry: TelemetrySettings,
 }
 
 /// A setting with a bad value; start-up stops with this message.
@@ -117,6 +121,7 @@ impl Settings {
             import: ImportSettings::read(&env)?,
             jobs: JobSettings::read(&env)?,
             log: LogSettings::read(&env)?,
+            telemetry: TelemetrySettings::read(&env)?,
         })
     }
 
@@ -137,6 +142,7 @@ impl Settings {
         self.import.write(&mut out);
         self.jobs.write(&mut out);
         self.log.write(&mut out);
+        self.telemetry.write(&mut out);
         out.0
     }
 }
@@ -144,7 +150,8 @@ impl Settings {
 /// Every variable thumbq reads (the cloud tools' own, [`CLOUD_VARIABLES`], aside), grouped by concern.
 pub fn variables() -> impl Iterator<Item = &'static dyn Described> {
     let concerns = [amqp::VARS, redis::VARS, store::VARS, http::VARS, access::VARS, limits::VARS, worker::VARS];
-    concerns.into_iter().chain([retry::VARS, webhook::VARS, import::VARS, job::VARS, log::VARS]).flatten().copied()
+    let more = [retry::VARS, webhook::VARS, import::VARS, job::VARS, log::VARS, telemetry::VARS];
+    concerns.into_iter().chain(more).flatten().copied()
 }
 
 #[cfg(test)]

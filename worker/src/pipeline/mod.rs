@@ -121,7 +121,7 @@ fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thum
     let icc = source.header.icc.as_deref();
     let (plans, reduction) = DecodePlan::all(source.header.orientation, &source.probe, outputs);
     let request = codec::Request { reduction, memory_mib: limits.decoder_memory_mib, icc };
-    let decoded = source.decode(request)?;
+    let decoded = tracing::info_span!("decode").in_scope(|| source.decode(request))?;
     let to_srgb = colour::ToSrgb::new(icc);
     let of = outputs.len();
     limits.check_time(0, of)?;
@@ -132,7 +132,8 @@ fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thum
             // Not after the last encode: by then the work is done, and giving it up would waste it.
             limits.check_time(i, of)?;
         }
-        let mut small = resample::resample(decoded.as_ref().expect("kept until the last resample"), args, plan)?;
+        let decoded_image = decoded.as_ref().expect("kept until the last resample");
+        let mut small = tracing::info_span!("resize").in_scope(|| resample::resample(decoded_image, args, plan))?;
         limits.check_time(i, of)?;
         if let Some(to_srgb) = &to_srgb {
             small = to_srgb.apply(small);
@@ -141,7 +142,8 @@ fn make(bytes: &[u8], outputs: &[ResizeArgs], limits: Limits) -> Result<Vec<Thum
             // Free the decoded image before the last encode: it is most of the task's memory.
             decoded = None;
         }
-        thumbnails.push(finish::finish(small, plan.orientation, args, i == 0)?);
+        let encoded = tracing::info_span!("encode").in_scope(|| finish::finish(small, plan.orientation, args, i == 0));
+        thumbnails.push(encoded?);
     }
     drop(decoded);
     Ok(thumbnails)

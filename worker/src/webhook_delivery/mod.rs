@@ -41,7 +41,8 @@ pub async fn deliver(
             return Settlement::Ack;
         }
     };
-    let span = info_span!("webhook", task_id = %message.subject(), attempt = message.attempt);
+    let span = info_span!("webhook", task_id = %message.subject(), attempt = message.attempt, trace_id = tracing::field::Empty);
+    thumbq_common::telemetry::continue_from_amqp(&span, delivery.properties.headers().as_ref());
     async move {
         match attempt(&ctx, &sender, &publisher, &message).await {
             Ok(()) => Settlement::Ack,
