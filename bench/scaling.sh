@@ -46,6 +46,6 @@ if [[ $setups == *,4,* ]]; then
   bench "${s3[@]}" "${cluster[@]}" THUMBQ_WORK_QUEUES=4
 fi
 if [[ $setups == *,5,* ]]; then
-  echo "=== 5. as 4, on a Redis Cluster (3 primaries, 3 replicas; every node's CPU counted)"
+  echo "=== 5. as 4, on a Redis Cluster (3 primaries, 3 replicas)"
   bench "${s3[@]}" "${cluster[@]}" THUMBQ_WORK_QUEUES=4 "${redis_cluster[@]}"
 fi

@@ -89,7 +89,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// Paths anyone may use without a key or a rate limit: probes, the documentation, the dashboard page (its data
 /// comes from routes that do need a key).
 fn is_open(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/openapi.json" | "/dashboard") || path.starts_with("/docs")
+    crate::routes::health::is_probe(path) || matches!(path, "/openapi.json" | "/dashboard") || path.starts_with("/docs")
 }
 
 /// Middleware: resolves the [`Caller`] and charges the request to its rate limit (`429` past it), adding the

@@ -35,7 +35,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
 /// Middleware: refuses requests to a host a keys-off API does not answer to and cross-site writes without a key,
 /// and adds the security headers to every answer.
 pub async fn secure(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let probe = matches!(request.uri().path(), "/health" | "/ready");
+    let probe = crate::routes::health::is_probe(request.uri().path());
     if state.settings.access.auth == AuthMode::Off && !probe && !host_allowed(&request, &state) {
         return with_headers(
             ApiError::WrongHost(

@@ -66,14 +66,15 @@ pub fn app(state: AppState) -> Router {
 
 /// A request's span: at INFO, so that traces have it under the default filter (tower-http's is at DEBUG), with the
 /// path but not the query (which may hold a signed link's token), and, with traces on, as the child of the trace a
-/// client's `traceparent` names.
+/// client's `traceparent` names. Probes and metric scrapes, every few seconds each, get a DEBUG span: kept out of
+/// the traces, which filter at INFO.
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let span = tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        trace_id = tracing::field::Empty,
-    );
+    let (method, path) = (request.method(), request.uri().path());
+    let span = if routes::health::is_probe(path) || path == "/metrics" {
+        tracing::debug_span!("request", %method, %path, trace_id = tracing::field::Empty)
+    } else {
+        tracing::info_span!("request", %method, %path, trace_id = tracing::field::Empty)
+    };
     thumbq_common::telemetry::continue_from_http(&span, request.headers());
     span
 }

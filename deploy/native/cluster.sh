@@ -78,15 +78,9 @@ done
 log "RabbitMQ cluster up: $(rabbitmqctl_n 1 cluster_status --formatter json | grep -o '"running_nodes":\[[^]]*\]')"
 
 # --- Redis: primary, replica, three sentinels; or a Redis Cluster ---
-redis_one() {
-  local port=$1; shift
-  mkdir -p "$CLUSTER/redis-$port"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$CLUSTER/redis-$port" --appendonly yes \
-    --pidfile "$CLUSTER/pids/redis-$port.pid" --logfile "$CLUSTER/logs/redis-$port.log" "$@"
-}
 start_sentinel_redis() {
-  redis_one $REDIS_PRIMARY
-  redis_one $REDIS_REPLICA --replicaof 127.0.0.1 $REDIS_PRIMARY
+  redis_daemon "$CLUSTER" $REDIS_PRIMARY
+  redis_daemon "$CLUSTER" $REDIS_REPLICA --replicaof 127.0.0.1 $REDIS_PRIMARY
   for port in "${SENTINELS[@]}"; do
     cat >"$CLUSTER/sentinel-$port.conf" <<CONF
 port $port

@@ -43,6 +43,15 @@ wait_for_port() {
   done
 }
 
+# A durable redis-server on 127.0.0.1:$2, its data, pid and log files under folder $1 (the cluster scripts' layout:
+# $1/redis-PORT/, $1/pids/redis-PORT.pid, $1/logs/redis-PORT.log); further arguments go to redis-server.
+redis_daemon() {
+  local folder=$1 port=$2; shift 2
+  mkdir -p "$folder/redis-$port" "$folder/pids" "$folder/logs"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$folder/redis-$port" --appendonly yes \
+    --pidfile "$folder/pids/redis-$port.pid" --logfile "$folder/logs/redis-$port.log" "$@"
+}
+
 # The pid in pid file $1 when that process is alive and is one of ours.
 running_pid() {
   local pid

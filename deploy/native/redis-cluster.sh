@@ -18,10 +18,8 @@ done
 apt_install redis-server
 mkdir -p "$CLUSTER/pids" "$CLUSTER/logs"
 for port in "${REDIS_NODES[@]}"; do
-  rm -rf "$CLUSTER/redis-$port" && mkdir -p "$CLUSTER/redis-$port"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$CLUSTER/redis-$port" --appendonly yes \
-    --pidfile "$CLUSTER/pids/redis-$port.pid" --logfile "$CLUSTER/logs/redis-$port.log" \
-    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1500
+  rm -rf "$CLUSTER/redis-$port"
+  redis_daemon "$CLUSTER" "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1500
 done
 for port in "${REDIS_NODES[@]}"; do wait_for_port "$port" 30 || die "Redis $port did not start"; done
 redis-cli --cluster create $(for p in "${REDIS_NODES[@]}"; do echo 127.0.0.1:$p; done) --cluster-replicas 1 \

@@ -67,10 +67,15 @@ fn main() {
         let row = runtime.block_on(run(&release, &images, load));
         let label =
             if renditions > 1 { format!("{clients}x{workers}x{renditions}") } else { format!("{clients}x{workers}") };
-        cpu_rows
-            .lock()
-            .expect("rows")
-            .push((label, Counts { cpu: row.cpu, redis_commands: row.redis_commands, s3_requests: row.s3_requests }));
+        cpu_rows.lock().expect("rows").push((
+            label,
+            Counts {
+                cpu: row.cpu,
+                redis_commands: row.redis_commands,
+                redis_bytes: row.redis_bytes,
+                s3_requests: row.s3_requests,
+            },
+        ));
         // Every process shares this machine's cores: CPU time per task = cores × wall time / tasks.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let cpu_ms = cores * 1000.0 / row.per_second;
@@ -90,20 +95,27 @@ fn main() {
     println!(
         "cpu ms: machine time per task (cores x wall / tasks), RabbitMQ and Redis included; overhead: cpu ms vs pipeline."
     );
-    println!("\nPer task: Redis commands (INFO total_commands_processed), S3 requests (THUMBQ_BENCH_S3_LOG lines):");
-    println!("{:>15} {:>12} {:>12}", "clients x workers", "Redis cmds", "S3 requests");
+    println!(
+        "\nPer task: Redis commands (INFO total_commands_processed on the primaries), Redis bytes kept (MEMORY USAGE of \
+         the row's keys on the primaries), S3 requests (THUMBQ_BENCH_S3_LOG lines):"
+    );
+    println!("{:>15} {:>12} {:>12} {:>12}", "clients x workers", "Redis cmds", "Redis bytes", "S3 requests");
     for (label, row) in cpu_rows.lock().expect("rows").iter() {
         let s3 = row.s3_requests.map_or("-".to_owned(), |r| format!("{r:.2}"));
-        println!("{label:>15} {:>12.1} {s3:>12}", row.redis_commands);
+        println!("{label:>15} {:>12.1} {:>12.0} {s3:>12}", row.redis_commands, row.redis_bytes);
     }
     println!("\nCPU ms per task, by process (user + system, from /proc/<pid>/stat):");
     println!(
-        "{:>15} {:>8} {:>8} {:>9} {:>8} {:>8}",
-        "clients x workers", "API", "workers", "RabbitMQ", "Redis", "clients"
+        "{:>15} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8}",
+        "clients x workers", "API", "workers", "RabbitMQ", "Redis", "replicas", "clients"
     );
     for (label, Counts { cpu, .. }) in cpu_rows.lock().expect("rows").iter() {
-        println!("{label:>15} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2}", cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]);
+        println!(
+            "{label:>15} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>9.2} {:>8.2}",
+            cpu[0], cpu[1], cpu[2], cpu[3], cpu[5], cpu[4]
+        );
     }
+    println!("(RabbitMQ: every node; Redis: the primaries, whose one thread each is the limit; replicas apart.)");
     api_split(&runtime, &release, &images, pipeline_ms);
     every_format(&runtime, &release, &corpus);
 }
@@ -185,8 +197,9 @@ fn other_inputs(jpeg: &Path) -> Vec<Vec<u8>> {
 
 /// What each row counted, per task.
 struct Counts {
-    cpu: [f64; 5],
+    cpu: [f64; 6],
     redis_commands: f64,
+    redis_bytes: f64,
     s3_requests: Option<f64>,
 }
 

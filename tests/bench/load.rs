@@ -10,7 +10,8 @@ use std::{
 
 use crate::{
     corpus::RENDITIONS,
-    measure::{cpu_ms, listener_pid, peak_mb, redis_commands, s3_requests},
+    measure::{cpu_ms, listener_pid, peak_mb, redis_commands, redis_nodes, s3_requests},
+    services,
     stack::Stack,
 };
 
@@ -18,6 +19,9 @@ use crate::{
 pub struct Row {
     /// Redis commands per task.
     pub redis_commands: f64,
+    /// Bytes Redis holds per task for the row's keys once all are done (`MEMORY USAGE`; a Redis Cluster's
+    /// primaries, not their replicas' copies).
+    pub redis_bytes: f64,
     /// S3 requests per task, when the S3 server's log is named.
     pub s3_requests: Option<f64>,
     /// Uploads finished per second of wall time.
@@ -30,8 +34,9 @@ pub struct Row {
     pub api_mb: f64,
     /// Peak resident memory of the largest worker, MB.
     pub worker_mb: f64,
-    /// CPU ms per task of: API, workers (all), RabbitMQ, Redis, the benchmark's clients.
-    pub cpu: [f64; 5],
+    /// CPU ms per task of: API, workers (all), RabbitMQ (every node), Redis (the primaries), the benchmark's
+    /// clients, Redis's replicas.
+    pub cpu: [f64; 6],
     /// The API's CPU ms per task until the last upload was answered (with `split`: the uploads alone).
     pub api_uploads: f64,
 }
@@ -64,26 +69,23 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
     let Load { clients, workers, renditions, uploads, split } = load;
     let (settings, base, client) = (&stack.settings, stack.base.clone(), reqwest::Client::new());
 
-    // Every RabbitMQ node of a cluster counts; the Redis named by the URL (the primary, with sentinels), or every
-    // node of a Redis Cluster (primaries and replicas).
+    // Every RabbitMQ node of a cluster counts; Redis's primaries (the URL's node, or a Redis Cluster's), whose one
+    // thread each is what runs out, apart from their replicas.
     let brokers: Vec<u32> = settings.amqp.nodes().into_iter().filter_map(listener_pid).collect();
-    let redis_urls: Vec<String> = match settings.redis.cluster.as_slice() {
-        [] => vec![settings.redis.url.clone()],
-        nodes => nodes.iter().map(|node| format!("redis://{node}")).collect(),
-    };
-    let redis: Vec<u32> = redis_urls.iter().filter_map(|url| listener_pid(url)).collect();
+    let (primaries, replicas) = redis_nodes(&settings.redis).await;
+    let pids = |urls: &[String]| -> Vec<u32> { urls.iter().filter_map(|url| listener_pid(url)).collect() };
+    let (redis, redis_replicas) = (pids(&primaries), pids(&replicas));
+    let total = |pids: &[u32]| -> f64 { pids.iter().copied().map(cpu_ms).sum() };
     let measure = || -> Vec<f64> {
         std::iter::once(stack.api.id())
             .chain(stack.workers.iter().map(Child::id))
             .map(cpu_ms)
-            .chain(std::iter::once(brokers.iter().copied().map(cpu_ms).sum()))
-            .chain(std::iter::once(redis.iter().copied().map(cpu_ms).sum()))
-            .chain(std::iter::once(cpu_ms(std::process::id())))
+            .chain([total(&brokers), total(&redis), cpu_ms(std::process::id()), total(&redis_replicas)])
             .collect()
     };
     let commands = async || {
         let mut total = 0.0;
-        for url in &redis_urls {
+        for url in &primaries {
             total += redis_commands(url).await;
         }
         total
@@ -148,13 +150,15 @@ pub async fn drive(stack: &Stack, images: &[Vec<u8>], load: Load) -> Row {
     let worker_mb = stack.workers.iter().map(|w| peak_mb(w.id())).fold(0.0, f64::max);
     let cpu_after = measure();
     let redis_used = (commands().await - redis_before) / uploads as f64;
+    let redis_bytes = services::bytes_under(&settings.redis).await.unwrap_or_default() as f64 / uploads as f64;
     let s3_used = s3_requests().zip(s3_before).map(|(after, before)| (after - before) / uploads as f64);
     let used: Vec<f64> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| (a - b) / uploads as f64).collect();
     let workers_cpu: f64 = used[1..=workers].iter().sum();
-    let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3]];
+    let cpu = [used[0], workers_cpu, used[workers + 1], used[workers + 2], used[workers + 3], used[workers + 4]];
     let api_uploads = (api_after_uploads - cpu_before[0]) / uploads as f64;
     Row {
         redis_commands: redis_used,
+        redis_bytes,
         s3_requests: s3_used,
         per_second: uploads as f64 / wall.as_secs_f64(),
         p50: percentile(0.50),

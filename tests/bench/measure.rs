@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use thumbq_common::settings::RedisSettings;
+
 use crate::services;
 
 /// Commands Redis has processed since it started.
@@ -29,12 +31,7 @@ pub async fn redis_client_memory(url: &str) -> f64 {
 
 /// Calls of each command since the statistics were reset (`INFO commandstats`), most called first.
 pub async fn redis_command_calls(url: &str) -> Vec<(String, f64)> {
-    let info: String = async {
-        let mut conn = services::redis_connection(url).await.ok()?;
-        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.ok()
-    }
-    .await
-    .unwrap_or_default();
+    let info = redis_section(url, "commandstats").await;
     let mut calls: Vec<(String, f64)> = info
         .lines()
         .filter_map(|l| {
@@ -47,18 +44,49 @@ pub async fn redis_command_calls(url: &str) -> Vec<(String, f64)> {
     calls
 }
 
+/// The Redis nodes behind `redis`, as URLs: the primaries (the URL's node, or each primary of a Redis Cluster) and
+/// their replicas (from each primary's `INFO replication`), so that their costs are told apart.
+pub async fn redis_nodes(redis: &RedisSettings) -> (Vec<String>, Vec<String>) {
+    let candidates: Vec<String> = match redis.cluster.as_slice() {
+        [] => vec![redis.url.clone()],
+        nodes => nodes.iter().map(|node| format!("redis://{node}")).collect(),
+    };
+    let (mut primaries, mut replicas) = (Vec::new(), Vec::new());
+    for url in candidates {
+        let replication = redis_section(&url, "replication").await;
+        if !replication.contains("role:master") {
+            continue;
+        }
+        // `slave0:ip=127.0.0.1,port=6382,state=online,...`
+        replicas.extend(replication.lines().filter(|l| l.starts_with("slave")).filter_map(|l| {
+            let field = |name: &str| l.split([':', ',']).find_map(|f| f.strip_prefix(name));
+            Some(format!("redis://{}:{}", field("ip=")?, field("port=")?))
+        }));
+        primaries.push(url);
+    }
+    replicas.sort();
+    replicas.dedup();
+    (primaries, replicas)
+}
+
 /// A number in a section of Redis's `INFO`; 0 when it cannot be read.
 async fn redis_info(url: &str, section: &str, field: &str) -> f64 {
-    let info: String = async {
+    redis_section(url, section)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A section of Redis's `INFO`; empty when it cannot be read.
+async fn redis_section(url: &str, section: &str) -> String {
+    async {
         let mut conn = services::redis_connection(url).await.ok()?;
         redis::cmd("INFO").arg(section).query_async(&mut conn).await.ok()
     }
     .await
-    .unwrap_or_default();
-    info.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    .unwrap_or_default()
 }
 
 /// Requests in the S3 server's log (`THUMBQ_BENCH_S3_LOG`), if one is named.

@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use thumbq_common::settings::RedisSettings;
 
-use crate::support::{broker_node::spare_ports, daemon::Daemon, services::redis_connection, wait::Wait};
+use crate::support::{
+    broker_node::spare_ports,
+    daemon::Daemon,
+    services::{ask_node, node_info, redis_connection},
+    wait::Wait,
+};
 
 /// Six running nodes, joined.
 pub struct RedisCluster {
@@ -56,7 +61,7 @@ impl RedisCluster {
         let nodes: Vec<String> = servers.iter().map(|(port, _)| format!("127.0.0.1:{port}")).collect();
         let cluster = Self { nodes, servers, _dir: dir };
         for (port, _) in &cluster.servers {
-            Wait::new("a cluster node answers").until(async || info(*port, "server").await.is_some()).await;
+            Wait::new("a cluster node answers").until(async || node_info(*port, "server").await.is_some()).await;
         }
         let create = tokio::process::Command::new("redis-cli")
             .args(["--cluster", "create"])
@@ -79,12 +84,12 @@ impl RedisCluster {
                 let Some(cluster) = cluster_info(*port).await else { continue }; // a killed node
                 healthy &= cluster.contains("cluster_state:ok")
                     && cluster.contains(&format!("cluster_known_nodes:{}", self.servers.len()));
-                let replication = info(*port, "replication").await.unwrap_or_default();
+                let replication = node_info(*port, "replication").await.unwrap_or_default();
                 if replication.contains("role:slave") {
                     healthy &= replication.contains("master_link_status:up");
                 }
             }
-            let alive = futures_util::future::join_all(self.servers.iter().map(|(port, _)| info(*port, "server")));
+            let alive = futures_util::future::join_all(self.servers.iter().map(|(port, _)| node_info(*port, "server")));
             healthy && alive.await.iter().flatten().count() == nodes
         };
         Wait::new("the Redis Cluster is healthy")
@@ -132,14 +137,7 @@ impl RedisCluster {
     }
 }
 
-/// `INFO <section>` of the node on `port`.
-async fn info(port: u16, section: &str) -> Option<String> {
-    let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
-    redis::cmd("INFO").arg(section).query_async(&mut conn).await.ok()
-}
-
 /// `CLUSTER INFO` of the node on `port`.
 async fn cluster_info(port: u16) -> Option<String> {
-    let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
-    redis::cmd("CLUSTER").arg("INFO").query_async(&mut conn).await.ok()
+    ask_node(port, redis::cmd("CLUSTER").arg("INFO")).await
 }

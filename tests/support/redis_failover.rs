@@ -3,7 +3,12 @@
 
 use std::time::Duration;
 
-use crate::support::{broker_node::spare_ports, daemon::Daemon, services::redis_connection, wait::Wait};
+use crate::support::{
+    broker_node::spare_ports,
+    daemon::Daemon,
+    services::{ask_node, node_info},
+    wait::Wait,
+};
 
 /// A running primary, replica and three sentinels.
 pub struct RedisFailover {
@@ -70,7 +75,8 @@ impl RedisFailover {
 
     async fn until_ready(&self, replica_port: u16) {
         let ready = async || {
-            let synced = info(replica_port, "replication").await.is_some_and(|i| i.contains("master_link_status:up"));
+            let synced =
+                node_info(replica_port, "replication").await.is_some_and(|i| i.contains("master_link_status:up"));
             let mut sentinels_ready = true;
             for address in &self.sentinels {
                 let port = address.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).expect("a port");
@@ -95,25 +101,13 @@ impl RedisFailover {
     /// The port of the primary the sentinels name now.
     pub async fn primary_now(&self) -> Option<u16> {
         let port = self.sentinels[0].rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok())?;
-        let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
-        let (_, port): (String, String) = redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg(&self.master_name)
-            .query_async(&mut conn)
-            .await
-            .ok()?;
+        let (_, port): (String, String) =
+            ask_node(port, redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(&self.master_name)).await?;
         port.parse().ok()
     }
 }
 
-/// `INFO <section>` of the Redis on `port`.
-async fn info(port: u16, section: &str) -> Option<String> {
-    let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
-    redis::cmd("INFO").arg(section).query_async(&mut conn).await.ok()
-}
-
 /// `SENTINEL <command> <name>` on the sentinel on `port`, as a flat list of strings.
 async fn sentinel(port: u16, command: &str, name: &str) -> Option<Vec<String>> {
-    let mut conn = redis_connection(&format!("redis://127.0.0.1:{port}")).await.ok()?;
-    redis::cmd("SENTINEL").arg(command).arg(name).query_async(&mut conn).await.ok()
+    ask_node(port, redis::cmd("SENTINEL").arg(command).arg(name)).await
 }

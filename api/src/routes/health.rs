@@ -12,6 +12,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health)).route("/ready", get(ready))
 }
 
+/// Whether `path` is one of the probes an orchestrator calls every few seconds.
+pub fn is_probe(path: &str) -> bool {
+    matches!(path, "/health" | "/ready")
+}
+
 /// The answer of `/health` and `/ready`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {

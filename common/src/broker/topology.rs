@@ -10,7 +10,7 @@ use lapin::{
 
 use super::{BrokerError, bounded, long_string};
 use crate::{
-    settings::{AmqpSettings, RetrySettings},
+    settings::{AmqpSettings, MAX_WORK_QUEUES, RetrySettings},
     task::TaskId,
 };
 
@@ -123,12 +123,12 @@ impl Topology {
     }
 
     /// The work queues of a larger `THUMBQ_WORK_QUEUES` that still exist (`<queue>.<n>` on, up to the first
-    /// missing): the workers consume them until they are empty, and dead-letter actions read their dead letters.
+    /// missing or the most there can be): the workers consume them until they are empty, and dead-letter actions read their dead letters.
     /// Each is looked for with a passive declare on a channel of its own (a missing queue closes the channel).
     pub async fn leftovers(&self, connection: &lapin::Connection, timeout: std::time::Duration) -> Vec<String> {
         let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
         let mut found = Vec::new();
-        for i in (1 + self.others.len() as u32).. {
+        for i in (1 + self.others.len() as u32)..MAX_WORK_QUEUES {
             let name = Self::nth_work_queue(&self.work, i);
             let probe = async {
                 let channel = bounded(timeout, "opening a channel", connection.create_channel()).await?;

@@ -118,10 +118,13 @@ fn amqp_urls(text: &str) -> Result<String, Refused> {
     Ok(text.to_owned())
 }
 
-/// `THUMBQ_WORK_QUEUES`: 1 to 16 (a task's queue is picked by four bits of its id).
+/// The most work queues `THUMBQ_WORK_QUEUES` may name: a task's queue is picked by four bits of its id.
+pub const MAX_WORK_QUEUES: u32 = 16;
+
+/// `THUMBQ_WORK_QUEUES`: 1 to [`MAX_WORK_QUEUES`].
 fn work_queues(text: &str) -> Result<u32, Refused> {
     match super::var::positive::<u32>(text)? {
-        n @ 1..=16 => Ok(n),
+        n @ 1..=MAX_WORK_QUEUES => Ok(n),
         n => Err(Refused::showing(&n.to_string(), "1 to 16")),
     }
 }

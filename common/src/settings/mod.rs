@@ -26,7 +26,7 @@ mod webhook;
 mod worker;
 
 pub use access::{AccessSettings, AllowedHosts, AuthMode, UrlSigning};
-pub use amqp::AmqpSettings;
+pub use amqp::{AmqpSettings, MAX_WORK_QUEUES};
 use env::{Env, Out};
 pub use http::HttpSettings;
 pub use import::ImportSettings;
