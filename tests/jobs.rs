@@ -285,8 +285,11 @@ async fn a_job_s_failed_items_are_made_again_on_retry_failed() {
     let first = until_done(&app, started.id, 50).await;
     assert_eq!((first.done, first.failed, first.failures.len()), (1, 1, 1), "{first:?}");
 
+    // The DONE job runs again: idle pumps, which read only the jobs' generation, see it move.
+    let generation = app.states.jobs_generation().await.unwrap();
     let response = act(&app, started.id, "retry-failed").await;
     assert_eq!(response.status(), 200);
+    assert!(app.states.jobs_generation().await.unwrap() > generation, "retry-failed raises the jobs' generation");
     let again = until_done(&app, started.id, 50).await;
     assert_eq!((again.total, again.done, again.failed), (2, 2, 0), "{again:?}");
     assert!(again.failures.is_empty());

@@ -150,6 +150,8 @@ async fn uploads_listings_keys_limits_and_jobs_work_on_a_redis_cluster() {
     ])
     .await;
     let sources: Vec<String> = ["/a.png", "/b.png", "/c.png", "/d.png"].iter().map(|p| origin.url(p)).collect();
+    // Idle pumps read only the jobs' generation (on the global tag), not the 16 shards' job sets: it moves with a job.
+    let generation = app.states.jobs_generation().await.unwrap();
     let response = app
         .client
         .post(format!("{}/jobs?width=20&height=15", app.base))
@@ -160,6 +162,7 @@ async fn uploads_listings_keys_limits_and_jobs_work_on_a_redis_cluster() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let job: thumbq_common::job::Job = response.json().await.unwrap();
+    assert!(app.states.jobs_generation().await.unwrap() > generation, "a new job raises the jobs' generation");
     let done = until_done_as(&app, job.id, &admin).await;
     assert_eq!((done.status, done.done, done.failed), (JobStatus::Done, 4, 0));
     let items = walk(&app, &format!("/tasks?limit=2&job={}", job.id), &admin).await;

@@ -33,6 +33,10 @@ const TURN: Duration = Duration::from_millis(250);
 /// milliseconds do not wait for the next turn (at 250 ms, 50 items a turn capped a job at 200 items a second).
 const BUSY_TURN: Duration = Duration::from_millis(20);
 
+/// How often an idle pump reads every shard's running and ended jobs even though the jobs' generation has not
+/// moved: a bound on a job missed when raising the generation failed (or raised by a process of an older version).
+const FULL_LOOK: Duration = Duration::from_secs(5);
+
 /// How long the lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(5);
 
@@ -58,12 +62,13 @@ pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: Cancellation
     // A failing turn (the import store or Redis down) is tried again after growing delays, and logged once until
     // a turn succeeds again.
     let (mut backoff, mut wait, mut failing) = (reconnect_backoff(), TURN, false);
+    let mut idle = Idle::default();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        wait = match turn(&ctx, &publisher).await {
+        wait = match turn(&ctx, &publisher, &mut idle).await {
             Ok(running) => {
                 if std::mem::take(&mut failing) {
                     info!("the job pump's turns succeed again");
@@ -81,12 +86,26 @@ pub async fn run(ctx: Arc<WorkerState>, publisher: Publisher, stop: Cancellation
     }
 }
 
+/// What an idle pump saw last: the jobs' generation when it found no job, and when it last read every shard.
+#[derive(Default)]
+struct Idle {
+    generation: Option<u64>,
+    looked: Option<std::time::Instant>,
+}
+
 /// One turn over every running job, if this worker holds the lease: how many were running.
-async fn turn(ctx: &WorkerState, publisher: &Publisher) -> Result<usize, PumpError> {
-    // Read before the lease is taken: with no job, a turn costs Redis these two reads, not the lease's script too
-    // (every worker turns four times a second).
+async fn turn(ctx: &WorkerState, publisher: &Publisher, idle: &mut Idle) -> Result<usize, PumpError> {
+    // Every worker turns four times a second. Idle, a turn reads the jobs' generation alone (one command, where
+    // the running and ended jobs are two a shard: 32 on a Redis Cluster); only when it moved, or every few
+    // seconds, the jobs themselves. Read before the lease is taken, so an idle turn runs no script either.
+    let generation = ctx.states.jobs_generation().await?;
+    if idle.generation == Some(generation) && idle.looked.is_some_and(|at| at.elapsed() < FULL_LOOK) {
+        return Ok(0);
+    }
     let (ended, jobs) = (ctx.states.ended_jobs(20).await?, ctx.states.running_jobs().await?);
-    if (ended.is_empty() && jobs.is_empty()) || !ctx.states.hold_pump_lease(&ctx.settings.worker.id, LEASE).await? {
+    let found = !(ended.is_empty() && jobs.is_empty());
+    *idle = Idle { generation: (!found).then_some(generation), looked: Some(std::time::Instant::now()) };
+    if !found || !ctx.states.hold_pump_lease(&ctx.settings.worker.id, LEASE).await? {
         return Ok(0);
     }
     // Jobs that ended with a `callback_url`: their webhook queued (at least once), then forgotten.

@@ -144,9 +144,11 @@ impl StateStore {
                 pipe.rpush(&sources, urls).ignore();
             }
             pipe.zadd(&all, job.id.to_string(), now).ignore().sadd(&running, job.id.to_string()).ignore();
-            pipe.query_async(conn).await
+            pipe.query_async::<()>(conn).await
         })
-        .await
+        .await?;
+        self.raise_jobs_generation().await;
+        Ok(())
     }
 
     /// The job, if it exists.
@@ -304,6 +306,9 @@ impl StateStore {
         let reply: Option<String> = self
             .run_durable(&keys[0], async |conn| SCRIPT.key(&keys[..]).arg(id.to_string()).invoke_async(conn).await)
             .await?;
+        if reply.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|n| n > 0)) {
+            self.raise_jobs_generation().await;
+        }
         Ok(reply.map(|reply| match reply.parse::<u64>() {
             Ok(count) => Ok(count),
             Err(_) => Err(reply.parse().unwrap_or(JobStatus::Cancelled)),

@@ -44,6 +44,24 @@ pub struct PumpView {
 }
 
 impl StateStore {
+    /// The jobs' generation: raised after every job that starts running (created, or its failed items set to run
+    /// again), 0 before any. A pump that read it, then found no job, needs to look again only once it moves.
+    pub async fn jobs_generation(&self) -> Result<u64, StateError> {
+        let key = self.keys.jobs_generation();
+        let generation: Option<u64> = self.run(async |conn| conn.get(&key).await).await?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    /// Raises the jobs' generation, after a job was added to its shard's running set (after, so that a pump that
+    /// reads the new generation finds the job). Not fatal when it fails: idle pumps read every shard at least
+    /// every few seconds anyway.
+    pub(super) async fn raise_jobs_generation(&self) {
+        let key = self.keys.jobs_generation();
+        if let Err(e) = self.run(async |conn| conn.incr::<_, _, u64>(&key, 1).await).await {
+            tracing::warn!(error = %e, "the jobs' generation was not raised: the pump finds the job within seconds");
+        }
+    }
+
     /// Takes or keeps the pump's lease for `ttl`: whether `worker` holds it.
     pub async fn hold_pump_lease(&self, worker: &str, ttl: Duration) -> Result<bool, StateError> {
         static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
